@@ -1,0 +1,308 @@
+// Package dynamolocal runs Amazon's DynamoDB Local for tests and for the local stack,
+// and creates tables from template.yaml's own definitions.
+//
+// DynamoDB Local (Amazon's jar) ships inside the npm package amplify-dynamodb-simulator.
+// The first Start fetches just that package's tarball with `npm pack`, keeps its
+// emulator/ folder in a cache directory, and every later Start reuses it. Each Start
+// runs its own in-memory server on a free port; Stop (or the death of the parent
+// process) ends it.
+package dynamolocal
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/workerfleet/workerfleet/shared/template"
+)
+
+// Package is the npm package (and pinned version) that carries DynamoDB Local.
+const Package = "amplify-dynamodb-simulator@2.9.30"
+
+// CacheDir is where DynamoDB Local is kept: $WORKERFLEET_CACHE, else
+// $XDG_CACHE_HOME/workerfleet, else ~/.cache/workerfleet.
+func CacheDir() (string, error) {
+	if d := os.Getenv("WORKERFLEET_CACHE"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "workerfleet"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cache dir: %w", err)
+	}
+	return filepath.Join(home, ".cache", "workerfleet"), nil
+}
+
+// Install makes sure DynamoDB Local is in the cache and returns its folder (the one
+// holding DynamoDBLocal.jar). Concurrent installs from several processes are safe:
+// each unpacks into its own temporary folder and the first rename wins.
+func Install(ctx context.Context) (string, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cache, "dynamodb-local")
+	if _, err := os.Stat(filepath.Join(dir, "DynamoDBLocal.jar")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", fmt.Errorf("install dynamodb local: %w", err)
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		return "", errors.New("install dynamodb local: npm is not installed (it fetches " + Package + ")")
+	}
+	tmp, err := os.MkdirTemp(cache, "dynamodb-local-*")
+	if err != nil {
+		return "", fmt.Errorf("install dynamodb local: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	slog.Info("installing DynamoDB Local", "package", Package, "cache", dir)
+	cmd := exec.CommandContext(ctx, "npm", "pack", Package, "--silent", "--pack-destination", tmp)
+	cmd.Dir = tmp
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("install dynamodb local: npm pack %s: %w: %s", Package, err, strings.TrimSpace(string(out)))
+	}
+	tarballs, _ := filepath.Glob(filepath.Join(tmp, "*.tgz"))
+	if len(tarballs) != 1 {
+		return "", fmt.Errorf("install dynamodb local: npm pack left %d tarballs", len(tarballs))
+	}
+	unpacked := filepath.Join(tmp, "emulator")
+	if err := extractEmulator(tarballs[0], unpacked); err != nil {
+		return "", fmt.Errorf("install dynamodb local: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(unpacked, "DynamoDBLocal.jar")); err != nil {
+		return "", errors.New("install dynamodb local: the package has no emulator/DynamoDBLocal.jar")
+	}
+	if err := os.Rename(unpacked, dir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "DynamoDBLocal.jar")); statErr == nil {
+			return dir, nil // another process won the race
+		}
+		return "", fmt.Errorf("install dynamodb local: %w", err)
+	}
+	return dir, nil
+}
+
+// extractEmulator unpacks package/emulator/** of an npm tarball into dst.
+func extractEmulator(tarball, dst string) error {
+	f, err := os.Open(tarball)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", tarball, err)
+	}
+	tr := tar.NewReader(gz)
+	const prefix = "package/emulator/"
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", tarball, err)
+		}
+		if !strings.HasPrefix(h.Name, prefix) || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		rel := filepath.FromSlash(strings.TrimPrefix(h.Name, prefix))
+		if rel == "" || strings.HasPrefix(rel, "..") || filepath.IsAbs(rel) {
+			return fmt.Errorf("unsafe path %q in %s", h.Name, tarball)
+		}
+		p := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, tr); err != nil {
+			out.Close()
+			return err
+		}
+		if err := out.Close(); err != nil {
+			return err
+		}
+	}
+}
+
+// Server is one running DynamoDB Local.
+type Server struct {
+	// Endpoint is its URL, http://127.0.0.1:<port>.
+	Endpoint string
+	cmd      *exec.Cmd
+	done     chan error
+}
+
+// Start installs DynamoDB Local if needed and starts an in-memory server on a free
+// port, returning once it answers requests.
+func Start(ctx context.Context) (*Server, error) {
+	dir, err := Install(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return nil, errors.New("start dynamodb local: java is not installed")
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("start dynamodb local: %w", err)
+	}
+	cmd := exec.Command("java",
+		"-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
+		"-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-jar", filepath.Join(dir, "DynamoDBLocal.jar"),
+		"-inMemory", "-port", strconv.Itoa(port))
+	cmd.Dir = dir
+	cmd.SysProcAttr = processAttrs()
+	logs := &tailBuffer{max: 8 << 10}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start dynamodb local: %w", err)
+	}
+	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+
+	client := s.Client()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := client.ListTables(callCtx, &dynamodb.ListTablesInput{})
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case werr := <-s.done:
+			return nil, fmt.Errorf("start dynamodb local: exited early (%v): %s", werr, logs.String())
+		case <-ctx.Done():
+			s.Stop()
+			return nil, fmt.Errorf("start dynamodb local: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("start dynamodb local: not answering after 60s: %v: %s", err, logs.String())
+		}
+	}
+}
+
+// Client returns a DynamoDB client for the server, with dummy static credentials.
+func (s *Server) Client() *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.Endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+}
+
+// Stop ends the server and waits for it to exit.
+func (s *Server) Stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	// The server runs in its own process group; end the whole group.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+// CreateTables creates every table of the template on db, named by name(logicalID),
+// with the template's key schema, indexes and TTL. It returns logical id -> table name.
+func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*template.Table, name func(logicalID string) string) (map[string]string, error) {
+	names := make(map[string]string, len(tables))
+	for id, t := range tables {
+		tableName := name(id)
+		in := &dynamodb.CreateTableInput{
+			TableName:   aws.String(tableName),
+			BillingMode: types.BillingModePayPerRequest,
+			KeySchema:   keySchema(t.HashKey, t.RangeKey),
+		}
+		for attr, typ := range t.Attributes {
+			in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+				AttributeName: aws.String(attr), AttributeType: types.ScalarAttributeType(typ),
+			})
+		}
+		for _, idx := range t.Indexes {
+			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
+				IndexName:  aws.String(idx.Name),
+				KeySchema:  keySchema(idx.HashKey, idx.RangeKey),
+				Projection: &types.Projection{ProjectionType: types.ProjectionType(idx.Projection)},
+			})
+		}
+		if _, err := db.CreateTable(ctx, in); err != nil {
+			return nil, fmt.Errorf("create table %s (%s): %w", tableName, id, err)
+		}
+		if t.TTLAttribute != "" {
+			if _, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+				TableName: aws.String(tableName),
+				TimeToLiveSpecification: &types.TimeToLiveSpecification{
+					AttributeName: aws.String(t.TTLAttribute), Enabled: aws.Bool(true),
+				},
+			}); err != nil {
+				return nil, fmt.Errorf("enable ttl on %s: %w", tableName, err)
+			}
+		}
+		names[id] = tableName
+	}
+	return names, nil
+}
+
+func keySchema(hash, rng string) []types.KeySchemaElement {
+	ks := []types.KeySchemaElement{{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash}}
+	if rng != "" {
+		ks = append(ks, types.KeySchemaElement{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange})
+	}
+	return ks
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tailBuffer keeps the last max bytes written, for error messages.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > b.max {
+		b.buf = b.buf[len(b.buf)-b.max:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) String() string { return strings.TrimSpace(string(b.buf)) }

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// PoolError is an error recorded against a worker pool (or a worker type): reported by
+// a worker through the API, or by a provider while provisioning.
+type PoolError struct {
+	Pool        string          `dynamodbav:"pool"`
+	SortKey     string          `dynamodbav:"error"` // reported time (fixed width) + "#" + errorId: listings run newest first
+	ErrorID     string          `dynamodbav:"errorId"`
+	Kind        string          `dynamodbav:"kind"`
+	Title       string          `dynamodbav:"title"`
+	Description string          `dynamodbav:"description"`
+	Extra       json.RawMessage `dynamodbav:"extra"`
+	Reported    time.Time       `dynamodbav:"reported"`
+	TTL         int64           `dynamodbav:"ttl"`
+}
+
+// sortableTime formats times so that string order is time order.
+const sortableTime = "2006-01-02T15:04:05.000000000Z"
+
+// AddError records an error for a pool, kept for retention. Reported defaults to now.
+func (s *Store) AddError(ctx context.Context, e PoolError, retention time.Duration) (PoolError, error) {
+	if e.Reported.IsZero() {
+		e.Reported = s.Now()
+	}
+	if len(e.Extra) == 0 {
+		e.Extra = json.RawMessage("{}")
+	}
+	e.SortKey = e.Reported.UTC().Format(sortableTime) + "#" + e.ErrorID
+	e.TTL = ttlOf(e.Reported.Add(retention))
+	item, err := marshal(&e)
+	if err != nil {
+		return PoolError{}, err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.tables.Errors), Item: item}); err != nil {
+		return PoolError{}, fmt.Errorf("add pool error: %w", err)
+	}
+	return e, nil
+}
+
+// ListErrors returns one page of a pool's unexpired errors, newest first.
+func (s *Store) ListErrors(ctx context.Context, pool string, page Page) ([]PoolError, string, error) {
+	list := "errors:" + pool
+	start, err := s.decodeToken(list, page.Token)
+	if err != nil {
+		return nil, "", err
+	}
+	filter, names, values := notExpired(s.Now())
+	names["#p"] = attrPool
+	values[":p"] = str(pool)
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Errors),
+		KeyConditionExpression:    aws.String("#p = :p"),
+		FilterExpression:          aws.String(filter),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(page.limit()),
+		ExclusiveStartKey:         start,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list pool errors: %w", err)
+	}
+	errs := make([]PoolError, 0, len(out.Items))
+	for _, it := range out.Items {
+		var e PoolError
+		if err := unmarshal(it, &e); err != nil {
+			return nil, "", err
+		}
+		errs = append(errs, e)
+	}
+	next, err := s.encodeToken(list, out.LastEvaluatedKey)
+	return errs, next, err
+}

@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Partition keys of the provisioner status table.
+const (
+	pkLease   = "lease"
+	pkCheckIn = "checkin"
+	pkPool    = "pool"
+	pkBackoff = "backoff"
+	pkPrices  = "prices"
+)
+
+func statusKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str(pk), "sk": str(sk)}
+}
+
+// Lease is a time-limited exclusive right, such as running the provisioning iteration.
+type Lease struct {
+	Name     string    `dynamodbav:"sk"`
+	Owner    string    `dynamodbav:"owner"`
+	Acquired time.Time `dynamodbav:"acquired"`
+	Expires  time.Time `dynamodbav:"expires"`
+}
+
+// LeaseHeldError says who holds a lease and until when.
+type LeaseHeldError struct {
+	Owner   string
+	Expires time.Time
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("lease held by %s until %s", e.Owner, e.Expires.Format(time.RFC3339))
+}
+
+// ErrLeaseLost means the lease expired and was taken by another owner.
+var ErrLeaseLost = errors.New("lease lost")
+
+// AcquireLease takes the named lease for owner until now+ttl, if it is free, expired,
+// or already owner's (so a retried invocation with the same owner id resumes). When
+// someone else holds it, the error is a *LeaseHeldError.
+func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (Lease, error) {
+	now := s.Now()
+	l := Lease{Name: name, Owner: owner, Acquired: now, Expires: now.Add(ttl)}
+	item, err := marshal(&l)
+	if err != nil {
+		return Lease{}, err
+	}
+	item["pk"] = str(pkLease)
+	item["expiresAt"] = num(l.Expires.UnixMilli())
+	item[attrTTL] = num(l.Expires.Add(time.Hour).Unix())
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.tables.Status),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(pk) OR expiresAt < :now OR #o = :owner"),
+		ExpressionAttributeNames: map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": num(now.UnixMilli()), ":owner": str(owner),
+		},
+	})
+	if isConditionFailed(err) {
+		var held Lease
+		if gerr := s.getItem(ctx, s.tables.Status, statusKey(pkLease, name), &held); gerr != nil {
+			return Lease{}, fmt.Errorf("acquire lease %s: %w", name, gerr)
+		}
+		return Lease{}, &LeaseHeldError{Owner: held.Owner, Expires: held.Expires}
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// RenewLease extends a lease the caller still holds; ErrLeaseLost if it does not.
+func (s *Store) RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error) {
+	l.Expires = s.Now().Add(ttl)
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.tables.Status),
+		Key:                      statusKey(pkLease, l.Name),
+		UpdateExpression:         aws.String("SET expiresAt = :e, expires = :et, #ttl = :ttl"),
+		ConditionExpression:      aws.String("#o = :owner"),
+		ExpressionAttributeNames: map[string]string{"#o": "owner", "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":e": num(l.Expires.UnixMilli()), ":et": str(l.Expires.Format(time.RFC3339Nano)),
+			":ttl": num(l.Expires.Add(time.Hour).Unix()), ":owner": str(l.Owner),
+		},
+	})
+	if isConditionFailed(err) {
+		return Lease{}, ErrLeaseLost
+	}
+	if err != nil {
+		return Lease{}, fmt.Errorf("renew lease %s: %w", l.Name, err)
+	}
+	return l, nil
+}
+
+// ReleaseLease gives a lease up if the caller still holds it.
+func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.tables.Status),
+		Key:                       statusKey(pkLease, l.Name),
+		ConditionExpression:       aws.String("#o = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#o": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": str(l.Owner)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release lease %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// CheckIn is the record of a completed provisioning iteration.
+type CheckIn struct {
+	Time        time.Time `dynamodbav:"time"`
+	Iteration   string    `dynamodbav:"iteration"`
+	Outcome     string    `dynamodbav:"outcome"` // "ok", or a short description of what failed
+	DurationMS  int64     `dynamodbav:"durationMs"`
+	Pools       int       `dynamodbav:"pools"`
+	Launched    int       `dynamodbav:"launched"`
+	Terminated  int       `dynamodbav:"terminated"`
+	ErrorsCount int       `dynamodbav:"errors"`
+}
+
+// RecordCheckIn stores the latest check-in.
+func (s *Store) RecordCheckIn(ctx context.Context, c CheckIn) error {
+	item, err := marshal(&c)
+	if err != nil {
+		return err
+	}
+	item["pk"], item["sk"] = str(pkCheckIn), str("provisioner")
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.tables.Status), Item: item}); err != nil {
+		return fmt.Errorf("record check-in: %w", err)
+	}
+	return nil
+}
+
+// LastCheckIn returns the latest check-in; ErrNotFound if the provisioner never ran.
+func (s *Store) LastCheckIn(ctx context.Context) (CheckIn, error) {
+	var c CheckIn
+	err := s.getItem(ctx, s.tables.Status, statusKey(pkCheckIn, "provisioner"), &c)
+	return c, err
+}
+
+// PoolStatus is what the last iteration saw and decided for one pool.
+type PoolStatus struct {
+	Pool              string    `dynamodbav:"sk"`
+	Updated           time.Time `dynamodbav:"updated"`
+	PendingTasks      int64     `dynamodbav:"pendingTasks"`
+	DesiredCapacity   float64   `dynamodbav:"desiredCapacity"`
+	RequestedCapacity float64   `dynamodbav:"requestedCapacity"`
+	RunningCapacity   float64   `dynamodbav:"runningCapacity"`
+	StoppingCapacity  float64   `dynamodbav:"stoppingCapacity"`
+	Launched          int       `dynamodbav:"launched"`
+	Terminated        int       `dynamodbav:"terminated"`
+	Decision          string    `dynamodbav:"decision"`
+	LastError         string    `dynamodbav:"lastError,omitempty"`
+}
+
+// PutPoolStatuses stores per-pool figures, in batches.
+func (s *Store) PutPoolStatuses(ctx context.Context, statuses []PoolStatus) error {
+	reqs := make([]types.WriteRequest, 0, len(statuses))
+	for i := range statuses {
+		item, err := marshal(&statuses[i])
+		if err != nil {
+			return err
+		}
+		item["pk"] = str(pkPool)
+		item[attrTTL] = num(statuses[i].Updated.Add(7 * 24 * time.Hour).Unix())
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	return s.batchWrite(ctx, s.tables.Status, reqs)
+}
+
+// PoolStatus returns one pool's latest figures; ErrNotFound if none.
+func (s *Store) PoolStatus(ctx context.Context, pool string) (PoolStatus, error) {
+	var p PoolStatus
+	err := s.getItem(ctx, s.tables.Status, statusKey(pkPool, pool), &p)
+	return p, err
+}
+
+// Backoff keeps the provisioner away from something that just failed (an instance type
+// in an AZ, a quota group in a region, a whole region) until a time.
+type Backoff struct {
+	Scope  string    `dynamodbav:"sk"`
+	Until  time.Time `dynamodbav:"until"`
+	Reason string    `dynamodbav:"reason"`
+}
+
+// PutBackoff records a backoff; an existing backoff for the same scope that lasts
+// longer is kept (conditional write), so concurrent writers can only lengthen it.
+func (s *Store) PutBackoff(ctx context.Context, b Backoff) error {
+	item, err := marshal(&b)
+	if err != nil {
+		return err
+	}
+	item["pk"] = str(pkBackoff)
+	item["untilMs"] = num(b.Until.UnixMilli())
+	item[attrTTL] = num(b.Until.Add(time.Hour).Unix())
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(s.tables.Status),
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(untilMs) OR untilMs < :u"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": num(b.Until.UnixMilli())},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("put backoff %s: %w", b.Scope, err)
+	}
+	return nil
+}
+
+// Backoffs returns the backoffs still in force.
+func (s *Store) Backoffs(ctx context.Context) ([]Backoff, error) {
+	now := s.Now()
+	var out []Backoff
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Status),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		FilterExpression:          aws.String("untilMs > :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pkBackoff), ":now": num(now.UnixMilli())},
+		ConsistentRead:            aws.Bool(true),
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query backoffs: %w", err)
+		}
+		for _, it := range page.Items {
+			var b Backoff
+			if err := unmarshal(it, &b); err != nil {
+				return nil, err
+			}
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// Price is a cached hourly price of an instance type in an availability zone.
+type Price struct {
+	AvailabilityZone string  `dynamodbav:"az"`
+	InstanceType     string  `dynamodbav:"type"`
+	Price            float64 `dynamodbav:"price"`
+}
+
+// PriceList is a region's cached spot prices.
+type PriceList struct {
+	Region  string    `dynamodbav:"sk"`
+	Fetched time.Time `dynamodbav:"fetched"`
+	Prices  []Price   `dynamodbav:"prices"`
+}
+
+// PutPrices caches a region's spot prices for ttl.
+func (s *Store) PutPrices(ctx context.Context, pl PriceList, ttl time.Duration) error {
+	item, err := marshal(&pl)
+	if err != nil {
+		return err
+	}
+	item["pk"] = str(pkPrices)
+	item[attrTTL] = num(pl.Fetched.Add(ttl).Unix())
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.tables.Status), Item: item}); err != nil {
+		return fmt.Errorf("put prices for %s: %w", pl.Region, err)
+	}
+	return nil
+}
+
+// Prices returns a region's cached prices if they are younger than maxAge;
+// ErrNotFound otherwise.
+func (s *Store) Prices(ctx context.Context, region string, maxAge time.Duration) (PriceList, error) {
+	var pl PriceList
+	if err := s.getItem(ctx, s.tables.Status, statusKey(pkPrices, region), &pl); err != nil {
+		return PriceList{}, err
+	}
+	if s.Now().Sub(pl.Fetched) > maxAge {
+		return PriceList{}, ErrNotFound
+	}
+	return pl, nil
+}
+
+// batchWrite writes requests 25 at a time (BatchWriteItem's limit), resending what
+// DynamoDB returns unprocessed.
+func (s *Store) batchWrite(ctx context.Context, table string, reqs []types.WriteRequest) error {
+	for len(reqs) > 0 {
+		n := min(25, len(reqs))
+		batch := map[string][]types.WriteRequest{table: reqs[:n]}
+		reqs = reqs[n:]
+		for attempt := 0; len(batch[table]) > 0; attempt++ {
+			out, err := s.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: batch})
+			if err != nil {
+				return fmt.Errorf("batch write %s: %w", table, err)
+			}
+			batch = out.UnprocessedItems
+			if attempt > 8 {
+				return fmt.Errorf("batch write %s: %d items still unprocessed", table, len(batch[table]))
+			}
+			if len(batch[table]) > 0 {
+				time.Sleep(time.Duration(10<<attempt) * time.Millisecond)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,312 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// State is a worker's state as worker-manager knows it. States only move forward:
+// requested -> running -> stopping -> stopped (any of them may be skipped).
+type State string
+
+// Worker states.
+const (
+	Requested State = "requested"
+	Running   State = "running"
+	Stopping  State = "stopping"
+	Stopped   State = "stopped"
+)
+
+// Rank orders states along the life cycle.
+func (s State) Rank() int {
+	switch s {
+	case Requested:
+		return 0
+	case Running:
+		return 1
+	case Stopping:
+		return 2
+	case Stopped:
+		return 3
+	}
+	return -1
+}
+
+// Alive reports whether the worker is requested or running.
+func (s State) Alive() bool { return s == Requested || s == Running }
+
+// WorkerTypePrefix starts the pool key of an aws-provisioner worker type's workers.
+// ':' cannot occur in a workerPoolId, so the two namespaces never collide.
+const WorkerTypePrefix = "wt:"
+
+// WorkerTypePool is the pool key under which a worker type's instances are recorded.
+func WorkerTypePool(workerType string) string { return WorkerTypePrefix + workerType }
+
+// WorkerTypeOf returns the worker type a pool key names, if it names one.
+func WorkerTypeOf(pool string) (string, bool) {
+	return strings.CutPrefix(pool, WorkerTypePrefix)
+}
+
+// WorkerKey is the sort key of a worker within its pool.
+func WorkerKey(workerGroup, workerID string) string { return workerGroup + "/" + workerID }
+
+// Worker is one worker's record: a worker-manager worker, or an aws-provisioner
+// worker type's instance (Pool = WorkerTypePool(name)).
+type Worker struct {
+	Pool         string    `dynamodbav:"pool"`
+	Key          string    `dynamodbav:"worker"`
+	WorkerGroup  string    `dynamodbav:"workerGroup"`
+	WorkerID     string    `dynamodbav:"workerId"`
+	ProviderID   string    `dynamodbav:"providerId"`
+	State        State     `dynamodbav:"state"`
+	Capacity     float64   `dynamodbav:"capacity"`
+	Created      time.Time `dynamodbav:"created"`
+	LastModified time.Time `dynamodbav:"lastModified"` // last state change
+	LastChecked  time.Time `dynamodbav:"lastChecked"`  // last confirmation from the cloud
+	Expires      time.Time `dynamodbav:"expires"`      // when the record is deleted (DynamoDB TTL)
+	TTL          int64     `dynamodbav:"ttl,omitempty"`
+
+	// The cloud instance behind the worker (aws provider and worker types).
+	InstanceID       string  `dynamodbav:"instanceId,omitempty"`
+	Region           string  `dynamodbav:"region,omitempty"`
+	AvailabilityZone string  `dynamodbav:"availabilityZone,omitempty"`
+	InstanceType     string  `dynamodbav:"instanceType,omitempty"`
+	ImageID          string  `dynamodbav:"imageId,omitempty"`
+	AccountID        string  `dynamodbav:"accountId,omitempty"`
+	PrivateIP        string  `dynamodbav:"privateIp,omitempty"`
+	Spot             bool    `dynamodbav:"spot,omitempty"`
+	Price            float64 `dynamodbav:"price,omitempty"` // hourly price when launched
+	OptionID         string  `dynamodbav:"optionId,omitempty"`
+	LaunchToken      string  `dynamodbav:"launchToken,omitempty"`
+
+	// EC2's own view of the instance, from its events and from reconciliation.
+	EC2State             string    `dynamodbav:"ec2State,omitempty"`
+	EC2StateTime         time.Time `dynamodbav:"ec2StateTime,omitempty"`
+	LaunchTime           time.Time `dynamodbav:"launchTime,omitempty"`
+	RunningTime          time.Time `dynamodbav:"runningTime,omitempty"`
+	StoppingTime         time.Time `dynamodbav:"stoppingTime,omitempty"`
+	TerminatedTime       time.Time `dynamodbav:"terminatedTime,omitempty"`
+	InterruptionDeadline time.Time `dynamodbav:"interruptionDeadline,omitempty"`
+	RebalanceTime        time.Time `dynamodbav:"rebalanceTime,omitempty"`
+
+	// Life cycle.
+	RegistrationDeadline time.Time `dynamodbav:"registrationDeadline,omitempty"`
+	Registered           time.Time `dynamodbav:"registered,omitempty"`
+	TerminateAfter       time.Time `dynamodbav:"terminateAfter,omitempty"`
+	StopReason           string    `dynamodbav:"stopReason,omitempty"`
+
+	// Proofs, hashed: the DB never holds a usable secret.
+	SecretTokenHash  []byte `dynamodbav:"secretTokenHash,omitempty"`
+	StaticSecretHash []byte `dynamodbav:"staticSecretHash,omitempty"`
+
+	Version int64 `dynamodbav:"version"`
+}
+
+func (w *Worker) version() int64     { return w.Version }
+func (w *Worker) setVersion(v int64) { w.Version = v }
+
+// Interrupted reports whether the cloud announced it will take the instance away.
+func (w Worker) Interrupted() bool { return !w.InterruptionDeadline.IsZero() }
+
+func workerKey(pool, key string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPool: str(pool), attrWorker: str(key)}
+}
+
+// CreateWorker records a new worker. Created, LastModified and LastChecked default to
+// now. ErrExists if the worker is already recorded (a repeated launch is a no-op).
+func (s *Store) CreateWorker(ctx context.Context, w Worker) (Worker, error) {
+	now := s.Now()
+	w.Key = WorkerKey(w.WorkerGroup, w.WorkerID)
+	for _, t := range []*time.Time{&w.Created, &w.LastModified, &w.LastChecked} {
+		if t.IsZero() {
+			*t = now
+		}
+	}
+	if w.State == "" {
+		w.State = Requested
+	}
+	w.TTL = ttlOf(w.Expires)
+	w.Version = 1
+	item, err := marshal(&w)
+	if err != nil {
+		return Worker{}, err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.tables.Workers),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#p)"),
+		ExpressionAttributeNames: map[string]string{"#p": attrPool},
+	})
+	if isConditionFailed(err) {
+		return Worker{}, ErrExists
+	}
+	if err != nil {
+		return Worker{}, fmt.Errorf("create worker: %w", err)
+	}
+	return w, nil
+}
+
+// Worker reads one worker; ErrNotFound if absent or expired.
+func (s *Store) Worker(ctx context.Context, pool, workerGroup, workerID string) (Worker, error) {
+	var w Worker
+	if err := s.getItem(ctx, s.tables.Workers, workerKey(pool, WorkerKey(workerGroup, workerID)), &w); err != nil {
+		return Worker{}, err
+	}
+	if w.TTL != 0 && w.TTL <= s.Now().Unix() {
+		return Worker{}, ErrNotFound
+	}
+	return w, nil
+}
+
+// WorkerByInstance finds the worker recorded for a cloud instance id; ErrNotFound if
+// none is (yet) recorded. The index is eventually consistent; the record returned is
+// read consistently.
+func (s *Store) WorkerByInstance(ctx context.Context, instanceID string) (Worker, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Workers),
+		IndexName:                 aws.String("byInstance"),
+		KeyConditionExpression:    aws.String("instanceId = :i"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":i": str(instanceID)},
+		Limit:                     aws.Int32(2),
+	})
+	if err != nil {
+		return Worker{}, fmt.Errorf("find worker by instance: %w", err)
+	}
+	if len(out.Items) == 0 {
+		return Worker{}, ErrNotFound
+	}
+	var keys struct {
+		Pool string `dynamodbav:"pool"`
+		Key  string `dynamodbav:"worker"`
+	}
+	if err := unmarshal(out.Items[0], &keys); err != nil {
+		return Worker{}, err
+	}
+	var w Worker
+	if err := s.getItem(ctx, s.tables.Workers, workerKey(keys.Pool, keys.Key), &w); err != nil {
+		return Worker{}, err
+	}
+	return w, nil
+}
+
+// UpdateWorker applies fn to the current record and writes it back with optimistic
+// concurrency. The store enforces the life cycle: a state never moves backwards (so a
+// stopped worker stays stopped; fn's attempt is an error), LastModified moves only when
+// the state changes, and the TTL follows Expires. fn may return ErrNoChange.
+func (s *Store) UpdateWorker(ctx context.Context, pool, key string, fn func(*Worker) error) (Worker, error) {
+	return update(ctx, s, s.tables.Workers, workerKey(pool, key), func(w *Worker) error {
+		before := w.State
+		if err := fn(w); err != nil {
+			return err
+		}
+		if w.State.Rank() < before.Rank() {
+			return fmt.Errorf("worker %s/%s: state may not move from %s back to %s: %w", pool, key, before, w.State, ErrConflict)
+		}
+		if w.State != before {
+			w.LastModified = later(s.Now(), w.LastModified)
+		}
+		w.TTL = ttlOf(w.Expires)
+		return nil
+	})
+}
+
+// DeleteWorker removes a worker's record if it is still at the given version.
+func (s *Store) DeleteWorker(ctx context.Context, pool, key string, version int64) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.tables.Workers),
+		Key:                       workerKey(pool, key),
+		ConditionExpression:       aws.String("#v = :v"),
+		ExpressionAttributeNames:  map[string]string{"#v": "version"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": num(version)},
+	})
+	if isConditionFailed(err) {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("delete worker: %w", err)
+	}
+	return nil
+}
+
+// ListWorkers returns one page of a pool's workers, all of them or those of one
+// worker group, in worker key order, leaving out expired records.
+func (s *Store) ListWorkers(ctx context.Context, pool, workerGroup string, page Page) ([]Worker, string, error) {
+	list := "workers:" + pool + ":" + workerGroup
+	start, err := s.decodeToken(list, page.Token)
+	if err != nil {
+		return nil, "", err
+	}
+	in := workersQuery(s, pool, workerGroup)
+	in.Limit = aws.Int32(page.limit())
+	in.ExclusiveStartKey = start
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("list workers: %w", err)
+	}
+	workers, err := unmarshalWorkers(out.Items)
+	if err != nil {
+		return nil, "", err
+	}
+	next, err := s.encodeToken(list, out.LastEvaluatedKey)
+	return workers, next, err
+}
+
+// Workers returns every (unexpired) worker of a pool.
+func (s *Store) Workers(ctx context.Context, pool string) ([]Worker, error) {
+	var all []Worker
+	p := dynamodb.NewQueryPaginator(s.db, workersQuery(s, pool, ""))
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query workers of %s: %w", pool, err)
+		}
+		ws, err := unmarshalWorkers(out.Items)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ws...)
+	}
+	return all, nil
+}
+
+func workersQuery(s *Store, pool, workerGroup string) *dynamodb.QueryInput {
+	filter, names, values := notExpired(s.Now())
+	names["#p"] = attrPool
+	values[":p"] = str(pool)
+	cond := "#p = :p"
+	if workerGroup != "" {
+		names["#w"] = attrWorker
+		values[":g"] = str(workerGroup + "/")
+		cond += " AND begins_with(#w, :g)"
+	}
+	return &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Workers),
+		KeyConditionExpression:    aws.String(cond),
+		FilterExpression:          aws.String(filter),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ConsistentRead:            aws.Bool(true),
+	}
+}
+
+func unmarshalWorkers(items []map[string]types.AttributeValue) ([]Worker, error) {
+	ws := make([]Worker, 0, len(items))
+	for _, it := range items {
+		var w Worker
+		if err := unmarshal(it, &w); err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// IsNotFound reports whether err means "no such item".
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
