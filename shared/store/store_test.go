@@ -355,7 +355,10 @@ func TestTamperedTokensAreRejected(t *testing.T) {
 	other := store.New(storetest.DB(t), s.Tables(), storetest.Key(t))
 	cases := map[string]func() error{
 		"payload byte flipped": func() error { _, _, err := s.ListWorkers(ctx, "p/a", "", store.Page{Token: flip(tok, 3)}); return err },
-		"mac byte flipped":     func() error { _, _, err := s.ListWorkers(ctx, "p/a", "", store.Page{Token: flip(tok, len(tok)-2)}); return err },
+		"mac byte flipped": func() error {
+			_, _, err := s.ListWorkers(ctx, "p/a", "", store.Page{Token: flip(tok, len(tok)-2)})
+			return err
+		},
 		"garbage":              func() error { _, _, err := s.ListWorkers(ctx, "p/a", "", store.Page{Token: "not-a-token"}); return err },
 		"other listing":        func() error { _, _, err := s.ListWorkers(ctx, "p/b", "", store.Page{Token: tok}); return err },
 		"other group":          func() error { _, _, err := s.ListWorkers(ctx, "p/a", "g", store.Page{Token: tok}); return err },

@@ -310,3 +310,34 @@ func unmarshalWorkers(items []map[string]types.AttributeValue) ([]Worker, error)
 
 // IsNotFound reports whether err means "no such item".
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// StoppedRetention is how long a stopped worker's record stays listed before
+// DynamoDB's TTL removes it.
+const StoppedRetention = 24 * time.Hour
+
+// MarkStopping moves a requested or running worker to stopping, recording why. It
+// reports whether anything changed.
+func (w *Worker) MarkStopping(reason string) bool {
+	if w.State.Rank() >= Stopping.Rank() {
+		return false
+	}
+	w.State = Stopping
+	if w.StopReason == "" {
+		w.StopReason = reason
+	}
+	return true
+}
+
+// MarkStopped moves a worker to stopped as of at, recording why, and schedules its
+// record's removal StoppedRetention later. It reports whether anything changed.
+func (w *Worker) MarkStopped(at time.Time, reason string) bool {
+	if w.State == Stopped {
+		return false
+	}
+	w.State = Stopped
+	if w.StopReason == "" {
+		w.StopReason = reason
+	}
+	w.Expires = at.Add(StoppedRetention)
+	return true
+}

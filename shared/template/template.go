@@ -130,8 +130,9 @@ func Load(path string) (*Template, error) {
 	return t, nil
 }
 
-// Parse interprets the bytes of a SAM template.
-func Parse(data []byte) (*Template, error) {
+// ParseDocument returns the whole template as plain values, with CloudFormation's
+// short-form tags rewritten to their long forms.
+func ParseDocument(data []byte) (map[string]any, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
@@ -143,6 +144,15 @@ func Parse(data []byte) (*Template, error) {
 	top, ok := doc.(map[string]any)
 	if !ok {
 		return nil, errors.New("template is not a mapping")
+	}
+	return top, nil
+}
+
+// Parse interprets the bytes of a SAM template.
+func Parse(data []byte) (*Template, error) {
+	top, err := ParseDocument(data)
+	if err != nil {
+		return nil, err
 	}
 	t := &Template{
 		Functions:  map[string]*Function{},
@@ -280,6 +290,7 @@ func plain(n *yaml.Node) (any, error) {
 	case yaml.AliasNode:
 		return plain(n.Alias)
 	}
+	custom := strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!")
 	var v any
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -303,13 +314,13 @@ func plain(n *yaml.Node) (any, error) {
 		}
 		v = s
 	case yaml.ScalarNode:
-		if strings.HasPrefix(n.Tag, "!") {
+		if custom {
 			v = n.Value
 		} else if err := n.Decode(&v); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n.Line, err)
 		}
 	}
-	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+	if !custom {
 		return v, nil
 	}
 	name := strings.TrimPrefix(n.Tag, "!")

@@ -1,0 +1,260 @@
+// Package ec2events keeps worker records true from EC2's own events: instance state
+// changes, spot interruption warnings and rebalance recommendations.
+//
+// EventBridge delivers each event at least once and in no particular order, so Apply
+// is a fold whose result depends only on the set of events applied, never on their
+// order or repetition:
+//   - the recorded EC2 state is that of the newest event (by event time, then by EC2's
+//     state order pending < running < stopping < stopped < shutting-down < terminated);
+//   - each state's time (launch, running, stopping, terminated) is the earliest seen;
+//   - the worker's own state only moves forward: shutting-down or stopping makes a
+//     requested or running worker stopping, terminated or stopped makes it stopped, and
+//     nothing leaves stopped. A worker becomes running only by registering (or, for
+//     aws-provisioner worker types, instanceStarted), never from an EC2 event;
+//   - a spot interruption warning records the deadline (two minutes after the
+//     warning), which the provisioner counts as capacity leaving;
+//   - a rebalance recommendation records when it came.
+//
+// A repeated or older event changes nothing and writes nothing. Every write is an
+// optimistic-concurrency conditional write through the store.
+package ec2events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// EventBridge detail types handled here.
+const (
+	StateChange      = "EC2 Instance State-change Notification"
+	SpotInterruption = "EC2 Spot Instance Interruption Warning"
+	Rebalance        = "EC2 Instance Rebalance Recommendation"
+)
+
+// InterruptionNotice is how long before a spot interruption EC2 sends its warning.
+const InterruptionNotice = 2 * time.Minute
+
+// Stop reasons recorded by events (deterministic, whatever the order of delivery).
+const (
+	ReasonShuttingDown = "EC2 is stopping or terminating the instance"
+	ReasonGone         = "EC2 stopped or terminated the instance"
+)
+
+// stateOrder ranks EC2 instance states for events with equal timestamps.
+var stateOrder = map[string]int{
+	"pending": 0, "running": 1, "stopping": 2, "stopped": 3, "shutting-down": 4, "terminated": 5,
+}
+
+// Event is what matters of an EC2 EventBridge event.
+type Event struct {
+	ID         string
+	DetailType string
+	Time       time.Time
+	Region     string
+	InstanceID string
+	State      string // state changes: the new state
+	Action     string // spot interruptions: terminate, stop or hibernate
+}
+
+// FromCloudWatchEvent extracts an Event from an EventBridge event.
+func FromCloudWatchEvent(ev events.CloudWatchEvent) (Event, error) {
+	var detail struct {
+		InstanceID string `json:"instance-id"`
+		State      string `json:"state"`
+		Action     string `json:"instance-action"`
+	}
+	if len(ev.Detail) > 0 {
+		if err := json.Unmarshal(ev.Detail, &detail); err != nil {
+			return Event{}, fmt.Errorf("event %s: detail: %w", ev.ID, err)
+		}
+	}
+	e := Event{ID: ev.ID, DetailType: ev.DetailType, Time: ev.Time.UTC(), Region: ev.Region,
+		InstanceID: detail.InstanceID, State: detail.State, Action: detail.Action}
+	switch {
+	case e.InstanceID == "":
+		return Event{}, fmt.Errorf("event %s (%s): no instance-id", ev.ID, ev.DetailType)
+	case e.Time.IsZero():
+		return Event{}, fmt.Errorf("event %s: no time", ev.ID)
+	case e.DetailType == StateChange:
+		if _, ok := stateOrder[e.State]; !ok {
+			return Event{}, fmt.Errorf("event %s: unknown instance state %q", ev.ID, e.State)
+		}
+	}
+	return e, nil
+}
+
+// Apply folds an event into a worker record and reports whether the record changed.
+// See the package documentation for the rules.
+func Apply(w *store.Worker, e Event) bool {
+	changed := false
+	earliest := func(field *time.Time, t time.Time) {
+		if field.IsZero() || t.Before(*field) {
+			*field = t
+			changed = true
+		}
+	}
+	switch e.DetailType {
+	case StateChange:
+		rank, ok := stateOrder[e.State]
+		if !ok {
+			return false
+		}
+		if w.EC2State == "" || e.Time.After(w.EC2StateTime) ||
+			e.Time.Equal(w.EC2StateTime) && rank > stateOrder[w.EC2State] {
+			if w.EC2State != e.State || !w.EC2StateTime.Equal(e.Time) {
+				w.EC2State, w.EC2StateTime = e.State, e.Time
+				changed = true
+			}
+		}
+		switch e.State {
+		case "pending":
+			earliest(&w.LaunchTime, e.Time)
+		case "running":
+			earliest(&w.RunningTime, e.Time)
+		case "stopping", "shutting-down":
+			earliest(&w.StoppingTime, e.Time)
+			if w.MarkStopping(ReasonShuttingDown) {
+				changed = true
+			}
+		case "stopped", "terminated":
+			earliest(&w.TerminatedTime, e.Time)
+			if w.MarkStopped(w.TerminatedTime, ReasonGone) {
+				changed = true
+			}
+			// The reason follows the furthest state events reported, whatever came first.
+			if w.StopReason == ReasonShuttingDown {
+				w.StopReason = ReasonGone
+				changed = true
+			}
+		}
+	case SpotInterruption:
+		earliest(&w.InterruptionDeadline, e.Time.Add(InterruptionNotice))
+	case Rebalance:
+		earliest(&w.RebalanceTime, e.Time)
+	default:
+		return false
+	}
+	// A stopped worker's record lives StoppedRetention past the instance's end, however
+	// the end was learned (this event, another one, or the provisioner).
+	if w.State == store.Stopped && !w.TerminatedTime.IsZero() {
+		if exp := w.TerminatedTime.Add(store.StoppedRetention); !w.Expires.Equal(exp) {
+			w.Expires = exp
+			changed = true
+		}
+	}
+	if e.Time.After(w.LastChecked) {
+		w.LastChecked = e.Time
+		changed = true
+	}
+	return changed
+}
+
+// Handler applies EC2 events to the worker records in the store.
+type Handler struct {
+	Store *store.Store
+	Log   *slog.Logger
+}
+
+// Outcome says what an event did.
+type Outcome string
+
+// Outcomes.
+const (
+	Applied   Outcome = "applied"   // the record changed
+	Unchanged Outcome = "unchanged" // a duplicate or an older event
+	Unknown   Outcome = "unknown"   // no record for the instance: not ours, or not yet recorded
+	Ignored   Outcome = "ignored"   // not an event this handler uses
+)
+
+// Apply applies one event. An instance with no worker record is not an error: it is
+// another deployment's or account user's instance (no record will ever exist), or one
+// of ours launched a moment before its record was written, which the provisioner's
+// reconciliation adopts or sweeps. EC2 events carry no tags, and asking EC2 for them
+// on every foreign event would spend the provisioner's API budget, so both are left
+// alone here.
+func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
+	switch e.DetailType {
+	case StateChange, SpotInterruption, Rebalance:
+	default:
+		return Ignored, nil
+	}
+	w, err := h.Store.WorkerByInstance(ctx, e.InstanceID)
+	if errors.Is(err, store.ErrNotFound) {
+		h.log().DebugContext(ctx, "no worker record for instance", "instanceId", e.InstanceID, "event", e.DetailType, "state", e.State)
+		return Unknown, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("event %s for %s: %w", e.ID, e.InstanceID, err)
+	}
+	changed := false
+	updated, err := h.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+		if changed = Apply(w, e); !changed {
+			return store.ErrNoChange
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("event %s for %s: %w", e.ID, e.InstanceID, err)
+	}
+	if !changed {
+		return Unchanged, nil
+	}
+	h.log().InfoContext(ctx, "ec2 event applied", "event", e.DetailType, "eventId", e.ID, "instanceId", e.InstanceID,
+		"ec2State", updated.EC2State, "state", updated.State, "pool", updated.Pool, "worker", updated.Key)
+	return Applied, nil
+}
+
+// HandleEvent is the Lambda handler for one EventBridge event. An error makes Lambda
+// (and EventBridge) deliver the event again, which is safe: applying it twice is the
+// same as once.
+func (h *Handler) HandleEvent(ctx context.Context, ev events.CloudWatchEvent) error {
+	e, err := FromCloudWatchEvent(ev)
+	if err != nil {
+		// A malformed event will not improve on redelivery.
+		h.log().WarnContext(ctx, "malformed EC2 event ignored", "error", err.Error(), "eventId", ev.ID)
+		return nil
+	}
+	_, err = h.Apply(ctx, e)
+	return err
+}
+
+// HandleRaw handles one event, or a JSON array of events, as JSON. Each event is
+// applied on its own: a failure on one does not stop the others, and the errors are
+// returned together, so a redelivery re-applies only harmlessly.
+func (h *Handler) HandleRaw(ctx context.Context, raw json.RawMessage) error {
+	var batch []events.CloudWatchEvent
+	if strings.HasPrefix(strings.TrimSpace(string(raw)), "[") {
+		if err := json.Unmarshal(raw, &batch); err != nil {
+			return fmt.Errorf("decode events: %w", err)
+		}
+	} else {
+		var one events.CloudWatchEvent
+		if err := json.Unmarshal(raw, &one); err != nil {
+			return fmt.Errorf("decode event: %w", err)
+		}
+		batch = []events.CloudWatchEvent{one}
+	}
+	var errs []error
+	for _, ev := range batch {
+		if err := h.HandleEvent(ctx, ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}

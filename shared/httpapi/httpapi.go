@@ -1,0 +1,543 @@
+// Package httpapi turns API Gateway v2 (HTTP API) events into calls of route handlers
+// and their results into responses, as Taskcluster services answer: JSON bodies, and
+// errors as {"code", "message", "requestInfo"} with the right status.
+//
+// Routes are declared in Taskcluster's style, relative to the API's base path
+// (/worker-type/<workerType>/update). API Gateway delivers rawPath decoded (a client's
+// /a%2Fb arrives as /a/b), so parameters that may contain '/' are declared as such and
+// match across segments; the template's route for them is greedy ({name+}), and
+// GatewayPath derives it. Because the clients sign the encoded path, the router also
+// reconstructs the encodings a client may have signed, for the authenticator.
+//
+// A handler never lets a panic or an internal error reach the client as anything but
+// a 500 with a request id; bad input is the handler's 4xx *Error.
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// DefaultMaxBody is the largest request body accepted (API Gateway allows 10 MB; no
+// request of these APIs needs more than a fraction of this).
+const DefaultMaxBody = 1 << 20
+
+// Caller is who made a request, as the authenticator established it.
+type Caller struct {
+	ClientID      string
+	Scopes        []string
+	Authenticated bool
+}
+
+// AuthRequest is what an authenticator needs to check a request's credentials.
+type AuthRequest struct {
+	Method, Host, Port string
+	// Resources are the request URIs (path?query) the client may have signed: the raw
+	// one first, then the path re-encoded as the known clients encode parameters.
+	Resources     []string
+	Authorization string
+	ContentType   string
+	Payload       []byte
+}
+
+// Authenticator establishes the caller of a request. A request with no credentials
+// yields an anonymous Caller; bad credentials yield an error, answered as a 401 unless
+// it is already an *Error.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r AuthRequest) (Caller, error)
+}
+
+// Requirement is a scope expression a caller's scopes must satisfy.
+type Requirement interface {
+	SatisfiedBy(scopes []string) bool
+	String() string
+}
+
+// Handler serves one route.
+type Handler func(ctx context.Context, r *Request) (*Response, error)
+
+// Route is one API method.
+type Route struct {
+	Name    string // the Taskcluster method name, e.g. "createWorkerType"
+	Method  string
+	Pattern string // relative to the API's base, with <param> placeholders
+	Handler Handler
+}
+
+// Response is a handler's result.
+type Response struct {
+	Status int
+	Body   any // marshalled as JSON; nil answers {}
+}
+
+// OK answers 200 with v as JSON.
+func OK(v any) *Response { return &Response{Status: http.StatusOK, Body: v} }
+
+// Request is an API request as a handler sees it.
+type Request struct {
+	Method string
+	Path   string            // decoded path
+	Params map[string]string // decoded path parameters
+	Query  url.Values
+	Header http.Header
+	Body   []byte
+	Caller Caller
+	Route  string // the route's name
+	ID     string // the request id, for logs and error messages
+}
+
+// Require fails with a 403 naming what is missing unless the caller's scopes satisfy req.
+func (r *Request) Require(req Requirement) error {
+	if req.SatisfiedBy(r.Caller.Scopes) {
+		return nil
+	}
+	who := "anonymous callers"
+	if r.Caller.Authenticated {
+		who = "client " + strconv.Quote(r.Caller.ClientID)
+	}
+	return InsufficientScopes("%s lack the scopes %s requires: %s (held: %s)",
+		who, r.Route, req.String(), strings.Join(r.Caller.Scopes, ", "))
+}
+
+// Decode unmarshals the JSON body into v, strictly: unknown fields, trailing data and
+// wrong types are 400 InputValidationErrors.
+func (r *Request) Decode(v any) error {
+	if len(r.Body) == 0 {
+		return InputValidationError("request body is empty; a JSON object is required")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(r.Body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return InputValidationError("request body: %s", describeJSONError(err))
+	}
+	if dec.More() {
+		return InputValidationError("request body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "the body"
+		}
+		return fmt.Sprintf("%s must be %s, not %s", field, typeName(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return err.Error()
+}
+
+func typeName(kind string) string {
+	switch kind {
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "float64", "float32", "int", "int64", "int32", "uint", "uint64":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	}
+	return "a " + kind
+}
+
+// API is one service's routes under a base path, e.g. /api/aws-provisioner/v1.
+type API struct {
+	base    string
+	auth    Authenticator
+	slashy  map[string]bool
+	routes  []*compiled
+	maxBody int
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+type compiled struct {
+	Route
+	re       *regexp.Regexp
+	params   []string
+	literals int
+	order    int
+}
+
+// Option configures an API.
+type Option func(*API)
+
+// WithMaxBody sets the request body limit.
+func WithMaxBody(n int) Option { return func(a *API) { a.maxBody = n } }
+
+// WithLogger sets the logger for request logs.
+func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
+
+// New returns an API under base. slashParams names the path parameters whose values
+// may contain '/' (worker pool ids, worker type names).
+func New(base string, authn Authenticator, slashParams []string, opts ...Option) *API {
+	a := &API{base: strings.TrimSuffix(base, "/"), auth: authn, slashy: map[string]bool{}, maxBody: DefaultMaxBody, log: slog.Default(), now: time.Now}
+	for _, p := range slashParams {
+		a.slashy[p] = true
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
+}
+
+// Base is the API's base path.
+func (a *API) Base() string { return a.base }
+
+var paramRE = regexp.MustCompile(`<([A-Za-z][A-Za-z0-9]*)>`)
+
+// Handle adds a route. It panics on a malformed pattern: routes are fixed at start-up.
+func (a *API) Handle(r Route) {
+	if !strings.HasPrefix(r.Pattern, "/") || r.Handler == nil || r.Name == "" {
+		panic(fmt.Sprintf("httpapi: bad route %+v", r))
+	}
+	c := &compiled{Route: r, order: len(a.routes)}
+	var b strings.Builder
+	b.WriteString("^")
+	last := 0
+	for _, m := range paramRE.FindAllStringSubmatchIndex(r.Pattern, -1) {
+		lit := r.Pattern[last:m[0]]
+		b.WriteString(regexp.QuoteMeta(lit))
+		c.literals += len(lit)
+		name := r.Pattern[m[2]:m[3]]
+		c.params = append(c.params, name)
+		if a.slashy[name] {
+			b.WriteString("(.+?)")
+		} else {
+			b.WriteString("([^/]+)")
+		}
+		last = m[1]
+	}
+	b.WriteString(regexp.QuoteMeta(r.Pattern[last:]))
+	c.literals += len(r.Pattern) - last
+	b.WriteString("$")
+	c.re = regexp.MustCompile(b.String())
+	if _, err := a.gatewayPath(r.Pattern); err != nil {
+		panic(fmt.Sprintf("httpapi: route %s: %v", r.Name, err))
+	}
+	a.routes = append(a.routes, c)
+	// Most specific first: more literal text wins, then declaration order.
+	sort.SliceStable(a.routes, func(i, j int) bool {
+		if a.routes[i].literals != a.routes[j].literals {
+			return a.routes[i].literals > a.routes[j].literals
+		}
+		return a.routes[i].order < a.routes[j].order
+	})
+}
+
+// RouteInfo describes a declared route.
+type RouteInfo struct {
+	Name, Method string
+	Path         string // full path with <param> placeholders
+	GatewayPath  string // API Gateway's route path for it ({p} per segment, {p+} greedy)
+}
+
+// Key is the API Gateway route key serving the route.
+func (ri RouteInfo) Key() string { return ri.Method + " " + ri.GatewayPath }
+
+// Routes lists the declared routes in declaration order.
+func (a *API) Routes() []RouteInfo {
+	cs := append([]*compiled(nil), a.routes...)
+	sort.Slice(cs, func(i, j int) bool { return cs[i].order < cs[j].order })
+	out := make([]RouteInfo, 0, len(cs))
+	for _, c := range cs {
+		gp, _ := a.gatewayPath(c.Pattern)
+		out = append(out, RouteInfo{Name: c.Name, Method: c.Method, Path: a.base + c.Pattern, GatewayPath: gp})
+	}
+	return out
+}
+
+// gatewayPath derives API Gateway's route path for a pattern: each parameter that is
+// a whole segment becomes {name}; the first parameter that may contain '/' becomes a
+// greedy {name+} and ends the path (API Gateway allows greedy only at the end).
+func (a *API) gatewayPath(pattern string) (string, error) {
+	segs := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	var out []string
+	for _, seg := range segs {
+		loc := paramRE.FindStringSubmatchIndex(seg)
+		if loc == nil {
+			out = append(out, seg)
+			continue
+		}
+		name := seg[loc[2]:loc[3]]
+		if a.slashy[name] {
+			if loc[0] != 0 {
+				return "", fmt.Errorf("parameter <%s> must start its segment", name)
+			}
+			out = append(out, "{"+name+"+}")
+			return a.base + "/" + strings.Join(out, "/"), nil
+		}
+		if loc[0] != 0 || loc[1] != len(seg) {
+			return "", fmt.Errorf("parameter <%s> must be a whole segment", name)
+		}
+		out = append(out, "{"+name+"}")
+	}
+	return a.base + "/" + strings.Join(out, "/"), nil
+}
+
+// Serve is the Lambda handler: it answers every event, never returning an error.
+func (a *API) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := a.now()
+	req := &Request{
+		Method: strings.ToUpper(ev.RequestContext.HTTP.Method),
+		Header: http.Header{},
+		ID:     ev.RequestContext.RequestID,
+	}
+	if req.Method == "" {
+		req.Method = "GET"
+	}
+	for k, v := range ev.Headers {
+		req.Header.Set(k, v)
+	}
+	status, body := a.serve(ctx, ev, req)
+	resp := events.APIGatewayV2HTTPResponse{
+		StatusCode: status,
+		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8"},
+		Body:       string(body),
+	}
+	attrs := []any{"method", req.Method, "path", ev.RawPath, "route", req.Route, "status", status,
+		"durationMs", a.now().Sub(start).Milliseconds(), "requestId", req.ID}
+	if req.Caller.Authenticated {
+		attrs = append(attrs, "clientId", req.Caller.ClientID)
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	a.log.Log(ctx, level, "request", attrs...)
+	return resp, nil
+}
+
+func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req *Request) (status int, body []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.log.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()), "requestId", req.ID)
+			status, body = a.errorBody(req, internalError(req.ID))
+		}
+	}()
+	resp, err := a.dispatch(ctx, ev, req)
+	if err != nil {
+		var apiErr *Error
+		if !errors.As(err, &apiErr) {
+			a.log.ErrorContext(ctx, "handler failed", "error", err.Error(), "route", req.Route, "requestId", req.ID)
+			apiErr = internalError(req.ID)
+		}
+		return a.errorBody(req, apiErr)
+	}
+	if resp == nil {
+		resp = OK(nil)
+	}
+	out := resp.Body
+	if out == nil {
+		out = struct{}{}
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		a.log.ErrorContext(ctx, "encoding response failed", "error", err.Error(), "route", req.Route)
+		return a.errorBody(req, internalError(req.ID))
+	}
+	if resp.Status == 0 {
+		resp.Status = http.StatusOK
+	}
+	return resp.Status, data
+}
+
+func (a *API) errorBody(req *Request, e *Error) (int, []byte) {
+	data, _ := json.Marshal(map[string]any{
+		"code":    e.Code,
+		"message": e.Message,
+		"requestInfo": map[string]any{
+			"method": req.Route,
+			"params": req.Params,
+			"time":   a.now().UTC().Format(time.RFC3339Nano),
+		},
+	})
+	return e.Status, data
+}
+
+func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req *Request) (*Response, error) {
+	path, err := url.PathUnescape(ev.RawPath)
+	if err != nil {
+		return nil, NotFound("no such path: %q is not a valid path", ev.RawPath)
+	}
+	req.Path = path
+	rel, ok := strings.CutPrefix(path, a.base)
+	if !ok {
+		return nil, NotFound("no such path %s", path)
+	}
+	route, params := a.match(req.Method, rel)
+	if route == nil {
+		if a.pathExists(rel) {
+			return nil, Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not allowed on %s", req.Method, path)
+		}
+		return nil, NotFound("no such path %s", path)
+	}
+	req.Route, req.Params = route.Name, params
+
+	if req.Query, err = url.ParseQuery(ev.RawQueryString); err != nil {
+		return nil, InputError("malformed query string: %v", err)
+	}
+	if req.Body, err = eventBody(ev); err != nil {
+		return nil, InputError("malformed request body encoding: %v", err)
+	}
+	if len(req.Body) > a.maxBody {
+		return nil, TooLarge("request body is %d bytes; the limit is %d", len(req.Body), a.maxBody)
+	}
+
+	host, port := hostPort(req.Header)
+	caller, err := a.auth.Authenticate(ctx, AuthRequest{
+		Method:        req.Method,
+		Host:          host,
+		Port:          port,
+		Resources:     a.signedResources(ev, route, params),
+		Authorization: req.Header.Get("Authorization"),
+		ContentType:   req.Header.Get("Content-Type"),
+		Payload:       req.Body,
+	})
+	if err != nil {
+		var apiErr *Error
+		if errors.As(err, &apiErr) {
+			return nil, apiErr
+		}
+		return nil, err
+	}
+	req.Caller = caller
+	return route.Handler(ctx, req)
+}
+
+func (a *API) match(method, rel string) (*compiled, map[string]string) {
+	for _, c := range a.routes {
+		if c.Method != method {
+			continue
+		}
+		m := c.re.FindStringSubmatch(rel)
+		if m == nil {
+			continue
+		}
+		params := make(map[string]string, len(c.params))
+		for i, name := range c.params {
+			params[name] = m[i+1]
+		}
+		return c, params
+	}
+	return nil, nil
+}
+
+func (a *API) pathExists(rel string) bool {
+	for _, c := range a.routes {
+		if c.re.MatchString(rel) {
+			return true
+		}
+	}
+	return false
+}
+
+func eventBody(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
+	if ev.Body == "" {
+		return nil, nil
+	}
+	if !ev.IsBase64Encoded {
+		return []byte(ev.Body), nil
+	}
+	return base64.StdEncoding.DecodeString(ev.Body)
+}
+
+// hostPort is the host and port the client addressed: the Host header (API Gateway
+// passes the domain the client called), and the port from it, or from
+// X-Forwarded-Port, or the scheme's default.
+func hostPort(h http.Header) (string, string) {
+	host := h.Get("Host")
+	if hst, p, err := net.SplitHostPort(host); err == nil {
+		return hst, p
+	}
+	if p := h.Get("X-Forwarded-Port"); p != "" {
+		return host, p
+	}
+	if strings.EqualFold(h.Get("X-Forwarded-Proto"), "http") {
+		return host, "80"
+	}
+	return host, "443"
+}
+
+// signedResources lists the request URIs a client may have signed for this request:
+// the raw path as delivered, and the path rebuilt from the route's pattern with each
+// parameter encoded as the Go clients (url.QueryEscape) and the JavaScript and Python
+// clients (encodeURIComponent) encode it. All decode to the same request.
+func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, params map[string]string) []string {
+	q := ""
+	if ev.RawQueryString != "" {
+		q = "?" + ev.RawQueryString
+	}
+	out := []string{ev.RawPath + q}
+	for _, esc := range []func(string) string{url.QueryEscape, encodeURIComponent} {
+		p := a.base + paramRE.ReplaceAllStringFunc(c.Pattern, func(m string) string {
+			return esc(params[m[1:len(m)-1]])
+		})
+		if r := p + q; !contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// encodeURIComponent escapes as JavaScript's function of that name does.
+func encodeURIComponent(s string) string {
+	const keep = "-_.!~*'()"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// Paging reads the limit and continuationToken query parameters. limit must be an
+// integer from 1 to max; absent, it is 0 (the listing's default).
+func (r *Request) Paging(max int) (limit int, token string, err error) {
+	token = r.Query.Get("continuationToken")
+	if s := r.Query.Get("limit"); s != "" {
+		n, perr := strconv.Atoi(s)
+		if perr != nil || n < 1 || n > max {
+			return 0, "", InputValidationError("limit must be an integer from 1 to %d, not %q", max, s)
+		}
+		limit = n
+	}
+	return limit, token, nil
+}

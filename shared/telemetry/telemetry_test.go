@@ -1,0 +1,54 @@
+package telemetry
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestMetricsFlushEMF(t *testing.T) {
+	m := NewMetrics("workerfleet")
+	m.now = func() time.Time { return time.UnixMilli(1700000000000) }
+	m.Put("PendingTasks", 3, Count, "Pool", "proj/a")
+	m.Put("RunningCapacity", 2, Count, "Pool", "proj/a")
+	m.Put("PendingTasks", 5, Count, "Pool", "proj/a") // replaces
+	m.Put("IterationTime", 1234, Milliseconds)
+
+	var buf bytes.Buffer
+	if err := m.Flush(&buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d lines, want 2:\n%s", len(lines), buf.String())
+	}
+	var first map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"Pool": "proj/a", "PendingTasks": 5.0, "RunningCapacity": 2.0,
+		"_aws": map[string]any{
+			"Timestamp": 1700000000000.0,
+			"CloudWatchMetrics": []any{map[string]any{
+				"Namespace":  "workerfleet",
+				"Dimensions": []any{[]any{"Pool"}},
+				"Metrics": []any{
+					map[string]any{"Name": "PendingTasks", "Unit": "Count"},
+					map[string]any{"Name": "RunningCapacity", "Unit": "Count"},
+				},
+			}},
+		},
+	}
+	if diff := cmp.Diff(want, first); diff != "" {
+		t.Errorf("EMF line (-want +got):\n%s", diff)
+	}
+	buf.Reset()
+	if err := m.Flush(&buf); err != nil || buf.Len() != 0 {
+		t.Errorf("second Flush wrote %q, %v; want nothing", buf.String(), err)
+	}
+}

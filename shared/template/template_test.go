@@ -1,0 +1,224 @@
+package template_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/template"
+)
+
+func load(t *testing.T) (*template.Template, string) {
+	t.Helper()
+	path, err := template.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl, filepath.Dir(path)
+}
+
+func TestParseShortFormTags(t *testing.T) {
+	tmpl, err := template.Parse([]byte(`
+Parameters:
+  Name: {Type: String, Default: x}
+Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      TimeToLiveSpecification: {AttributeName: ttl, Enabled: true}
+  F:
+    Type: AWS::Serverless::Function
+    Metadata: {BuildMethod: makefile}
+    Properties:
+      CodeUri: .
+      Environment:
+        Variables:
+          A: !Ref T
+          B: !GetAtt T.Arn
+          C: !Sub "${T}-x"
+          D: !If [Cond, !Ref Name, !Join [",", [a, b]]]
+      Events:
+        Get: {Type: HttpApi, Properties: {Method: get, Path: "/x/{id+}"}}
+        Tick: {Type: ScheduleV2, Properties: {ScheduleExpression: !Ref Name}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := tmpl.Resources["F"].Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	want := map[string]any{
+		"A": map[string]any{"Ref": "T"},
+		"B": map[string]any{"Fn::GetAtt": []any{"T", "Arn"}},
+		"C": map[string]any{"Fn::Sub": "${T}-x"},
+		"D": map[string]any{"Fn::If": []any{"Cond", map[string]any{"Ref": "Name"}, map[string]any{"Fn::Join": []any{",", []any{"a", "b"}}}}},
+	}
+	if diff := cmp.Diff(want, env); diff != "" {
+		t.Errorf("short-form tags (-want +got):\n%s", diff)
+	}
+	f := tmpl.Functions["F"]
+	if len(f.Routes) != 1 || f.Routes[0].Key() != "GET /x/{id+}" || f.BuildMethod != "makefile" {
+		t.Errorf("function = %+v", f)
+	}
+	if len(f.Schedules) != 1 || f.Schedules[0].Type != "ScheduleV2" {
+		t.Errorf("schedules = %+v", f.Schedules)
+	}
+	if tab := tmpl.Tables["T"]; tab.HashKey != "id" || tab.TTLAttribute != "ttl" {
+		t.Errorf("table = %+v", tab)
+	}
+}
+
+// folder is the code folder of a function, by convention: AwsProvisionerApiFunction
+// lives in functions/aws-provisioner-api.
+func folder(logicalID string) string {
+	name := strings.TrimSuffix(logicalID, "Function")
+	name = regexp.MustCompile(`([a-z0-9])([A-Z])`).ReplaceAllString(name, "$1-$2")
+	return strings.ToLower(name)
+}
+
+// TestEveryFunctionHasCodeAndABuildTarget: each function's folder exists with a main
+// package, and `make build-<LogicalId>` (which SAM runs) builds exactly that folder as
+// a static arm64 Lambda bootstrap.
+func TestEveryFunctionHasCodeAndABuildTarget(t *testing.T) {
+	tmpl, root := load(t)
+	if len(tmpl.Functions) < 6 {
+		t.Fatalf("template has %d functions, want at least 6", len(tmpl.Functions))
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	for id, f := range tmpl.Functions {
+		t.Run(id, func(t *testing.T) {
+			dir := filepath.Join("functions", folder(id))
+			if _, err := os.Stat(filepath.Join(root, dir, "main.go")); err != nil {
+				t.Fatalf("function %s: %s/main.go: %v", id, dir, err)
+			}
+			if f.BuildMethod != "makefile" || f.CodeURI != "." {
+				t.Errorf("function %s: BuildMethod %q CodeUri %q, want makefile and .", id, f.BuildMethod, f.CodeURI)
+			}
+			cmd := exec.Command("make", "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts")
+			cmd.Dir = root
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("make -n build-%s: %v\n%s", id, err, out)
+			}
+			for _, want := range []string{"GOOS=linux", "GOARCH=arm64", "CGO_ENABLED=0", "lambda.norpc", "-trimpath", "-s -w", "-o /artifacts/bootstrap", "./" + dir} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("make build-%s does not contain %q:\n%s", id, want, out)
+				}
+			}
+		})
+	}
+	// And the other way round: no folder under functions/ without a function.
+	entries, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	folders := map[string]bool{}
+	for id := range tmpl.Functions {
+		folders[folder(id)] = true
+	}
+	for _, e := range entries {
+		if e.IsDir() && !folders[e.Name()] {
+			t.Errorf("functions/%s has no function in template.yaml", e.Name())
+		}
+	}
+}
+
+// TestTablesMatchTheStore: every table the store uses is in the template with the key
+// schema, index and TTL the code expects, on demand, encrypted, with PITR; and the
+// template defines no table the code does not use.
+func TestTablesMatchTheStore(t *testing.T) {
+	tmpl, _ := load(t)
+	got := map[string][2]string{}
+	for id, tab := range tmpl.Tables {
+		got[id] = [2]string{tab.HashKey, tab.RangeKey}
+		for _, idx := range tab.Indexes {
+			got[id+"/"+idx.Name] = [2]string{idx.HashKey, idx.RangeKey}
+		}
+		if tab.TTLAttribute != "" {
+			got[id+"#ttl"] = [2]string{tab.TTLAttribute, ""}
+		}
+		if tab.BillingMode != "PAY_PER_REQUEST" || !tab.PITR || !tab.SSE {
+			t.Errorf("table %s: billing %q pitr %v sse %v; want on demand, PITR and encryption", id, tab.BillingMode, tab.PITR, tab.SSE)
+		}
+		for _, key := range []string{tab.HashKey, tab.RangeKey} {
+			if key != "" && tab.Attributes[key] != "S" {
+				t.Errorf("table %s: key %s is type %q, the store uses strings", id, key, tab.Attributes[key])
+			}
+		}
+	}
+	if diff := cmp.Diff(store.Schema, got); diff != "" {
+		t.Errorf("template tables vs store.Schema (-code +template):\n%s", diff)
+	}
+}
+
+// TestTemplateEnvironmentNamesEveryTable: the functions learn table names from the
+// environment; each table must be passed in.
+func TestTemplateEnvironmentNamesEveryTable(t *testing.T) {
+	tmpl, _ := load(t)
+	data, err := os.ReadFile(mustFind(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	globals := globalEnv(t, data)
+	var refs []string
+	for _, v := range globals {
+		if m, ok := v.(map[string]any); ok {
+			if r, ok := m["Ref"].(string); ok {
+				refs = append(refs, r)
+			}
+		}
+	}
+	sort.Strings(refs)
+	for id := range tmpl.Tables {
+		if i := sort.SearchStrings(refs, id); i >= len(refs) || refs[i] != id {
+			t.Errorf("table %s is not named in Globals.Function.Environment", id)
+		}
+	}
+}
+
+func mustFind(t *testing.T) string {
+	t.Helper()
+	p, err := template.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func globalEnv(t *testing.T, data []byte) map[string]any {
+	t.Helper()
+	tmpl, err := template.ParseDocument(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := tmpl["Globals"].(map[string]any)
+	f, _ := g["Function"].(map[string]any)
+	e, _ := f["Environment"].(map[string]any)
+	v, _ := e["Variables"].(map[string]any)
+	return v
+}
+
+// TestCfnLint runs cfn-lint (which validates SAM templates as `sam validate --lint`
+// does) when it is installed; `make lint` runs it too and says how to install it.
+func TestCfnLint(t *testing.T) {
+	if _, err := exec.LookPath("cfn-lint"); err != nil {
+		t.Skip("cfn-lint is not installed (pip install cfn-lint aws-sam-translator)")
+	}
+	out, err := exec.Command("cfn-lint", mustFind(t)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
