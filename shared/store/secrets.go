@@ -15,28 +15,41 @@ import (
 )
 
 // Secret is an aws-provisioner secret: data and scopes a booting worker trades its
-// token for, once.
+// token for, once. Consuming or removing a secret erases its data and leaves a
+// tombstone until its expiration, so its token can never be filled again: not by a
+// repeated createSecret, and not by a provisioning iteration retried after its
+// instance already read the secret.
 type Secret struct {
 	Token      string          `dynamodbav:"token"`
 	WorkerType string          `dynamodbav:"workerType"`
-	Secrets    json.RawMessage `dynamodbav:"secrets"`
-	Scopes     []string        `dynamodbav:"scopes"`
+	Secrets    json.RawMessage `dynamodbav:"secrets,omitempty"`
+	Scopes     []string        `dynamodbav:"scopes,omitempty"`
 	Expiration time.Time       `dynamodbav:"expiration"`
 	Created    time.Time       `dynamodbav:"created"`
+	Consumed   time.Time       `dynamodbav:"consumed,omitempty"`
+	Removed    time.Time       `dynamodbav:"removed,omitempty"`
 	TTL        int64           `dynamodbav:"ttl"`
 }
+
+// ErrSecretUsed means a token has already been read or removed.
+var ErrSecretUsed = fmt.Errorf("secret already used or removed: %w", ErrExists)
 
 func secretKey(token string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{"token": str(token)}
 }
 
 // CreateSecret stores a secret under its token. Storing the same secret again is a
-// no-op; a different secret under a token in use is ErrExists.
+// no-op; a different secret under a live token is ErrExists, and any secret under a
+// token already consumed or removed is ErrSecretUsed (which is an ErrExists).
 func (s *Store) CreateSecret(ctx context.Context, sec Secret) error {
 	sec.Created = s.Now()
 	sec.TTL = ttlOf(sec.Expiration)
+	sec.Consumed, sec.Removed = time.Time{}, time.Time{}
 	if sec.Scopes == nil {
 		sec.Scopes = []string{}
+	}
+	if len(sec.Secrets) == 0 {
+		sec.Secrets = json.RawMessage("{}")
 	}
 	err := s.create(ctx, s.tables.Secrets, "token", &sec)
 	if !errors.Is(err, ErrExists) {
@@ -45,9 +58,12 @@ func (s *Store) CreateSecret(ctx context.Context, sec Secret) error {
 	var old Secret
 	if gerr := s.getItem(ctx, s.tables.Secrets, secretKey(sec.Token), &old); gerr != nil {
 		if errors.Is(gerr, ErrNotFound) {
-			return ErrExists // consumed between the two calls
+			return ErrSecretUsed
 		}
 		return gerr
+	}
+	if !old.Consumed.IsZero() || !old.Removed.IsZero() {
+		return ErrSecretUsed
 	}
 	if old.WorkerType == sec.WorkerType && bytes.Equal(old.Secrets, sec.Secrets) &&
 		slices.Equal(old.Scopes, sec.Scopes) && old.Expiration.Equal(sec.Expiration) {
@@ -56,16 +72,20 @@ func (s *Store) CreateSecret(ctx context.Context, sec Secret) error {
 	return ErrExists
 }
 
-// ConsumeSecret removes a secret and returns it, atomically: of any number of
+// ConsumeSecret returns a secret and erases its data, atomically: of any number of
 // concurrent calls for one token exactly one gets the secret, the others ErrNotFound.
-// An expired secret is removed too, and reported as ErrNotFound.
+// An expired secret is erased too, and reported as ErrNotFound.
 func (s *Store) ConsumeSecret(ctx context.Context, token string) (Secret, error) {
-	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.tables.Secrets),
 		Key:                      secretKey(token),
-		ConditionExpression:      aws.String("attribute_exists(#t)"),
-		ExpressionAttributeNames: map[string]string{"#t": "token"},
-		ReturnValues:             types.ReturnValueAllOld,
+		UpdateExpression:         aws.String("REMOVE #s, #sc SET #c = :now"),
+		ConditionExpression:      aws.String("attribute_exists(#s)"),
+		ExpressionAttributeNames: map[string]string{"#s": "secrets", "#sc": "scopes", "#c": "consumed"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": str(s.Now().Format(time.RFC3339Nano)),
+		},
+		ReturnValues: types.ReturnValueAllOld,
 	})
 	if isConditionFailed(err) {
 		return Secret{}, ErrNotFound
@@ -83,11 +103,20 @@ func (s *Store) ConsumeSecret(ctx context.Context, token string) (Secret, error)
 	return sec, nil
 }
 
-// DeleteSecret removes a secret; removing an absent (consumed, expired or never
-// created) secret is not an error.
+// DeleteSecret erases a secret's data; removing an absent (consumed, expired, removed
+// or never created) secret is not an error.
 func (s *Store) DeleteSecret(ctx context.Context, token string) error {
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.tables.Secrets), Key: secretKey(token)})
-	if err != nil {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.tables.Secrets),
+		Key:                      secretKey(token),
+		UpdateExpression:         aws.String("REMOVE #s, #sc SET #r = :now"),
+		ConditionExpression:      aws.String("attribute_exists(#t)"),
+		ExpressionAttributeNames: map[string]string{"#s": "secrets", "#sc": "scopes", "#r": "removed", "#t": "token"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": str(s.Now().Format(time.RFC3339Nano)),
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
 		return fmt.Errorf("delete secret: %w", err)
 	}
 	return nil

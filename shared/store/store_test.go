@@ -417,6 +417,22 @@ func TestSecretsAreSingleUse(t *testing.T) {
 	if err := s.DeleteSecret(ctx, "tok"); err != nil {
 		t.Errorf("DeleteSecret of a consumed secret: %v, want nil", err)
 	}
+	// The token can never be filled again, even with the very same secret.
+	if err := s.CreateSecret(ctx, sec); !errors.Is(err, store.ErrSecretUsed) || !errors.Is(err, store.ErrExists) {
+		t.Errorf("re-creating a consumed secret: %v, want ErrSecretUsed", err)
+	}
+	if err := s.DeleteSecret(ctx, "never-created"); err != nil {
+		t.Errorf("DeleteSecret of a token never created: %v, want nil", err)
+	}
+	if err := s.CreateSecret(ctx, store.Secret{Token: "tok3", WorkerType: "wt", Secrets: json.RawMessage(`{"a":1}`), Expiration: clk.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSecret(ctx, "tok3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsumeSecret(ctx, "tok3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("reading a removed secret: %v, want ErrNotFound", err)
+	}
 
 	expiring := store.Secret{Token: "tok2", WorkerType: "wt", Secrets: json.RawMessage(`{}`), Expiration: clk.Now().Add(time.Minute)}
 	if err := s.CreateSecret(ctx, expiring); err != nil {

@@ -1,0 +1,439 @@
+package pool
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcworkermanager"
+)
+
+const minimalAWSConfigJSON = `{
+  "minCapacity": 0, "maxCapacity": 5,
+  "launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large"}}]
+}`
+
+func TestProviders(t *testing.T) {
+	want := []ProviderInfo{
+		{ProviderID: "aws", ProviderType: "aws"},
+		{ProviderID: "static", ProviderType: "static"},
+		{ProviderID: "null-provider", ProviderType: "null"},
+	}
+	if diff := cmp.Diff(Providers(), want); diff != "" {
+		t.Errorf("Providers() (-got +want):\n%s", diff)
+	}
+	got := Providers()
+	got[0].ProviderID = "changed"
+	if Providers()[0].ProviderID != "aws" {
+		t.Errorf("changing the slice Providers returned changed the providers")
+	}
+	b := encode(t, ProviderInfo{ProviderID: "aws", ProviderType: "aws"})
+	if got, want := string(b), `{"providerId":"aws","providerType":"aws"}`; got != want {
+		t.Errorf("ProviderInfo JSON = %s, want %s", got, want)
+	}
+}
+
+func TestConfigSchemasCompile(t *testing.T) {
+	schemas, err := configSchemas()
+	if err != nil {
+		t.Fatalf("provider config schemas do not compile: %v", err)
+	}
+	for _, p := range Providers() {
+		if schemas[p.ProviderType] == nil {
+			t.Errorf("no schema for provider type %s", p.ProviderType)
+		}
+	}
+}
+
+func TestParseAWSConfigProblems(t *testing.T) {
+	rejectBogus := func(spec json.RawMessage) error {
+		if strings.Contains(string(spec), `"Bogus"`) {
+			return errors.New(`unknown field "Bogus"`)
+		}
+		return nil
+	}
+	lc := "launchConfigs.0."
+	tests := []struct {
+		name string
+		edit func(m map[string]any)
+		opts Options
+		want []string
+	}{
+		{"launchConfigs, minCapacity and maxCapacity required", func(m map[string]any) {
+			delete(m, "launchConfigs")
+			delete(m, "minCapacity")
+			delete(m, "maxCapacity")
+		}, Options{}, []string{"config.launchConfigs is required", "config.maxCapacity is required", "config.minCapacity is required"}},
+		{"unknown member", func(m map[string]any) { m["workerType"] = "x" }, Options{}, []string{"config.workerType is not allowed"}},
+		{"minCapacity negative", func(m map[string]any) { m["minCapacity"] = -1 }, Options{}, []string{"config.minCapacity must be >= 0"}},
+		{"minCapacity fractional", func(m map[string]any) { m["minCapacity"] = 1.5 }, Options{}, []string{"config.minCapacity must be an integer"}},
+		{"maxCapacity a string", func(m map[string]any) { m["maxCapacity"] = "5" }, Options{}, []string{"config.maxCapacity must be an integer"}},
+		{"maxCapacity huge", func(m map[string]any) { m["maxCapacity"] = 1e12 }, Options{}, []string{"config.maxCapacity must be <= 2147483647"}},
+		{"minCapacity above maxCapacity", func(m map[string]any) { m["minCapacity"] = 6 }, Options{}, []string{"config.minCapacity must be <= maxCapacity"}},
+		{"scalingRatio negative", func(m map[string]any) { m["scalingRatio"] = -0.1 }, Options{}, []string{"config.scalingRatio must be >= 0"}},
+		{"no launch configs", func(m map[string]any) { m["launchConfigs"] = []any{} }, Options{}, []string{"config.launchConfigs must have at least 1 item"}},
+		{"launch config not an object", func(m map[string]any) { m["launchConfigs"] = []any{"x"} }, Options{}, []string{"config.launchConfigs[0] must be an object"}},
+		{"launch config members required", func(m map[string]any) { m["launchConfigs"] = []any{map[string]any{}} }, Options{}, []string{
+			"config.launchConfigs[0].capacityPerInstance is required",
+			"config.launchConfigs[0].launchConfig is required",
+			"config.launchConfigs[0].region is required",
+		}},
+		{"unknown launch config member", func(m map[string]any) { set(m, lc+"capacity", 1) }, Options{}, []string{"config.launchConfigs[0].capacity is not allowed"}},
+		{"capacityPerInstance zero", func(m map[string]any) { set(m, lc+"capacityPerInstance", 0) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be >= 1"}},
+		{"capacityPerInstance fractional", func(m map[string]any) { set(m, lc+"capacityPerInstance", 1.5) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be an integer"}},
+		{"ImageId and InstanceType required", func(m map[string]any) { set(m, lc+"launchConfig", map[string]any{}) }, Options{}, []string{
+			"config.launchConfigs[0].launchConfig.ImageId is required",
+			"config.launchConfigs[0].launchConfig.InstanceType is required",
+		}},
+		{"ImageId empty", func(m map[string]any) { set(m, lc+"launchConfig.ImageId", "") }, Options{}, []string{"config.launchConfigs[0].launchConfig.ImageId must have at least 1 character"}},
+		{"launchConfig an array", func(m map[string]any) { set(m, lc+"launchConfig", []any{}) }, Options{}, []string{"config.launchConfigs[0].launchConfig must be an object"}},
+		{"refused RunInstances fields", func(m map[string]any) {
+			for _, f := range []string{"IamInstanceProfile", "UserData", "MinCount", "MaxCount", "ClientToken", "TagSpecifications", "InstanceMarketOptions"} {
+				set(m, lc+"launchConfig."+f, "x")
+			}
+		}, Options{}, []string{
+			"config.launchConfigs[0].launchConfig.ClientToken must not be set: the provisioner sets it",
+			"config.launchConfigs[0].launchConfig.IamInstanceProfile must not be set: worker pools may not pass instance profiles",
+			"config.launchConfigs[0].launchConfig.InstanceMarketOptions must not be set: set market instead",
+			"config.launchConfigs[0].launchConfig.MaxCount must not be set: the provisioner sets it",
+			"config.launchConfigs[0].launchConfig.MinCount must not be set: the provisioner sets it",
+			"config.launchConfigs[0].launchConfig.TagSpecifications must not be set: the provisioner tags instances",
+			"config.launchConfigs[0].launchConfig.UserData must not be set: the provisioner sets it",
+		}},
+		{"one refused field alone", func(m map[string]any) { set(m, lc+"launchConfig.UserData", "x") }, Options{}, []string{
+			"config.launchConfigs[0].launchConfig.UserData must not be set: the provisioner sets it",
+		}},
+		{"refused additionalUserData members", func(m map[string]any) {
+			set(m, lc+"additionalUserData", map[string]any{"rootUrl": 1, "workerPoolId": 1, "providerId": 1, "workerGroup": 1, "workerConfig": 1, "fine": 1})
+		}, Options{}, []string{
+			"config.launchConfigs[0].additionalUserData.providerId must not be set: the provisioner sets it",
+			"config.launchConfigs[0].additionalUserData.rootUrl must not be set: the provisioner sets it",
+			"config.launchConfigs[0].additionalUserData.workerConfig must not be set: the provisioner sets it from the launch config's workerConfig",
+			"config.launchConfigs[0].additionalUserData.workerGroup must not be set: the provisioner sets it",
+			"config.launchConfigs[0].additionalUserData.workerPoolId must not be set: the provisioner sets it",
+		}},
+		{"workerConfig a string", func(m map[string]any) { set(m, lc+"workerConfig", "x") }, Options{}, []string{"config.launchConfigs[0].workerConfig must be an object"}},
+		{"utility zero", func(m map[string]any) { set(m, lc+"utility", 0) }, Options{}, []string{"config.launchConfigs[0].utility must be > 0"}},
+		{"unknown market", func(m map[string]any) { set(m, lc+"market", "reserved") }, Options{}, []string{`config.launchConfigs[0].market must be one of "spot", "on-demand"`}},
+		{"maxPrice zero", func(m map[string]any) { set(m, lc+"maxPrice", 0) }, Options{}, []string{"config.launchConfigs[0].maxPrice must be > 0"}},
+		{"registrationTimeout zero", func(m map[string]any) { set(m, "lifecycle.registrationTimeout", 0) }, Options{}, []string{"config.lifecycle.registrationTimeout must be >= 1"}},
+		{"reregistrationTimeout fractional", func(m map[string]any) { set(m, "lifecycle.reregistrationTimeout", 0.5) }, Options{}, []string{"config.lifecycle.reregistrationTimeout must be an integer"}},
+		{"unknown lifecycle member", func(m map[string]any) { set(m, "lifecycle.expires", 5) }, Options{}, []string{"config.lifecycle.expires is not allowed"}},
+		{"lifecycle not an object", func(m map[string]any) { m["lifecycle"] = 5 }, Options{}, []string{"config.lifecycle must be an object"}},
+		{"unknown demand source", func(m map[string]any) { set(m, "demand.source", "kafka") }, Options{}, []string{`config.demand.source must be one of "taskcluster", "sqs"`}},
+		{"sqs without queueUrl", func(m map[string]any) { set(m, "demand.source", "sqs") }, Options{}, []string{"config.demand.queueUrl is required when demand.source is sqs"}},
+		{"queueUrl without sqs", func(m map[string]any) {
+			set(m, "demand.queueUrl", "https://sqs.us-east-1.amazonaws.com/123456789012/workerfleet-demand")
+		}, Options{}, []string{"config.demand.queueUrl is only allowed when demand.source is sqs"}},
+		{"queueUrl not an SQS url", func(m map[string]any) {
+			set(m, "demand.source", "sqs")
+			set(m, "demand.queueUrl", "https://example.com/123456789012/q")
+		}, Options{}, []string{"config.demand.queueUrl must look like https://sqs.<region>.amazonaws.com/<account>/<name>"}},
+		{"queueUrl without account", func(m map[string]any) {
+			set(m, "demand.source", "sqs")
+			set(m, "demand.queueUrl", "https://sqs.us-east-1.amazonaws.com/q")
+		}, Options{}, []string{"config.demand.queueUrl must look like https://sqs.<region>.amazonaws.com/<account>/<name>"}},
+		{"unknown demand member", func(m map[string]any) { set(m, "demand.arn", "x") }, Options{}, []string{"config.demand.arn is not allowed"}},
+		{"malformed region", func(m map[string]any) { set(m, lc+"region", "Virginia") }, Options{}, []string{`config.launchConfigs[0].region "Virginia" is not a well-formed AWS region name`}},
+		{"region not allowed", func(m map[string]any) {}, Options{AllowedRegions: []string{"eu-central-1"}},
+			[]string{`config.launchConfigs[0].region "us-east-1" is not an allowed region (allowed: eu-central-1)`}},
+		{"malformed instance type", func(m map[string]any) { set(m, lc+"launchConfig.InstanceType", "large") }, Options{},
+			[]string{`config.launchConfigs[0].launchConfig.InstanceType "large" is not a well-formed EC2 instance type`}},
+		{"zone of another region", func(m map[string]any) {
+			set(m, lc+"launchConfig.Placement", map[string]any{"AvailabilityZone": "us-west-2a"})
+		}, Options{},
+			[]string{`config.launchConfigs[0].launchConfig.Placement.AvailabilityZone "us-west-2a" is not an availability zone of region "us-east-1"`}},
+		{"launch spec validator", func(m map[string]any) { set(m, lc+"launchConfig.Bogus", true) }, Options{ValidateLaunchSpec: rejectBogus},
+			[]string{`config.launchConfigs[0].launchConfig is not a valid launch spec: unknown field "Bogus"`}},
+		{"user data too large", func(m map[string]any) {
+			set(m, lc+"workerConfig", map[string]any{"x": strings.Repeat("x", 8000)})
+			set(m, lc+"additionalUserData", map[string]any{"y": strings.Repeat("y", 8000)})
+		}, Options{}, []string{"config.launchConfigs[0] workerConfig and additionalUserData are 16016 bytes; at most 15360 fit in EC2 user data"}},
+		{"duplicate launch configs, defaults spelled out in one", func(m map[string]any) {
+			dup := map[string]any{"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "utility": 1, "workerConfig": map[string]any{},
+				"launchConfig": map[string]any{"InstanceType": "m5.large", "ImageId": "ami-1"}}
+			m["launchConfigs"] = append(m["launchConfigs"].([]any), dup)
+		}, Options{}, []string{"config.launchConfigs[1] duplicates config.launchConfigs[0]"}},
+		{"schema and other problems at once", func(m map[string]any) {
+			m["minCapacity"] = 9
+			set(m, lc+"capacityPerInstance", 0)
+			set(m, lc+"region", "mars-1")
+		}, Options{}, []string{
+			"config.launchConfigs[0].capacityPerInstance must be >= 1",
+			"config.minCapacity must be <= maxCapacity",
+			`config.launchConfigs[0].region "mars-1" is not a well-formed AWS region name`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := doc(t, minimalAWSConfigJSON)
+			tt.edit(m)
+			_, err := ParseConfig("aws", encode(t, m), tt.opts)
+			if err == nil {
+				t.Fatalf("ParseConfig accepted the config, want problems %q", tt.want)
+			}
+			if diff := cmp.Diff(problemsOf(t, err), tt.want); diff != "" {
+				t.Errorf("problems (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseConfigProblems(t *testing.T) {
+	tests := []struct {
+		name, provider, config string
+		want                   []string
+	}{
+		{"unknown provider", "gcp", `{}`, []string{`providerId "gcp" is not a known provider (known: aws, static, null-provider)`}},
+		{"provider ids are not types", "null", `{}`, []string{`providerId "null" is not a known provider (known: aws, static, null-provider)`}},
+		{"invalid JSON", "aws", `{"minCapacity":`, []string{"config is not valid JSON: unexpected EOF"}},
+		{"aws config not an object", "aws", `[]`, []string{"config must be an object"}},
+		{"aws config null", "aws", `null`, []string{"config.launchConfigs is required", "config.maxCapacity is required", "config.minCapacity is required"}},
+		{"static with a member", "static", `{"minCapacity": 1}`, []string{"config.minCapacity is not allowed"}},
+		{"static with a registrationTimeout", "static", `{"lifecycle": {"registrationTimeout": 60}}`, []string{"config.lifecycle.registrationTimeout is not allowed"}},
+		{"static reregistrationTimeout zero", "static", `{"lifecycle": {"reregistrationTimeout": 0}}`, []string{"config.lifecycle.reregistrationTimeout must be >= 1"}},
+		{"static config a string", "static", `"x"`, []string{"config must be an object"}},
+		{"null-provider config an array", "null-provider", `[1]`, []string{"config must be an object"}},
+		{"number out of range", "null-provider", `{"a": 1e999}`, []string{"config.a is not a finite number"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig(tt.provider, json.RawMessage(tt.config), Options{})
+			if err == nil {
+				t.Fatalf("ParseConfig accepted the config, want problems %q", tt.want)
+			}
+			if diff := cmp.Diff(problemsOf(t, err), tt.want); diff != "" {
+				t.Errorf("problems (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseConfigCanonical(t *testing.T) {
+	tests := []struct {
+		name, provider, config, want string
+	}{
+		{"aws defaults applied", "aws", minimalAWSConfigJSON,
+			`{"minCapacity":0,"maxCapacity":5,"scalingRatio":0,"lifecycle":{"registrationTimeout":1800,"reregistrationTimeout":345600},` +
+				`"demand":{"source":"taskcluster"},"launchConfigs":[{"region":"us-east-1","launchConfig":{"ImageId":"ami-1","InstanceType":"m5.large"},` +
+				`"capacityPerInstance":1,"workerConfig":{},"additionalUserData":{},"utility":1,"market":"spot"}]}`},
+		{"aws everything set", "aws", `{"maxCapacity": 50, "minCapacity": 2, "scalingRatio": 0.5,
+			"lifecycle": {"registrationTimeout": 600, "reregistrationTimeout": 86400},
+			"demand": {"source": "sqs", "queueUrl": "https://sqs.eu-central-1.amazonaws.com/123456789012/workerfleet-builds.fifo"},
+			"launchConfigs": [{"region": "eu-central-1", "capacityPerInstance": 4, "utility": 2.5, "market": "on-demand", "maxPrice": 0.4,
+				"launchConfig": {"SubnetId": "subnet-1", "InstanceType": "c5.2xlarge", "ImageId": "ami-9", "Placement": {"AvailabilityZone": "eu-central-1b"}},
+				"workerConfig": {"b": 1.0, "a": "<x>"}, "additionalUserData": {"z": null}}]}`,
+			`{"minCapacity":2,"maxCapacity":50,"scalingRatio":0.5,"lifecycle":{"registrationTimeout":600,"reregistrationTimeout":86400},` +
+				`"demand":{"source":"sqs","queueUrl":"https://sqs.eu-central-1.amazonaws.com/123456789012/workerfleet-builds.fifo"},` +
+				`"launchConfigs":[{"region":"eu-central-1","launchConfig":{"ImageId":"ami-9","InstanceType":"c5.2xlarge","Placement":{"AvailabilityZone":"eu-central-1b"},"SubnetId":"subnet-1"},` +
+				`"capacityPerInstance":4,"workerConfig":{"a":"<x>","b":1},"additionalUserData":{"z":null},"utility":2.5,"market":"on-demand","maxPrice":0.4}]}`},
+		{"static empty", "static", `{}`, `{"lifecycle":{"reregistrationTimeout":345600}}`},
+		{"static null", "static", `null`, `{"lifecycle":{"reregistrationTimeout":345600}}`},
+		{"static nothing", "static", ``, `{"lifecycle":{"reregistrationTimeout":345600}}`},
+		{"static lifecycle", "static", `{"lifecycle": {"reregistrationTimeout": 3600}}`, `{"lifecycle":{"reregistrationTimeout":3600}}`},
+		{"null-provider keeps any object", "null-provider", `{"launchConfigs": "whatever", "b": [1.50, {"y": 1, "x": 2}]}`, `{"b":[1.5,{"x":2,"y":1}],"launchConfigs":"whatever"}`},
+		{"null-provider null", "null-provider", `null`, `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig(tt.provider, json.RawMessage(tt.config), Options{})
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			if got := string(cfg.JSON()); got != tt.want {
+				t.Errorf("JSON() =\n%s\nwant\n%s", got, tt.want)
+			}
+			again, err := ParseConfig(tt.provider, cfg.JSON(), Options{})
+			if err != nil {
+				t.Fatalf("ParseConfig(JSON()): %v", err)
+			}
+			if got := string(again.JSON()); got != tt.want {
+				t.Errorf("JSON() after a round trip =\n%s\nwant\n%s", got, tt.want)
+			}
+			if cfg.ProviderID != tt.provider {
+				t.Errorf("ProviderID = %q, want %q", cfg.ProviderID, tt.provider)
+			}
+		})
+	}
+}
+
+func TestParseConfigFromGoClient(t *testing.T) {
+	// The official Go client sends "config": null when the caller leaves it unset.
+	body := encode(t, tcworkermanager.WorkerPoolDefinition{ProviderID: "static", Owner: "o@example.com", Description: "d"})
+	var def struct {
+		ProviderID string          `json:"providerId"`
+		Config     json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(body, &def); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	if string(def.Config) != "null" {
+		t.Fatalf("the Go client sent config %s, this test expects null", def.Config)
+	}
+	cfg, err := ParseConfig(def.ProviderID, def.Config, Options{})
+	if err != nil {
+		t.Fatalf("ParseConfig refused the Go client's null config: %v", err)
+	}
+	if cfg.Static == nil || cfg.ProviderType != "static" {
+		t.Errorf("ParseConfig = %+v, want a static config", cfg)
+	}
+}
+
+func TestConfigTypes(t *testing.T) {
+	aws, err := ParseConfig("aws", json.RawMessage(minimalAWSConfigJSON), Options{})
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	if aws.AWS == nil || aws.Static != nil || aws.ProviderType != "aws" {
+		t.Errorf("aws config = %+v, want only AWS set", aws)
+	}
+	static, err := ParseConfig("static", nil, Options{})
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	if static.AWS != nil || static.Static == nil || static.ProviderType != "static" {
+		t.Errorf("static config = %+v, want only Static set", static)
+	}
+	null, err := ParseConfig("null-provider", nil, Options{})
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	if null.AWS != nil || null.Static != nil || null.ProviderType != "null" {
+		t.Errorf("null-provider config = %+v, want neither AWS nor Static", null)
+	}
+	if got := null.Options(); got != nil {
+		t.Errorf("null-provider Options() = %v, want none", got)
+	}
+	if got := static.Options(); got != nil {
+		t.Errorf("static Options() = %v, want none", got)
+	}
+	if got := string((Config{}).JSON()); got != "{}" {
+		t.Errorf("zero Config JSON() = %s, want {}", got)
+	}
+}
+
+func TestConfigSizing(t *testing.T) {
+	tests := []struct {
+		name, provider, config string
+		want                   Sizing
+	}{
+		{"aws defaults", "aws", minimalAWSConfigJSON, Sizing{MaxCapacity: 5, RegistrationTimeout: 30 * time.Minute, ReregistrationTimeout: 96 * time.Hour}},
+		{"aws set", "aws", `{"minCapacity": 1, "maxCapacity": 9, "scalingRatio": 0.3, "lifecycle": {"registrationTimeout": 60, "reregistrationTimeout": 7200},
+			"launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large"}}]}`,
+			Sizing{MinCapacity: 1, MaxCapacity: 9, ScalingRatio: 0.3, RegistrationTimeout: time.Minute, ReregistrationTimeout: 2 * time.Hour}},
+		{"static default", "static", `{}`, Sizing{ReregistrationTimeout: 96 * time.Hour}},
+		{"static set", "static", `{"lifecycle": {"reregistrationTimeout": 600}}`, Sizing{ReregistrationTimeout: 10 * time.Minute}},
+		{"null-provider", "null-provider", `{"minCapacity": 4}`, Sizing{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig(tt.provider, json.RawMessage(tt.config), Options{})
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			if got := cfg.Sizing(); got != tt.want {
+				t.Errorf("Sizing() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+const twoLaunchConfigsJSON = `{"minCapacity": 0, "maxCapacity": 10, "launchConfigs": [
+  {"region": "us-east-1", "capacityPerInstance": 2, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1c", "Tenancy": "default"}},
+   "workerConfig": {"w": 1}, "additionalUserData": {"a": 1}, "utility": 1.5, "maxPrice": 0.4},
+  {"region": "us-west-2", "capacityPerInstance": 1, "market": "on-demand", "launchConfig": {"ImageId": "ami-2", "InstanceType": "c5.large"}}
+]}`
+
+func TestAWSConfigOptions(t *testing.T) {
+	cfg, err := ParseConfig("aws", json.RawMessage(twoLaunchConfigsJSON), Options{})
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	opts := cfg.Options()
+	if len(opts) != 2 {
+		t.Fatalf("got %d options, want 2", len(opts))
+	}
+	want := []Option{
+		{
+			ID: "us-east-1/us-east-1c/m5.large/spot/" + cfg.AWS.LaunchConfigs[0].hash(), Region: "us-east-1", AvailabilityZone: "us-east-1c",
+			InstanceType: "m5.large", ImageID: "ami-1", Capacity: 2, Utility: 1.5, Spot: true, MinPrice: 0, MaxPrice: 0.4,
+			LaunchSpec:         json.RawMessage(`{"ImageId":"ami-1","InstanceType":"m5.large","Placement":{"AvailabilityZone":"us-east-1c","Tenancy":"default"}}`),
+			WorkerConfig:       json.RawMessage(`{"w":1}`),
+			AdditionalUserData: json.RawMessage(`{"a":1}`),
+		},
+		{
+			ID: "us-west-2/*/c5.large/on-demand/" + cfg.AWS.LaunchConfigs[1].hash(), Region: "us-west-2",
+			InstanceType: "c5.large", ImageID: "ami-2", Capacity: 1, Utility: 1, Spot: false,
+			LaunchSpec:         json.RawMessage(`{"ImageId":"ami-2","InstanceType":"c5.large"}`),
+			WorkerConfig:       json.RawMessage(`{}`),
+			AdditionalUserData: json.RawMessage(`{}`),
+		},
+	}
+	if diff := cmp.Diff(opts, want); diff != "" {
+		t.Errorf("options (-got +want):\n%s", diff)
+	}
+	for _, o := range opts {
+		if n := len(o.ID[strings.LastIndex(o.ID, "/")+1:]); n != 8 {
+			t.Errorf("option id %s ends in a %d-character hash, want 8", o.ID, n)
+		}
+	}
+}
+
+func TestAWSConfigOptionIDsStable(t *testing.T) {
+	ids := func(t *testing.T, m map[string]any) map[string]string {
+		t.Helper()
+		cfg, err := ParseConfig("aws", encode(t, m), Options{})
+		if err != nil {
+			t.Fatalf("ParseConfig: %v", err)
+		}
+		out := map[string]string{}
+		for _, o := range cfg.Options() {
+			out[o.ImageID] = o.ID
+		}
+		return out
+	}
+	base := ids(t, doc(t, twoLaunchConfigsJSON))
+
+	m := doc(t, twoLaunchConfigsJSON)
+	lcs := m["launchConfigs"].([]any)
+	lcs[0], lcs[1] = lcs[1], lcs[0]
+	m["maxCapacity"] = 99
+	m["launchConfigs"] = append(lcs, map[string]any{"region": "eu-central-1", "capacityPerInstance": 1, "launchConfig": map[string]any{"ImageId": "ami-3", "InstanceType": "m5.large"}})
+	got := ids(t, m)
+	for image, id := range base {
+		if got[image] != id {
+			t.Errorf("launch config %s: id %s after re-ordering and unrelated edits, want %s", image, got[image], id)
+		}
+	}
+
+	m = doc(t, twoLaunchConfigsJSON)
+	set(m, "launchConfigs.0.workerConfig.w", 2)
+	got = ids(t, m)
+	if got["ami-1"] == base["ami-1"] {
+		t.Errorf("editing a launch config kept its option id %s", got["ami-1"])
+	}
+	if got["ami-2"] != base["ami-2"] {
+		t.Errorf("editing another launch config changed option id %s to %s", base["ami-2"], got["ami-2"])
+	}
+}
+
+func TestParseConfigAcceptsLaunchSpecValidator(t *testing.T) {
+	var seen []string
+	validate := func(spec json.RawMessage) error {
+		seen = append(seen, string(spec))
+		return nil
+	}
+	if _, err := ParseConfig("aws", json.RawMessage(twoLaunchConfigsJSON), Options{ValidateLaunchSpec: validate, AllowedRegions: []string{"us-east-1", "us-west-2"}}); err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	want := []string{
+		`{"ImageId":"ami-1","InstanceType":"m5.large","Placement":{"AvailabilityZone":"us-east-1c","Tenancy":"default"}}`,
+		`{"ImageId":"ami-2","InstanceType":"c5.large"}`,
+	}
+	if diff := cmp.Diff(seen, want); diff != "" {
+		t.Errorf("launch specs given to the validator (-got +want):\n%s", diff)
+	}
+}

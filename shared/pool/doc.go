@@ -1,0 +1,125 @@
+// Package pool owns the definitions users write for workerfleet to provision:
+// aws-provisioner v1 worker types and worker-manager v1 worker pool provider configs.
+// It validates them, gives them a canonical stored form, and expands them into the
+// concrete launch options the provisioner chooses among. It knows nothing of Lambda,
+// HTTP or DynamoDB: the API handlers and the provisioner call it.
+//
+// # Validation
+//
+// ParseWorkerType and ParseConfig report every problem they find at once, as an
+// *InvalidError whose problems each start with the JSON path of the offending value:
+//
+//	instanceTypes[1].utility must be > 0
+//	regions[0].launchSpec.ImageId is required
+//	config.launchConfigs[0].launchConfig.UserData must not be set: the provisioner sets it
+//
+// Worker types are checked by hand against the aws-provisioner's schemas; each pool
+// provider's config is checked against its own JSON Schema (schemas/config-*.json)
+// and then against the rules a schema cannot say (minCapacity <= maxCapacity, regions,
+// availability zones, the SQS queue URL).
+//
+// # Worker types: merge order
+//
+// A worker type sets launchSpec, userData and secrets at up to four levels. For each
+// region x instance type (x availability zone, where zones are configured for the
+// region) they are merged in this order, later levels winning:
+//
+//  1. the worker type: launchSpec, userData, secrets
+//  2. the region: regions[].launchSpec, .userData, .secrets
+//  3. the instance type: instanceTypes[].launchSpec, .userData, .secrets
+//  4. the availability zone: availabilityZones[].launchSpec, .userData, .secrets
+//
+// Objects are merged deeply, member by member. Where two levels set the same member
+// to anything but two objects, the later level's value replaces the earlier one
+// whole: arrays are replaced, never concatenated, and so are scalars and null.
+//
+// Three RunInstances fields come from the structure of the definition, not from a
+// launchSpec: ImageId from the region's launchSpec (the only launchSpec that may, and
+// must, set it), InstanceType from instanceTypes[].instanceType, and
+// Placement.AvailabilityZone from availabilityZones[].availabilityZone. Launch specs
+// may not set those elsewhere, nor the fields the provisioner controls: UserData,
+// MinCount, MaxCount, ClientToken, TagSpecifications (the provisioner tags instances)
+// and InstanceMarketOptions (the provisioner decides between spot and on-demand).
+//
+// Scopes are the union of the worker type's, the region's and the instance type's
+// scopes, sorted and without duplicates (availability zones have no scopes).
+//
+// For example, with
+//
+//	"launchSpec": {"KeyName": "wt", "Monitoring": {"Enabled": false}, "SecurityGroupIds": ["sg-wt"]},
+//	"regions": [{"region": "us-east-1", "launchSpec": {"ImageId": "ami-1", "KeyName": "region",
+//	             "SecurityGroupIds": ["sg-region"]}, ...}],
+//	"instanceTypes": [{"instanceType": "m5.large", "launchSpec": {"KeyName": "type"}, ...}],
+//	"availabilityZones": [{"region": "us-east-1", "availabilityZone": "us-east-1a",
+//	                       "launchSpec": {"SubnetId": "subnet-a"}}]
+//
+// the option for m5.large in us-east-1a launches with
+//
+//	{"ImageId": "ami-1", "InstanceType": "m5.large", "KeyName": "type",
+//	 "Monitoring": {"Enabled": false}, "Placement": {"AvailabilityZone": "us-east-1a"},
+//	 "SecurityGroupIds": ["sg-region"], "SubnetId": "subnet-a"}
+//
+// and userData and secrets merge the same way. Configuring any zone of a region
+// restricts that region to its configured zones; a region without configured zones
+// has one option per instance type and market, with no zone (EC2 or the provisioner
+// picks one).
+//
+// An aws-provisioner instance receives, base64-encoded in EC2 UserData, the JSON
+// WorkerTypeUserData builds ({"data": <merged userData>, "capacity", "workerType",
+// "provisionerId", "region", "availabilityZone", "instanceType", "spotBid", "price",
+// "launchSpecGenerated", "lastModified", "provisionerBaseUrl", "taskclusterRootUrl",
+// "securityToken"}); getLaunchSpecs (WorkerType.LaunchSpecs) previews exactly that,
+// with the security token shown as "<generated per instance>". The merged secrets and
+// scopes are what getSecret hands the instance for its token.
+//
+// # Price bounds
+//
+// An Option carries MinPrice and MaxPrice, bounds in USD on the hourly price of one
+// instance; 0 means no bound. MaxPrice is the most the provisioner pays: a spot
+// request's MaxPrice, and a filter on current prices in both markets. MinPrice is the
+// least a spot bid is set to.
+//
+// A worker type's minPrice and maxPrice are per unit of utility, as the aws-provisioner
+// defines them ("if the minPrice is set to $0.5 and the utility factor is 2, the actual
+// minimum bid used will be $0.25"; maxPrice "like minPrice, takes into account the
+// utility factor"). So each of its options has
+//
+//	MinPrice = minPrice / utility
+//	MaxPrice = maxPrice / utility
+//
+// Worked example: minPrice 0.5 and maxPrice 2 with instance types m5.large (utility 1)
+// and m5.xlarge (utility 2) give m5.large options MinPrice 0.5, MaxPrice 2, and
+// m5.xlarge options MinPrice 0.25, MaxPrice 1: an m5.xlarge, which does twice the work,
+// is launched only while it costs at most $1 an hour, and never bid for below $0.25.
+//
+// A pool launch config's maxPrice is absolute, per instance: maxPrice 0.4 gives
+// MaxPrice 0.4 whatever its utility, and MinPrice is always 0. A launch config without
+// maxPrice has MaxPrice 0, no bound: a spot request then offers up to the on-demand
+// price, as EC2 does by default.
+//
+// # Scaling
+//
+// Worker types and pools both expose a Sizing. scalingRatio (a pool config's is
+// optional, default 0) is the aws-provisioner's: the provisioner keeps
+// round(scalingRatio * running capacity) tasks pending, and asks for
+//
+//	change = pendingTasks - pendingCapacity - round(scalingRatio * runningCapacity)
+//
+// capacity units, kept within [minCapacity, maxCapacity] (Sizing.CapacityChange).
+// With 0 it asks for capacity for every pending task, which is worker-manager's own
+// rule. A pool's demand (pendingTasks) is the Taskcluster queue's pendingTasks for its
+// provisionerId/workerType, or, with demand.source "sqs", the number of messages in
+// demand.queueUrl.
+//
+// # Worker pools
+//
+// Providers lists the providers: "aws" (type aws), "static" (type static) and
+// "null-provider" (type null, for pools pending deletion). An aws config goes beyond
+// worker-manager's with, per launch config, utility (default 1), market ("spot",
+// the default, or "on-demand") and maxPrice, and per pool scalingRatio and demand;
+// lifecycle.registrationTimeout defaults to 1800 seconds and
+// lifecycle.reregistrationTimeout to 345600 (96 hours). InstanceType is required in
+// every launchConfig, since instances are priced by it. An aws pool instance
+// receives the JSON PoolUserData builds: the launch config's additionalUserData with
+// rootUrl, workerPoolId, providerId, workerGroup and workerConfig set over it.
+package pool

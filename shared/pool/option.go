@@ -1,0 +1,114 @@
+package pool
+
+import (
+	"encoding/json"
+	"math"
+	"time"
+)
+
+// Options tune parsing to the deployment.
+type Options struct {
+	// AllowedRegions are the EC2 regions definitions may name. Empty allows any
+	// well-formed AWS region name.
+	AllowedRegions []string
+	// ValidateLaunchSpec, if set, is the EC2 driver's strict check of RunInstances
+	// field names. It is applied to every merged launch spec of a worker type and to
+	// every launchConfig of an aws pool, and what it returns becomes a problem.
+	ValidateLaunchSpec func(json.RawMessage) error
+}
+
+// Option is one concrete way to launch an instance for a worker type or a pool:
+// what the provisioner chooses among. Worker types and pools both expand into
+// Options, so the provisioner has one algorithm for both.
+type Option struct {
+	// ID is stable across re-orderings and unrelated edits of the definition:
+	// <region>/<availability zone or *>/<instance type>/<spot|on-demand>, and for a
+	// pool launch config also a short hash of that launch config.
+	ID string
+
+	Region           string
+	AvailabilityZone string // "" lets EC2 (or the provisioner) pick any zone of Region
+	InstanceType     string
+	ImageID          string
+
+	Capacity float64 // tasks one instance runs at once
+	Utility  float64 // relative performance of the instance type; prices are compared per unit of utility
+	Spot     bool    // spot market; false is on-demand
+
+	// MinPrice and MaxPrice bound the instance's hourly price in USD; 0 means no
+	// bound. MaxPrice is the most paid: the spot MaxPrice submitted to EC2, and a
+	// filter on current prices for both markets. MinPrice is the least a spot bid
+	// is set to. See the package documentation for how they derive from a definition.
+	MinPrice, MaxPrice float64
+
+	// LaunchSpec holds the RunInstances fields of the merged launch spec, including
+	// ImageId, InstanceType and Placement.AvailabilityZone (which agree with the fields
+	// above), and none of the fields the provisioner controls (UserData, MinCount,
+	// MaxCount, ClientToken, TagSpecifications, InstanceMarketOptions).
+	LaunchSpec json.RawMessage
+
+	// Worker types only: the merged userData and secrets, and the union of scopes.
+	UserData, Secrets json.RawMessage
+	Scopes            []string
+
+	// Pools only: the launch config's workerConfig and additionalUserData.
+	WorkerConfig, AdditionalUserData json.RawMessage
+}
+
+// Market names used in pool configs and option ids.
+const (
+	MarketSpot     = "spot"
+	MarketOnDemand = "on-demand"
+)
+
+func market(spot bool) string {
+	if spot {
+		return MarketSpot
+	}
+	return MarketOnDemand
+}
+
+// WorkerTypeLifetime is how long an aws-provisioner instance may live: the
+// provisioner terminates instances older than this to prevent zombies.
+const WorkerTypeLifetime = 96 * time.Hour
+
+// Sizing is how much capacity a worker type or pool wants and how long its
+// instances may take, in one shape for both.
+type Sizing struct {
+	MinCapacity, MaxCapacity float64
+	// ScalingRatio is the aws-provisioner's: see CapacityChange.
+	ScalingRatio float64
+	// RegistrationTimeout is how long a launched instance has to register before it
+	// is considered broken and terminated; 0 means no limit (worker types: their
+	// instances need not check in).
+	RegistrationTimeout time.Duration
+	// ReregistrationTimeout is an instance's lifetime on one registration: a pool's
+	// lifecycle.reregistrationTimeout, or WorkerTypeLifetime for worker types. 0 means
+	// no limit.
+	ReregistrationTimeout time.Duration
+}
+
+// CapacityChange is the aws-provisioner's rule for how much capacity to add (or, if
+// negative, how much is surplus) given the capacity of running instances, the
+// capacity of requested instances that are not yet running, and the number of
+// pending tasks:
+//
+//	desiredPending = round(ScalingRatio * running)
+//	change         = pendingTasks - pending - desiredPending
+//
+// and if running+pending+change would reach MaxCapacity, change is
+// MaxCapacity-running-pending instead; if it would fall below MinCapacity, change
+// is MinCapacity-running-pending. With ScalingRatio 0 this is worker-manager's
+// estimator: capacity for every pending task, within [MinCapacity, MaxCapacity].
+func (s Sizing) CapacityChange(running, pending, pendingTasks float64) float64 {
+	desiredPending := math.Floor(s.ScalingRatio*running + 0.5) // JavaScript's Math.round
+	change := pendingTasks - pending - desiredPending
+	after := change + pending + running
+	switch {
+	case after >= s.MaxCapacity:
+		return s.MaxCapacity - running - pending
+	case after < s.MinCapacity:
+		return s.MinCapacity - running - pending
+	}
+	return change
+}
