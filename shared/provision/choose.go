@@ -1,0 +1,209 @@
+package provision
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/workerfleet/workerfleet/shared/pool"
+)
+
+// candidate is an option priced for this iteration, with the zone to launch in.
+type candidate struct {
+	opt   pool.Option
+	az    string  // "" lets EC2 pick (or the launch spec's subnet decides)
+	price float64 // hourly price of one instance (0 when unknown, on-demand only)
+	unit  float64 // price / (capacity * utility): the price of one unit of work
+}
+
+func (c candidate) key() string { return c.opt.ID + "@" + c.az }
+
+// exclusion says why an option cannot launch now. Backoff exclusions pass with time;
+// the others (prices, missing prices) need the operator.
+type exclusion struct {
+	Option, Reason string
+	Backoff        bool
+}
+
+// unknownPrice ranks on-demand options whose price the driver does not know last.
+const unknownPrice = math.MaxFloat64 / 4
+
+// choose prices every option and keeps those that can launch now, cheapest unit of
+// work first: options in a backed-off region, quota group, AZ/type or option are
+// left out, as are those priced above their maxPrice. A spot option without a zone
+// is pinned to its region's cheapest zone not backed off (unless its launch spec names
+// a subnet, which decides the zone).
+func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quotaGroup func(string) string, tried map[string]bool) ([]candidate, []exclusion) {
+	var out []candidate
+	var ex []exclusion
+	exclude := func(o pool.Option, format string, args ...any) {
+		ex = append(ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...)})
+	}
+	backedOff := func(o pool.Option, format string, args ...any) {
+		ex = append(ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...), Backoff: true})
+	}
+	for _, o := range opts {
+		if bo, ok := b.active(regionScope(o.Region)); ok {
+			backedOff(o, "region %s backed off: %s", o.Region, bo.Reason)
+			continue
+		}
+		if bo, ok := b.active(quotaScope(o.Region, quotaGroup(o.InstanceType))); ok {
+			backedOff(o, "quota backed off: %s", bo.Reason)
+			continue
+		}
+		if bo, ok := b.active(optionScope(poolKey, o.ID)); ok {
+			backedOff(o, "option backed off: %s", bo.Reason)
+			continue
+		}
+		if _, ok := b.active(capacityScope(o.Region, "", o.InstanceType)); ok {
+			backedOff(o, "no %s capacity in %s for now", o.InstanceType, o.Region)
+			continue
+		}
+		c := candidate{opt: o, az: o.AvailabilityZone}
+		switch {
+		case !o.Spot:
+			p, ok := pb.onDemand(o.Region, o.InstanceType)
+			if !ok {
+				if o.MaxPrice > 0 {
+					exclude(o, "no on-demand price known for %s to compare with maxPrice", o.InstanceType)
+					continue
+				}
+				p = 0
+			}
+			c.price = p
+		case o.AvailabilityZone != "":
+			p, ok := pb.spotPrice(o.Region, o.AvailabilityZone, o.InstanceType)
+			if !ok {
+				exclude(o, "no spot price for %s in %s", o.InstanceType, o.AvailabilityZone)
+				continue
+			}
+			c.price = p
+		case pinnedZone(o.LaunchSpec):
+			zones := pb.zones(o.Region, o.InstanceType)
+			if len(zones) == 0 {
+				exclude(o, "no spot price for %s in %s", o.InstanceType, o.Region)
+				continue
+			}
+			for _, z := range zones { // the subnet's zone is not known here: assume the dearest
+				if p, _ := pb.spotPrice(o.Region, z, o.InstanceType); p > c.price {
+					c.price = p
+				}
+			}
+		default:
+			best := ""
+			for _, z := range pb.zones(o.Region, o.InstanceType) {
+				if _, off := b.active(capacityScope(o.Region, z, o.InstanceType)); off {
+					continue
+				}
+				p, _ := pb.spotPrice(o.Region, z, o.InstanceType)
+				if best == "" || p < c.price {
+					best, c.price = z, p
+				}
+			}
+			if best == "" {
+				backedOff(o, "no zone of %s has %s spot capacity and a price", o.Region, o.InstanceType)
+				continue
+			}
+			c.az = best
+		}
+		if c.az != "" {
+			if _, off := b.active(capacityScope(o.Region, c.az, o.InstanceType)); off {
+				backedOff(o, "no %s capacity in %s for now", o.InstanceType, c.az)
+				continue
+			}
+		}
+		if o.MaxPrice > 0 && c.price > o.MaxPrice {
+			exclude(o, "price $%.4f/h is above maxPrice $%.4f/h", c.price, o.MaxPrice)
+			continue
+		}
+		if tried[c.key()] {
+			continue
+		}
+		c.unit = c.price / (o.Capacity * o.Utility)
+		if !o.Spot && c.price == 0 {
+			c.unit = unknownPrice
+		}
+		out = append(out, c)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].unit != out[j].unit {
+			return out[i].unit < out[j].unit
+		}
+		return out[i].key() < out[j].key()
+	})
+	return out, ex
+}
+
+// pinnedZone reports whether a launch spec decides the zone itself (a subnet, or
+// network interfaces naming one).
+func pinnedZone(spec json.RawMessage) bool {
+	var s struct {
+		SubnetId          string
+		NetworkInterfaces []json.RawMessage
+	}
+	_ = json.Unmarshal(spec, &s)
+	return s.SubnetId != "" || len(s.NetworkInterfaces) > 0
+}
+
+// allocation is a number of instances of one candidate.
+type allocation struct {
+	c     candidate
+	count int
+}
+
+// allocate turns the capacity wanted into instances of the candidates (cheapest
+// first). A large request is spread, round robin, over the options whose unit price
+// is within SpreadTolerance of the cheapest (at most SpreadMax of them), so one
+// option's capacity shortage never takes the whole request down; a small one (at
+// most SpreadMin instances) goes to the cheapest alone. No instance is allocated
+// that would take the pool past headroom (what maxCapacity leaves), and at most
+// maxInstances are.
+func allocate(cands []candidate, want, headroom float64, maxInstances int, cfg Config) []allocation {
+	if want <= 0 || headroom <= 0 || len(cands) == 0 || maxInstances <= 0 {
+		return nil
+	}
+	spread := []int{0}
+	for i := 1; i < len(cands) && len(spread) < cfg.SpreadMax; i++ {
+		if cands[i].unit <= cands[0].unit*(1+cfg.SpreadTolerance) {
+			spread = append(spread, i)
+		}
+	}
+	if math.Ceil(want/cands[0].opt.Capacity) <= float64(cfg.SpreadMin) {
+		spread = spread[:1]
+	}
+	counts := make([]int, len(cands))
+	remaining, room, n, next := want, headroom, 0, 0
+	for remaining > 0 && n < maxInstances {
+		picked := -1
+		for k := range spread {
+			i := spread[(next+k)%len(spread)]
+			if cands[i].opt.Capacity <= room {
+				picked, next = i, (next+k+1)%len(spread)
+				break
+			}
+		}
+		if picked < 0 { // nothing in the spread fits what maxCapacity leaves: a smaller option may
+			for i := range cands {
+				if cands[i].opt.Capacity <= room {
+					picked = i
+					break
+				}
+			}
+		}
+		if picked < 0 {
+			break
+		}
+		counts[picked]++
+		remaining -= cands[picked].opt.Capacity
+		room -= cands[picked].opt.Capacity
+		n++
+	}
+	var out []allocation
+	for i, c := range cands {
+		if counts[i] > 0 {
+			out = append(out, allocation{c: c, count: counts[i]})
+		}
+	}
+	return out
+}

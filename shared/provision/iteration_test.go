@@ -1,0 +1,404 @@
+package provision
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+func TestDemandMetWithinOneIterationAndNeverAboveMax(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/ci", 0, 10)
+	e.demand.set("proj/ci", 7)
+
+	rep := e.iterate()
+	if got := len(e.live("proj/ci")); got != 7 {
+		t.Fatalf("after one iteration with 7 pending tasks: %d instances, want 7\n%s", got, rep.Pools[0].Line())
+	}
+	ws := e.workers("proj/ci")
+	if len(ws) != 7 {
+		t.Fatalf("%d worker records, want 7", len(ws))
+	}
+	for _, w := range ws {
+		if w.State != store.Requested || w.InstanceID == "" || w.WorkerGroup != "us-east-1" || w.WorkerID != w.InstanceID ||
+			w.RegistrationDeadline.IsZero() || w.ImageID == "" || w.AccountID == "" || w.AvailabilityZone == "" || w.ProviderID != "aws" {
+			t.Errorf("record does not hold what registration verifies: %+v", w)
+		}
+	}
+
+	// A second iteration with the same demand adds nothing: requested capacity counts.
+	e.iterate()
+	if got := len(e.live("proj/ci")); got != 7 {
+		t.Errorf("second iteration: %d instances, want still 7", got)
+	}
+
+	// Far more demand than maxCapacity: exactly maxCapacity, over several iterations.
+	e.demand.set("proj/ci", 100)
+	for range 3 {
+		e.iterate()
+		e.advance(10 * time.Second)
+		if got := len(e.live("proj/ci")); got > 10 {
+			t.Fatalf("%d instances exceed maxCapacity 10", got)
+		}
+	}
+	if got := len(e.live("proj/ci")); got != 10 {
+		t.Errorf("with 100 pending: %d instances, want maxCapacity 10", got)
+	}
+	e.checkNoLeak()
+	if c, err := e.store.LastCheckIn(ctx); err != nil || c.Outcome != "ok" {
+		t.Errorf("check-in: %+v, %v", c, err)
+	}
+}
+
+func TestMinCapacityKept(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/min", 3, 5)
+	e.iterate()
+	if got := len(e.live("proj/min")); got != 3 {
+		t.Fatalf("no demand, minCapacity 3: %d instances", got)
+	}
+	e.advance(time.Minute)
+	e.register("proj/min", 3)
+	// One worker finishes and shuts itself down; EC2's events record it.
+	victim := e.live("proj/min")[0].ID
+	if err := e.cloud.Shutdown(victim); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(time.Minute)
+	if w, _ := e.store.WorkerByInstance(ctx, victim); w.State != store.Stopped {
+		t.Fatalf("the shut-down worker's record is %s, want stopped (from EC2 events)", w.State)
+	}
+	e.iterate()
+	if got := len(e.live("proj/min")); got != 3 {
+		t.Errorf("after one worker left: %d instances, want minCapacity 3 again", got)
+	}
+}
+
+func TestWorkerTypeLaunchCarriesItsOneTimeSecret(t *testing.T) {
+	e := newEnv(t)
+	e.createWorkerType("gecko-b", 5)
+	e.demand.set("aws-provisioner-v1/gecko-b", 2)
+	e.iterate()
+	insts := e.live("wt:gecko-b")
+	if len(insts) != 2 {
+		t.Fatalf("%d instances, want 2", len(insts))
+	}
+	tokens := map[string]bool{}
+	for _, inst := range insts {
+		raw, err := e.cloud.UserData(inst.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ud struct {
+			SecurityToken, WorkerType, ProvisionerID, Region string
+			Data                                             map[string]any
+		}
+		if err := json.Unmarshal(raw, &ud); err != nil {
+			t.Fatalf("user data is not JSON: %s", raw)
+		}
+		if ud.WorkerType != "gecko-b" || ud.ProvisionerID != "aws-provisioner-v1" || ud.Region != "us-east-1" || ud.Data["dockerConfig"] == nil {
+			t.Errorf("user data %s", raw)
+		}
+		tokens[ud.SecurityToken] = true
+		sec, err := e.store.ConsumeSecret(ctx, ud.SecurityToken)
+		if err != nil {
+			t.Fatalf("the instance's token has no secret: %v", err)
+		}
+		var data map[string]string
+		_ = json.Unmarshal(sec.Secrets, &data)
+		if data["token"] != "s3cr3t" || data["region"] != "use1" || !strings.Contains(strings.Join(sec.Scopes, " "), "docker-worker:cache:*") {
+			t.Errorf("secret %s scopes %v: want the merged secrets and scopes", sec.Secrets, sec.Scopes)
+		}
+		w, _ := e.store.WorkerByInstance(ctx, inst.ID)
+		sum := sha256.Sum256([]byte(ud.SecurityToken))
+		if !bytes.Equal(w.SecretTokenHash, sum[:]) || w.ProviderID != WorkerTypeProvider {
+			t.Errorf("record %s does not hold the token's hash", w.Key)
+		}
+	}
+	if len(tokens) != 2 {
+		t.Errorf("instances share secret tokens: %v", tokens)
+	}
+}
+
+func TestRemovedWorkerTypeIsEmptied(t *testing.T) {
+	e := newEnv(t)
+	e.createWorkerType("doomed", 5)
+	e.demand.set("aws-provisioner-v1/doomed", 3)
+	e.iterate()
+	if len(e.live("wt:doomed")) != 3 {
+		t.Fatal("setup: want 3 instances")
+	}
+	if _, err := e.store.DeleteWorkerType(ctx, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.iterate()
+	if got := len(e.live("wt:doomed")); got != 0 {
+		t.Errorf("after removal: %d instances still running", got)
+	}
+	if rep.Terminated != 3 {
+		t.Errorf("report says %d terminated, want 3", rep.Terminated)
+	}
+	for _, w := range e.workers("wt:doomed") {
+		if w.State.Alive() || w.StopReason != ReasonTargetGone {
+			t.Errorf("record %s: %s (%q)", w.Key, w.State, w.StopReason)
+		}
+	}
+}
+
+func TestDeletedPoolIsEmptiedThenRemoved(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/gone", 2, 4)
+	e.iterate()
+	e.advance(time.Minute)
+	e.register("proj/gone", 2)
+	if _, err := e.store.UpdateWorkerPool(ctx, "proj/gone", func(p *store.WorkerPool) error { p.ProviderID = "null-provider"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.iterate()
+	if got := len(e.live("proj/gone")); got != 0 {
+		t.Fatalf("deleted pool still runs %d instances", got)
+	}
+	if _, err := e.store.WorkerPool(ctx, "proj/gone"); err != nil {
+		t.Fatalf("pool removed before its workers stopped: %v", err)
+	}
+	e.advance(time.Minute) // the instances terminate; EC2's events stop the records
+	e.iterate()
+	if _, err := e.store.WorkerPool(ctx, "proj/gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("pool still there after its workers stopped: %v", err)
+	}
+}
+
+func TestUnregisteredAndExpiredWorkersAreReaped(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/reap", 0, 10)
+	e.demand.set("proj/reap", 3)
+	e.iterate()
+	e.demand.set("proj/reap", 0)
+	e.advance(time.Minute)
+	e.register("proj/reap", 1) // one registers; two never do
+
+	e.clock.Advance(11 * time.Minute) // past registrationTimeout (600s)
+	e.iterate()
+	var running, reaped int
+	for _, w := range e.workers("proj/reap") {
+		switch {
+		case w.State == store.Running:
+			running++
+		case w.StopReason == ReasonRegistrationTimeout:
+			reaped++
+		}
+	}
+	if running != 1 || reaped != 2 {
+		t.Errorf("after the registration timeout: %d running, %d reaped; want 1 and 2", running, reaped)
+	}
+
+	e.clock.Advance(2 * time.Hour) // past the registered worker's lifetime
+	e.iterate()
+	for _, w := range e.workers("proj/reap") {
+		if w.State.Alive() {
+			t.Errorf("worker %s still %s past its lifetime", w.Key, w.State)
+		}
+	}
+	if got := len(e.live("proj/reap")); got != 0 {
+		t.Errorf("%d instances still running", got)
+	}
+}
+
+// TestStaleReadNeverKillsAHealthyWorker: a worker that registers after the iteration
+// read it (due for the registration timeout) but before the termination is carried
+// out is left alone.
+func TestStaleReadNeverKillsAHealthyWorker(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/race", 0, 10)
+	e.demand.set("proj/race", 1)
+	e.iterate()
+	e.clock.Advance(11 * time.Minute)
+	stale := e.workers("proj/race")[0] // read while requested and overdue
+	e.register("proj/race", 1)         // ... then it registers
+
+	it := &iteration{p: e.p, id: "x", now: e.clock.Now(), rep: &Report{}}
+	target := &target{key: "proj/race", kind: kindPool, providerID: "aws"}
+	reason, due := it.stopDue(target, stale)
+	if reason != ReasonRegistrationTimeout {
+		t.Fatalf("setup: the stale read should look overdue, got %q", reason)
+	}
+	updated, stopped, err := it.stopWorker(ctx, stale, reason, due)
+	if err != nil || stopped || updated.State != store.Running {
+		t.Errorf("stopWorker on a stale read: stopped %v, state %s, %v; want the running worker left alone", stopped, updated.State, err)
+	}
+}
+
+func TestOrphansAreTerminatedAndForeignInstancesLeftAlone(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/o", 0, 10)
+	launch := func(set cloud.InstanceSet, pool, token string) string {
+		insts, err := set.Launch(ctx, cloud.LaunchRequest{Region: "us-east-1", InstanceType: "m5.large", ImageID: "ami-0123456789abcdef0", Count: 1, ClientToken: token, Tags: map[string]string{cloud.TagPool: pool}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return insts[0].ID
+	}
+	orphan := launch(e.set, "proj/o", "orphan-1")
+	foreign := launch(e.cloud.InstanceSet("someone-else"), "proj/o", "foreign-1")
+	rep := e.iterate()
+	if inst, _ := e.cloud.Instance(orphan); inst.State != cloud.StateShuttingDown {
+		t.Errorf("orphan is %s, want shutting-down", inst.State)
+	}
+	if inst, _ := e.cloud.Instance(foreign); inst.State != cloud.StatePending {
+		t.Errorf("another deployment's instance is %s: it must never be touched", inst.State)
+	}
+	if rep.Pools[0].Terminated != 1 {
+		t.Errorf("report: %+v", rep.Pools[0])
+	}
+}
+
+func TestCapacityErrorMovesTheNextLaunchToAnotherOption(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/cap", 0, 10)
+	// Make m5.large the cheapest everywhere, then take away its capacity.
+	for _, az := range e.cloud.AvailabilityZones("us-east-1") {
+		if err := e.cloud.SetSpotPrice(az, "m5.large", 0.01); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cloud.SetSpotPrice(az, "c5.large", 0.05); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cloud.SetCapacity(az, "m5.large", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.demand.set("proj/cap", 2)
+	rep := e.iterate()
+	insts := e.live("proj/cap")
+	if len(insts) != 2 {
+		t.Fatalf("%d instances, want 2 on the other option\n%s", len(insts), rep.Pools[0].Line())
+	}
+	for _, inst := range insts {
+		if inst.InstanceType != "c5.large" {
+			t.Errorf("launched %s, want c5.large after m5.large had no capacity", inst.InstanceType)
+		}
+	}
+	scopes, err := e.store.Backoffs(ctx)
+	if err != nil || len(scopes) == 0 || !strings.HasPrefix(scopes[0].Scope, "capacity/us-east-1/") || !strings.HasSuffix(scopes[0].Scope, "/m5.large") {
+		t.Errorf("backoffs %+v, %v; want a capacity backoff for m5.large", scopes, err)
+	}
+	// The backoff persists: the next iteration does not try m5.large at all.
+	e.cloud.ResetCalls()
+	e.demand.set("proj/cap", 3)
+	e.iterate()
+	if calls := e.cloud.Calls()["RunInstances"]; calls != 1 {
+		t.Errorf("next iteration made %d RunInstances calls, want 1 (straight to c5.large)", calls)
+	}
+}
+
+func TestDemandFailureIsAPoolErrorNotACrash(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/bad", 1, 3)
+	e.awsPool("proj/good", 0, 3)
+	e.demand.fail["proj/bad"] = errors.New("queue unavailable")
+	e.demand.set("proj/good", 2)
+	rep := e.iterate()
+	if got := len(e.live("proj/good")); got != 2 {
+		t.Errorf("the healthy pool got %d instances, want 2", got)
+	}
+	if got := len(e.live("proj/bad")); got != 1 {
+		t.Errorf("the failing pool got %d instances, want its minCapacity 1", got)
+	}
+	errs, _, err := e.store.ListErrors(ctx, "proj/bad", store.Page{})
+	if err != nil || len(errs) != 1 || errs[0].Kind != KindDemand || !strings.Contains(errs[0].Description, "queue unavailable") {
+		t.Fatalf("pool errors %+v, %v", errs, err)
+	}
+	// Repeated every iteration, it is listed once (per backoff period).
+	e.iterate()
+	errs, _, _ = e.store.ListErrors(ctx, "proj/bad", store.Page{})
+	if len(errs) != 1 {
+		t.Errorf("%d errors after two failing iterations, want 1", len(errs))
+	}
+	if !strings.Contains(strings.Join(rep.Pools[0].Errors, " "), "Pending tasks") {
+		t.Errorf("report: %+v", rep.Pools)
+	}
+}
+
+func TestConfigErrorsBecomePoolErrors(t *testing.T) {
+	e := newEnv(t)
+	e.createPool("proj/badami", "aws", `{"minCapacity":1,"maxCapacity":2,"launchConfigs":[
+		{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"not-an-ami","InstanceType":"m5.large"}}]}`)
+	e.iterate()
+	errs, _, _ := e.store.ListErrors(ctx, "proj/badami", store.Page{})
+	if len(errs) != 1 || errs[0].Kind != KindConfig || !strings.Contains(errs[0].Description, "InvalidAMIID") {
+		t.Fatalf("errors %+v; want one launch-config-rejected naming InvalidAMIID", errs)
+	}
+	e.iterate() // backed off: no second attempt, no second error
+	errs, _, _ = e.store.ListErrors(ctx, "proj/badami", store.Page{})
+	if len(errs) != 1 {
+		t.Errorf("%d errors after a second iteration, want 1 (the option is backed off)", len(errs))
+	}
+}
+
+func TestLostEventsAreReconciled(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/lost", 0, 5)
+	e.demand.set("proj/lost", 1)
+	e.iterate()
+	e.cloud.SetEventSink(nil) // EC2 events are lost from here on
+	e.advance(time.Minute)
+	inst := e.live("proj/lost")[0]
+	if err := e.cloud.Shutdown(inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(time.Minute)
+	e.demand.set("proj/lost", 0)
+	e.iterate()
+	w, _ := e.store.WorkerByInstance(ctx, inst.ID)
+	if w.State != store.Stopped || w.EC2State != cloud.StateTerminated {
+		t.Errorf("without events: state %s, ec2 %s; want the listing to stop it", w.State, w.EC2State)
+	}
+}
+
+func TestInterruptedCapacityIsReplacedWithinMax(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/spot", 0, 3)
+	e.demand.set("proj/spot", 2)
+	e.iterate()
+	e.advance(time.Minute)
+	e.register("proj/spot", 2)
+	victim := e.live("proj/spot")[0].ID
+	if err := e.cloud.Interrupt(victim); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := e.store.WorkerByInstance(ctx, victim); !w.Interrupted() {
+		t.Fatal("the interruption warning was not recorded")
+	}
+	e.demand.set("proj/spot", 2) // both still busy: their tasks need a home
+	e.iterate()
+	if got := len(e.live("proj/spot")); got != 3 {
+		t.Errorf("%d instances, want the interrupted one replaced (3, within maxCapacity 3)", got)
+	}
+}
+
+func TestUserDataNamesThePool(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/ud", 1, 1)
+	e.iterate()
+	inst := e.live("proj/ud")[0]
+	raw, _ := e.cloud.UserData(inst.ID)
+	var ud map[string]any
+	if err := json.Unmarshal(raw, &ud); err != nil {
+		t.Fatalf("user data %q: %v", raw, err)
+	}
+	want := map[string]any{"rootUrl": "https://tc.example.com", "workerPoolId": "proj/ud", "providerId": "aws", "workerGroup": "us-east-1"}
+	for k, v := range want {
+		if ud[k] != v {
+			t.Errorf("user data %s = %v, want %v", k, ud[k], v)
+		}
+	}
+	_ = base64.StdEncoding
+}

@@ -1,0 +1,404 @@
+package provision
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/slugid"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// Kinds of the pool errors the provisioner records.
+const (
+	KindDemand   = "demand-error"
+	KindQuota    = "quota-exceeded"
+	KindPrice    = "spot-price-too-low"
+	KindConfig   = "launch-config-rejected"
+	KindLaunch   = "launch-failed"
+	KindUserData = "user-data-invalid"
+	KindRecord   = "worker-record-failed"
+	KindNoOption = "no-launchable-option"
+)
+
+// TagIteration names the iteration that launched an instance. A retried invocation
+// (same id) leaves its own earlier launches to its launch step, which gets them back
+// from EC2 through their ClientTokens and records them, instead of sweeping them.
+const TagIteration = "workerfleet:iteration"
+
+// Launching.
+const (
+	// maxLaunchRounds bounds how many times one iteration re-chooses after failures
+	// (each round tries only options not tried yet).
+	maxLaunchRounds = 8
+	// launchTokenBytes is how much of a SHA-256 makes a ClientToken.
+	launchTokenBytes = 24
+)
+
+// provisionAll provisions every target, Concurrency at a time.
+func (it *iteration) provisionAll(ctx context.Context) {
+	it.forEach(ctx, it.provisionTarget)
+}
+
+// capacities sums the capacity of t's live workers: running, requested (launched,
+// not running yet) and interrupted (spot warning received: leaving soon).
+func (t *target) capacities() (running, requested, interrupted float64) {
+	for _, w := range t.workers {
+		if !w.State.Alive() || t.drainReason(w) != "" {
+			continue
+		}
+		switch {
+		case w.Interrupted():
+			interrupted += w.Capacity
+		case w.State == store.Running, t.kind == kindWorkerType && w.EC2State == cloud.StateRunning:
+			// Pools' workers run once registered; worker types' instances once EC2 runs
+			// them (instanceStarted is optional for them).
+			running += w.Capacity
+		default:
+			requested += w.Capacity
+		}
+	}
+	return running, requested, interrupted
+}
+
+// provisionTarget: demand, estimate, choose, launch.
+func (it *iteration) provisionTarget(ctx context.Context, t *target) {
+	if !t.provision {
+		return
+	}
+	pending, err := it.p.Demand.Pending(ctx, t.demand)
+	if err != nil {
+		it.poolErrorOnce(ctx, t, KindDemand, "Pending tasks could not be read",
+			fmt.Sprintf("The provisioner asked %s and got: %v. No capacity is added for demand until this works (minCapacity is still kept).", t.demand, err))
+		pending = 0
+	}
+	running, requested, interrupted := t.capacities()
+	change := t.sizing.CapacityChange(running, requested, float64(pending))
+	// Interrupted workers do not satisfy demand, but they still count against
+	// maxCapacity until they are gone: maxCapacity is never exceeded.
+	headroom := t.sizing.MaxCapacity - running - requested - interrupted
+	want := math.Min(change, headroom)
+	t.mu.Lock()
+	t.report.PendingTasks, t.report.Running, t.report.Requested, t.report.Interrupted = pending, running, requested, interrupted
+	t.report.Change = math.Max(0, want)
+	t.report.Desired = running + requested + math.Max(0, want)
+	t.mu.Unlock()
+	if want <= 0 {
+		return
+	}
+	if ctx.Err() != nil {
+		t.note("no time left to launch")
+		return
+	}
+
+	tried := map[string]bool{}
+	launched := 0
+	var excluded []exclusion
+	for round := 0; want > 0 && round < maxLaunchRounds; round++ {
+		cands, ex := choose(t.key, t.options, it.prices, it.backoffs, it.p.Cloud.QuotaGroup, tried)
+		if round == 0 {
+			excluded = ex
+		}
+		allocs := allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.p.Config)
+		if len(allocs) == 0 {
+			break
+		}
+		for _, a := range allocs {
+			tried[a.c.key()] = true
+			n := it.launchAllocation(ctx, t, a, round)
+			launched += n
+			want -= float64(n) * a.c.opt.Capacity
+			headroom -= float64(n) * a.c.opt.Capacity
+			if ctx.Err() != nil {
+				t.note("ran out of time while launching")
+				return
+			}
+		}
+	}
+	// Nothing could even be tried, and not only because of backoffs (whose causes were
+	// reported when they began): tell the operator why.
+	if len(tried) == 0 && want > 0 {
+		structural := false
+		reasons := make([]string, 0, len(excluded))
+		for _, e := range excluded {
+			reasons = append(reasons, e.Option+": "+e.Reason)
+			structural = structural || !e.Backoff
+		}
+		sort.Strings(reasons)
+		if structural {
+			t.note("no option could launch")
+			it.poolErrorOnce(ctx, t, KindNoOption, "No launch option is usable",
+				fmt.Sprintf("%g capacity is wanted but every option is excluded:\n%s", want, strings.Join(reasons, "\n")))
+		}
+	}
+}
+
+// launchAllocation launches one allocation and records its workers; it returns the
+// number of instances launched and recorded.
+func (it *iteration) launchAllocation(ctx context.Context, t *target, a allocation, round int) int {
+	if t.kind == kindWorkerType {
+		// Each aws-provisioner instance gets its own one-time secret in its user data,
+		// and user data is per RunInstances call: one call per instance.
+		n := 0
+		for i := range a.count {
+			ok, err := it.launchWorkerTypeInstance(ctx, t, a, round, i)
+			if err != nil {
+				break
+			}
+			if ok {
+				n++
+			}
+		}
+		return n
+	}
+	return it.launchPoolBatch(ctx, t, a, round)
+}
+
+// launchToken is the launch's idempotency token (EC2 ClientToken): the same iteration
+// (a retried invocation carries the same id) asking the same thing gets the same
+// instances back instead of new ones.
+func (it *iteration) launchToken(t *target, a allocation, round, index int) string {
+	sum := sha256.Sum256([]byte(strings.Join([]string{it.id, t.key, a.c.opt.ID, a.c.az, fmt.Sprint(round), fmt.Sprint(index)}, "\x00")))
+	return "wf-" + hex.EncodeToString(sum[:launchTokenBytes])
+}
+
+// secretToken derives an aws-provisioner instance's secret token from its launch
+// token with the deployment's key: unguessable, yet the same when a retried launch
+// gets the same instance back.
+func (it *iteration) secretToken(launchToken string) string {
+	if len(it.p.Config.TokenKey) == 0 {
+		return slugid.Nice()
+	}
+	mac := hmac.New(sha256.New, it.p.Config.TokenKey)
+	mac.Write([]byte("secret-token\x00" + launchToken))
+	var b [16]byte
+	copy(b[:], mac.Sum(nil))
+	return slugid.FromBytes(b)
+}
+
+func (it *iteration) launchRequest(t *target, a allocation, count int, token string, userData []byte) cloud.LaunchRequest {
+	req := cloud.LaunchRequest{
+		Region: a.c.opt.Region, AvailabilityZone: a.c.az, InstanceType: a.c.opt.InstanceType, ImageID: a.c.opt.ImageID,
+		Count: count, Spot: a.c.opt.Spot, UserData: userData, ClientToken: token, LaunchSpec: a.c.opt.LaunchSpec,
+		Tags: map[string]string{cloud.TagPool: t.key, TagIteration: it.id, "Name": t.name, "WorkerPoolId": t.name, "ManagedBy": "workerfleet"},
+	}
+	if a.c.opt.Spot && a.c.opt.MaxPrice > 0 {
+		req.MaxPrice = a.c.opt.MaxPrice
+	}
+	return req
+}
+
+func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocation, round int) int {
+	token := it.launchToken(t, a, round, 0)
+	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, a.c.opt.Region, a.c.opt)
+	if err != nil {
+		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
+		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)
+		return 0
+	}
+	insts, err := it.p.Cloud.Launch(ctx, it.launchRequest(t, a, a.count, token, userData))
+	if err != nil {
+		it.launchFailed(ctx, t, a, err)
+		return 0
+	}
+	n := 0
+	for _, inst := range insts {
+		if it.record(ctx, t, a, inst, token, nil) {
+			n++
+		}
+	}
+	it.reportLaunch(t, a, n)
+	return n
+}
+
+func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a allocation, round, index int) (bool, error) {
+	token := it.launchToken(t, a, round, index)
+	secret := it.secretToken(token)
+	sec := store.Secret{Token: secret, WorkerType: t.name, Secrets: a.c.opt.Secrets, Scopes: a.c.opt.Scopes, Expiration: it.now.Add(it.p.Config.SecretTTL)}
+	// ErrExists: a retried launch finds its secret created (or already read).
+	if err := it.p.Store.CreateSecret(ctx, sec); err != nil && !errors.Is(err, store.ErrExists) {
+		it.poolError(ctx, t, KindRecord, "The instance's secret could not be stored", err.Error(), a)
+		return false, err
+	}
+	bid := a.c.opt.MaxPrice
+	userData, err := pool.WorkerTypeUserData(t.name, t.lastModified, a.c.opt,
+		pool.UserDataContext{RootURL: it.p.Config.RootURL, Generated: it.now},
+		pool.Launch{AvailabilityZone: a.c.az, SecurityToken: secret, Price: bid})
+	if err != nil {
+		_ = it.p.Store.DeleteSecret(context.WithoutCancel(ctx), secret)
+		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
+		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)
+		return false, err
+	}
+	insts, err := it.p.Cloud.Launch(ctx, it.launchRequest(t, a, 1, token, userData))
+	if err != nil {
+		_ = it.p.Store.DeleteSecret(context.WithoutCancel(ctx), secret)
+		it.launchFailed(ctx, t, a, err)
+		return false, err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	ok := false
+	for _, inst := range insts {
+		ok = it.record(ctx, t, a, inst, token, sum[:]) || ok
+	}
+	if ok {
+		it.reportLaunch(t, a, 1)
+	}
+	return ok, nil
+}
+
+// record writes a launched instance's worker record. A record already there (a
+// retried launch) is fine. If it cannot be written, the instance is terminated at
+// once rather than left unrecorded (the next iteration's orphan sweep would catch it).
+func (it *iteration) record(ctx context.Context, t *target, a allocation, inst cloud.Instance, token string, secretHash []byte) bool {
+	s := t.sizing
+	w := store.Worker{
+		Pool: t.key, WorkerGroup: inst.Region, WorkerID: inst.ID, ProviderID: t.providerID, State: store.Requested,
+		Capacity: a.c.opt.Capacity, InstanceID: inst.ID, Region: inst.Region, AvailabilityZone: inst.AvailabilityZone,
+		InstanceType: inst.InstanceType, ImageID: inst.ImageID, AccountID: inst.AccountID, PrivateIP: inst.PrivateIP,
+		Spot: a.c.opt.Spot, Price: a.c.price, OptionID: a.c.opt.ID, LaunchToken: token, LaunchTime: inst.LaunchTime,
+		SecretTokenHash: secretHash,
+	}
+	if w.Region == "" {
+		w.Region, w.WorkerGroup = a.c.opt.Region, a.c.opt.Region
+	}
+	if s.RegistrationTimeout > 0 {
+		w.RegistrationDeadline = it.now.Add(s.RegistrationTimeout)
+	}
+	if s.ReregistrationTimeout > 0 {
+		w.TerminateAfter = it.now.Add(s.RegistrationTimeout + s.ReregistrationTimeout)
+	} else {
+		w.TerminateAfter = it.now.Add(pool.WorkerTypeLifetime)
+	}
+	w.Expires = w.TerminateAfter.Add(store.StoppedRetention)
+	created, err := it.p.Store.CreateWorker(context.WithoutCancel(ctx), w)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return true
+	case err != nil:
+		it.poolError(ctx, t, KindRecord, "A launched worker could not be recorded",
+			fmt.Sprintf("Instance %s was launched but its record could not be written (%v); it is being terminated.", inst.ID, err), a)
+		if terr := it.p.Cloud.Terminate(context.WithoutCancel(ctx), inst.Region, []string{inst.ID}); terr != nil {
+			it.problem("terminating unrecorded instance %s: %v (the next iteration's sweep will)", inst.ID, terr)
+		}
+		return false
+	}
+	t.mu.Lock()
+	t.workers = append(t.workers, created)
+	t.mu.Unlock()
+	return true
+}
+
+func (it *iteration) reportLaunch(t *target, a allocation, n int) {
+	if n == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.report.Launches {
+		l := &t.report.Launches[i]
+		if l.Option == a.c.opt.ID && l.AvailabilityZone == a.c.az {
+			l.Count += n
+			return
+		}
+	}
+	t.report.Launches = append(t.report.Launches, LaunchReport{
+		Option: a.c.opt.ID, InstanceType: a.c.opt.InstanceType, Region: a.c.opt.Region, AvailabilityZone: a.c.az,
+		Spot: a.c.opt.Spot, Price: a.c.price, Count: n, Capacity: a.c.opt.Capacity,
+	})
+}
+
+// launchFailed sorts a launch failure into what to avoid next (backoffs, persisted
+// for later iterations) and what to tell the operator (pool errors).
+func (it *iteration) launchFailed(ctx context.Context, t *target, a allocation, err error) {
+	o, cfg := a.c.opt, it.p.Config
+	code := cloud.ErrorCode(err)
+	where := o.Region
+	if a.c.az != "" {
+		where = a.c.az
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		t.note("launch of %s in %s cut short: %v", o.InstanceType, where, err)
+	case cloud.IsRateLimitError(err):
+		until, _ := cloud.EarliestRetry(err)
+		it.backOff(ctx, regionScope(o.Region), until, "rate limited ("+code+")")
+		t.note("rate limited in %s", o.Region)
+	case cloud.IsCapacityError(err):
+		az := ""
+		if cloud.IsAvailabilityZoneSpecific(err) || !cloud.IsInstanceTypeSpecific(err) {
+			az = a.c.az
+		}
+		it.backOff(ctx, capacityScope(o.Region, az, o.InstanceType), it.now.Add(cfg.CapacityBackoff), code)
+		t.note("no %s capacity in %s (%s); trying other options", o.InstanceType, where, code)
+	case cloud.IsQuotaError(err):
+		group := it.p.Cloud.QuotaGroup(o.InstanceType)
+		it.backOff(ctx, quotaScope(o.Region, group), it.now.Add(cfg.QuotaBackoff), code)
+		it.poolError(ctx, t, KindQuota, "EC2 quota reached",
+			fmt.Sprintf("Launching %s in %s failed: %v. Instances of the %q quota group are not launched in %s for %s; ask AWS for a higher limit if this persists.",
+				o.InstanceType, where, err, group, o.Region, cfg.QuotaBackoff), a)
+	case cloud.IsPriceError(err):
+		it.backOff(ctx, optionScope(t.key, o.ID), it.now.Add(cfg.PriceBackoff), code)
+		it.poolError(ctx, t, KindPrice, "Spot price above the maximum price",
+			fmt.Sprintf("Launching %s in %s failed: %v. Raise maxPrice to use this option; it is skipped for %s.", o.InstanceType, where, err, cfg.PriceBackoff), a)
+	case cloud.IsConfigError(err):
+		it.backOff(ctx, optionScope(t.key, o.ID), it.now.Add(cfg.ConfigBackoff), code)
+		it.poolError(ctx, t, KindConfig, "EC2 rejected the launch configuration",
+			fmt.Sprintf("Launching %s in %s failed: %v. Fix the definition; this option is skipped for %s.", o.InstanceType, where, err, cfg.ConfigBackoff), a)
+	default:
+		it.backOff(ctx, optionScope(t.key, o.ID), it.now.Add(cfg.OtherBackoff), "launch failed")
+		it.poolError(ctx, t, KindLaunch, "Launching an instance failed",
+			fmt.Sprintf("Launching %s in %s failed: %v. The option is retried after %s.", o.InstanceType, where, err, cfg.OtherBackoff), a)
+	}
+}
+
+// poolError records an error in the pool's error list (listWorkerPoolErrors; for
+// worker types, shown by state).
+func (it *iteration) poolError(ctx context.Context, t *target, kind, title, description string, a allocation) {
+	extra := map[string]any{"iteration": it.id}
+	if a.c.opt.ID != "" {
+		extra["option"] = a.c.opt.ID
+		extra["region"] = a.c.opt.Region
+		extra["instanceType"] = a.c.opt.InstanceType
+	}
+	it.recordPoolError(ctx, t, kind, title, description, extra)
+}
+
+// poolErrorOnce records an error at most once per ConfigBackoff, for conditions that
+// would otherwise repeat every iteration.
+func (it *iteration) poolErrorOnce(ctx context.Context, t *target, kind, title, description string) {
+	t.addError(title)
+	scope := noticeScope(t.key, kind)
+	if _, ok := it.backoffs.active(scope); ok {
+		return
+	}
+	it.backOff(ctx, scope, it.now.Add(it.p.Config.ConfigBackoff), kind)
+	it.recordPoolError(ctx, t, kind, title, description, map[string]any{"iteration": it.id})
+}
+
+func (it *iteration) recordPoolError(ctx context.Context, t *target, kind, title, description string, extra map[string]any) {
+	if !strings.HasPrefix(title, "No launch option") && !strings.HasPrefix(title, "Pending tasks") {
+		t.addError(title + ": " + firstLine(description))
+	}
+	raw, _ := json.Marshal(extra)
+	if _, err := it.p.Store.AddError(context.WithoutCancel(ctx), store.PoolError{
+		Pool: t.key, ErrorID: slugid.Nice(), Kind: kind, Title: title, Description: description, Extra: raw,
+	}, it.p.Config.ErrorRetention); err != nil {
+		it.problem("recording an error for %s: %v", t.key, err)
+	}
+	it.p.log().WarnContext(ctx, "pool error", "pool", t.key, "kind", kind, "title", title, "description", description)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,344 @@
+// Package provision runs the provisioning iteration: on every scheduled invocation,
+// one pass over every aws-provisioner worker type and worker-manager pool:
+//
+//  1. lease: take the "provisioner" lease in DynamoDB, so one iteration runs at a time
+//     (an overlapping or duplicate invocation exits; a retry of the same invocation
+//     resumes, since it carries the same id);
+//  2. load: definitions, worker records, backoffs; list every instance carrying this
+//     deployment's instance-set tag, per region;
+//  3. reconcile: bring worker records in line with what EC2 lists (events can be lost),
+//     terminate instances no record knows (orphans, and those of removed worker types
+//     or deleted pools), and reap workers past their lifetime or registration timeout;
+//  4. per pool, concurrently: demand (pending tasks), estimate (the scaling rule),
+//     choose (the cheapest options per unit of work, spread, skipping backed-off ones)
+//     and launch (in batches, idempotently), recording each worker;
+//  5. check in: the iteration's outcome and per-pool figures, and metrics.
+//
+// Every decision to terminate is re-checked against the worker's fresh record with a
+// conditional write before it is carried out. Every failure an operator can act on is
+// recorded in the pool's error list.
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/telemetry"
+)
+
+// LeaseName is the name of the provisioning lease.
+const LeaseName = "provisioner"
+
+// Config tunes the provisioner. Zero values take the defaults documented on each field.
+type Config struct {
+	// RootURL is the deployment's public root URL, written into worker user data.
+	RootURL string
+	// Regions are reconciled every iteration even when no pool names them (the
+	// deployment's allowed regions), so instances left there are found.
+	Regions []string
+	// Concurrency is how many pools are provisioned at once (16).
+	Concurrency int
+	// LeaseTTL is the lease's length when the context has no deadline (5m); with a
+	// deadline (Lambda's), the lease lasts until it.
+	LeaseTTL time.Duration
+	// DeadlineMargin is how long before the context's deadline no new launch starts (15s).
+	DeadlineMargin time.Duration
+	// PriceTTL is how long spot prices are cached in DynamoDB (5m).
+	PriceTTL time.Duration
+	// SecretTTL is how long an aws-provisioner instance has to fetch its secret (2h).
+	SecretTTL time.Duration
+	// CheckRefresh is how often a live worker's lastChecked is refreshed from EC2's
+	// listing when nothing else changed (6h); state changes are written at once.
+	CheckRefresh time.Duration
+	// NotFoundGrace is the age after which a live record whose instance EC2 no longer
+	// lists is marked stopped (10m; EC2's listings lag its launches a little).
+	NotFoundGrace time.Duration
+	// ErrorRetention is how long pool errors stay listed (7 days).
+	ErrorRetention time.Duration
+	// Backoffs after failures.
+	CapacityBackoff time.Duration // an instance type in an AZ without capacity (3m)
+	QuotaBackoff    time.Duration // a quota group in a region at its limit (5m)
+	PriceBackoff    time.Duration // an option priced above its bound by EC2 (10m)
+	ConfigBackoff   time.Duration // an option EC2 refuses as misconfigured (15m)
+	OtherBackoff    time.Duration // an option failing otherwise (1m)
+	// SpreadTolerance: options within this fraction of the cheapest unit price share a
+	// large request (0.2); SpreadMax bounds how many do (3); requests of at most
+	// SpreadMin instances are not spread (2).
+	SpreadTolerance float64
+	SpreadMax       int
+	SpreadMin       int
+	// MaxLaunchesPerPool bounds the instances one pool launches in one iteration (250).
+	MaxLaunchesPerPool int
+	// TokenKey derives aws-provisioner instances' secret tokens from their launch
+	// tokens, so a retried launch reuses the secret of the instance EC2 returns again.
+	TokenKey []byte
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	def(&c.LeaseTTL, 5*time.Minute)
+	def(&c.DeadlineMargin, 15*time.Second)
+	def(&c.PriceTTL, 5*time.Minute)
+	def(&c.SecretTTL, 2*time.Hour)
+	def(&c.CheckRefresh, 6*time.Hour)
+	def(&c.NotFoundGrace, 10*time.Minute)
+	def(&c.ErrorRetention, 7*24*time.Hour)
+	def(&c.CapacityBackoff, 3*time.Minute)
+	def(&c.QuotaBackoff, 5*time.Minute)
+	def(&c.PriceBackoff, 10*time.Minute)
+	def(&c.ConfigBackoff, 15*time.Minute)
+	def(&c.OtherBackoff, time.Minute)
+	if c.SpreadTolerance <= 0 {
+		c.SpreadTolerance = 0.2
+	}
+	if c.SpreadMax <= 0 {
+		c.SpreadMax = 3
+	}
+	if c.SpreadMin <= 0 {
+		c.SpreadMin = 2
+	}
+	if c.MaxLaunchesPerPool <= 0 {
+		c.MaxLaunchesPerPool = 250
+	}
+}
+
+// Demand answers how many tasks wait for a pool.
+type Demand interface {
+	Pending(ctx context.Context, q demand.Query) (int64, error)
+}
+
+// Provisioner runs iterations. Build it with its fields set; it is safe to run one
+// iteration at a time per Provisioner (the lease keeps it to one per deployment).
+type Provisioner struct {
+	Store  *store.Store
+	Cloud  cloud.InstanceSet
+	Demand Demand
+	Config Config
+	Log    *slog.Logger
+	// Metrics receives CloudWatch EMF lines (stdout in Lambda); nil discards them.
+	Metrics io.Writer
+}
+
+// Report is what an iteration did.
+type Report struct {
+	ID         string
+	Start      time.Time
+	Duration   time.Duration
+	Skipped    bool   // another iteration holds the lease
+	HeldBy     string // who holds it, when skipped
+	Pools      []PoolReport
+	Launched   int
+	Terminated int
+	Errors     int
+	// Problems are failures not tied to one pool (a region's listing, prices, ...).
+	Problems []string
+}
+
+// Outcome summarises the report for the check-in.
+func (r *Report) Outcome() string {
+	switch {
+	case r.Skipped:
+		return "skipped"
+	case len(r.Problems) > 0:
+		return fmt.Sprintf("completed with %d problems: %s", len(r.Problems), r.Problems[0])
+	}
+	return "ok"
+}
+
+// NewIterationID returns a random iteration id, for invocations that carry none.
+func NewIterationID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "it-" + hex.EncodeToString(b)
+}
+
+// Run runs one iteration with the given id (the scheduled event's id, so a retry of
+// the same invocation is recognised). If another iteration holds the lease, it
+// returns a skipped report and no error.
+func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
+	p.Config.defaults()
+	now := p.Store.Now()
+	rep := &Report{ID: id, Start: now}
+	ttl := p.Config.LeaseTTL
+	if dl, ok := ctx.Deadline(); ok {
+		ttl = dl.Sub(now) + 30*time.Second
+	}
+	lease, err := p.Store.AcquireLease(ctx, LeaseName, id, ttl)
+	var held *store.LeaseHeldError
+	if errors.As(err, &held) {
+		rep.Skipped, rep.HeldBy = true, held.Owner
+		p.log().InfoContext(ctx, "iteration skipped: another holds the lease", "iteration", id, "holder", held.Owner, "until", held.Expires)
+		return rep, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("iteration %s: %w", id, err)
+	}
+	defer func() {
+		if err := p.Store.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil {
+			p.log().WarnContext(ctx, "releasing the lease failed", "error", err.Error())
+		}
+	}()
+
+	// Stop starting new work a little before Lambda's deadline.
+	work := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, dl.Add(-p.Config.DeadlineMargin))
+		defer cancel()
+	}
+	it := &iteration{p: p, id: id, now: now, rep: rep}
+	if err := it.run(work); err != nil {
+		return nil, fmt.Errorf("iteration %s: %w", id, err)
+	}
+	rep.Duration = p.Store.Now().Sub(now)
+	it.checkIn(context.WithoutCancel(ctx))
+	return rep, nil
+}
+
+func (p *Provisioner) log() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.Default()
+}
+
+// iteration is the state of one run.
+type iteration struct {
+	p   *Provisioner
+	id  string
+	now time.Time
+	rep *Report
+
+	targets  []*target
+	backoffs *backoffs
+	listings map[string]*listing // by region
+	prices   *priceBook
+
+	mu       sync.Mutex
+	problems []string
+}
+
+func (it *iteration) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	it.mu.Lock()
+	it.problems = append(it.problems, msg)
+	it.mu.Unlock()
+	it.p.log().Warn("iteration problem", "iteration", it.id, "problem", msg)
+}
+
+func (it *iteration) run(ctx context.Context) error {
+	var err error
+	if it.targets, err = it.load(ctx); err != nil {
+		return err
+	}
+	if it.backoffs, err = loadBackoffs(ctx, it.p.Store, it.now); err != nil {
+		return err
+	}
+	it.listings = it.listAll(ctx)
+	it.reconcile(ctx)
+	it.prices = it.loadPrices(ctx)
+	it.provisionAll(ctx)
+	it.cleanupPools(ctx)
+
+	for _, t := range it.targets {
+		it.rep.Pools = append(it.rep.Pools, t.report)
+		it.rep.Launched += t.report.LaunchedCount()
+		it.rep.Terminated += t.report.Terminated
+		it.rep.Errors += len(t.report.Errors)
+	}
+	sort.Slice(it.rep.Pools, func(i, j int) bool { return it.rep.Pools[i].Key < it.rep.Pools[j].Key })
+	it.rep.Problems = it.problems
+	return nil
+}
+
+// forEach runs fn for every target, Concurrency at a time; one slow or failing pool
+// never holds up the others beyond the concurrency bound.
+func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t *target)) {
+	sem := make(chan struct{}, it.p.Config.Concurrency)
+	var wg sync.WaitGroup
+	for _, t := range it.targets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			defer func() {
+				if r := recover(); r != nil {
+					it.problem("pool %s: panic: %v", t.key, r)
+				}
+			}()
+			fn(ctx, t)
+		}()
+	}
+	wg.Wait()
+}
+
+// checkIn records the iteration's end (backendStatus), per-pool figures and metrics.
+func (it *iteration) checkIn(ctx context.Context) {
+	p, rep := it.p, it.rep
+	if err := p.Store.RecordCheckIn(ctx, store.CheckIn{
+		Time: p.Store.Now(), Iteration: it.id, Outcome: rep.Outcome(), DurationMS: rep.Duration.Milliseconds(),
+		Pools: len(rep.Pools), Launched: rep.Launched, Terminated: rep.Terminated, ErrorsCount: rep.Errors,
+	}); err != nil {
+		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
+	}
+	statuses := make([]store.PoolStatus, 0, len(rep.Pools))
+	m := telemetry.NewMetrics("workerfleet")
+	for _, pr := range rep.Pools {
+		statuses = append(statuses, pr.status(it.now))
+		m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
+		m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
+		m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
+		m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
+		m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
+		m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
+		m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+	}
+	if err := p.Store.PutPoolStatuses(ctx, statuses); err != nil {
+		p.log().ErrorContext(ctx, "storing pool figures failed", "error", err.Error())
+	}
+	m.Put("IterationTime", float64(rep.Duration.Milliseconds()), telemetry.Milliseconds)
+	m.Put("Pools", float64(len(rep.Pools)), telemetry.Count)
+	m.Put("Launches", float64(rep.Launched), telemetry.Count)
+	m.Put("Terminations", float64(rep.Terminated), telemetry.Count)
+	m.Put("Errors", float64(rep.Errors+len(rep.Problems)), telemetry.Count)
+	if p.Metrics != nil {
+		if err := m.Flush(p.Metrics); err != nil {
+			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
+		}
+	}
+	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
+		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors, "outcome", rep.Outcome())
+}
+
+// HandleEvent is the Lambda handler for the schedule's event: an EventBridge
+// Scheduler event (whose detail is the string "{}") or a classic rule's (an object);
+// only its id is used, to recognise a retry of the same invocation.
+func (p *Provisioner) HandleEvent(ctx context.Context, ev events.CloudWatchEvent) error {
+	id := ev.ID
+	if id == "" {
+		id = NewIterationID()
+	}
+	_, err := p.Run(ctx, id)
+	return err
+}

@@ -1,0 +1,226 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// Provider ids recorded on workers.
+const (
+	// WorkerTypeProvider is the providerId of aws-provisioner worker types' workers.
+	WorkerTypeProvider = pool.ProvisionerID
+	// AWSProvider is the providerId of aws worker pools' workers.
+	AWSProvider = "aws"
+)
+
+type kind int
+
+const (
+	kindWorkerType kind = iota
+	kindPool
+)
+
+// target is one worker type or worker pool, as this iteration sees it.
+type target struct {
+	key        string // the store's pool key (a workerPoolId, or wt:<name>)
+	name       string // the worker type's name or the workerPoolId
+	kind       kind
+	providerID string // provider of the workers this iteration launches
+	provision  bool   // launch for demand; false only drains
+	sizing     pool.Sizing
+	options    []pool.Option
+	demand     demand.Query
+
+	lastModified time.Time         // worker types: goes into user data
+	record       *store.WorkerPool // pools: the record, for deletion
+	workers      []store.Worker
+
+	// drain, when set, is why every instance of this target is terminated.
+	drain string
+
+	mu     sync.Mutex
+	report PoolReport
+}
+
+// drainReason is why worker w of t must go, or "".
+func (t *target) drainReason(w store.Worker) string {
+	switch {
+	case t.drain != "":
+		return t.drain
+	case t.kind == kindPool && w.ProviderID != t.providerID:
+		return fmt.Sprintf("the pool's provider changed from %s to %s", w.ProviderID, t.providerID)
+	}
+	return ""
+}
+
+func (t *target) addError(msg string) {
+	t.mu.Lock()
+	t.report.Errors = append(t.report.Errors, msg)
+	t.mu.Unlock()
+}
+
+func (t *target) note(format string, args ...any) {
+	t.mu.Lock()
+	if t.report.Note != "" {
+		t.report.Note += "; "
+	}
+	t.report.Note += fmt.Sprintf(format, args...)
+	t.mu.Unlock()
+}
+
+// load reads every worker type and pool and their workers.
+func (it *iteration) load(ctx context.Context) ([]*target, error) {
+	s := it.p.Store
+	types, err := s.WorkerTypes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load worker types: %w", err)
+	}
+	pools, err := s.WorkerPools(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load worker pools: %w", err)
+	}
+	var targets []*target
+	for _, wt := range types {
+		t := &target{key: store.WorkerTypePool(wt.Name), name: wt.Name, kind: kindWorkerType, providerID: WorkerTypeProvider,
+			lastModified: wt.LastModified, demand: demand.Query{ProvisionerID: pool.ProvisionerID, WorkerType: wt.Name}}
+		def, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
+		if perr != nil {
+			// A stored definition that no longer parses is kept as it is: its instances
+			// are neither launched nor drained until someone fixes it.
+			t.addError("the stored definition is no longer valid: " + perr.Error())
+		} else {
+			t.provision, t.sizing, t.options = true, def.Sizing(), def.Options()
+		}
+		targets = append(targets, t)
+	}
+	for i := range pools {
+		wp := pools[i]
+		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp}
+		cfg, perr := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{})
+		switch {
+		case perr != nil:
+			t.addError("the stored config is no longer valid: " + perr.Error())
+		case wp.ProviderID == pool.NullProviderID:
+			t.drain = "the worker pool was deleted"
+		case cfg.ProviderType == pool.ProviderTypeAWS:
+			t.provision, t.sizing, t.options = true, cfg.Sizing(), cfg.Options()
+			if cfg.AWS.Demand.Source == pool.DemandSQS {
+				t.demand = demand.Query{SQSQueueURL: cfg.AWS.Demand.QueueURL}
+			} else {
+				prov, wtype := pool.SplitWorkerPoolID(wp.WorkerPoolID)
+				t.demand = demand.Query{ProvisionerID: prov, WorkerType: wtype}
+			}
+		}
+		targets = append(targets, t)
+	}
+
+	// Workers, a query per target, concurrently.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, it.p.Config.Concurrency)
+	errs := make([]error, len(targets))
+	for i, t := range targets {
+		t.report = PoolReport{Key: t.key, Name: t.name}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t.workers, errs[i] = s.Workers(ctx, t.key)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("load workers of %s: %w", targets[i].key, err)
+		}
+	}
+	return targets, nil
+}
+
+// PoolReport is what an iteration saw and did for one worker type or pool.
+type PoolReport struct {
+	Key, Name    string
+	PendingTasks int64
+	// Capacities of live workers, by where they are in their life; interrupted
+	// (spot warning received) workers are counted apart, as leaving.
+	Running, Requested, Interrupted float64
+	// Change is the capacity the scaling rule asked for; Desired the total it aims at.
+	Change, Desired float64
+	Launches        []LaunchReport
+	Terminated      int
+	Errors          []string
+	Note            string
+}
+
+// LaunchReport is one launch call's result.
+type LaunchReport struct {
+	Option           string
+	InstanceType     string
+	Region           string
+	AvailabilityZone string
+	Spot             bool
+	Price            float64
+	Count            int
+	Capacity         float64
+}
+
+// LaunchedCount is the number of instances launched.
+func (r PoolReport) LaunchedCount() int {
+	n := 0
+	for _, l := range r.Launches {
+		n += l.Count
+	}
+	return n
+}
+
+// Line is the report as one readable line, as `make run` prints it.
+func (r PoolReport) Line() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: pending tasks %d, running %g, requested %g", r.Name, r.PendingTasks, r.Running, r.Requested)
+	if r.Interrupted > 0 {
+		fmt.Fprintf(&b, ", interrupted %g", r.Interrupted)
+	}
+	if r.Change > 0 {
+		fmt.Fprintf(&b, " -> want +%g", r.Change)
+	}
+	for _, l := range r.Launches {
+		market := "on-demand"
+		if l.Spot {
+			market = "spot"
+		}
+		where := l.Region
+		if l.AvailabilityZone != "" {
+			where = l.AvailabilityZone
+		}
+		fmt.Fprintf(&b, "; launched %d x %s in %s (%s $%.4f/h)", l.Count, l.InstanceType, where, market, l.Price)
+	}
+	if r.Terminated > 0 {
+		fmt.Fprintf(&b, "; terminated %d", r.Terminated)
+	}
+	if r.Note != "" {
+		fmt.Fprintf(&b, "; %s", r.Note)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(&b, "; error: %s", e)
+	}
+	return b.String()
+}
+
+func (r PoolReport) status(now time.Time) store.PoolStatus {
+	st := store.PoolStatus{
+		Pool: r.Key, Updated: now, PendingTasks: r.PendingTasks, DesiredCapacity: r.Desired,
+		RequestedCapacity: r.Requested, RunningCapacity: r.Running, StoppingCapacity: r.Interrupted,
+		Launched: r.LaunchedCount(), Terminated: r.Terminated, Decision: r.Line(),
+	}
+	if len(r.Errors) > 0 {
+		st.LastError = r.Errors[len(r.Errors)-1]
+	}
+	return st
+}
