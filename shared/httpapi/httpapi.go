@@ -541,3 +541,9 @@ func (r *Request) Paging(max int) (limit int, token string, err error) {
 	}
 	return limit, token, nil
 }
+
+// TimeFormat is how Taskcluster APIs write times (JavaScript's toISOString).
+const TimeFormat = "2006-01-02T15:04:05.000Z"
+
+// Timestamp writes t as Taskcluster APIs do.
+func Timestamp(t time.Time) string { return t.UTC().Format(TimeFormat) }

@@ -367,3 +367,6 @@ func notExpired(now time.Time) (expr string, names map[string]string, values map
 		map[string]string{"#ttl": attrTTL},
 		map[string]types.AttributeValue{":now": num(now.Unix()), ":zero": num(0)}
 }
+
+// DB returns the DynamoDB client the store uses.
+func (s *Store) DB() DB { return s.db }

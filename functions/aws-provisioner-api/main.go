@@ -1,0 +1,15 @@
+// Command aws-provisioner-api is the AwsProvisionerApiFunction: the aws-provisioner
+// v1 API's worker types, their state, summaries and launch specs, and the backend
+// status, behind API Gateway.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+)
+
+func main() {
+	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec)).AWSProvisioner().WorkerTypesAPI().Serve)
+}

@@ -1,0 +1,22 @@
+// Command provisioner is the ProvisionerFunction: one provisioning iteration per
+// scheduled invocation.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/workerfleet/workerfleet/shared/app"
+	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // the driver it launches with
+)
+
+func main() {
+	p, err := app.MustLoad().Provisioner(os.Stdout)
+	if err != nil {
+		slog.Error("cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	lambda.Start(p.HandleEvent)
+}

@@ -1,0 +1,436 @@
+// Package app wires the product's components from configuration. The Lambda
+// functions build themselves with FromEnv and New; the local stack builds the very
+// same handlers with a Config of its own (DynamoDB Local, the fake cloud), so both run
+// the same code.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/workerfleet/workerfleet/shared/auth"
+	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/cloud/ratelimit"
+	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/ec2events"
+	"github.com/workerfleet/workerfleet/shared/httpapi"
+	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/provision"
+	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/telemetry"
+	"github.com/workerfleet/workerfleet/shared/workermanager"
+)
+
+// Config is everything an operator (or the local stack) sets.
+type Config struct {
+	Tables store.Tables
+	// DynamoDBEndpoint points the store at DynamoDB Local; "" is AWS's.
+	DynamoDBEndpoint string
+	// RootClientID and RootAccessToken are the root client (all scopes). The service
+	// issues temporary credentials from them.
+	RootClientID, RootAccessToken string
+	// SigningKey seals client access tokens at rest, signs continuation tokens and
+	// derives worker secret tokens.
+	SigningKey []byte
+	// InstanceSetID tags every instance this deployment launches.
+	InstanceSetID string
+	// RootURL is where workers and users reach this deployment.
+	RootURL string
+	// TaskclusterRootURL: pending tasks come from its queue, and unknown clients are
+	// checked with its auth service. "" means no Taskcluster.
+	TaskclusterRootURL string
+	// AllowedRegions are the EC2 regions definitions may use.
+	AllowedRegions []string
+	// ErrorRetention is how long pool errors stay listed.
+	ErrorRetention time.Duration
+	// Cloud is the cloud driver's alias ("ec2"), CloudConfig its configuration.
+	Cloud       string
+	CloudConfig json.RawMessage
+	// ProvisionInterval is the schedule's period (for backendStatus; default 1m).
+	ProvisionInterval time.Duration
+}
+
+// FromEnv reads the configuration the template gives the functions: table names,
+// secrets (from Secrets Manager, unless given directly), and settings.
+func FromEnv(ctx context.Context) (Config, error) {
+	env := os.Getenv
+	cfg := Config{
+		Tables: store.Tables{
+			WorkerTypes: env("WORKER_TYPES_TABLE"), WorkerPools: env("WORKER_POOLS_TABLE"), Workers: env("WORKERS_TABLE"),
+			Secrets: env("SECRETS_TABLE"), Errors: env("ERRORS_TABLE"), Clients: env("CLIENTS_TABLE"), Status: env("STATUS_TABLE"),
+		},
+		DynamoDBEndpoint:   env("DYNAMODB_ENDPOINT"),
+		RootClientID:       env("ROOT_CLIENT_ID"),
+		RootAccessToken:    env("ROOT_ACCESS_TOKEN"),
+		SigningKey:         []byte(env("SIGNING_KEY")),
+		InstanceSetID:      env("INSTANCE_SET_ID"),
+		RootURL:            strings.TrimSuffix(env("ROOT_URL"), "/"),
+		TaskclusterRootURL: strings.TrimSuffix(env("TASKCLUSTER_ROOT_URL"), "/"),
+		Cloud:              env("CLOUD"),
+		CloudConfig:        json.RawMessage(env("CLOUD_CONFIG")),
+	}
+	for _, r := range strings.Split(env("ALLOWED_REGIONS"), ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			cfg.AllowedRegions = append(cfg.AllowedRegions, r)
+		}
+	}
+	if d := env("ERROR_RETENTION_DAYS"); d != "" {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 1 {
+			return Config{}, fmt.Errorf("ERROR_RETENTION_DAYS=%q is not a positive number", d)
+		}
+		cfg.ErrorRetention = time.Duration(n) * 24 * time.Hour
+	}
+	if d := env("PROVISION_INTERVAL"); d != "" {
+		iv, err := time.ParseDuration(d)
+		if err != nil {
+			return Config{}, fmt.Errorf("PROVISION_INTERVAL=%q: %w", d, err)
+		}
+		cfg.ProvisionInterval = iv
+	}
+	if cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0 {
+		if err := cfg.loadSecrets(ctx, env("ROOT_CREDENTIALS_SECRET"), env("SIGNING_KEY_SECRET")); err != nil {
+			return Config{}, err
+		}
+	}
+	return cfg, cfg.validate()
+}
+
+// loadSecrets reads the root credentials and the signing key from Secrets Manager.
+func (c *Config) loadSecrets(ctx context.Context, rootARN, keyARN string) error {
+	if rootARN == "" || keyARN == "" {
+		return errors.New("set ROOT_ACCESS_TOKEN and SIGNING_KEY, or ROOT_CREDENTIALS_SECRET and SIGNING_KEY_SECRET")
+	}
+	awsCfg, err := telemetry.AWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	root, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(rootARN)})
+	if err != nil {
+		return fmt.Errorf("read root credentials secret: %w", err)
+	}
+	var creds struct {
+		ClientID    string `json:"clientId"`
+		AccessToken string `json:"accessToken"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(root.SecretString)), &creds); err != nil {
+		return fmt.Errorf("root credentials secret is not {clientId, accessToken}: %w", err)
+	}
+	c.RootClientID, c.RootAccessToken = creds.ClientID, creds.AccessToken
+	key, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(keyARN)})
+	if err != nil {
+		return fmt.Errorf("read signing key secret: %w", err)
+	}
+	c.SigningKey = []byte(aws.ToString(key.SecretString))
+	return nil
+}
+
+func (c *Config) validate() error {
+	var missing []string
+	for name, v := range map[string]string{
+		"worker types table": c.Tables.WorkerTypes, "worker pools table": c.Tables.WorkerPools, "workers table": c.Tables.Workers,
+		"secrets table": c.Tables.Secrets, "errors table": c.Tables.Errors, "clients table": c.Tables.Clients, "status table": c.Tables.Status,
+		"root client id": c.RootClientID, "root access token": c.RootAccessToken, "instance set id": c.InstanceSetID,
+	} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("configuration lacks: %s", strings.Join(missing, ", "))
+	}
+	if len(c.SigningKey) < 16 {
+		return errors.New("the signing key must be at least 16 bytes")
+	}
+	if c.Cloud == "" {
+		c.Cloud = "ec2"
+	}
+	if c.ErrorRetention == 0 {
+		c.ErrorRetention = 7 * 24 * time.Hour
+	}
+	if c.ProvisionInterval == 0 {
+		c.ProvisionInterval = time.Minute
+	}
+	return nil
+}
+
+// App is the wired product.
+type App struct {
+	Config   Config
+	Store    *store.Store
+	Sealer   *auth.Sealer
+	Auth     *auth.Authenticator
+	Issuer   auth.Issuer
+	Verifier *identity.Verifier
+	Log      *slog.Logger
+
+	awsCfg       func() (aws.Config, error)
+	validateSpec func(json.RawMessage) error
+	cloudOnce    sync.Once
+	cloud        cloud.InstanceSet
+	cloudErr     error
+}
+
+// Option adjusts New (the local stack and tests use them).
+type Option func(*App)
+
+// WithDB makes the store use db (DynamoDB Local, or a counting wrapper).
+func WithDB(db store.DB) Option {
+	return func(a *App) { a.Store = store.New(db, a.Config.Tables, a.Config.SigningKey) }
+}
+
+// WithCloud makes the app use an instance set (the fake cloud) instead of the driver.
+func WithCloud(set cloud.InstanceSet) Option {
+	return func(a *App) { a.cloud = set; a.cloudOnce.Do(func() {}) }
+}
+
+// WithVerifier replaces the identity verifier (the local stack trusts its fake cloud).
+func WithVerifier(v *identity.Verifier) Option { return func(a *App) { a.Verifier = v } }
+
+// WithLaunchSpecValidator checks launch specs strictly (the EC2 driver's
+// ValidateLaunchSpec: unknown RunInstances fields are refused with a 400).
+func WithLaunchSpecValidator(fn func(json.RawMessage) error) Option {
+	return func(a *App) { a.validateSpec = fn }
+}
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(a *App) { a.Log = l } }
+
+// WithClock sets the store's clock.
+func WithClock(now func() time.Time) Option {
+	return func(a *App) {
+		a.Store = store.New(storeDB(a.Store), a.Config.Tables, a.Config.SigningKey, store.WithClock(now))
+	}
+}
+
+// New builds the app. AWS clients are made on first use, so a function pays only for
+// what it calls.
+func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: slog.Default(), Verifier: identity.NewAWSVerifier()}
+	var once sync.Once
+	var awsCfg aws.Config
+	var awsErr error
+	a.awsCfg = func() (aws.Config, error) {
+		once.Do(func() { awsCfg, awsErr = telemetry.AWSConfig(ctx) })
+		return awsCfg, awsErr
+	}
+	if cfg.DynamoDBEndpoint != "" {
+		a.Store = store.New(dynamodb.New(dynamodb.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String(cfg.DynamoDBEndpoint),
+			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+		}), cfg.Tables, cfg.SigningKey)
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	if a.Store == nil {
+		c, err := a.awsCfg()
+		if err != nil {
+			return nil, err
+		}
+		a.Store = store.New(dynamodb.NewFromConfig(c), cfg.Tables, cfg.SigningKey)
+	}
+	var err error
+	if a.Sealer, err = auth.NewSealer(cfg.SigningKey); err != nil {
+		return nil, err
+	}
+	root := auth.Client{ClientID: cfg.RootClientID, AccessToken: cfg.RootAccessToken, Scopes: []string{"*"}}
+	a.Auth = &auth.Authenticator{Clients: auth.Chain{auth.StaticClients{root.ClientID: root}, storeClients{a.Store, a.Sealer}}, Now: a.Store.Now}
+	if cfg.TaskclusterRootURL != "" {
+		a.Auth.Remote = &auth.TaskclusterAuth{RootURL: cfg.TaskclusterRootURL}
+	}
+	a.Issuer = auth.Issuer{ClientID: root.ClientID, AccessToken: root.AccessToken, Scopes: root.Scopes, Now: a.Store.Now}
+	return a, nil
+}
+
+func storeDB(s *store.Store) store.DB {
+	if s == nil {
+		return nil
+	}
+	return s.DB()
+}
+
+// storeClients finds API clients in the clients table, opening their sealed tokens.
+type storeClients struct {
+	s      *store.Store
+	sealer *auth.Sealer
+}
+
+func (c storeClients) LookupClient(ctx context.Context, id string) (auth.Client, error) {
+	cl, err := c.s.Client(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return auth.Client{}, auth.ErrUnknownClient
+	}
+	if err != nil {
+		return auth.Client{}, err
+	}
+	token, err := c.sealer.Open(id, cl.SealedAccessToken)
+	if err != nil {
+		return auth.Client{}, fmt.Errorf("client %s: %w", id, err)
+	}
+	return auth.Client{ClientID: id, AccessToken: token, Scopes: cl.Scopes, Expires: cl.Expires, Disabled: cl.Disabled}, nil
+}
+
+// HTTPAuth adapts the authenticator to the HTTP layer.
+func (a *App) HTTPAuth() httpapi.Authenticator { return httpAuth{a.Auth} }
+
+type httpAuth struct{ a *auth.Authenticator }
+
+func (h httpAuth) Authenticate(ctx context.Context, r httpapi.AuthRequest) (httpapi.Caller, error) {
+	c, err := h.a.Authenticate(ctx, auth.Request{Method: r.Method, Host: r.Host, Port: r.Port, Resources: r.Resources,
+		Authorization: r.Authorization, ContentType: r.ContentType, Payload: r.Payload})
+	var ae *auth.Error
+	if errors.As(err, &ae) {
+		return httpapi.Caller{}, httpapi.AuthenticationFailed("%s", ae.Message)
+	}
+	if err != nil {
+		return httpapi.Caller{}, err
+	}
+	return httpapi.Caller{ClientID: c.ClientID, Scopes: c.Scopes, Authenticated: c.Authenticated}, nil
+}
+
+// parseOptions validates definitions for this deployment.
+func (a *App) parseOptions() pool.Options {
+	return pool.Options{AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
+}
+
+// Cloud returns the deployment's instance set, built on first use through the cloud
+// driver registry: a function links a driver (and its SDK) only if it imports it.
+func (a *App) Cloud() (cloud.InstanceSet, error) {
+	a.cloudOnce.Do(func() {
+		config := a.Config.CloudConfig
+		if len(config) == 0 && a.Config.Cloud == "ec2" {
+			config, _ = json.Marshal(map[string]any{"regions": a.Config.AllowedRegions})
+		}
+		a.cloud, a.cloudErr = cloud.New(a.Config.Cloud, config, cloud.InstanceSetID(a.Config.InstanceSetID))
+	})
+	return a.cloud, a.cloudErr
+}
+
+// AWSProvisioner is the aws-provisioner APIs' service.
+func (a *App) AWSProvisioner() *awsprovisioner.Service {
+	return &awsprovisioner.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Parse: a.parseOptions(),
+		RootURL: a.Config.RootURL, CheckInInterval: a.Config.ProvisionInterval, Log: a.Log}
+}
+
+// WorkerManager is the worker-manager APIs' service.
+func (a *App) WorkerManager() *workermanager.Service {
+	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier,
+		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log,
+		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}
+}
+
+// EC2Events is the ec2-events handler.
+func (a *App) EC2Events() *ec2events.Handler { return &ec2events.Handler{Store: a.Store, Log: a.Log} }
+
+// Provisioner is the provisioning iteration, its EC2 calls rate limited. metrics
+// receives CloudWatch EMF lines (os.Stdout in Lambda).
+func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
+	set, err := a.Cloud()
+	if err != nil {
+		return nil, err
+	}
+	sources := &demand.Sources{SQS: &demand.SQS{NewClient: a.sqsClient}}
+	if a.Config.TaskclusterRootURL != "" {
+		sources.Taskcluster = &demand.Taskcluster{RootURL: a.Config.TaskclusterRootURL}
+	}
+	return &provision.Provisioner{
+		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics,
+		Config: provision.Config{RootURL: a.Config.RootURL, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
+			ErrorRetention: a.Config.ErrorRetention},
+	}, nil
+}
+
+func (a *App) sqsClient(region string) demand.SQSAPI {
+	c, err := a.awsCfg()
+	if err != nil {
+		return failingSQS{err}
+	}
+	return sqs.NewFromConfig(c, func(o *sqs.Options) { o.Region = region })
+}
+
+type failingSQS struct{ err error }
+
+func (f failingSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesInput, ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	return nil, f.err
+}
+
+// MustLoad is how a Lambda function starts: JSON logs, configuration from the
+// environment, the app; on failure it logs why and exits (Lambda reports the init
+// error).
+func MustLoad(opts ...Option) *App {
+	log := telemetry.Setup()
+	ctx := context.Background()
+	cfg, err := FromEnv(ctx)
+	if err == nil {
+		var a *App
+		if a, err = New(ctx, cfg, append([]Option{WithLogger(log)}, opts...)...); err == nil {
+			return a
+		}
+	}
+	log.Error("cannot start", "error", err.Error())
+	os.Exit(1)
+	return nil
+}
+
+// HTTPFunctions are the APIs of the functions API Gateway routes to, by logical id in
+// template.yaml. The local stack serves them; the tests hold them to the template.
+func (a *App) HTTPFunctions() map[string]*httpapi.API {
+	ap, wm := a.AWSProvisioner(), a.WorkerManager()
+	return map[string]*httpapi.API{
+		"AwsProvisionerApiFunction": ap.WorkerTypesAPI(),
+		"SecretsApiFunction":        ap.SecretsAPI(),
+		"WorkerManagerApiFunction":  wm.API(),
+		"RegistrationFunction":      wm.RegistrationAPI(),
+	}
+}
+
+// CreateClient adds an API client with its own scopes and returns its access token,
+// which is shown only now: the table keeps it sealed. Scopes must be printable ASCII.
+func (a *App) CreateClient(ctx context.Context, clientID, description string, scopes []string, expires time.Time) (string, error) {
+	if clientID == "" || clientID == a.Config.RootClientID || !clientIDPattern.MatchString(clientID) {
+		return "", fmt.Errorf("client id %q is not allowed (1+ of A-Z a-z 0-9 ! @ / : . + | _ -, and not the root client's)", clientID)
+	}
+	for _, s := range scopes {
+		if !auth.ValidScope(s) {
+			return "", fmt.Errorf("scope %q is not printable ASCII", s)
+		}
+	}
+	token, err := auth.NewAccessToken()
+	if err != nil {
+		return "", err
+	}
+	sealed, err := a.Sealer.Seal(clientID, token)
+	if err != nil {
+		return "", err
+	}
+	if _, err := a.Store.CreateClient(ctx, store.Client{ClientID: clientID, SealedAccessToken: sealed, Scopes: scopes,
+		Description: description, Expires: expires}); err != nil {
+		return "", fmt.Errorf("create client %s: %w", clientID, err)
+	}
+	return token, nil
+}
+
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9!@/:.+|_-]+$`)

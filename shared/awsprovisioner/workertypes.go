@@ -1,0 +1,401 @@
+package awsprovisioner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"sync"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/auth"
+	"github.com/workerfleet/workerfleet/shared/httpapi"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// workerTypeResponse is the stored definition with workerType and lastModified, as
+// the seed's WorkerTypeResponse: the definition's members, then those two.
+func workerTypeResponse(wt store.WorkerType) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(wt.Definition, &m); err != nil {
+		return nil, fmt.Errorf("stored definition of %s: %w", wt.Name, err)
+	}
+	m["workerType"], _ = json.Marshal(wt.Name)
+	m["lastModified"], _ = json.Marshal(ts(wt.LastModified))
+	return json.Marshal(m)
+}
+
+// definitionScopes are all the scopes a definition grants its instances; whoever
+// writes the definition must hold them, as Taskcluster requires of whoever grants
+// scopes to a client or role (else a manage-worker-type scope would mint any scopes).
+func definitionScopes(wt pool.WorkerType) []string {
+	set := map[string]bool{}
+	for _, s := range wt.Scopes {
+		set[s] = true
+	}
+	for _, r := range wt.Regions {
+		for _, s := range r.Scopes {
+			set[s] = true
+		}
+	}
+	for _, it := range wt.InstanceTypes {
+		for _, s := range it.Scopes {
+			set[s] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// requireWrite checks the manage scope and that the caller holds every scope the
+// definition grants.
+func requireWrite(r *httpapi.Request, name string, def pool.WorkerType) error {
+	params := map[string]string{"workerType": name}
+	if err := r.Require(manageScope.Bind(params)); err != nil {
+		return err
+	}
+	granted := definitionScopes(def)
+	if len(granted) == 0 {
+		return nil
+	}
+	items := make([]any, len(granted))
+	for i, s := range granted {
+		items[i] = s
+	}
+	if err := r.Require(auth.AllOf(items...)); err != nil {
+		return httpapi.InsufficientScopes("the definition grants its instances scopes the caller does not hold: %s", err.(*httpapi.Error).Message)
+	}
+	return nil
+}
+
+func (s *Service) parse(r *httpapi.Request) (string, pool.WorkerType, error) {
+	name, err := workerTypeName(r)
+	if err != nil {
+		return "", pool.WorkerType{}, err
+	}
+	// Scopes first, so that callers without them learn nothing of the definition.
+	if err := r.Require(manageScope.Bind(map[string]string{"workerType": name})); err != nil {
+		return "", pool.WorkerType{}, err
+	}
+	if len(r.Body) == 0 {
+		return "", pool.WorkerType{}, httpapi.InputValidationError("request body is empty; a worker type definition is required")
+	}
+	def, err := pool.ParseWorkerType(r.Body, s.Parse)
+	if err != nil {
+		return "", pool.WorkerType{}, invalid(err)
+	}
+	if err := requireWrite(r, name, def); err != nil {
+		return "", pool.WorkerType{}, err
+	}
+	return name, def, nil
+}
+
+func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, def, err := s.parse(r)
+	if err != nil {
+		return nil, err
+	}
+	wt, err := s.Store.CreateWorkerType(ctx, name, def.Definition())
+	if errors.Is(err, store.ErrExists) {
+		existing, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
+		if perr != nil || !pool.Equal(existing, def) {
+			return nil, httpapi.Conflict("worker type %s already exists with a different definition; use updateWorkerType to change it", name)
+		}
+		err = nil // the same definition again: idempotent
+	}
+	if err != nil {
+		return nil, storeError(err, "worker type "+name)
+	}
+	body, err := workerTypeResponse(wt)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.OK(body), nil
+}
+
+func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, def, err := s.parse(r)
+	if err != nil {
+		return nil, err
+	}
+	wt, err := s.Store.UpdateWorkerType(ctx, name, def.Definition())
+	if err != nil {
+		return nil, storeError(err, "worker type "+name)
+	}
+	body, err := workerTypeResponse(wt)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.OK(body), nil
+}
+
+func (s *Service) workerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, err := workerTypeName(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(viewScopes.Bind(map[string]string{"workerType": name})); err != nil {
+		return nil, err
+	}
+	wt, err := s.Store.WorkerType(ctx, name)
+	if err != nil {
+		return nil, storeError(err, "worker type "+name)
+	}
+	body, err := workerTypeResponse(wt)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.OK(body), nil
+}
+
+func (s *Service) workerTypeLastModified(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, err := workerTypeName(r)
+	if err != nil {
+		return nil, err
+	}
+	wt, err := s.Store.WorkerType(ctx, name)
+	if err != nil {
+		return nil, storeError(err, "worker type "+name)
+	}
+	return httpapi.OK(map[string]string{"workerType": name, "lastModified": ts(wt.LastModified)}), nil
+}
+
+func (s *Service) removeWorkerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, err := workerTypeName(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(manageScope.Bind(map[string]string{"workerType": name})); err != nil {
+		return nil, err
+	}
+	removed, err := s.Store.DeleteWorkerType(ctx, name)
+	if err != nil {
+		return nil, storeError(err, "worker type "+name)
+	}
+	if !removed {
+		return nil, httpapi.NotFound("worker type %s not found", name)
+	}
+	s.log().InfoContext(ctx, "worker type removed; the provisioner terminates its instances", "workerType", name, "clientId", r.Caller.ClientID)
+	return httpapi.OK(nil), nil
+}
+
+func (s *Service) listWorkerTypes(ctx context.Context, _ *httpapi.Request) (*httpapi.Response, error) {
+	wts, err := s.Store.WorkerTypes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list worker types: %w", err)
+	}
+	names := make([]string, 0, len(wts))
+	for _, wt := range wts {
+		names = append(names, wt.Name)
+	}
+	sort.Strings(names)
+	return httpapi.OK(names), nil
+}
+
+func (s *Service) getLaunchSpecs(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, err := workerTypeName(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(viewScopes.Bind(map[string]string{"workerType": name})); err != nil {
+		return nil, err
+	}
+	wt, err := s.Store.WorkerType(ctx, name)
+	if err != nil {
+		return nil, storeError(err, "worker type "+name)
+	}
+	def, err := pool.ParseWorkerType(wt.Definition, pool.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("stored definition of %s: %w", name, err)
+	}
+	specs := def.LaunchSpecs(name, wt.LastModified, pool.UserDataContext{RootURL: s.rootURL(r), Generated: s.Store.Now()})
+	return httpapi.OK(specs), nil
+}
+
+// rootURL is the deployment's root URL: configured, or the one the caller used.
+func (s *Service) rootURL(r *httpapi.Request) string {
+	if s.RootURL != "" {
+		return s.RootURL
+	}
+	proto := r.Header.Get("X-Forwarded-Proto")
+	if proto == "" {
+		proto = "https"
+	}
+	return proto + "://" + r.Header.Get("Host")
+}
+
+// Summary is a worker type's capacity, as listWorkerTypeSummaries reports it.
+type Summary struct {
+	WorkerType        string `json:"workerType"`
+	MinCapacity       int64  `json:"minCapacity"`
+	MaxCapacity       int64  `json:"maxCapacity"`
+	RequestedCapacity int64  `json:"requestedCapacity"`
+	PendingCapacity   int64  `json:"pendingCapacity"`
+	RunningCapacity   int64  `json:"runningCapacity"`
+}
+
+// summarize counts the capacity of live workers: requested (launched, not yet seen
+// by EC2), pending (EC2 is starting it) and running (EC2 runs it, or it checked in).
+func summarize(name string, def pool.WorkerType, workers []store.Worker) Summary {
+	sum := Summary{WorkerType: name, MinCapacity: int64(def.MinCapacity), MaxCapacity: int64(def.MaxCapacity)}
+	for _, w := range workers {
+		if !w.State.Alive() {
+			continue
+		}
+		c := int64(w.Capacity)
+		switch {
+		case w.State == store.Running || w.EC2State == "running":
+			sum.RunningCapacity += c
+		case w.EC2State == "pending":
+			sum.PendingCapacity += c
+		default:
+			sum.RequestedCapacity += c
+		}
+	}
+	return sum
+}
+
+func (s *Service) listWorkerTypeSummaries(ctx context.Context, _ *httpapi.Request) (*httpapi.Response, error) {
+	wts, err := s.Store.WorkerTypes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list worker types: %w", err)
+	}
+	sort.Slice(wts, func(i, j int) bool { return wts[i].Name < wts[j].Name })
+	out := make([]Summary, len(wts))
+	errs := make([]error, len(wts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, wt := range wts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			def, err := pool.ParseWorkerType(wt.Definition, pool.Options{})
+			if err != nil {
+				errs[i] = fmt.Errorf("stored definition of %s: %w", wt.Name, err)
+				return
+			}
+			workers, err := s.Store.Workers(ctx, store.WorkerTypePool(wt.Name))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i] = summarize(wt.Name, def, workers)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return httpapi.OK(out), nil
+}
+
+// instanceState is one instance in the state response.
+type instanceState struct {
+	ID              string  `json:"id"`
+	Type            string  `json:"type"`
+	Region          string  `json:"region"`
+	Zone            string  `json:"zone"`
+	AMI             string  `json:"ami"`
+	State           string  `json:"state"`       // EC2's state
+	WorkerState     string  `json:"workerState"` // requested, running, stopping, stopped
+	Launch          string  `json:"launch"`
+	Capacity        float64 `json:"capacity"`
+	Spot            bool    `json:"spot"`
+	Price           float64 `json:"price"`
+	InstanceStarted string  `json:"instanceStarted,omitempty"`
+	InterruptionDue string  `json:"interruptionDeadline,omitempty"`
+	TerminateAfter  string  `json:"terminateAfter,omitempty"`
+	StopReason      string  `json:"stopReason,omitempty"`
+}
+
+func (s *Service) state(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	name, err := workerTypeName(r)
+	if err != nil {
+		return nil, err
+	}
+	wt, err := s.Store.WorkerType(ctx, name)
+	defined := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, storeError(err, "worker type "+name)
+	}
+	workers, err := s.Store.Workers(ctx, store.WorkerTypePool(name))
+	if err != nil {
+		return nil, fmt.Errorf("workers of %s: %w", name, err)
+	}
+	if !defined && len(workers) == 0 {
+		return nil, httpapi.NotFound("worker type %s not found", name)
+	}
+	var def pool.WorkerType
+	if defined {
+		if def, err = pool.ParseWorkerType(wt.Definition, pool.Options{}); err != nil {
+			return nil, fmt.Errorf("stored definition of %s: %w", name, err)
+		}
+	}
+	instances := make([]instanceState, 0, len(workers))
+	for _, w := range workers {
+		is := instanceState{ID: w.InstanceID, Type: w.InstanceType, Region: w.Region, Zone: w.AvailabilityZone, AMI: w.ImageID,
+			State: w.EC2State, WorkerState: string(w.State), Launch: ts(w.Created), Capacity: w.Capacity, Spot: w.Spot,
+			Price: w.Price, StopReason: w.StopReason}
+		if is.State == "" {
+			is.State = "requested"
+		}
+		if !w.Registered.IsZero() {
+			is.InstanceStarted = ts(w.Registered)
+		}
+		if !w.InterruptionDeadline.IsZero() {
+			is.InterruptionDue = ts(w.InterruptionDeadline)
+		}
+		if !w.TerminateAfter.IsZero() {
+			is.TerminateAfter = ts(w.TerminateAfter)
+		}
+		instances = append(instances, is)
+	}
+	errs, _, err := s.Store.ListErrors(ctx, store.WorkerTypePool(name), store.Page{Limit: 20})
+	if err != nil {
+		return nil, fmt.Errorf("errors of %s: %w", name, err)
+	}
+	recent := make([]map[string]string, 0, len(errs))
+	for _, e := range errs {
+		recent = append(recent, map[string]string{"kind": e.Kind, "title": e.Title, "description": e.Description, "reported": ts(e.Reported)})
+	}
+	resp := map[string]any{
+		"workerType": name,
+		"defined":    defined,
+		"instances":  instances,
+		"requests":   []any{}, // instances are launched directly; there are no spot requests to wait on
+		"summary":    summarize(name, def, workers),
+		"errors":     recent,
+	}
+	if st, err := s.Store.PoolStatus(ctx, store.WorkerTypePool(name)); err == nil {
+		resp["provisioner"] = map[string]any{"updated": ts(st.Updated), "pendingTasks": st.PendingTasks, "decision": st.Decision}
+	}
+	return httpapi.OK(resp), nil
+}
+
+func (s *Service) backendStatus(ctx context.Context, _ *httpapi.Request) (*httpapi.Response, error) {
+	c, err := s.Store.LastCheckIn(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return httpapi.OK(map[string]string{"status": "pending", "lastCheckedIn": ts(time.Time{})}), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last check-in: %w", err)
+	}
+	interval := s.CheckInInterval
+	if interval == 0 {
+		interval = time.Minute
+	}
+	status := "healthy"
+	if s.Store.Now().Sub(c.Time) > 3*interval {
+		status = "missing"
+	}
+	return httpapi.OK(map[string]any{"status": status, "lastCheckedIn": ts(c.Time), "outcome": c.Outcome, "iteration": c.Iteration}), nil
+}

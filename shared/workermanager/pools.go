@@ -1,0 +1,235 @@
+package workermanager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/workerfleet/workerfleet/shared/httpapi"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// poolResponse is a WorkerPoolFullDefinition.
+type poolResponse struct {
+	WorkerPoolID string          `json:"workerPoolId"`
+	ProviderID   string          `json:"providerId"`
+	Description  string          `json:"description"`
+	Owner        string          `json:"owner"`
+	EmailOnError bool            `json:"emailOnError"`
+	Config       json.RawMessage `json:"config"`
+	Created      string          `json:"created"`
+	LastModified string          `json:"lastModified"`
+}
+
+func poolOut(p store.WorkerPool) poolResponse {
+	return poolResponse{WorkerPoolID: p.WorkerPoolID, ProviderID: p.ProviderID, Description: p.Description, Owner: p.Owner,
+		EmailOnError: p.EmailOnError, Config: p.Config, Created: ts(p.Created), LastModified: ts(p.LastModified)}
+}
+
+// poolRequest is the body of createWorkerPool and updateWorkerPool. workerPoolId,
+// created and lastModified are allowed so the body of a previous GET can be sent back;
+// the id must be right, the times are ignored.
+type poolRequest struct {
+	ProviderID   *string          `json:"providerId"`
+	Description  *string          `json:"description"`
+	Owner        *string          `json:"owner"`
+	EmailOnError *bool            `json:"emailOnError"`
+	Config       *json.RawMessage `json:"config"`
+	WorkerPoolID string           `json:"workerPoolId"`
+	Created      json.RawMessage  `json:"created"`
+	LastModified json.RawMessage  `json:"lastModified"`
+}
+
+// decodePool validates a pool request; the scopes are checked before the config (a
+// caller without them learns nothing about what a config may hold).
+func (s *Service) decodePool(r *httpapi.Request, id string) (store.WorkerPool, error) {
+	var req poolRequest
+	if err := r.Decode(&req); err != nil {
+		return store.WorkerPool{}, err
+	}
+	var problems []string
+	if req.WorkerPoolID != "" && req.WorkerPoolID != id {
+		problems = append(problems, fmt.Sprintf("workerPoolId %q in the body differs from %q in the URL", req.WorkerPoolID, id))
+	}
+	if req.ProviderID == nil || !pool.ValidProviderID(*req.ProviderID) {
+		problems = append(problems, "providerId is required: 1 to 38 of a-z A-Z 0-9 - _")
+	}
+	if req.Description == nil {
+		problems = append(problems, "description is required")
+	} else if len(*req.Description) > 10240 {
+		problems = append(problems, "description must be at most 10240 characters")
+	}
+	if req.Owner == nil {
+		problems = append(problems, "owner is required (an email address)")
+	} else if _, err := mail.ParseAddress(*req.Owner); err != nil {
+		problems = append(problems, fmt.Sprintf("owner %q is not an email address", *req.Owner))
+	}
+	if req.EmailOnError == nil {
+		problems = append(problems, "emailOnError is required")
+	}
+	if req.Config == nil {
+		problems = append(problems, "config is required")
+	}
+	if len(problems) > 0 {
+		return store.WorkerPool{}, httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
+	}
+	params := map[string]string{"workerPoolId": id, "providerId": *req.ProviderID}
+	if err := r.Require(manageScope.Bind(params)); err != nil {
+		return store.WorkerPool{}, err
+	}
+	if err := r.Require(providerScope.Bind(params)); err != nil {
+		return store.WorkerPool{}, err
+	}
+	cfg, err := pool.ParseConfig(*req.ProviderID, *req.Config, s.Parse)
+	if err != nil {
+		var inv *pool.InvalidError
+		if errors.As(err, &inv) {
+			return store.WorkerPool{}, httpapi.InputValidationError("%s", strings.Join(inv.Problems, "\n"))
+		}
+		return store.WorkerPool{}, err
+	}
+	return store.WorkerPool{WorkerPoolID: id, ProviderID: *req.ProviderID, Description: *req.Description, Owner: *req.Owner,
+		EmailOnError: *req.EmailOnError, Config: cfg.JSON()}, nil
+}
+
+func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	id, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.decodePool(r, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.ProviderID == pool.NullProviderID {
+		return nil, httpapi.InputError("a worker pool cannot be created with provider %s", pool.NullProviderID)
+	}
+	created, err := s.Store.CreateWorkerPool(ctx, p)
+	if errors.Is(err, store.ErrExists) {
+		return nil, httpapi.Conflict("worker pool %s already exists", id)
+	}
+	if err != nil {
+		return nil, storeError(err, "worker pool "+id)
+	}
+	return httpapi.OK(poolOut(created)), nil
+}
+
+func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	id, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.decodePool(r, id)
+	if err != nil {
+		return nil, err
+	}
+	updated, err := s.Store.UpdateWorkerPool(ctx, id, func(cur *store.WorkerPool) error {
+		setProvider(cur, p.ProviderID)
+		cur.Description, cur.Owner, cur.EmailOnError, cur.Config = p.Description, p.Owner, p.EmailOnError, p.Config
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err, "worker pool "+id)
+	}
+	return httpapi.OK(poolOut(updated)), nil
+}
+
+// setProvider changes a pool's provider, remembering the old one: its workers are
+// still managed (and removed) by the provisioner.
+func setProvider(p *store.WorkerPool, provider string) {
+	if p.ProviderID != provider && p.ProviderID != "" && !slices.Contains(p.PreviousProviderIDs, p.ProviderID) {
+		p.PreviousProviderIDs = append(p.PreviousProviderIDs, p.ProviderID)
+	}
+	p.ProviderID = provider
+}
+
+func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	id, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(manageScope.Bind(map[string]string{"workerPoolId": id})); err != nil {
+		return nil, err
+	}
+	updated, err := s.Store.UpdateWorkerPool(ctx, id, func(cur *store.WorkerPool) error {
+		if cur.ProviderID == pool.NullProviderID {
+			return store.ErrNoChange
+		}
+		setProvider(cur, pool.NullProviderID)
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err, "worker pool "+id)
+	}
+	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "workerPoolId", id, "clientId", r.Caller.ClientID)
+	return httpapi.OK(poolOut(updated)), nil
+}
+
+func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	id, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.Store.WorkerPool(ctx, id)
+	if err != nil {
+		return nil, storeError(err, "worker pool "+id)
+	}
+	return httpapi.OK(poolOut(p)), nil
+}
+
+func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	limit, token, err := r.Paging(1000)
+	if err != nil {
+		return nil, err
+	}
+	ps, next, err := s.Store.ListWorkerPools(ctx, store.Page{Limit: limit, Token: token})
+	if err != nil {
+		return nil, storeError(err, "worker pools")
+	}
+	out := make([]poolResponse, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, poolOut(p))
+	}
+	return httpapi.OK(page("workerPools", out, next)), nil
+}
+
+// page is a listing's response: its items, and a continuationToken only when more
+// may follow.
+func page(key string, items any, next string) map[string]any {
+	m := map[string]any{key: items}
+	if next != "" {
+		m["continuationToken"] = next
+	}
+	return m
+}
+
+func (s *Service) listProviders(_ context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	limit, token, err := r.Paging(1000)
+	if err != nil {
+		return nil, err
+	}
+	all := pool.Providers()
+	start := 0
+	if token != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(token, "providers:"))
+		if !strings.HasPrefix(token, "providers:") || err != nil || n < 0 || n > len(all) {
+			return nil, httpapi.InputValidationError("continuationToken is invalid")
+		}
+		start = n
+	}
+	end := len(all)
+	if limit > 0 && start+limit < end {
+		end = start + limit
+	}
+	resp := map[string]any{"providers": all[start:end]}
+	if end < len(all) {
+		resp["continuationToken"] = fmt.Sprintf("providers:%d", end)
+	}
+	return httpapi.OK(resp), nil
+}

@@ -1,0 +1,143 @@
+// Package workermanager serves Taskcluster's worker-manager v1 API: providers, worker
+// pools, workers and worker-pool errors (API), and worker registration
+// (RegistrationAPI), the front door through which a booting worker proves who it is
+// and gets its credentials. The official tcworkermanager client works against it.
+package workermanager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/auth"
+	"github.com/workerfleet/workerfleet/shared/httpapi"
+	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// Base is the API's base path.
+const Base = "/api/worker-manager/v1"
+
+// Issuer mints temporary credentials.
+type Issuer interface {
+	Temporary(name string, scopes []string, start, expiry time.Time) (auth.Credentials, error)
+}
+
+// Terminator ends cloud instances (removeWorker of an aws worker).
+type Terminator interface {
+	Terminate(ctx context.Context, region string, ids []string) error
+}
+
+// Service holds what the APIs need.
+type Service struct {
+	Store  *store.Store
+	Authn  httpapi.Authenticator
+	Issuer Issuer
+	// Cloud terminates aws workers on removeWorker; built lazily, as most calls need none.
+	Cloud func() (Terminator, error)
+	// Verifier checks EC2 instance identity documents.
+	Verifier *identity.Verifier
+	// Parse validates pool configs for this deployment.
+	Parse pool.Options
+	// ErrorRetention is how long reported errors stay listed (default 7 days).
+	ErrorRetention time.Duration
+	Log            *slog.Logger
+	started        time.Time
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+func (s *Service) retention() time.Duration {
+	if s.ErrorRetention > 0 {
+		return s.ErrorRetention
+	}
+	return 7 * 24 * time.Hour
+}
+
+// API is the worker-manager API without registration (the WorkerManagerApiFunction).
+func (s *Service) API() *httpapi.API {
+	s.started = time.Now()
+	a := httpapi.New(Base, s.Authn, []string{"workerPoolId"}, httpapi.WithLogger(s.log()))
+	for _, r := range []httpapi.Route{
+		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping},
+		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders},
+		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool},
+		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool},
+		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool},
+		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool},
+		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools},
+		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError},
+		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors},
+		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>", Handler: s.listWorkersForWorkerGroup},
+		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker},
+		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker},
+		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker},
+		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool},
+	} {
+		a.Handle(r)
+	}
+	return a
+}
+
+// RegistrationAPI is registerWorker alone (the RegistrationFunction).
+func (s *Service) RegistrationAPI() *httpapi.API {
+	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
+	a.Handle(httpapi.Route{Name: "registerWorker", Method: "POST", Pattern: "/worker/register", Handler: s.registerWorker})
+	return a
+}
+
+// Scope expressions, as the seed lists them.
+var (
+	manageScope       = auth.Scope("worker-manager:manage-worker-pool:<workerPoolId>")
+	providerScope     = auth.Scope("worker-manager:provider:<providerId>")
+	createWorkerScope = auth.Scope("worker-manager:create-worker:<workerPoolId>/<workerGroup>/<workerId>")
+	removeWorkerScope = auth.Scope("worker-manager:remove-worker:<workerPoolId>/<workerGroup>/<workerId>")
+	reportErrorScopes = auth.AllOf("assume:worker-pool:<workerPoolId>", "assume:worker-id:<workerGroup>/<workerId>")
+)
+
+func ts(t time.Time) string { return httpapi.Timestamp(t) }
+
+// ids reads and validates the path's identifiers.
+func ids(r *httpapi.Request) (poolID, group, id string, err error) {
+	poolID, group, id = r.Params["workerPoolId"], r.Params["workerGroup"], r.Params["workerId"]
+	var problems []string
+	if !pool.ValidWorkerPoolID(poolID) {
+		problems = append(problems, fmt.Sprintf("workerPoolId %q must match ^[a-zA-Z0-9-_]{1,38}/[a-z]([-a-z0-9]{0,36}[a-z0-9])?$", poolID))
+	}
+	if _, ok := r.Params["workerGroup"]; ok && !pool.ValidWorkerGroup(group) {
+		problems = append(problems, fmt.Sprintf("workerGroup %q must be 1 to 38 of a-z A-Z 0-9 - _", group))
+	}
+	if _, ok := r.Params["workerId"]; ok && !pool.ValidWorkerID(id) {
+		problems = append(problems, fmt.Sprintf("workerId %q must be 1 to 38 of a-z A-Z 0-9 - _", id))
+	}
+	if len(problems) > 0 {
+		return "", "", "", httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
+	}
+	return poolID, group, id, nil
+}
+
+func storeError(err error, what string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return httpapi.NotFound("%s not found", what)
+	case errors.Is(err, store.ErrBadToken):
+		return httpapi.InputValidationError("continuationToken is invalid: it was altered, or belongs to another listing")
+	case errors.Is(err, store.ErrConflict):
+		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (s *Service) ping(context.Context, *httpapi.Request) (*httpapi.Response, error) {
+	return httpapi.OK(map[string]any{"alive": true, "uptime": time.Since(s.started).Seconds()}), nil
+}

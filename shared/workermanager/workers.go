@@ -1,0 +1,293 @@
+package workermanager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/httpapi"
+	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/slugid"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// workerResponse is a WorkerFullDefinition.
+type workerResponse struct {
+	WorkerPoolID string `json:"workerPoolId"`
+	WorkerGroup  string `json:"workerGroup"`
+	WorkerID     string `json:"workerId"`
+	ProviderID   string `json:"providerId"`
+	Created      string `json:"created"`
+	Expires      string `json:"expires"`
+	LastChecked  string `json:"lastChecked"`
+	LastModified string `json:"lastModified"`
+	Capacity     int64  `json:"capacity"`
+	State        string `json:"state"`
+}
+
+func workerOut(w store.Worker) workerResponse {
+	return workerResponse{WorkerPoolID: w.Pool, WorkerGroup: w.WorkerGroup, WorkerID: w.WorkerID, ProviderID: w.ProviderID,
+		Created: ts(w.Created), Expires: ts(w.Expires), LastChecked: ts(w.LastChecked), LastModified: ts(w.LastModified),
+		Capacity: int64(math.Round(w.Capacity)), State: string(w.State)}
+}
+
+func (s *Service) listWorkers(ctx context.Context, r *httpapi.Request, group string) (*httpapi.Response, error) {
+	poolID, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, token, err := r.Paging(1000)
+	if err != nil {
+		return nil, err
+	}
+	ws, next, err := s.Store.ListWorkers(ctx, poolID, group, store.Page{Limit: limit, Token: token})
+	if err != nil {
+		return nil, storeError(err, "workers of "+poolID)
+	}
+	out := make([]workerResponse, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, workerOut(w))
+	}
+	return httpapi.OK(page("workers", out, next)), nil
+}
+
+func (s *Service) listWorkersForWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	return s.listWorkers(ctx, r, "")
+}
+
+func (s *Service) listWorkersForWorkerGroup(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	if _, _, _, err := ids(r); err != nil {
+		return nil, err
+	}
+	return s.listWorkers(ctx, r, r.Params["workerGroup"])
+}
+
+func (s *Service) worker(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, group, id, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.Store.Worker(ctx, poolID, group, id)
+	if err != nil {
+		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+	}
+	return httpapi.OK(workerOut(w)), nil
+}
+
+// createWorkerRequest is createWorker's body.
+type createWorkerRequest struct {
+	Capacity     *int64           `json:"capacity"`
+	Expires      *time.Time       `json:"expires"`
+	ProviderInfo *json.RawMessage `json:"providerInfo"`
+}
+
+func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, group, id, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(createWorkerScope.Bind(map[string]string{"workerPoolId": poolID, "workerGroup": group, "workerId": id})); err != nil {
+		return nil, err
+	}
+	var req createWorkerRequest
+	if err := r.Decode(&req); err != nil {
+		return nil, err
+	}
+	now := s.Store.Now()
+	var problems []string
+	capacity := int64(1)
+	if req.Capacity != nil {
+		if capacity = *req.Capacity; capacity < 1 {
+			problems = append(problems, "capacity must be at least 1")
+		}
+	}
+	if req.Expires == nil || !req.Expires.After(now) {
+		problems = append(problems, "expires is required and must be in the future")
+	}
+	var info struct {
+		StaticSecret string `json:"staticSecret"`
+	}
+	if req.ProviderInfo != nil {
+		dec := json.NewDecoder(strings.NewReader(string(*req.ProviderInfo)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&info); err != nil {
+			problems = append(problems, "providerInfo must be {\"staticSecret\": <44 characters>}")
+		}
+	}
+	if len(problems) > 0 {
+		return nil, httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
+	}
+	wp, err := s.Store.WorkerPool(ctx, poolID)
+	if err != nil {
+		return nil, storeError(err, "worker pool "+poolID)
+	}
+	if wp.ProviderID != "static" {
+		return nil, httpapi.InputError("provider %s of worker pool %s does not support createWorker (only static pools do)", wp.ProviderID, poolID)
+	}
+	if !identity.ValidStaticSecret(info.StaticSecret) {
+		return nil, httpapi.InputValidationError("providerInfo.staticSecret must be 44 of a-z A-Z 0-9 _ - (two slugids)")
+	}
+	w := store.Worker{Pool: poolID, WorkerGroup: group, WorkerID: id, ProviderID: wp.ProviderID, State: store.Running,
+		Capacity: float64(capacity), Expires: req.Expires.UTC(), StaticSecretHash: identity.HashStaticSecret(info.StaticSecret)}
+	created, err := s.Store.CreateWorker(ctx, w)
+	if errors.Is(err, store.ErrExists) {
+		// The same worker again (same provider and secret) is an idempotent repeat.
+		existing, gerr := s.Store.Worker(ctx, poolID, group, id)
+		if gerr == nil && existing.ProviderID == wp.ProviderID && identity.StaticSecretMatches(existing.StaticSecretHash, info.StaticSecret) {
+			return httpapi.OK(workerOut(existing)), nil
+		}
+		return nil, httpapi.Conflict("worker %s/%s already exists in pool %s", group, id, poolID)
+	}
+	if err != nil {
+		return nil, storeError(err, "worker")
+	}
+	return httpapi.OK(workerOut(created)), nil
+}
+
+// removeWorker asks the worker's provider to remove it: an aws worker's instance is
+// terminated (its record goes stopping, then stopped as EC2 confirms); a static
+// worker's record is deleted.
+func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, group, id, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(removeWorkerScope.Bind(map[string]string{"workerPoolId": poolID, "workerGroup": group, "workerId": id})); err != nil {
+		return nil, err
+	}
+	w, err := s.Store.Worker(ctx, poolID, group, id)
+	if err != nil {
+		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+	}
+	switch {
+	case w.InstanceID != "":
+		if !w.State.Alive() {
+			return httpapi.OK(nil), nil // already on its way out
+		}
+		reason := "removed through the API by " + r.Caller.ClientID
+		if _, err := s.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+			if !w.MarkStopping(reason) {
+				return store.ErrNoChange
+			}
+			return nil
+		}); err != nil {
+			return nil, storeError(err, "worker")
+		}
+		cl, err := s.Cloud()
+		if err == nil {
+			err = cl.Terminate(ctx, w.Region, []string{w.InstanceID})
+		}
+		if err != nil {
+			// The record says stopping; the provisioner terminates stopping workers whose
+			// instances still run, so the removal completes anyway.
+			s.log().WarnContext(ctx, "terminating a removed worker failed; the provisioner will", "worker", w.Key, "error", err.Error())
+		}
+	default:
+		if err := s.Store.DeleteWorker(ctx, w.Pool, w.Key, w.Version); err != nil {
+			return nil, storeError(err, "worker")
+		}
+	}
+	s.log().InfoContext(ctx, "worker removed", "workerPoolId", poolID, "worker", w.Key, "clientId", r.Caller.ClientID)
+	return httpapi.OK(nil), nil
+}
+
+// errorRequest is reportWorkerError's body.
+type errorRequest struct {
+	Kind        string          `json:"kind"`
+	Title       string          `json:"title"`
+	Description string          `json:"description"`
+	Extra       json.RawMessage `json:"extra"`
+	WorkerGroup string          `json:"workerGroup"`
+	WorkerID    string          `json:"workerId"`
+}
+
+var kindRE = regexp.MustCompile(`^[-a-z0-9]+$`)
+
+// errorResponse is a WorkerPoolError.
+type errorResponse struct {
+	ErrorID      string          `json:"errorId"`
+	WorkerPoolID string          `json:"workerPoolId"`
+	Reported     string          `json:"reported"`
+	Kind         string          `json:"kind"`
+	Title        string          `json:"title"`
+	Description  string          `json:"description"`
+	Extra        json.RawMessage `json:"extra"`
+}
+
+func errorOut(e store.PoolError) errorResponse {
+	return errorResponse{ErrorID: e.ErrorID, WorkerPoolID: e.Pool, Reported: ts(e.Reported), Kind: e.Kind, Title: e.Title,
+		Description: e.Description, Extra: e.Extra}
+}
+
+func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	var req errorRequest
+	if err := r.Decode(&req); err != nil {
+		return nil, err
+	}
+	var problems []string
+	if !pool.ValidWorkerGroup(req.WorkerGroup) || !pool.ValidWorkerID(req.WorkerID) {
+		problems = append(problems, "workerGroup and workerId must each be 1 to 38 of a-z A-Z 0-9 - _")
+	}
+	if !kindRE.MatchString(req.Kind) || len(req.Kind) > 128 {
+		problems = append(problems, "kind must match [-a-z0-9]+ and be at most 128 characters")
+	}
+	if req.Title == "" || len(req.Title) > 128 {
+		problems = append(problems, "title must be 1 to 128 characters")
+	}
+	if len(req.Description) > 10240 {
+		problems = append(problems, "description must be at most 10240 characters")
+	}
+	extra := map[string]any{}
+	if len(req.Extra) > 0 && string(req.Extra) != "null" {
+		if err := json.Unmarshal(req.Extra, &extra); err != nil {
+			problems = append(problems, "extra must be an object")
+		}
+	}
+	if len(problems) > 0 {
+		return nil, httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
+	}
+	if err := r.Require(reportErrorScopes.Bind(map[string]string{"workerPoolId": poolID, "workerGroup": req.WorkerGroup, "workerId": req.WorkerID})); err != nil {
+		return nil, err
+	}
+	if _, err := s.Store.WorkerPool(ctx, poolID); err != nil {
+		return nil, storeError(err, "worker pool "+poolID)
+	}
+	extra["workerGroup"], extra["workerId"] = req.WorkerGroup, req.WorkerID
+	raw, _ := json.Marshal(extra)
+	e, err := s.Store.AddError(ctx, store.PoolError{Pool: poolID, ErrorID: slugid.Nice(), Kind: req.Kind, Title: req.Title,
+		Description: req.Description, Extra: raw}, s.retention())
+	if err != nil {
+		return nil, storeError(err, "worker pool error")
+	}
+	return httpapi.OK(errorOut(e)), nil
+}
+
+func (s *Service) listWorkerPoolErrors(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, _, _, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	limit, token, err := r.Paging(1000)
+	if err != nil {
+		return nil, err
+	}
+	es, next, err := s.Store.ListErrors(ctx, poolID, store.Page{Limit: limit, Token: token})
+	if err != nil {
+		return nil, storeError(err, "errors of "+poolID)
+	}
+	out := make([]errorResponse, 0, len(es))
+	for _, e := range es {
+		out = append(out, errorOut(e))
+	}
+	return httpapi.OK(page("workerPoolErrors", out, next)), nil
+}
