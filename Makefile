@@ -4,6 +4,8 @@
 #   make test                           every test (needs Java and npm; see README)
 #   make lint                           gofmt, go vet, cfn-lint
 #   make invoke FN=<function> EVENT=events/<file>.json
+#   make api ARGS='PUT /api/worker-manager/v1/worker-pool/a%2Fb @pool.json'
+#   make client ARGS='create ci-bot -scope queue:*'  
 #   make bench                          the benchmarks
 #   make deploy                         sam build && sam deploy
 #
@@ -40,7 +42,7 @@ build-Ec2EventsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ec2-events
 
 # ---------------------------------------------------------------- everyday commands
-.PHONY: run test test-go test-compat lint invoke bench deploy build clean client
+.PHONY: run test test-go test-compat lint invoke api bench deploy build clean client
 
 LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local
 
@@ -59,6 +61,11 @@ invoke: $(LOCAL_BIN)
 	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
 	@test -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
 	@exec $(LOCAL_BIN) invoke -function "$(FN)" -event "$(EVENT)"
+
+## api: one API call signed with the running stack's root credentials (curl cannot sign Hawk).
+api: $(LOCAL_BIN)
+	@test -n "$(ARGS)" || { echo "usage: make api ARGS='METHOD PATH [BODY|@FILE|-]'"; exit 2; }
+	@exec $(LOCAL_BIN) api $(ARGS)
 
 ## client: create an API client in the local stack's tables (or a deployment's; see README).
 client: $(LOCAL_BIN)

@@ -57,6 +57,8 @@ type Config struct {
 	// TaskclusterRootURL: pending tasks come from its queue, and unknown clients are
 	// checked with its auth service. "" means no Taskcluster.
 	TaskclusterRootURL string
+	// DelegateAuth checks clients unknown here with TaskclusterRootURL's auth service.
+	DelegateAuth bool
 	// AllowedRegions are the EC2 regions definitions may use.
 	AllowedRegions []string
 	// ErrorRetention is how long pool errors stay listed.
@@ -87,6 +89,7 @@ func FromEnv(ctx context.Context) (Config, error) {
 		Cloud:              env("CLOUD"),
 		CloudConfig:        json.RawMessage(env("CLOUD_CONFIG")),
 	}
+	cfg.DelegateAuth = cfg.TaskclusterRootURL != "" && env("TASKCLUSTER_AUTH_DELEGATION") != "false"
 	for _, r := range strings.Split(env("ALLOWED_REGIONS"), ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			cfg.AllowedRegions = append(cfg.AllowedRegions, r)
@@ -258,7 +261,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	}
 	root := auth.Client{ClientID: cfg.RootClientID, AccessToken: cfg.RootAccessToken, Scopes: []string{"*"}}
 	a.Auth = &auth.Authenticator{Clients: auth.Chain{auth.StaticClients{root.ClientID: root}, storeClients{a.Store, a.Sealer}}, Now: a.Store.Now}
-	if cfg.TaskclusterRootURL != "" {
+	if cfg.DelegateAuth && cfg.TaskclusterRootURL != "" {
 		a.Auth.Remote = &auth.TaskclusterAuth{RootURL: cfg.TaskclusterRootURL}
 	}
 	a.Issuer = auth.Issuer{ClientID: root.ClientID, AccessToken: root.AccessToken, Scopes: root.Scopes, Now: a.Store.Now}
@@ -408,10 +411,18 @@ func (a *App) HTTPFunctions() map[string]*httpapi.API {
 }
 
 // CreateClient adds an API client with its own scopes and returns its access token,
-// which is shown only now: the table keeps it sealed. Scopes must be printable ASCII.
+// which is shown only now: the table keeps it sealed.
 func (a *App) CreateClient(ctx context.Context, clientID, description string, scopes []string, expires time.Time) (string, error) {
-	if clientID == "" || clientID == a.Config.RootClientID || !clientIDPattern.MatchString(clientID) {
-		return "", fmt.Errorf("client id %q is not allowed (1+ of A-Z a-z 0-9 ! @ / : . + | _ -, and not the root client's)", clientID)
+	if clientID == a.Config.RootClientID {
+		return "", fmt.Errorf("client id %q is the root client's", clientID)
+	}
+	return CreateClient(ctx, a.Store, a.Sealer, clientID, description, scopes, expires)
+}
+
+// CreateClient adds an API client to a clients table, its access token sealed.
+func CreateClient(ctx context.Context, st *store.Store, sealer *auth.Sealer, clientID, description string, scopes []string, expires time.Time) (string, error) {
+	if !clientIDPattern.MatchString(clientID) {
+		return "", fmt.Errorf("client id %q is not allowed (1+ of A-Z a-z 0-9 ! @ / : . + | _ -)", clientID)
 	}
 	for _, s := range scopes {
 		if !auth.ValidScope(s) {
@@ -422,11 +433,11 @@ func (a *App) CreateClient(ctx context.Context, clientID, description string, sc
 	if err != nil {
 		return "", err
 	}
-	sealed, err := a.Sealer.Seal(clientID, token)
+	sealed, err := sealer.Seal(clientID, token)
 	if err != nil {
 		return "", err
 	}
-	if _, err := a.Store.CreateClient(ctx, store.Client{ClientID: clientID, SealedAccessToken: sealed, Scopes: scopes,
+	if _, err := st.CreateClient(ctx, store.Client{ClientID: clientID, SealedAccessToken: sealed, Scopes: scopes,
 		Description: description, Expires: expires}); err != nil {
 		return "", fmt.Errorf("create client %s: %w", clientID, err)
 	}

@@ -32,8 +32,8 @@ const unknownPrice = math.MaxFloat64 / 4
 // choose prices every option and keeps those that can launch now, cheapest unit of
 // work first: options in a backed-off region, quota group, AZ/type or option are
 // left out, as are those priced above their maxPrice. A spot option without a zone
-// is pinned to its region's cheapest zone not backed off (unless its launch spec names
-// a subnet, which decides the zone).
+// becomes one candidate per zone of its region not backed off, each at that zone's
+// price (unless its launch spec names a subnet, which decides the zone).
 func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quotaGroup func(string) string, tried map[string]bool) ([]candidate, []exclusion) {
 	var out []candidate
 	var ex []exclusion
@@ -91,21 +91,40 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 				}
 			}
 		default:
-			best := ""
+			// Each zone is a candidate of its own, priced on its own: the cheapest wins a
+			// small request, and a large one spreads over the zones near its price.
+			zones, off, dear := 0, 0, 0
+			cheapest := math.MaxFloat64
 			for _, z := range pb.zones(o.Region, o.InstanceType) {
-				if _, off := b.active(capacityScope(o.Region, z, o.InstanceType)); off {
+				if _, backed := b.active(capacityScope(o.Region, z, o.InstanceType)); backed {
+					off++
 					continue
 				}
-				p, _ := pb.spotPrice(o.Region, z, o.InstanceType)
-				if best == "" || p < c.price {
-					best, c.price = z, p
+				zc := c
+				zc.az = z
+				zc.price, _ = pb.spotPrice(o.Region, z, o.InstanceType)
+				if o.MaxPrice > 0 && zc.price > o.MaxPrice {
+					dear++
+					cheapest = math.Min(cheapest, zc.price)
+					continue
 				}
+				zones++
+				if tried[zc.key()] {
+					continue
+				}
+				zc.unit = zc.price / (o.Capacity * o.Utility)
+				out = append(out, zc)
 			}
-			if best == "" {
-				backedOff(o, "no zone of %s has %s spot capacity and a price", o.Region, o.InstanceType)
-				continue
+			switch {
+			case zones > 0:
+			case dear > 0:
+				exclude(o, "price $%.4f/h is above maxPrice $%.4f/h in every zone", cheapest, o.MaxPrice)
+			case off > 0:
+				backedOff(o, "no %s capacity in any zone of %s for now", o.InstanceType, o.Region)
+			default:
+				exclude(o, "no spot price for %s in %s", o.InstanceType, o.Region)
 			}
-			c.az = best
+			continue
 		}
 		if c.az != "" {
 			if _, off := b.active(capacityScope(o.Region, c.az, o.InstanceType)); off {

@@ -402,3 +402,42 @@ func TestUserDataNamesThePool(t *testing.T) {
 	}
 	_ = base64.StdEncoding
 }
+
+// TestLargeRequestsSpreadAcrossZones: a request of many instances is not bet on one
+// zone; options (here: zones of one type) priced within 20% of the cheapest share it.
+func TestLargeRequestsSpreadAcrossZones(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/spread", 0, 20)
+	zones := e.cloud.AvailabilityZones("us-east-1")
+	for i, az := range zones {
+		if err := e.cloud.SetSpotPrice(az, "c5.large", 0.030+0.001*float64(i)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.cloud.SetSpotPrice(az, "m5.large", 0.09); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.demand.set("proj/spread", 9)
+	e.iterate()
+	byZone := map[string]int{}
+	for _, inst := range e.live("proj/spread") {
+		byZone[inst.AvailabilityZone]++
+	}
+	if len(byZone) != len(zones) || byZone[zones[0]] != 3 {
+		t.Errorf("9 instances over zones %v; want 3 in each of %v", byZone, zones)
+	}
+	// A small request goes to the cheapest zone alone.
+	e2 := newEnv(t)
+	e2.awsPool("proj/small", 0, 20)
+	for i, az := range zones {
+		_ = e2.cloud.SetSpotPrice(az, "c5.large", 0.030+0.001*float64(i))
+		_ = e2.cloud.SetSpotPrice(az, "m5.large", 0.09)
+	}
+	e2.demand.set("proj/small", 2)
+	e2.iterate()
+	for _, inst := range e2.live("proj/small") {
+		if inst.AvailabilityZone != zones[0] {
+			t.Errorf("a 2-instance request went to %s, not the cheapest zone %s", inst.AvailabilityZone, zones[0])
+		}
+	}
+}

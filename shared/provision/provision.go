@@ -137,6 +137,8 @@ type Provisioner struct {
 	Log    *slog.Logger
 	// Metrics receives CloudWatch EMF lines (stdout in Lambda); nil discards them.
 	Metrics io.Writer
+	// OnReport, if set, receives each iteration's report (the local stack prints it).
+	OnReport func(*Report)
 }
 
 // Report is what an iteration did.
@@ -339,6 +341,9 @@ func (p *Provisioner) HandleEvent(ctx context.Context, ev events.CloudWatchEvent
 	if id == "" {
 		id = NewIterationID()
 	}
-	_, err := p.Run(ctx, id)
+	rep, err := p.Run(ctx, id)
+	if err == nil && p.OnReport != nil {
+		p.OnReport(rep)
+	}
 	return err
 }

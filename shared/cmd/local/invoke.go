@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/fake"
+	"github.com/workerfleet/workerfleet/shared/dynamolocal"
+	"github.com/workerfleet/workerfleet/shared/provision"
+	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/template"
+)
+
+// invoke runs one function once on an event file, as `sam local invoke` would, against
+// the running local stack's tables (or fresh ones, if none runs), and prints what the
+// function returned.
+func invoke(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	fn := fs.String("function", "", "the function: its logical id (ProvisionerFunction) or folder (provisioner)")
+	eventFile := fs.String("event", "", "the event file, e.g. events/provisioner.json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path, err := template.Find()
+	if err != nil {
+		return err
+	}
+	tmpl, err := template.Load(path)
+	if err != nil {
+		return err
+	}
+	id, err := logicalID(tmpl, *fn)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*eventFile)
+	if err != nil {
+		return fmt.Errorf("read the event: %w", err)
+	}
+
+	cfg := app.Config{InstanceSetID: "local", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias}
+	if st, err := readState(); err == nil {
+		fmt.Fprintf(os.Stderr, "invoking %s against the running local stack's tables (%s)\n", id, st.RootURL)
+		cfg.DynamoDBEndpoint, cfg.RootClientID, cfg.RootAccessToken, cfg.SigningKey = st.DynamoDBEndpoint, st.ClientID, st.AccessToken, []byte(st.SigningKey)
+		cfg.RootURL, cfg.TaskclusterRootURL = st.RootURL, st.RootURL
+		cfg.Tables = store.LogicalIDs
+	} else {
+		fmt.Fprintf(os.Stderr, "no local stack is running: invoking %s against fresh tables in a DynamoDB Local of its own\n", id)
+		srv, err := dynamolocal.Start(ctx)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		names, err := dynamolocal.CreateTables(ctx, srv.Client(), tmpl.Tables, func(id string) string { return id })
+		if err != nil {
+			return err
+		}
+		cfg.DynamoDBEndpoint, cfg.Tables = srv.Endpoint, store.TablesFromLogical(names)
+		cfg.RootClientID, cfg.RootAccessToken, cfg.SigningKey = "root", "invoke-root-token-not-used", []byte("invoke signing key, 32 bytes ok!")
+	}
+	fc, err := fake.New(fake.DefaultConfig(), fake.WithLogger(logger()))
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, app.WithLogger(logger()), app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec),
+		app.WithCloud(fc.InstanceSet(cloud.InstanceSetID(cfg.InstanceSetID))))
+	if err != nil {
+		return err
+	}
+
+	if api, ok := a.HTTPFunctions()[id]; ok {
+		var ev events.APIGatewayV2HTTPRequest
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("%s takes an API Gateway HTTP API event: %w", id, err)
+		}
+		resp, _ := api.Serve(ctx, ev)
+		var body any = resp.Body
+		var parsed any
+		if json.Unmarshal([]byte(resp.Body), &parsed) == nil {
+			body = parsed
+		}
+		out, _ := json.MarshalIndent(map[string]any{"statusCode": resp.StatusCode, "headers": resp.Headers, "body": body}, "", "  ")
+		fmt.Println(string(out))
+		return nil
+	}
+	var ev events.CloudWatchEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return fmt.Errorf("%s takes an EventBridge event: %w", id, err)
+	}
+	switch id {
+	case "ProvisionerFunction":
+		p, err := a.Provisioner(os.Stdout)
+		if err != nil {
+			return err
+		}
+		p.OnReport = func(r *provision.Report) {
+			fmt.Printf("iteration %s: %d pools, launched %d, terminated %d (%s)\n", r.ID, len(r.Pools), r.Launched, r.Terminated, r.Outcome())
+			for _, pr := range r.Pools {
+				fmt.Println("  " + pr.Line())
+			}
+		}
+		return p.HandleEvent(ctx, ev)
+	case "Ec2EventsFunction":
+		if err := a.EC2Events().HandleEvent(ctx, ev); err != nil {
+			return err
+		}
+		fmt.Println("ok: applied (an instance without a worker record is left alone)")
+		return nil
+	}
+	return fmt.Errorf("function %s has no handler here", id)
+}
+
+var kebab = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+
+// logicalID accepts a function's logical id or its folder name.
+func logicalID(t *template.Template, name string) (string, error) {
+	var known []string
+	for id := range t.Functions {
+		folder := strings.ToLower(kebab.ReplaceAllString(strings.TrimSuffix(id, "Function"), "$1-$2"))
+		if name == id || name == folder {
+			return id, nil
+		}
+		known = append(known, id+" ("+folder+")")
+	}
+	sort.Strings(known)
+	return "", errors.New("FN must name a function: " + strings.Join(known, ", "))
+}

@@ -1,0 +1,137 @@
+// Command local runs workerfleet on one machine.
+//
+//	local run                              the whole system, in the foreground (make run)
+//	local invoke -function F -event FILE   one function once on a sample event (make invoke)
+//	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
+//	local client create ID -scope S ...    an API client (make client); see -h
+//	local install                          fetch DynamoDB Local into the cache (CI)
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/auth"
+	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // CLOUD=ec2
+	"github.com/workerfleet/workerfleet/shared/dynamolocal"
+	"github.com/workerfleet/workerfleet/shared/localstack"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = run(ctx)
+	case "invoke":
+		err = invoke(ctx, os.Args[2:])
+	case "api":
+		err = api(ctx, os.Args[2:])
+	case "client":
+		err = client(ctx, os.Args[2:])
+	case "install":
+		var dir string
+		if dir, err = dynamolocal.Install(ctx); err == nil {
+			fmt.Println("DynamoDB Local is in", dir)
+		}
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE | api METHOD PATH [BODY|@FILE|-] | client ... | install`)
+	os.Exit(2)
+}
+
+// env reads a setting with a default.
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func durationEnv(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: %w (write it like 10s or 1m)", name, v, err)
+	}
+	return d, nil
+}
+
+func logger() *slog.Logger {
+	level := slog.LevelWarn
+	switch strings.ToUpper(os.Getenv("LOG_LEVEL")) {
+	case "DEBUG":
+		level = slog.LevelDebug
+	case "INFO":
+		level = slog.LevelInfo
+	case "ERROR":
+		level = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func run(ctx context.Context) error {
+	o := localstack.Options{
+		RootClientID: env("ROOT_CLIENT_ID", "root"), RootAccessToken: os.Getenv("ROOT_ACCESS_TOKEN"),
+		Cloud: env("CLOUD", "fake"), SimulateWorkers: env("SIMULATE_WORKERS", "true") != "false", Log: logger(),
+	}
+	var err error
+	if o.Port, err = strconv.Atoi(env("PORT", "8080")); err != nil {
+		return fmt.Errorf("PORT=%q is not a number", os.Getenv("PORT"))
+	}
+	if o.ProvisionInterval, err = durationEnv("PROVISION_INTERVAL", 10*time.Second); err != nil {
+		return err
+	}
+	if o.BootDelay, err = durationEnv("BOOT_DELAY", 5*time.Second); err != nil {
+		return err
+	}
+	if o.IdleTimeout, err = durationEnv("IDLE_TIMEOUT", 20*time.Second); err != nil {
+		return err
+	}
+	if s := os.Getenv("SEED"); s != "" {
+		if o.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			return fmt.Errorf("SEED=%q is not a number", s)
+		}
+	}
+	if o.RootAccessToken == "" {
+		if o.RootAccessToken, err = auth.NewAccessToken(); err != nil {
+			return err
+		}
+	}
+	fmt.Println("starting workerfleet: DynamoDB Local, the APIs, the provisioner ...")
+	s, err := localstack.Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := writeState(s); err != nil {
+		fmt.Fprintln(os.Stderr, "warning: make api / make client will not find this stack:", err)
+	}
+	defer removeState()
+	fmt.Println(s.Banner())
+	<-ctx.Done()
+	fmt.Println("\nstopping: the provisioner, the APIs, the simulated workers, DynamoDB Local ...")
+	return nil
+}

@@ -1,0 +1,377 @@
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/fake"
+	"github.com/workerfleet/workerfleet/shared/dynamolocal"
+	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/motoserver"
+	"github.com/workerfleet/workerfleet/shared/provision"
+	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/template"
+)
+
+// Options configures the local stack.
+type Options struct {
+	Port                          int
+	RootClientID, RootAccessToken string
+	// ProvisionInterval is how often the provisioner is invoked.
+	ProvisionInterval time.Duration
+	// Cloud is "fake" (the simulated EC2) or "ec2" (the real EC2 driver against moto).
+	Cloud string
+	// SimulateWorkers boots a simulated worker on every fake instance.
+	SimulateWorkers bool
+	// Seed makes the fake cloud deterministic (0: random).
+	Seed int64
+	// BootDelay and ShutdownDelay are the fake instances'.
+	BootDelay, ShutdownDelay time.Duration
+	// TaskDuration and IdleTimeout are the simulated workers'.
+	TaskDuration, IdleTimeout time.Duration
+	// Template is the path of template.yaml ("" finds it).
+	Template string
+	// Out receives the lines for people; Log the components' logs.
+	Out io.Writer
+	Log *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Port == 0 {
+		o.Port = 8080
+	}
+	if o.RootClientID == "" {
+		o.RootClientID = "root"
+	}
+	if o.ProvisionInterval == 0 {
+		o.ProvisionInterval = 10 * time.Second
+	}
+	if o.Cloud == "" {
+		o.Cloud = "fake"
+	}
+	if o.BootDelay == 0 {
+		o.BootDelay = 5 * time.Second
+	}
+	if o.ShutdownDelay == 0 {
+		o.ShutdownDelay = 5 * time.Second
+	}
+	if o.TaskDuration == 0 {
+		o.TaskDuration = 3 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 20 * time.Second
+	}
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+}
+
+// Stack is the running system.
+type Stack struct {
+	Options
+	// URL is the root URL, http://127.0.0.1:<port>.
+	URL   string
+	App   *app.App
+	Fake  *fake.Cloud // nil with the ec2 driver
+	Queue *Queue
+	Sim   *Simulator
+
+	ddb      *dynamolocal.Server
+	moto     *motoserver.Server
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	outMu    sync.Mutex
+	once     sync.Once
+	lastLine map[string]printed
+}
+
+type printed struct {
+	line string
+	at   time.Time
+}
+
+// Start brings the stack up: DynamoDB Local and the template's tables, the cloud,
+// the APIs behind the local API Gateway, the fake queue, the control endpoints, the
+// provisioner on its schedule, and (with the fake cloud) EC2 events and simulated
+// workers. Close stops all of it.
+func Start(ctx context.Context, o Options) (s *Stack, err error) {
+	o.defaults()
+	s = &Stack{Options: o, Queue: NewQueue()}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", o.Port)); err != nil {
+		return nil, fmt.Errorf("listen on port %d (set PORT to use another): %w", o.Port, err)
+	}
+	s.URL = "http://" + s.ln.Addr().String()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+
+	tmplPath := o.Template
+	if tmplPath == "" {
+		if tmplPath, err = template.Find(); err != nil {
+			return nil, err
+		}
+	}
+	tmpl, err := template.Load(tmplPath)
+	if err != nil {
+		return nil, err
+	}
+	if s.ddb, err = dynamolocal.Start(ctx); err != nil {
+		return nil, err
+	}
+	names, err := dynamolocal.CreateTables(ctx, s.ddb.Client(), tmpl.Tables, func(id string) string { return id })
+	if err != nil {
+		return nil, err
+	}
+
+	cfg := app.Config{
+		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint,
+		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: randomKey(),
+		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
+	}
+	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec)}
+	switch o.Cloud {
+	case "fake":
+		fc := fake.DefaultConfig()
+		fc.Seed, fc.BootDelay, fc.ShutdownDelay = o.Seed, fake.Duration(o.BootDelay), fake.Duration(o.ShutdownDelay)
+		if s.Fake, err = fake.New(fc, fake.WithLogger(o.Log)); err != nil {
+			return nil, err
+		}
+		cfg.Cloud, cfg.AllowedRegions = fake.Alias, s.Fake.Regions()
+		v := identity.NewAWSVerifier()
+		if err := v.Trust("*", s.Fake.CertificatePEM()); err != nil {
+			return nil, fmt.Errorf("trust the fake cloud's identity key: %w", err)
+		}
+		opts = append(opts, app.WithCloud(s.Fake.InstanceSet(cloud.InstanceSetID(cfg.InstanceSetID))), app.WithVerifier(v))
+	case "ec2":
+		if s.moto, err = motoserver.Start(ctx); err != nil {
+			return nil, fmt.Errorf("CLOUD=ec2 runs the EC2 driver against moto: %w", err)
+		}
+		for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"} {
+			if os.Getenv(k) == "" {
+				os.Setenv(k, v)
+			}
+		}
+		cfg.Cloud, cfg.AllowedRegions = ec2.Alias, []string{"us-east-1", "us-west-2"}
+		cfg.CloudConfig, _ = json.Marshal(map[string]any{"regions": cfg.AllowedRegions, "endpoint": s.moto.Endpoint()})
+	default:
+		return nil, fmt.Errorf("CLOUD=%q: use fake or ec2", o.Cloud)
+	}
+	if s.App, err = app.New(ctx, cfg, opts...); err != nil {
+		return nil, err
+	}
+	gw, err := APIGateway(s.App, tmpl, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := s.App.Provisioner(io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	prov.OnReport = s.printReport
+
+	if s.Fake != nil {
+		handler := s.App.EC2Events()
+		s.Sim = &Simulator{Cloud: s.Fake, Queue: s.Queue, TaskDuration: o.TaskDuration, IdleTimeout: o.IdleTimeout, Say: s.say, Log: o.Log}
+		s.Fake.SetEventSink(func(_ context.Context, raw json.RawMessage) {
+			// As EventBridge does: asynchronously, each event on its own.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := handler.HandleRaw(runCtx, raw); err != nil && runCtx.Err() == nil {
+					o.Log.Warn("ec2-events handler failed", "error", err.Error())
+				}
+			}()
+			if o.SimulateWorkers {
+				s.Sim.OnEvent(runCtx, raw)
+			}
+		})
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.Fake.Run(runCtx, 500*time.Millisecond) }()
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
+	mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
+	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
+	if s.Fake != nil {
+		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
+		mux.HandleFunc("/local/imds/", serveIMDS(s.Fake))
+	}
+	mux.Handle("/", gw)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.Log.Error("http server", "error", err.Error())
+		}
+	}()
+
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.schedule(runCtx, prov) }()
+	return s, nil
+}
+
+// schedule invokes the provisioner with a scheduled event every interval, as
+// EventBridge Scheduler does (detail "{}", a fresh event id each time).
+func (s *Stack) schedule(ctx context.Context, p *provision.Provisioner) {
+	t := time.NewTicker(s.ProvisionInterval)
+	defer t.Stop()
+	for {
+		ev := events.CloudWatchEvent{Version: "0", ID: provision.NewIterationID(), DetailType: "Scheduled Event", Source: "aws.scheduler",
+			AccountID: "000000000000", Time: time.Now().UTC(), Region: "us-east-1", Detail: json.RawMessage(`"{}"`)}
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		if err := p.HandleEvent(ictx, ev); err != nil && ctx.Err() == nil {
+			s.say("provisioner: iteration failed: %v", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// due reports whether a line should be printed for key: new, or a minute old.
+func (s *Stack) due(key, line string, now time.Time) bool {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	last, ok := s.lastLine[key]
+	if ok && last.line == line && now.Sub(last.at) < time.Minute {
+		return false
+	}
+	s.lastLine[key] = printed{line: line, at: now}
+	return true
+}
+
+func (s *Stack) say(format string, args ...any) {
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	fmt.Fprintf(s.Out, time.Now().Format("15:04:05")+" "+format+"\n", args...)
+}
+
+// printReport prints one line per worker type or pool, when it differs from the last
+// one printed for it, and at least once a minute.
+func (s *Stack) printReport(r *provision.Report) {
+	if r.Skipped {
+		return
+	}
+	s.outMu.Lock()
+	if s.lastLine == nil {
+		s.lastLine = map[string]printed{}
+	}
+	s.outMu.Unlock()
+	now := time.Now()
+	if len(r.Pools) == 0 && s.due("", "none", now) {
+		s.say("provisioner: no worker types or pools yet")
+	}
+	pools := append([]provision.PoolReport(nil), r.Pools...)
+	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })
+	for _, p := range pools {
+		if line := p.Line(); s.due(p.Key, line, now) {
+			s.say("provisioner: %s", line)
+		}
+	}
+	if r.Terminated > 0 {
+		s.say("provisioner: terminated %d instances of no known pool", r.Terminated)
+	}
+	for _, p := range r.Problems {
+		s.say("provisioner: problem: %s", p)
+	}
+}
+
+// Close stops everything the stack started, DynamoDB Local and moto included, and
+// waits for it.
+func (s *Stack) Close() {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		if s.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.srv.Shutdown(ctx)
+			cancel()
+		} else if s.ln != nil {
+			s.ln.Close()
+		}
+		s.wg.Wait()
+		if s.Sim != nil {
+			s.Sim.Wait()
+		}
+		s.ddb.Stop()
+		if s.moto != nil {
+			s.moto.Stop()
+		}
+	})
+}
+
+// Banner is what `make run` prints once the stack is ready.
+func (s *Stack) Banner() string {
+	var b strings.Builder
+	cloudName := "the fake cloud"
+	if s.Cloud == "ec2" {
+		cloudName = "the EC2 driver against moto"
+	}
+	fmt.Fprintf(&b, "\nworkerfleet is running on %s", cloudName)
+	if s.Fake != nil && s.SimulateWorkers {
+		b.WriteString(", with simulated workers")
+	}
+	fmt.Fprintf(&b, `.
+
+  root URL            %[1]s
+  aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
+  worker-manager      %[1]s/api/worker-manager/v1
+  fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>
+
+  export TASKCLUSTER_ROOT_URL=%[1]s
+  export TASKCLUSTER_CLIENT_ID=%[2]s
+  export TASKCLUSTER_ACCESS_TOKEN=%[3]s
+
+Try it (the README walks through it):
+  curl %[1]s/api/worker-manager/v1/providers
+  make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
+  curl -X PUT %[1]s/local/queue/pending/proj-ci/linux -d '{"pendingTasks": 5}'
+  curl %[1]s/local/cloud/instances
+  curl %[1]s/api/worker-manager/v1/workers/proj-ci%%2Flinux
+
+The provisioner runs every %[4]s. Ctrl-C stops everything.
+`, s.URL, s.RootClientID, s.RootAccessToken, s.ProvisionInterval)
+	return b.String()
+}
+
+// DynamoDBEndpoint is where the stack's DynamoDB Local listens.
+func (s *Stack) DynamoDBEndpoint() string { return s.ddb.Endpoint }
+
+func randomKey() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return []byte(hex.EncodeToString(b))
+}

@@ -1,0 +1,208 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcworkermanager"
+
+	"github.com/workerfleet/workerfleet/shared/cloud/fake"
+	"github.com/workerfleet/workerfleet/shared/pool"
+)
+
+// Simulator plays the workers: when a fake instance starts running, a goroutine reads
+// its user data and, as a real worker would, fetches and removes its secret
+// (aws-provisioner worker types) or registers with its identity document
+// (worker-manager pools); then it works off pending tasks from the queue, and shuts
+// its instance down once idle. So the fleet grows and shrinks with demand.
+type Simulator struct {
+	Cloud *fake.Cloud
+	Queue *Queue
+	// TaskDuration is how long one task takes; IdleTimeout how long a worker waits
+	// without work before shutting down.
+	TaskDuration, IdleTimeout time.Duration
+	// Say prints a line for people watching.
+	Say func(format string, args ...any)
+	Log *slog.Logger
+
+	mu      sync.Mutex
+	workers map[string]bool
+	wg      sync.WaitGroup
+}
+
+// OnEvent takes each EventBridge event of the fake cloud; a "running" state change
+// boots a worker on that instance.
+func (s *Simulator) OnEvent(ctx context.Context, raw json.RawMessage) {
+	var ev struct {
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			InstanceID string `json:"instance-id"`
+			State      string `json:"state"`
+		} `json:"detail"`
+	}
+	if json.Unmarshal(raw, &ev) != nil || ev.DetailType != "EC2 Instance State-change Notification" || ev.Detail.State != "running" {
+		return
+	}
+	s.mu.Lock()
+	if s.workers == nil {
+		s.workers = map[string]bool{}
+	}
+	if s.workers[ev.Detail.InstanceID] {
+		s.mu.Unlock()
+		return
+	}
+	s.workers[ev.Detail.InstanceID] = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.run(ctx, ev.Detail.InstanceID)
+	}()
+}
+
+// Wait waits for every worker goroutine to end (after the context is cancelled).
+func (s *Simulator) Wait() { s.wg.Wait() }
+
+// run is one worker's life.
+func (s *Simulator) run(ctx context.Context, id string) {
+	raw, err := s.Cloud.UserData(id)
+	if err != nil || len(raw) == 0 {
+		return // not an instance we launched
+	}
+	var ud map[string]any
+	if err := json.Unmarshal(raw, &ud); err != nil {
+		s.Log.Warn("simulated worker: user data is not JSON", "instanceId", id)
+		return
+	}
+	var provisionerID, workerType, name string
+	capacity := int64(1)
+	switch {
+	case ud["securityToken"] != nil:
+		provisionerID, workerType = str(ud["provisionerId"]), str(ud["workerType"])
+		name = "worker type " + workerType
+		if c, ok := ud["capacity"].(float64); ok && c >= 1 {
+			capacity = int64(c)
+		}
+		if err := s.fetchSecret(ctx, id, ud); err != nil {
+			s.Say("  worker %s (%s): could not get its secret: %v; shutting down", id, name, err)
+			_ = s.Cloud.Shutdown(id)
+			return
+		}
+		s.Say("  worker %s (%s): read and removed its one-time secret, reported instanceStarted", id, name)
+	case ud["workerPoolId"] != nil:
+		poolID := str(ud["workerPoolId"])
+		provisionerID, workerType = pool.SplitWorkerPoolID(poolID)
+		name = "pool " + poolID
+		if wc, ok := ud["workerConfig"].(map[string]any); ok {
+			if c, ok := wc["capacity"].(float64); ok && c >= 1 {
+				capacity = int64(c)
+			}
+		}
+		if err := s.register(ctx, id, ud); err != nil {
+			s.Say("  worker %s (%s): registration refused: %v; shutting down", id, name, err)
+			_ = s.Cloud.Shutdown(id)
+			return
+		}
+		s.Say("  worker %s (%s): registered with its identity document, got credentials", id, name)
+	default:
+		return
+	}
+
+	lastWork := time.Now()
+	tick := time.NewTicker(s.TaskDuration)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if inst, ok := s.Cloud.Instance(id); !ok || inst.State != "running" {
+			return // terminated by the provisioner (or shut down)
+		}
+		if n := s.Queue.Claim(provisionerID, workerType, capacity); n > 0 {
+			lastWork = time.Now()
+			continue
+		}
+		if time.Since(lastWork) >= s.IdleTimeout {
+			s.Say("  worker %s (%s): idle for %s, shutting its instance down", id, name, s.IdleTimeout)
+			_ = s.Cloud.Shutdown(id)
+			return
+		}
+	}
+}
+
+// fetchSecret does what an aws-provisioner worker does at boot: getSecret with the
+// token from its user data, removeSecret, instanceStarted.
+func (s *Simulator) fetchSecret(ctx context.Context, id string, ud map[string]any) error {
+	base, token := str(ud["provisionerBaseUrl"]), str(ud["securityToken"])
+	if base == "" || token == "" {
+		return fmt.Errorf("user data lacks provisionerBaseUrl or securityToken")
+	}
+	var secret struct {
+		Credentials struct{ ClientID string } `json:"credentials"`
+	}
+	if err := call(ctx, "GET", base+"/secret/"+url.PathEscape(token), &secret); err != nil {
+		return fmt.Errorf("getSecret: %w", err)
+	}
+	if secret.Credentials.ClientID == "" {
+		return fmt.Errorf("getSecret gave no credentials")
+	}
+	if err := call(ctx, "DELETE", base+"/secret/"+url.PathEscape(token), nil); err != nil {
+		return fmt.Errorf("removeSecret: %w", err)
+	}
+	return call(ctx, "GET", base+"/instance-started/"+url.PathEscape(id)+"/"+url.PathEscape(token), nil)
+}
+
+// register does what worker-runner does for an aws pool: registerWorker with the
+// instance identity document and its signature, through the official client.
+func (s *Simulator) register(ctx context.Context, id string, ud map[string]any) error {
+	doc, sig, err := s.Cloud.IdentityDocument(id)
+	if err != nil {
+		return err
+	}
+	proof, _ := json.Marshal(map[string]string{"document": string(doc), "signature": sig})
+	wm := tcworkermanager.New(nil, str(ud["rootUrl"]))
+	wm.Context = ctx
+	_, err = wm.RegisterWorker(&tcworkermanager.RegisterWorkerRequest{
+		WorkerPoolID: str(ud["workerPoolId"]), ProviderID: str(ud["providerId"]), WorkerGroup: str(ud["workerGroup"]),
+		WorkerID: id, WorkerIdentityProof: proof,
+	})
+	if err != nil {
+		return fmt.Errorf("%s", strings.SplitN(err.Error(), "\n", 2)[0])
+	}
+	return nil
+}
+
+func call(ctx context.Context, method, u string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %d %s", method, u, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
