@@ -14,6 +14,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -355,7 +356,7 @@ func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req 
 	if out == nil {
 		out = struct{}{}
 	}
-	data, err := json.Marshal(out)
+	data, err := encode(out)
 	if err != nil {
 		a.log.ErrorContext(ctx, "encoding response failed", "error", err.Error(), "route", req.Route)
 		return a.errorBody(req, internalError(req.ID))
@@ -366,8 +367,19 @@ func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req 
 	return resp.Status, data
 }
 
+// encode is JSON without HTML escaping: "<" stays "<" in what users read.
+func encode(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 func (a *API) errorBody(req *Request, e *Error) (int, []byte) {
-	data, _ := json.Marshal(map[string]any{
+	data, _ := encode(map[string]any{
 		"code":    e.Code,
 		"message": e.Message,
 		"requestInfo": map[string]any{
