@@ -1,29 +1,31 @@
-// Package auth authenticates API requests as Taskcluster services do, and issues
-// temporary credentials.
+// Package auth owns who a caller is and what it may do: it authenticates API
+// requests exactly as Taskcluster's auth service does, so that the official
+// Taskcluster clients work unmodified, evaluates scope expressions, issues
+// temporary credentials, and seals access tokens for storage.
 //
 // A request carries Hawk credentials in its Authorization header, or as a bewit in a
-// signed URL. The key is the client's access token, or, for temporary credentials
-// (ext.certificate), the temporary access token derived from the certificate's seed
-// and its issuer's access token; the certificate's signature, validity (5 minutes of
-// clock skew either side, at most 31 days) and the issuer's own scopes are checked.
-// ext.authorizedScopes, if present, must be satisfied by the caller's scopes and then
-// replace them. Header timestamps may be 15 minutes off; a payload hash is checked
-// when the client sends one. Callers without credentials hold assume:anonymous.
+// signed URL (GET only). The MAC key is the client's access token or, for temporary
+// credentials (ext.certificate), the temporary access token derived from the
+// certificate's seed and its issuer's access token. ext.authorizedScopes, when
+// present, must be satisfied by the caller's scopes and then replaces them. Callers
+// without credentials hold assume:anonymous. Nonces are not checked, as in
+// Taskcluster: a captured header can be replayed while its timestamp is within the
+// allowed skew (15 minutes), so requests travel over TLS.
 //
 // Clients come from a ClientSource: the root client from configuration, further
-// clients from the clients table (their access tokens sealed at rest), and, when a
-// Taskcluster deployment is configured, that deployment's auth service for clients
-// unknown here.
+// clients from the clients table (their access tokens sealed at rest with a
+// Sealer), and, when a Taskcluster deployment is configured, that deployment's auth
+// service (RemoteAuthenticator) for clients unknown here.
+//
+// No error or log line holds an access token, a MAC, a seed or a signature.
 package auth
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -39,23 +41,39 @@ type Client struct {
 // ErrUnknownClient means a client id is not known.
 var ErrUnknownClient = errors.New("unknown client")
 
-// ClientSource finds clients by id; ErrUnknownClient when absent.
+// ClientSource finds clients by id. It returns an error wrapping ErrUnknownClient
+// when the client does not exist, and any other error when it cannot tell.
 type ClientSource interface {
 	LookupClient(ctx context.Context, clientID string) (Client, error)
 }
 
-// StaticClients is a fixed set of clients (the root client from configuration).
+// StaticClients is a fixed set of clients by id (the root client from
+// configuration).
 type StaticClients map[string]Client
 
-// LookupClient finds a client of the set.
-func (s StaticClients) LookupClient(_ context.Context, id string) (Client, error) {
-	if c, ok := s[id]; ok {
-		return c, nil
+// NewStaticClients returns the set of the given clients, keyed by their ids.
+func NewStaticClients(clients ...Client) StaticClients {
+	s := make(StaticClients, len(clients))
+	for _, c := range clients {
+		s[c.ClientID] = c
 	}
-	return Client{}, ErrUnknownClient
+	return s
 }
 
-// Chain tries sources in order, moving on only when a source does not know the client.
+// LookupClient finds a client of the set; its ClientID is the key it is found
+// under, and its scopes are a copy.
+func (s StaticClients) LookupClient(_ context.Context, id string) (Client, error) {
+	c, ok := s[id]
+	if !ok {
+		return Client{}, fmt.Errorf("client %q: %w", id, ErrUnknownClient)
+	}
+	c.ClientID, c.Scopes = id, append([]string(nil), c.Scopes...)
+	return c, nil
+}
+
+// Chain is a ClientSource that asks its sources in order, moving on only when a
+// source does not know the client: any other error stops the search, so that an
+// unreachable table never makes a local client look unknown.
 type Chain []ClientSource
 
 // LookupClient asks each source in turn.
@@ -66,18 +84,26 @@ func (c Chain) LookupClient(ctx context.Context, id string) (Client, error) {
 			return cl, err
 		}
 	}
-	return Client{}, ErrUnknownClient
+	return Client{}, fmt.Errorf("client %q: %w", id, ErrUnknownClient)
 }
 
 // Request is what authentication looks at.
 type Request struct {
+	// Method is the HTTP method; Host and Port are those the client addressed (the
+	// Host header without its port, and the port from it, X-Forwarded-Port or the
+	// scheme).
 	Method, Host, Port string
-	// Resources are the request URIs (path?query) the client may have signed; see
-	// httpapi for why there can be several. A bewit is read from their query.
-	Resources     []string
+	// Resources are the request URIs (path?query) the client may have signed:
+	// API Gateway delivers paths decoded, so the HTTP layer reconstructs the
+	// encodings clients use. All must decode to the same request; a bewit is read
+	// from their query.
+	Resources []string
+	// Authorization is the Authorization header ("" without one).
 	Authorization string
-	ContentType   string
-	Payload       []byte
+	// ContentType and Payload are checked against a payload hash, when the client
+	// sends one.
+	ContentType string
+	Payload     []byte
 }
 
 // Caller is an authenticated (or anonymous) caller.
@@ -85,239 +111,331 @@ type Caller struct {
 	ClientID      string
 	Scopes        []string
 	Authenticated bool
-	Expires       time.Time
+	Expires       time.Time // when the credentials expire; zero: never
 }
 
-// Anonymous is the caller of a request without credentials.
-var Anonymous = Caller{Scopes: []string{"assume:anonymous"}}
+// AnonymousScope is what callers without credentials hold.
+const AnonymousScope = "assume:anonymous"
 
-// Error is an authentication failure (a 401). Its message never holds a key, MAC,
-// seed or signature.
+// Anonymous returns the caller of a request without credentials.
+func Anonymous() Caller { return Caller{Scopes: []string{AnonymousScope}} }
+
+// Error is an authentication failure, answered as a 401 AuthenticationFailed. Its
+// message names what failed and never holds a key, MAC, seed or signature.
 type Error struct{ Message string }
 
 func (e *Error) Error() string { return "authentication failed: " + e.Message }
 
-func fail(format string, args ...any) error { return &Error{Message: fmt.Sprintf(format, args...)} }
+func fail(format string, args ...any) *Error { return &Error{Message: fmt.Sprintf(format, args...)} }
 
 // RemoteAuthenticator checks Hawk credentials with another service (a Taskcluster
-// deployment's auth service).
+// deployment's auth service). authorization is "" for a bewit, which resource then
+// carries. It returns an *Error when the service refuses the credentials, and any
+// other error when it cannot be asked.
 type RemoteAuthenticator interface {
 	AuthenticateHawk(ctx context.Context, method, resource, host string, port int, authorization string) (Caller, error)
 }
 
+// DefaultSkew is the clock skew allowed by default, as Taskcluster allows.
+const DefaultSkew = 15 * time.Minute
+
+// maxResources bounds the candidate request URIs looked at, and maxRemoteResources
+// those sent to a remote authenticator (one HTTP call each).
+const (
+	maxResources       = 8
+	maxRemoteResources = 3
+)
+
 // Authenticator authenticates requests.
 type Authenticator struct {
 	Clients ClientSource
-	// Remote, if set, authenticates clients unknown to Clients.
+	// Remote, if set, authenticates requests whose client (or, for named temporary
+	// credentials, whose issuer) Clients does not know. A client Clients knows is
+	// never sent there, even when its check fails.
 	Remote RemoteAuthenticator
-	Now    func() time.Time
-	// Skew is the allowed clock skew of Hawk header timestamps (default 15 minutes).
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Skew is the clock skew allowed (default and when not positive: DefaultSkew):
+	// between a Hawk header's ts and now, either way, and for a certificate's
+	// start to lie ahead of now.
 	Skew time.Duration
 }
 
-type ext struct {
-	Certificate      json.RawMessage `json:"certificate"`
-	AuthorizedScopes *[]string       `json:"authorizedScopes"`
-}
-
-// Authenticate establishes the caller: anonymous without credentials, authenticated
-// with valid ones; an *Error for invalid ones.
+// Authenticate establishes the caller of r:
+//
+//   - no Authorization header and no bewit: the anonymous caller, and no error;
+//   - valid credentials: the authenticated caller, with the scopes the credentials
+//     carry (the certificate's for temporary credentials, then ext.authorizedScopes
+//     when present);
+//   - credentials present but invalid in any way: an *Error naming what failed;
+//   - a client that cannot be looked up (the store failed) or a remote
+//     authenticator that cannot be reached: another error.
+//
+// The checks, in order: the header or bewit is well-formed (a request may not carry
+// both); a header's ts is within Skew of now, or a bewit has not expired and the
+// method is GET; ext is well-formed; the client (the certificate's issuer for named
+// temporary credentials) exists, is enabled and has not expired, or else the
+// request goes to Remote; the MAC matches one of the candidate request URIs with
+// the host as sent or lower-cased; the payload hash matches the body when one was
+// sent; then the certificate (its signature, its validity, the issuer's scopes and
+// right to name it) and ext.authorizedScopes. Checking the MAC before the
+// certificate means only a holder of the credentials learns why its certificate is
+// refused.
+//
+// Temporary credentials are valid from start - Skew to expiry inclusive, with no
+// grace after expiry; Taskcluster allows 5 minutes either side. The official
+// clients start certificates at their own now, so the start allowance absorbs their
+// clock skew like the header's ts does; expiry is the issuer's hard limit.
 func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, error) {
 	now := time.Now()
 	if a.Now != nil {
 		now = a.Now()
 	}
 	skew := a.Skew
-	if skew == 0 {
-		skew = 15 * time.Minute
-	}
-	var bewit string
-	resources := make([]string, len(r.Resources))
-	for i, res := range r.Resources {
-		var b string
-		b, resources[i] = splitBewit(res)
-		if b != "" {
-			bewit = b
-		}
+	if skew <= 0 {
+		skew = DefaultSkew
 	}
 
-	var h hawkAuth
-	var err error
+	method := strings.ToUpper(r.Method) // as Taskcluster hands it to Hawk
+	bewit, signed, hasBewit, err := bewitOf(r.Resources)
+	if err != nil {
+		return Caller{}, err
+	}
+	var id, macValue, hash, ext, kind, ts, nonce, app, dlg string
 	switch {
-	case r.Authorization != "" && bewit != "":
+	case r.Authorization != "" && hasBewit:
 		return Caller{}, fail("a request may carry an Authorization header or a bewit, not both")
 	case r.Authorization != "":
-		if h, err = parseHeader(r.Authorization); err != nil {
-			return Caller{}, fail("%v", err)
+		h, err := parseHeader(r.Authorization)
+		if err != nil {
+			return Caller{}, err
 		}
-		if d := abs(now.Sub(time.Unix(h.ts, 0))); d > skew {
-			return Caller{}, fail("request timestamp is %s off; check the client's clock (allowed: %s)", d.Round(time.Second), skew)
+		if d := now.Sub(time.Unix(h.tsSec, 0)); d > skew || d < -skew {
+			return Caller{}, fail("the request's timestamp (ts) is %s away from the server's clock; at most %s is allowed: check the client's clock",
+				d.Abs().Round(time.Second), skew)
 		}
-	case bewit != "":
-		if h, err = parseBewit(bewit); err != nil {
-			return Caller{}, fail("%v", err)
-		}
-		if r.Method != "GET" && r.Method != "HEAD" {
+		id, macValue, hash, ext = h.id, h.mac, h.hash, h.ext
+		kind, ts, nonce = "header", h.ts, h.nonce
+		app, dlg = h.app, h.dlg
+	case hasBewit:
+		if method != "GET" {
 			return Caller{}, fail("a bewit (signed URL) is only valid for GET requests")
 		}
-		if now.Unix() > h.ts {
-			return Caller{}, fail("the signed URL expired at %s", time.Unix(h.ts, 0).UTC().Format(time.RFC3339))
-		}
-	default:
-		return Anonymous, nil
-	}
-
-	var x ext
-	if h.ext != "" {
-		raw, err := base64.StdEncoding.DecodeString(h.ext)
+		b, err := parseBewit(bewit)
 		if err != nil {
-			return Caller{}, fail("ext is not base64")
+			return Caller{}, err
 		}
-		if err := json.Unmarshal(raw, &x); err != nil {
-			return Caller{}, fail("ext is not a JSON object: %v", err)
+		// @hapi/hawk: valid while now (in ms) is before exp.
+		if now.UnixMilli() >= b.exp*1000 {
+			return Caller{}, fail("the signed URL expired at %s", time.Unix(b.exp, 0).UTC().Format(time.RFC3339))
 		}
+		id, macValue, ext = b.id, b.mac, b.ext
+		kind, ts = "bewit", strconv.FormatInt(b.exp, 10)
+	default:
+		return Anonymous(), nil
+	}
+	if len(signed) == 0 {
+		return Caller{}, fail("the request has no URI to check the signature against")
 	}
 
-	caller, key, err := a.credentials(ctx, h.id, x.Certificate, now)
-	if errors.Is(err, ErrUnknownClient) {
-		if a.Remote != nil && !h.bewit {
-			return a.remote(ctx, r, resources)
+	x, err := parseExt(ext)
+	if err != nil {
+		return Caller{}, err
+	}
+	lookup := id
+	if x.cert != nil && x.cert.issuer != "" {
+		if x.cert.issuer == id {
+			return Caller{}, fail("ext.certificate.issuer must differ from the client id of named temporary credentials")
 		}
-		return Caller{}, fail("unknown client %q", h.id)
+		lookup = x.cert.issuer
+	}
+	client, err := a.client(ctx, lookup, now)
+	if errors.Is(err, ErrUnknownClient) {
+		if a.Remote != nil {
+			return a.remote(ctx, r, hash)
+		}
+		return Caller{}, fail("unknown client %q", lookup)
 	}
 	if err != nil {
 		return Caller{}, err
 	}
-	if !h.macMatches(key, r.Method, resources, r.Host, r.Port) {
-		return Caller{}, fail("signature (mac) does not match: wrong access token, or the request was altered in transit (method, path, host, port, hash or ext)")
+
+	key := client.AccessToken
+	if x.cert != nil {
+		key = TemporaryAccessToken(client.AccessToken, x.cert.seed)
 	}
-	if h.hash != "" {
-		if subtle.ConstantTimeCompare([]byte(h.hash), []byte(payloadHash(r.ContentType, r.Payload))) != 1 {
-			return Caller{}, fail("payload hash does not match the request body")
+	if !macMatches(key, macValue, kind, ts, nonce, method, signed, r.Host, r.Port, hash, ext, app, dlg) {
+		return Caller{}, fail("the signature (mac) does not match: wrong access token, or the request was altered (method, URI, host, port, payload hash or ext)")
+	}
+	if hash != "" && payloadHash(r.ContentType, r.Payload) != hash {
+		return Caller{}, fail("the payload hash does not match the request body")
+	}
+
+	caller := Caller{ClientID: id, Scopes: append([]string{}, client.Scopes...), Authenticated: true, Expires: client.Expires}
+	if x.cert != nil {
+		if err := a.checkCertificate(x.cert, id, client, now, skew); err != nil {
+			return Caller{}, err
+		}
+		caller.Scopes = append([]string{}, x.cert.scopes...)
+		if exp := time.UnixMilli(x.cert.expiry); caller.Expires.IsZero() || exp.Before(caller.Expires) {
+			caller.Expires = exp
 		}
 	}
-	if x.AuthorizedScopes != nil {
-		for _, s := range *x.AuthorizedScopes {
-			if !ValidScope(s) {
-				return Caller{}, fail("ext.authorizedScopes holds an invalid scope")
-			}
+	if x.restricted {
+		for _, s := range x.authorizedScopes {
 			if !Satisfies(caller.Scopes, s) {
-				return Caller{}, fail("ext.authorizedScopes oversteps your scopes: %q is not among them", s)
+				return Caller{}, fail("ext.authorizedScopes oversteps your scopes: %q is not satisfied by them", s)
 			}
 		}
-		caller.Scopes = append([]string{}, *x.AuthorizedScopes...)
+		caller.Scopes = append([]string{}, x.authorizedScopes...)
 	}
 	return caller, nil
 }
 
-// credentials resolves the client of a request and the key it signs with.
-func (a *Authenticator) credentials(ctx context.Context, id string, rawCert json.RawMessage, now time.Time) (Caller, string, error) {
-	if len(rawCert) == 0 || string(rawCert) == "null" {
-		c, err := a.client(ctx, id, now)
+// bewitOf finds the bewit in the candidate request URIs and returns the URIs as
+// the client signed them (without it). Every candidate must carry the same bewit,
+// or none: they are encodings of one request.
+func bewitOf(resources []string) (bewit string, signed []string, found bool, err error) {
+	if len(resources) > maxResources {
+		resources = resources[:maxResources]
+	}
+	signed = make([]string, 0, len(resources))
+	for i, res := range resources {
+		b, s, ok, err := splitBewit(res)
 		if err != nil {
-			return Caller{}, "", err
+			return "", nil, false, err
 		}
-		return Caller{ClientID: id, Scopes: c.Scopes, Authenticated: true, Expires: c.Expires}, c.AccessToken, nil
-	}
-	var cert Certificate
-	if err := json.Unmarshal(rawCert, &cert); err != nil {
-		return Caller{}, "", fail("ext.certificate is malformed: %v", err)
-	}
-	if cert.Version != 1 {
-		return Caller{}, "", fail("ext.certificate version %d is not supported (want 1)", cert.Version)
-	}
-	if len(cert.Seed) != 44 {
-		return Caller{}, "", fail("ext.certificate seed must be 44 characters")
-	}
-	start, expiry := time.UnixMilli(cert.Start), time.UnixMilli(cert.Expiry)
-	switch {
-	case start.After(now.Add(certificateSkew)):
-		return Caller{}, "", fail("ext.certificate is not valid until %s", start.UTC().Format(time.RFC3339))
-	case expiry.Before(now.Add(-certificateSkew)):
-		return Caller{}, "", fail("ext.certificate expired at %s", expiry.UTC().Format(time.RFC3339))
-	case expiry.Sub(start) > MaxTemporaryLifetime:
-		return Caller{}, "", fail("ext.certificate lifetime is over 31 days")
-	case !expiry.After(start):
-		return Caller{}, "", fail("ext.certificate expires before it starts")
-	}
-	for _, s := range cert.Scopes {
-		if !ValidScope(s) {
-			return Caller{}, "", fail("ext.certificate holds an invalid scope")
+		if i > 0 && (ok != found || b != bewit) {
+			return "", nil, false, fail("the request's URIs disagree about its bewit")
 		}
+		bewit, found = b, ok
+		signed = append(signed, s)
 	}
-	issuerID := id
-	if cert.Issuer != "" {
-		if cert.Issuer == id {
-			return Caller{}, "", fail("ext.certificate issuer must differ from the temporary client id")
-		}
-		issuerID = cert.Issuer
+	if found && bewit == "" {
+		return "", nil, false, fail("the bewit is empty")
 	}
-	issuer, err := a.client(ctx, issuerID, now)
-	if err != nil {
-		return Caller{}, "", err
-	}
-	if subtle.ConstantTimeCompare([]byte(cert.signature(issuer.AccessToken, id)), []byte(cert.Signature)) != 1 {
-		return Caller{}, "", fail("ext.certificate has an invalid signature")
-	}
-	for _, s := range cert.Scopes {
-		if !Satisfies(issuer.Scopes, s) {
-			return Caller{}, "", fail("ext.certificate issuer %s does not hold scope %q", issuerID, s)
-		}
-	}
-	if cert.Issuer != "" && !Satisfies(issuer.Scopes, "auth:create-client:"+id) {
-		return Caller{}, "", fail("ext.certificate issuer %s may not name credentials %q", issuerID, id)
-	}
-	exp := expiry
-	if !issuer.Expires.IsZero() && issuer.Expires.Before(exp) {
-		exp = issuer.Expires
-	}
-	return Caller{ClientID: id, Scopes: append([]string{}, cert.Scopes...), Authenticated: true, Expires: exp},
-		TemporaryAccessToken(issuer.AccessToken, cert.Seed), nil
+	return bewit, signed, found, nil
 }
 
-// client looks a client up and checks it may authenticate.
+// macMatches reports whether the MAC a client sent matches one computed with key
+// for any of the candidate request URIs, with the host as given or lower-cased.
+//
+// Accepting any candidate grants nothing the client did not sign. The candidates
+// are encodings of one and the same request, which the HTTP layer rebuilt because
+// API Gateway hands over the path decoded: /worker-pool/a%2Fb arrives as
+// /worker-pool/a/b and is routed by its decoded parameters. A client signed one
+// encoding of it; whichever matches, the request served is the one signed. The
+// same holds for the host: DNS names are case-insensitive, the Go client signs the
+// host as written and @hapi/hawk's clients sign it lower-cased.
+func macMatches(key, want, kind, ts, nonce, method string, resources []string, host, port, hash, ext, app, dlg string) bool {
+	m := newMAC(key)
+	hosts := []string{host}
+	if lower := strings.ToLower(host); lower != host {
+		hosts = append(hosts, lower)
+	}
+	ok := false
+	for _, res := range resources {
+		for _, h := range hosts {
+			// No early return: the work does not depend on which candidate matches.
+			if m.matches(m.normalized(kind, ts, nonce, method, res, h, port, hash, ext, app, dlg), want) {
+				ok = true
+			}
+		}
+	}
+	return ok
+}
+
+// checkCertificate checks a temporary-credentials certificate once the MAC made with
+// its temporary key matched: its signature by the issuer (for the temporary client
+// id, when named), its validity at now, its lifetime, the issuer's right to name
+// it, and that the issuer holds every scope it grants.
+func (a *Authenticator) checkCertificate(c *certificate, clientID string, issuer Client, now time.Time, skew time.Duration) error {
+	if !c.signedBy(issuer.AccessToken, clientID) {
+		if c.issuer != "" {
+			return fail("ext.certificate.signature is not valid, or the client id does not match the certificate")
+		}
+		return fail("ext.certificate.signature is not valid")
+	}
+	nowMs := now.UnixMilli()
+	switch {
+	case c.expiry <= c.start:
+		return fail("ext.certificate expires before it starts")
+	case c.expiry-c.start > MaxTemporaryLifetime.Milliseconds():
+		return fail("ext.certificate cannot last longer than 31 days")
+	case c.start > nowMs+skew.Milliseconds():
+		return fail("ext.certificate is not valid until %s", time.UnixMilli(c.start).UTC().Format(time.RFC3339))
+	case nowMs > c.expiry:
+		return fail("ext.certificate expired at %s", time.UnixMilli(c.expiry).UTC().Format(time.RFC3339))
+	}
+	if c.issuer != "" && !Satisfies(issuer.Scopes, "auth:create-client:"+clientID) {
+		return fail("ext.certificate issuer %q lacks auth:create-client:%s, needed to name credentials", issuer.ClientID, clientID)
+	}
+	for _, s := range c.scopes {
+		if !Satisfies(issuer.Scopes, s) {
+			return fail("ext.certificate grants %q, which its issuer %q does not hold", s, issuer.ClientID)
+		}
+	}
+	return nil
+}
+
+// client looks a client up and checks it may authenticate. An unknown client is
+// ErrUnknownClient; a disabled or expired one an *Error.
 func (a *Authenticator) client(ctx context.Context, id string, now time.Time) (Client, error) {
+	if a.Clients == nil {
+		return Client{}, ErrUnknownClient
+	}
 	c, err := a.Clients.LookupClient(ctx, id)
 	if errors.Is(err, ErrUnknownClient) {
-		return Client{}, err
+		return Client{}, ErrUnknownClient
 	}
 	if err != nil {
-		return Client{}, fmt.Errorf("look up client %s: %w", id, err)
+		return Client{}, fmt.Errorf("look up client %q: %w", id, err)
 	}
+	c.ClientID = id
 	switch {
 	case c.Disabled:
-		return Client{}, fail("client %s is disabled", id)
+		return Client{}, fail("client %q is disabled", id)
 	case !c.Expires.IsZero() && now.After(c.Expires):
-		return Client{}, fail("client %s expired at %s", id, c.Expires.UTC().Format(time.RFC3339))
+		return Client{}, fail("client %q expired at %s", id, c.Expires.UTC().Format(time.RFC3339))
 	case c.AccessToken == "":
-		return Client{}, fail("client %s has no access token", id)
+		return Client{}, fail("client %q has no access token", id)
 	}
 	return c, nil
 }
 
-func (a *Authenticator) remote(ctx context.Context, r Request, resources []string) (Caller, error) {
+// remote has Remote check a request whose client is unknown here, with each
+// candidate URI (as sent, bewit included) until one is accepted. A payload hash the
+// client sent is checked here, as Taskcluster's services do with the hash the auth
+// service returns: the remote check covers the MAC, which covers the hash.
+func (a *Authenticator) remote(ctx context.Context, r Request, hash string) (Caller, error) {
 	port, err := strconv.Atoi(r.Port)
-	if err != nil {
-		return Caller{}, fail("port %q is not a number", r.Port)
+	if err != nil || port < 0 || port > 65535 {
+		return Caller{}, fail("the request's port is not a number from 0 to 65535")
 	}
-	var last error
-	for i, res := range resources {
-		if i >= 3 {
-			break
-		}
+	resources := r.Resources
+	if len(resources) > maxRemoteResources {
+		resources = resources[:maxRemoteResources]
+	}
+	var refused error
+	for _, res := range resources {
 		c, err := a.Remote.AuthenticateHawk(ctx, r.Method, res, r.Host, port, r.Authorization)
-		if err == nil {
-			return c, nil
-		}
-		last = err
 		var ae *Error
-		if !errors.As(err, &ae) {
-			return Caller{}, err // the remote itself failed: not worth trying other encodings
+		switch {
+		case err == nil:
+			if hash != "" && payloadHash(r.ContentType, r.Payload) != hash {
+				return Caller{}, fail("the payload hash does not match the request body")
+			}
+			return c, nil
+		case errors.As(err, &ae):
+			if refused == nil {
+				refused = err
+			}
+		default:
+			return Caller{}, fmt.Errorf("remote authentication: %w", err)
 		}
 	}
-	var ae *Error
-	if errors.As(last, &ae) {
-		return Caller{}, last
+	if refused == nil {
+		return Caller{}, fail("the request has no URI to check the signature against")
 	}
-	return Caller{}, fail("unknown client")
+	return Caller{}, refused
 }

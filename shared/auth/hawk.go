@@ -3,209 +3,319 @@ package auth
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
-	"errors"
-	"mime"
-	"net/url"
+	"hash"
 	"strconv"
 	"strings"
-	"time"
 )
 
-// hawkAuth is what a Hawk Authorization header or bewit carries.
-type hawkAuth struct {
-	id, mac, nonce, hash, ext, app, dlg string
-	ts                                  int64
-	bewit                               bool
+// This file is the Hawk layer: reading an Authorization header or a bewit, and
+// recomputing the MAC a client made. It follows the Hawk server Taskcluster runs
+// (@hapi/hawk) where the two Hawk implementations differ, and the Go client
+// (github.com/tent/hawk-go) everywhere a Go client must be accepted.
+
+const (
+	// maxHeader bounds the Authorization header and the bewit. @hapi/hawk allows
+	// 4096 characters; a certificate with many scopes can exceed that, and API
+	// Gateway itself caps a request's headers at 10 KiB, so this only bounds work.
+	maxHeader = 16 << 10
+	// maxTimestamp bounds Hawk timestamps (seconds; the year 33658), so that
+	// arithmetic in milliseconds cannot overflow.
+	maxTimestamp = 1_000_000_000_000
+)
+
+// hawkHeader is what a Hawk Authorization header carries. Values are kept exactly
+// as sent: the MAC covers them as sent.
+type hawkHeader struct {
+	id, ts, nonce, mac, hash, ext, app, dlg string
+	tsSec                                   int64 // ts, parsed
 }
 
-const maxHeader = 16 << 10
-
-// parseHeader parses `Hawk id="...", ts="...", nonce="...", mac="..."[, hash][, ext][,
-// app, dlg]`. Attributes are unique, quoted, and free of '"' and '\'.
-func parseHeader(h string) (hawkAuth, error) {
-	var a hawkAuth
-	if len(h) > maxHeader {
-		return a, errors.New("authorization header too long")
+// parseHeader reads `Hawk id="…", ts="…", nonce="…", mac="…"[, hash="…"][, ext="…"][,
+// app="…"[, dlg="…"]]` as @hapi/hawk does: the scheme is "Hawk" in any case; each
+// attribute is a known name, unique, with a quoted non-empty value of printable
+// ASCII other than '"' and '\'; attributes are separated by commas (spaces and one
+// trailing comma allowed); id, ts, nonce and mac are required; ts is decimal
+// seconds. Every failure is an *Error naming what is wrong, never quoting a value.
+func parseHeader(s string) (hawkHeader, error) {
+	var h hawkHeader
+	if len(s) > maxHeader {
+		return h, fail("the Authorization header is longer than %d bytes", maxHeader)
 	}
-	scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "Hawk") {
-		return a, errors.New("authorization scheme is not Hawk")
+	s = strings.Trim(s, " \t")
+	n := wordLen(s)
+	if n == 0 {
+		return h, fail("the Authorization header has no scheme")
+	}
+	if !strings.EqualFold(s[:n], "Hawk") {
+		return h, fail("the Authorization scheme is not Hawk")
+	}
+	rest := s[n:]
+	if sp := spaceLen(rest); sp > 0 {
+		rest = rest[sp:]
+	} else if rest != "" {
+		return h, fail("malformed Hawk header: the scheme must be followed by a space")
+	}
+	if rest == "" {
+		return h, fail("the Hawk header has no attributes")
 	}
 	seen := map[string]bool{}
-	rest = strings.TrimSpace(rest)
 	for rest != "" {
-		eq := strings.IndexByte(rest, '=')
-		if eq <= 0 {
-			return a, errors.New("malformed Hawk header attribute")
+		k := wordLen(rest)
+		if k == 0 {
+			return h, fail("malformed Hawk header: an attribute name was expected")
 		}
-		key := strings.TrimSpace(rest[:eq])
-		rest = strings.TrimLeft(rest[eq+1:], " ")
-		if !strings.HasPrefix(rest, `"`) {
-			return a, errors.New("Hawk header attribute " + strconv.Quote(key) + " is not quoted")
+		key := rest[:k]
+		rest = rest[k:]
+		if !strings.HasPrefix(rest, `="`) {
+			return h, fail("malformed Hawk header: attribute %s is not of the form name=\"value\"", attrName(key))
 		}
-		end := strings.IndexByte(rest[1:], '"')
+		rest = rest[2:]
+		end := strings.IndexByte(rest, '"')
 		if end < 0 {
-			return a, errors.New("unterminated Hawk header attribute " + strconv.Quote(key))
+			return h, fail("malformed Hawk header: the value of attribute %s is not terminated", attrName(key))
 		}
-		val := rest[1 : end+1]
-		rest = strings.TrimLeft(rest[end+2:], " ")
+		val := rest[:end]
+		rest = rest[end+1:]
+		rest = rest[spaceLen(rest):]
 		if rest != "" {
 			if rest[0] != ',' {
-				return a, errors.New("malformed Hawk header: attributes must be separated by commas")
+				return h, fail("malformed Hawk header: attributes must be separated by commas")
 			}
-			rest = strings.TrimLeft(rest[1:], " ")
+			rest = rest[1:]
+			rest = rest[spaceLen(rest):]
+		}
+		if val == "" {
+			return h, fail("malformed Hawk header: attribute %s is empty", attrName(key))
+		}
+		if !headerValue(val) {
+			return h, fail("malformed Hawk header: attribute %s holds a character Hawk does not allow", attrName(key))
 		}
 		if seen[key] {
-			return a, errors.New("duplicate Hawk header attribute " + strconv.Quote(key))
+			return h, fail("malformed Hawk header: attribute %s appears twice", attrName(key))
 		}
 		seen[key] = true
-		if strings.ContainsAny(val, "\\") || !printable(val) {
-			return a, errors.New("Hawk header attribute " + strconv.Quote(key) + " has bad characters")
-		}
 		switch key {
 		case "id":
-			a.id = val
+			h.id = val
 		case "ts":
-			n, err := strconv.ParseInt(val, 10, 64)
-			if err != nil {
-				return a, errors.New("Hawk ts is not a number")
-			}
-			a.ts = n
+			h.ts = val
 		case "nonce":
-			a.nonce = val
+			h.nonce = val
 		case "mac":
-			a.mac = val
+			h.mac = val
 		case "hash":
-			a.hash = val
+			h.hash = val
 		case "ext":
-			a.ext = val
+			h.ext = val
 		case "app":
-			a.app = val
+			h.app = val
 		case "dlg":
-			a.dlg = val
+			h.dlg = val
 		default:
-			return a, errors.New("unknown Hawk header attribute " + strconv.Quote(key))
+			return h, fail("malformed Hawk header: unknown attribute %s", attrName(key))
 		}
 	}
-	if a.id == "" || a.mac == "" || a.nonce == "" || !seen["ts"] {
-		return a, errors.New("Hawk header lacks id, ts, nonce or mac")
+	for _, req := range []string{"id", "ts", "nonce", "mac"} {
+		if !seen[req] {
+			return h, fail("the Hawk header lacks the %s attribute", req)
+		}
 	}
-	return a, nil
+	ts, ok := parseTimestamp(h.ts)
+	if !ok {
+		return h, fail("the Hawk header's ts is not a timestamp in seconds")
+	}
+	h.tsSec = ts
+	return h, nil
 }
 
-func printable(s string) bool {
+// parseTimestamp reads decimal seconds from 0 to maxTimestamp.
+func parseTimestamp(s string) (int64, bool) {
+	if s == "" || len(s) > 13 {
+		return 0, false
+	}
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > maxTimestamp {
+		return 0, false
+	}
+	return n, true
+}
+
+// wordLen is the length of the prefix of s made of [A-Za-z0-9_] (JavaScript's \w).
+func wordLen(s string) int {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			break
+		}
+		i++
+	}
+	return i
+}
+
+func spaceLen(s string) int {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// headerValue reports whether s is made only of the characters Hawk allows in an
+// attribute value: printable ASCII other than '"' and '\'.
+func headerValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
 			return false
 		}
 	}
 	return true
 }
 
-// parseBewit decodes a bewit: base64url(id \ exp \ mac \ ext).
-func parseBewit(b string) (hawkAuth, error) {
-	var a hawkAuth
+// attrName quotes an attribute name for a message, shortened: it is the client's
+// text, not a secret, but need not be echoed at length.
+func attrName(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// hawkBewit is what a bewit carries.
+type hawkBewit struct {
+	id, mac, ext string
+	exp          int64 // seconds
+}
+
+// parseBewit decodes a bewit: base64url without padding (only [A-Za-z0-9_-], as
+// @hapi/hawk requires) of id \ exp \ mac \ ext, exactly four parts, the first three
+// non-empty.
+func parseBewit(b string) (hawkBewit, error) {
+	var w hawkBewit
 	if len(b) > maxHeader {
-		return a, errors.New("bewit too long")
+		return w, fail("the bewit is longer than %d bytes", maxHeader)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b, "="))
-	if err != nil {
-		return a, errors.New("bewit is not base64url")
-	}
-	parts := strings.Split(string(raw), `\`)
-	if len(parts) != 4 || parts[0] == "" || parts[2] == "" {
-		return a, errors.New("malformed bewit")
-	}
-	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return a, errors.New("bewit expiry is not a number")
-	}
-	if !printable(parts[0]) || !printable(parts[3]) {
-		return a, errors.New("bewit has bad characters")
-	}
-	return hawkAuth{id: parts[0], ts: exp, mac: parts[2], ext: parts[3], bewit: true}, nil
-}
-
-// normalized is the string a Hawk MAC signs.
-func (a hawkAuth) normalized(method, resource, host, port string) string {
-	kind, nonce := "header", a.nonce
-	if a.bewit {
-		kind, nonce, method = "bewit", "", "GET"
-	}
-	s := "hawk.1." + kind + "\n" + strconv.FormatInt(a.ts, 10) + "\n" + nonce + "\n" + strings.ToUpper(method) + "\n" +
-		resource + "\n" + strings.ToLower(host) + "\n" + port + "\n" + a.hash + "\n" + a.ext + "\n"
-	if a.app != "" {
-		s += a.app + "\n" + a.dlg + "\n"
-	}
-	return s
-}
-
-// macMatches reports whether a's MAC, computed with key, matches for any of the
-// candidate resources. The candidates are encodings of one and the same decoded
-// request (API Gateway delivers paths decoded, clients sign them encoded), so
-// accepting any of them grants nothing the signer did not sign.
-func (a hawkAuth) macMatches(key, method string, resources []string, host, port string) bool {
-	want, err := base64.StdEncoding.DecodeString(a.mac)
-	if err != nil {
-		return false
-	}
-	for _, res := range resources {
-		m := hmac.New(sha256.New, []byte(key))
-		m.Write([]byte(a.normalized(method, res, host, port)))
-		if hmac.Equal(m.Sum(nil), want) {
-			return true
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return w, fail("the bewit is not base64url without padding")
 		}
 	}
-	return false
-}
-
-// payloadHash is Hawk's hash of a request body.
-func payloadHash(contentType string, body []byte) string {
-	mt, _, err := mime.ParseMediaType(contentType)
+	raw, err := base64.RawURLEncoding.DecodeString(b)
 	if err != nil {
-		mt = strings.ToLower(strings.TrimSpace(strings.Split(contentType, ";")[0]))
+		return w, fail("the bewit is not base64url without padding")
 	}
-	h := sha256.New()
-	h.Write([]byte("hawk.1.payload\n" + mt + "\n"))
-	h.Write(body)
-	h.Write([]byte("\n"))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	parts := strings.Split(string(raw), `\`)
+	if len(parts) != 4 {
+		return w, fail("malformed bewit: it must have four parts")
+	}
+	if parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return w, fail("malformed bewit: id, expiry and mac are required")
+	}
+	if !headerValue(parts[0]) || !headerValue(parts[2]) || !headerValue(parts[3]) {
+		return w, fail("malformed bewit: it holds a character Hawk does not allow")
+	}
+	exp, ok := parseTimestamp(parts[1])
+	if !ok {
+		return w, fail("malformed bewit: its expiry is not a timestamp in seconds")
+	}
+	return hawkBewit{id: parts[0], exp: exp, mac: parts[2], ext: parts[3]}, nil
 }
 
-// splitBewit returns a resource's bewit parameter and the resource without it (as the
-// client signed it, before adding the bewit).
-func splitBewit(resource string) (bewit, rest string) {
-	path, query, ok := strings.Cut(resource, "?")
+// splitBewit finds the bewit parameter in a request URI (path?query) and returns it
+// with the URI the client signed: the same URI without that parameter, and without
+// the '?' when no other parameter remains. As in @hapi/hawk, the parameter is
+// recognised by its literal text "bewit=" at the start of the query or after '&';
+// its value is used as sent (a bewit needs no escaping). A URI with two bewits is
+// an *Error; found is false when there is none.
+func splitBewit(uri string) (bewit, signed string, found bool, err error) {
+	path, query, ok := strings.Cut(uri, "?")
 	if !ok {
-		return "", resource
+		return "", uri, false, nil
 	}
-	var kept []string
-	for _, p := range strings.Split(query, "&") {
-		key, val, _ := strings.Cut(p, "=")
-		if k, err := url.QueryUnescape(key); err == nil && k == "bewit" {
-			if v, err := url.QueryUnescape(val); err == nil {
-				bewit = v
+	params := strings.Split(query, "&")
+	kept := params[:0:0]
+	for _, p := range params {
+		if v, isBewit := strings.CutPrefix(p, "bewit="); isBewit {
+			if found {
+				return "", "", false, fail("the request URI carries more than one bewit")
 			}
+			bewit, found = v, true
 			continue
 		}
 		kept = append(kept, p)
 	}
+	if !found {
+		return "", uri, false, nil
+	}
 	if len(kept) == 0 {
-		return bewit, path
+		return bewit, path, true, nil
 	}
-	return bewit, path + "?" + strings.Join(kept, "&")
+	return bewit, path + "?" + strings.Join(kept, "&"), true, nil
 }
 
-func abs(d time.Duration) time.Duration {
-	if d < 0 {
-		return -d
-	}
-	return d
+// mac is a Hawk MAC computation with one key, reused across candidates.
+type mac struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+	b64 [44]byte // base64 of a SHA-256 sum
+	buf []byte
 }
 
-func hmacSHA256(key, msg string) []byte {
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(msg))
-	return m.Sum(nil)
+func newMAC(key string) *mac { return &mac{h: hmac.New(sha256.New, []byte(key))} }
+
+// matches reports whether the base64 MAC of normalized equals want, comparing in
+// constant time as @hapi/hawk does (the strings, not decoded bytes).
+func (m *mac) matches(normalized []byte, want string) bool {
+	m.h.Reset()
+	m.h.Write(normalized)
+	base64.StdEncoding.Encode(m.b64[:], m.h.Sum(m.sum[:0]))
+	return subtle.ConstantTimeCompare(m.b64[:], []byte(want)) == 1
+}
+
+// normalized is the text a Hawk MAC covers:
+//
+//	hawk.1.<kind>\n ts\n nonce\n METHOD\n resource\n host\n port\n hash\n ext\n [app\n dlg\n]
+//
+// each followed by a newline as shown, ts and everything else exactly as sent.
+func (m *mac) normalized(kind, ts, nonce, method, resource, host, port, hash, ext, app, dlg string) []byte {
+	b := m.buf[:0]
+	b = append(b, "hawk.1."...)
+	b = append(b, kind...)
+	for _, s := range [...]string{ts, nonce, method, resource, host, port, hash, ext} {
+		b = append(b, '\n')
+		b = append(b, s...)
+	}
+	b = append(b, '\n')
+	if app != "" {
+		b = append(b, app...)
+		b = append(b, '\n')
+		b = append(b, dlg...)
+		b = append(b, '\n')
+	}
+	m.buf = b
+	return b
+}
+
+// payloadHash is Hawk's hash of a request body: base64 of SHA-256 over
+// "hawk.1.payload\n" + content type + "\n" + body + "\n", where the content type is
+// the header's value before any ';', trimmed and lower-cased (@hapi/hawk's
+// parseContentType).
+func payloadHash(contentType string, body []byte) string {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	h := sha256.New()
+	h.Write([]byte("hawk.1.payload\n"))
+	h.Write([]byte(mt))
+	h.Write([]byte("\n"))
+	h.Write(body)
+	h.Write([]byte("\n"))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }

@@ -14,6 +14,7 @@ import (
 // MAC, so tokens cannot be hashed; they are sealed with AES-256-GCM under a key
 // derived from the deployment's secret, with the client id as additional data, so a
 // sealed token is useless without the secret and cannot be moved to another client.
+// A sealed token is the random 12-byte nonce followed by the ciphertext and its tag.
 type Sealer struct {
 	aead cipher.AEAD
 }
