@@ -172,41 +172,50 @@ type allocation struct {
 }
 
 // allocate turns the capacity wanted into instances of the candidates (cheapest
-// first). A large request is spread, round robin, over the options whose unit price
-// is within SpreadTolerance of the cheapest (at most SpreadMax of them), so one
-// option's capacity shortage never takes the whole request down; a small one (at
-// most SpreadMin instances) goes to the cheapest alone. No instance is allocated
-// that would take the pool past headroom (what maxCapacity leaves), and at most
-// maxInstances are.
+// first). A large request (more than SpreadMin instances) is spread, round robin, over
+// the options whose unit price is within SpreadTolerance of the cheapest (at most
+// SpreadMax of them), and no option takes more than MaxShare of it while another can
+// take the rest: so one option's capacity shortage or interruptions never take the
+// whole request down. A small request goes to the cheapest alone. No instance is
+// allocated that would take the pool past headroom (what maxCapacity leaves), and at
+// most maxInstances are.
 func allocate(cands []candidate, want, headroom float64, maxInstances int, cfg Config) []allocation {
 	if want <= 0 || headroom <= 0 || len(cands) == 0 || maxInstances <= 0 {
 		return nil
 	}
+	large := math.Ceil(want/cands[0].opt.Capacity) > float64(cfg.SpreadMin)
 	spread := []int{0}
-	for i := 1; i < len(cands) && len(spread) < cfg.SpreadMax; i++ {
-		if cands[i].unit <= cands[0].unit*(1+cfg.SpreadTolerance) {
-			spread = append(spread, i)
+	if large {
+		for i := 1; i < len(cands) && len(spread) < cfg.SpreadMax; i++ {
+			if cands[i].unit <= cands[0].unit*(1+cfg.SpreadTolerance) {
+				spread = append(spread, i)
+			}
 		}
 	}
-	if math.Ceil(want/cands[0].opt.Capacity) <= float64(cfg.SpreadMin) {
-		spread = spread[:1]
+	share := math.MaxInt
+	if large && len(cands) > 1 {
+		share = max(cfg.SpreadMin, int(math.Ceil(math.Ceil(want/cands[0].opt.Capacity)*cfg.MaxShare)))
 	}
 	counts := make([]int, len(cands))
 	remaining, room, n, next := want, headroom, 0, 0
+	fits := func(i int, capped bool) bool {
+		return cands[i].opt.Capacity <= room && (!capped || counts[i] < share)
+	}
 	for remaining > 0 && n < maxInstances {
 		picked := -1
 		for k := range spread {
 			i := spread[(next+k)%len(spread)]
-			if cands[i].opt.Capacity <= room {
+			if fits(i, true) {
 				picked, next = i, (next+k+1)%len(spread)
 				break
 			}
 		}
-		if picked < 0 { // nothing in the spread fits what maxCapacity leaves: a smaller option may
-			for i := range cands {
-				if cands[i].opt.Capacity <= room {
+		// The spread set is full (or nothing in it fits what maxCapacity leaves): the
+		// next cheapest that can take more, then anything that fits at all.
+		for _, capped := range []bool{true, false} {
+			for i := 0; picked < 0 && i < len(cands); i++ {
+				if fits(i, capped) {
 					picked = i
-					break
 				}
 			}
 		}

@@ -136,6 +136,8 @@ func TestAllocate(t *testing.T) {
 		{"large request spreads over options within 20%", []candidate{c("a", 1, 1), c("b", 1, 1.1), c("c", 1, 1.19), c("d", 1, 1.5)}, 9, 100, 100, map[string]int{"a": 3, "b": 3, "c": 3}},
 		{"at most SpreadMax options", []candidate{c("a", 1, 1), c("b", 1, 1), c("c", 1, 1), c("d", 1, 1)}, 6, 100, 100, map[string]int{"a": 2, "b": 2, "c": 2}},
 		{"capacity per instance: 10 wanted of capacity 4 is 3 instances", []candidate{c("big", 4, 1)}, 10, 100, 100, map[string]int{"big": 3}},
+		{"no bet on one option: at most 60% of a large request while another can take the rest", []candidate{c("a", 1, 1), c("b", 1, 1.7)}, 10, 100, 100, map[string]int{"a": 6, "b": 4}},
+		{"the only option takes everything", []candidate{c("a", 1, 1)}, 10, 100, 100, map[string]int{"a": 10}},
 		{"never past maxCapacity: a smaller option fills what is left", []candidate{c("big", 4, 1), c("small", 1, 2)}, 6, 6, 100, map[string]int{"big": 1, "small": 2}},
 		{"nothing fits the headroom", []candidate{c("big", 4, 1)}, 3, 3, 100, nil},
 		{"bounded by maxInstances", []candidate{c("a", 1, 1)}, 50, 100, 7, map[string]int{"a": 7}},

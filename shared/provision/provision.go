@@ -80,6 +80,9 @@ type Config struct {
 	SpreadTolerance float64
 	SpreadMax       int
 	SpreadMin       int
+	// MaxShare is the largest share of a large request one option takes while another
+	// option can take the rest (0.6).
+	MaxShare float64
 	// MaxLaunchesPerPool bounds the instances one pool launches in one iteration (250).
 	MaxLaunchesPerPool int
 	// TokenKey derives aws-provisioner instances' secret tokens from their launch
@@ -116,6 +119,9 @@ func (c *Config) defaults() {
 	}
 	if c.SpreadMin <= 0 {
 		c.SpreadMin = 2
+	}
+	if c.MaxShare <= 0 || c.MaxShare > 1 {
+		c.MaxShare = 0.6
 	}
 	if c.MaxLaunchesPerPool <= 0 {
 		c.MaxLaunchesPerPool = 250

@@ -40,6 +40,8 @@ func main() {
 		err = api(ctx, os.Args[2:])
 	case "client":
 		err = client(ctx, os.Args[2:])
+	case "docs":
+		driverDocs(os.Stdout)
 	case "install":
 		var dir string
 		if dir, err = dynamolocal.Install(ctx); err == nil {
