@@ -133,8 +133,11 @@ func TestOlderEventsDoNotRewindEC2State(t *testing.T) {
 	}
 }
 
+// newHandler's store reads the clock of the recorded events (t0 and the samples'
+// 2026-11-22), so stopped records, which expire a day after they stop, stay readable
+// whatever day the tests run.
 func newHandler(t *testing.T) (*ec2events.Handler, *store.Store) {
-	s := storetest.New(t)
+	s := storetest.New(t, store.WithClock(func() time.Time { return t0.Add(30 * time.Minute) }))
 	return &ec2events.Handler{Store: s, Log: quiet}, s
 }
 
