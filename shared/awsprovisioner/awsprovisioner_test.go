@@ -123,6 +123,26 @@ func TestWorkerTypeNamesWithSlashes(t *testing.T) {
 	}
 }
 
+// TestWrongMethodOnSubRouteCreatesNothing: "PUT .../gecko/update" reads like a
+// createWorkerType of "gecko/update"; it is refused and stores nothing.
+func TestWrongMethodOnSubRouteCreatesNothing(t *testing.T) {
+	h := apptest.New(t)
+	for _, name := range []string{"gecko/update", "a/b/update"} {
+		r := h.Do(h.Root, "PUT", base+"/worker-type/"+name, definition())
+		if r.Status != 400 || !strings.Contains(string(r.Body), "POST /worker-type/<workerType>/update") {
+			t.Errorf("PUT %s: %d %s, want 400 naming the update route", name, r.Status, r.Body)
+		}
+	}
+	var names []string
+	_ = json.Unmarshal(h.Do(nil, "GET", base+"/list-worker-types", nil).Body, &names)
+	if len(names) != 0 {
+		t.Errorf("worker types after refused creates: %v", names)
+	}
+	if r := h.Do(h.Root, "PUT", base+"/worker-type/update", definition()); r.Status != 200 {
+		t.Errorf("a plain name \"update\" is fine: %d %s", r.Status, r.Body)
+	}
+}
+
 func TestLaunchSpecsStateSummariesAndBackendStatus(t *testing.T) {
 	h := apptest.New(t)
 	h.Do(h.Root, "PUT", base+"/worker-type/wt", definition())

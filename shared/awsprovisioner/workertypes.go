@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"sync"
 	"time"
@@ -102,6 +103,9 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, err
 	}
+	if err := routableName(name); err != nil {
+		return nil, err
+	}
 	wt, err := s.Store.CreateWorkerType(ctx, name, def.Definition())
 	if errors.Is(err, store.ErrExists) {
 		existing, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
@@ -118,6 +122,18 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, err
 	}
 	return httpapi.OK(body), nil
+}
+
+// routableName refuses new worker type names whose last '/' segment is "update", the
+// worker type's own sub-route ("/launch-specifications" cannot fit in 22 characters). API Gateway hands us the path decoded, so
+// "PUT /worker-type/gecko/update" (a wrong method for updateWorkerType) and a name
+// "gecko/update" arrive alike; creating it would make a stray worker type that
+// updateWorkerType and getLaunchSpecs could not address unambiguously.
+func routableName(name string) error {
+	if strings.HasSuffix(name, "/update") {
+		return httpapi.InputValidationError("workerType %q ends in /update, which is a route of its own: to update a worker type, POST /worker-type/<workerType>/update", name)
+	}
+	return nil
 }
 
 func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {

@@ -4,6 +4,7 @@
 //	local invoke -function F -event FILE   one function once on a sample event (make invoke)
 //	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
 //	local client create ID -scope S ...    an API client (make client); see -h
+//	local docs                             the cloud drivers and their options (README)
 //	local install                          fetch DynamoDB Local into the cache (CI)
 package main
 
@@ -57,7 +58,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE | api METHOD PATH [BODY|@FILE|-] | client ... | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE | api METHOD PATH [BODY|@FILE|-] | client ... | docs | install`)
 	os.Exit(2)
 }
 
