@@ -108,11 +108,11 @@ func (r *Request) Require(req Requirement) error {
 	if req.SatisfiedBy(r.Caller.Scopes) {
 		return nil
 	}
-	who := "anonymous callers"
+	who := "anonymous callers lack"
 	if r.Caller.Authenticated {
-		who = "client " + strconv.Quote(r.Caller.ClientID)
+		who = "client " + strconv.Quote(r.Caller.ClientID) + " lacks"
 	}
-	return InsufficientScopes("%s lack the scopes %s requires: %s (held: %s)",
+	return InsufficientScopes("%s the scopes %s requires: %s (held: %s)",
 		who, r.Route, req.String(), strings.Join(r.Caller.Scopes, ", "))
 }
 

@@ -295,13 +295,15 @@ func (s *Stack) printReport(r *provision.Report) {
 	}
 	pools := append([]provision.PoolReport(nil), r.Pools...)
 	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })
+	orphans := r.Terminated // the report's total counts the pools' terminations too
 	for _, p := range pools {
+		orphans -= p.Terminated
 		if line := p.Line(); s.due(p.Key, line, now) {
 			s.say("provisioner: %s", line)
 		}
 	}
-	if r.Terminated > 0 {
-		s.say("provisioner: terminated %d instances of no known pool", r.Terminated)
+	if orphans > 0 {
+		s.say("provisioner: terminated %d instances of no known pool", orphans)
 	}
 	for _, p := range r.Problems {
 		s.say("provisioner: problem: %s", p)

@@ -222,3 +222,54 @@ func TestCfnLint(t *testing.T) {
 		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
 	}
 }
+
+// TestREADMEListsTheProvisionerCloudPermissions: every EC2 and IAM action the
+// provisioner's policy grants is in the README's permissions table, and the table
+// names no action the policy lacks.
+func TestREADMEListsTheProvisionerCloudPermissions(t *testing.T) {
+	_, dir := load(t)
+	data, err := os.ReadFile(filepath.Join(dir, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := template.ParseDocument(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn, _ := doc["Resources"].(map[string]any)["ProvisionerFunction"].(map[string]any)
+	props, _ := fn["Properties"].(map[string]any)
+	granted := map[string]bool{}
+	policies, _ := props["Policies"].([]any)
+	for _, p := range policies {
+		statements, _ := p.(map[string]any)["Statement"].([]any)
+		for _, st := range statements {
+			actions, _ := st.(map[string]any)["Action"].([]any)
+			for _, a := range actions {
+				if s, _ := a.(string); strings.HasPrefix(s, "ec2:") || strings.HasPrefix(s, "iam:") {
+					granted[s] = true
+				}
+			}
+		}
+	}
+	if len(granted) == 0 {
+		t.Fatal("found no ec2: or iam: action in ProvisionerFunction's policies")
+	}
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("`((?:ec2|iam):[A-Za-z]+)`").FindAllStringSubmatch(string(readme), -1) {
+		listed[m[1]] = true
+	}
+	for a := range granted {
+		if !listed[a] {
+			t.Errorf("template.yaml grants %s to the provisioner; the README's permissions table does not list it", a)
+		}
+	}
+	for a := range listed {
+		if !granted[a] {
+			t.Errorf("the README lists %s; the provisioner's policy does not grant it", a)
+		}
+	}
+}

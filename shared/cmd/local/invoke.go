@@ -51,7 +51,11 @@ func invoke(ctx context.Context, args []string) error {
 	}
 
 	cfg := app.Config{InstanceSetID: "local", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias}
-	if st, err := readState(); err == nil {
+	st, err := readState()
+	if err != nil && !errors.Is(err, errNoStack) {
+		return err
+	}
+	if err == nil {
 		fmt.Fprintf(os.Stderr, "invoking %s against the running local stack's tables (%s)\n", id, st.RootURL)
 		cfg.DynamoDBEndpoint, cfg.RootClientID, cfg.RootAccessToken, cfg.SigningKey = st.DynamoDBEndpoint, st.ClientID, st.AccessToken, []byte(st.SigningKey)
 		cfg.RootURL, cfg.TaskclusterRootURL = st.RootURL, st.RootURL

@@ -129,10 +129,10 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer s.Close()
-	if err := writeState(s); err != nil {
+	if err := writeState(s, o.Port); err != nil {
 		fmt.Fprintln(os.Stderr, "warning: make api / make client will not find this stack:", err)
 	}
-	defer removeState()
+	defer removeState(o.Port)
 	fmt.Println(s.Banner())
 	<-ctx.Done()
 	fmt.Println("\nstopping: the provisioner, the APIs, the simulated workers, DynamoDB Local ...")
