@@ -5,18 +5,20 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 	hawk "github.com/tent/hawk-go"
+
+	"github.com/workerfleet/workerfleet/shared/httpapi"
 )
 
 // The tests sign with the official Taskcluster Go client (tcclient), and, where a
@@ -171,38 +173,14 @@ func gatewayResources(decodedPath, rawQuery string) []string {
 		if !ok {
 			continue
 		}
-		for _, esc := range []func(string) string{url.QueryEscape, encodeURIComponent} {
+		for _, esc := range []func(string) string{url.QueryEscape, httpapi.EncodeURIComponent} {
 			r := prefix + esc(param) + q
-			if !contains(out, r) {
+			if !slices.Contains(out, r) {
 				out = append(out, r)
 			}
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// encodeURIComponent escapes as JavaScript's function of that name does.
-func encodeURIComponent(s string) string {
-	const keep = "-_.!~*'()"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(keep, c) >= 0 {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
 }
 
 // gateway is an HTTP server that hands requests to an authenticator as the API

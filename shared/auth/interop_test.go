@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
+
+	"github.com/workerfleet/workerfleet/shared/httpapi"
 )
 
 // poolRoute is a worker-manager route whose parameter holds a '/', encoded %2F by
@@ -187,7 +189,7 @@ func TestDecodedPathNeedsCandidates(t *testing.T) {
 	// The JavaScript and Python clients encode with encodeURIComponent: a space is
 	// %20 there and + for url.QueryEscape; both candidates are offered.
 	a := testAuthenticator()
-	for _, enc := range []func(string) string{url.QueryEscape, encodeURIComponent} {
+	for _, enc := range []func(string) string{url.QueryEscape, httpapi.EncodeURIComponent} {
 		signedPath := "/api/worker-manager/v1/worker-pool/" + enc("proj/a pool")
 		r := hawkSigned(t, "user", userToken, "", "GET", "https://api.example.com"+signedPath, "", "", false, "")
 		r.Resources = gatewayResources("/api/worker-manager/v1/worker-pool/proj/a pool", "")

@@ -19,14 +19,14 @@ import (
 
 // workerTypeResponse is the stored definition with workerType and lastModified, as
 // the seed's WorkerTypeResponse: the definition's members, then those two.
-func workerTypeResponse(wt store.WorkerType) (json.RawMessage, error) {
+func workerTypeResponse(wt store.WorkerType) (*httpapi.Response, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(wt.Definition, &m); err != nil {
 		return nil, fmt.Errorf("stored definition of %s: %w", wt.Name, err)
 	}
 	m["workerType"], _ = json.Marshal(wt.Name)
 	m["lastModified"], _ = json.Marshal(ts(wt.LastModified))
-	return json.Marshal(m)
+	return httpapi.OK(m), nil
 }
 
 // definitionScopes are all the scopes a definition grants its instances; whoever
@@ -117,11 +117,7 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker type "+name)
 	}
-	body, err := workerTypeResponse(wt)
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.OK(body), nil
+	return workerTypeResponse(wt)
 }
 
 // routableName refuses new worker type names whose last '/' segment is "update", the
@@ -145,11 +141,7 @@ func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker type "+name)
 	}
-	body, err := workerTypeResponse(wt)
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.OK(body), nil
+	return workerTypeResponse(wt)
 }
 
 func (s *Service) workerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -164,11 +156,7 @@ func (s *Service) workerType(ctx context.Context, r *httpapi.Request) (*httpapi.
 	if err != nil {
 		return nil, storeError(err, "worker type "+name)
 	}
-	body, err := workerTypeResponse(wt)
-	if err != nil {
-		return nil, err
-	}
-	return httpapi.OK(body), nil
+	return workerTypeResponse(wt)
 }
 
 func (s *Service) workerTypeLastModified(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {

@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -505,28 +506,20 @@ func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, pa
 		q = "?" + ev.RawQueryString
 	}
 	out := []string{ev.RawPath + q}
-	for _, esc := range []func(string) string{url.QueryEscape, encodeURIComponent} {
+	for _, esc := range []func(string) string{url.QueryEscape, EncodeURIComponent} {
 		p := a.base + paramRE.ReplaceAllStringFunc(c.Pattern, func(m string) string {
 			return esc(params[m[1:len(m)-1]])
 		})
-		if r := p + q; !contains(out, r) {
+		if r := p + q; !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// encodeURIComponent escapes as JavaScript's function of that name does.
-func encodeURIComponent(s string) string {
+// EncodeURIComponent escapes as JavaScript's function of that name does (how
+// Taskcluster's JavaScript clients build paths).
+func EncodeURIComponent(s string) string {
 	const keep = "-_.!~*'()"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
