@@ -7,9 +7,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 )
 
 func main() {
-	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec)).AWSProvisioner().WorkerTypesAPI().Serve)
+	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate)).AWSProvisioner().WorkerTypesAPI().Serve)
 }

@@ -6,9 +6,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/cloud/ec2" // the driver: removeWorker terminates instances
+	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // the driver: removeWorker terminates instances
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 )
 
 func main() {
-	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec)).WorkerManager().API().Serve)
+	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate)).WorkerManager().API().Serve)
 }

@@ -209,8 +209,8 @@ func WithCloud(set cloud.InstanceSet) Option {
 // WithVerifier replaces the identity verifier (the local stack trusts its fake cloud).
 func WithVerifier(v *identity.Verifier) Option { return func(a *App) { a.Verifier = v } }
 
-// WithLaunchSpecValidator checks launch specs strictly (the EC2 driver's
-// ValidateLaunchSpec: unknown RunInstances fields are refused with a 400).
+// WithLaunchSpecValidator checks launch specs strictly (the EC2 driver's decoding,
+// launchspec.Validate: unknown RunInstances fields are refused with a 400).
 func WithLaunchSpecValidator(fn func(json.RawMessage) error) Option {
 	return func(a *App) { a.validateSpec = fn }
 }

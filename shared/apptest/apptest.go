@@ -17,7 +17,7 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 	"github.com/workerfleet/workerfleet/shared/localstack"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
@@ -43,7 +43,7 @@ func New(t testing.TB, opts ...app.Option) *Harness {
 	cfg := app.Config{Tables: storetest.Tables(t), RootClientID: "root", RootAccessToken: RootToken,
 		SigningKey: []byte("test signing key, 32 bytes long!"), InstanceSetID: "test",
 		AllowedRegions: []string{"us-east-1", "us-west-2", "eu-central-1"}}
-	opts = append([]app.Option{app.WithDB(storetest.DB(t)), app.WithLogger(Quiet), app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec)}, opts...)
+	opts = append([]app.Option{app.WithDB(storetest.DB(t)), app.WithLogger(Quiet), app.WithLaunchSpecValidator(launchspec.Validate)}, opts...)
 	a, err := app.New(context.Background(), cfg, opts...)
 	if err != nil {
 		t.Fatal(err)

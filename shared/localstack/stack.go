@@ -22,6 +22,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/identity"
@@ -155,7 +156,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: randomKey(),
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
 	}
-	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec)}
+	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate)}
 	switch o.Cloud {
 	case "fake":
 		fc := fake.DefaultConfig()

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-xray-sdk-go/v2/xray"
 	"github.com/google/go-cmp/cmp"
 
@@ -108,45 +106,6 @@ func TestXRayOnlyInLambda(t *testing.T) {
 		if got := srv.headers[0].Get(xray.TraceIDHeaderKey) != ""; got != inLambda {
 			t.Errorf("in Lambda %v: trace header sent = %v, want %v", inLambda, got, inLambda)
 		}
-	}
-}
-
-func TestDecodeLaunchSpec(t *testing.T) {
-	got, err := ec2.DecodeLaunchSpec(json.RawMessage(`{"SubnetId": "subnet-1", "securityGroupIds": ["sg-1"],
-		"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 50, "VolumeType": "gp3", "DeleteOnTermination": true}}],
-		"MetadataOptions": {"HttpTokens": "required"}, "InstanceInitiatedShutdownBehavior": "terminate"}`))
-	if err != nil {
-		t.Fatalf("DecodeLaunchSpec: %v", err)
-	}
-	if aws.ToString(got.SubnetId) != "subnet-1" || len(got.SecurityGroupIds) != 1 ||
-		aws.ToInt32(got.BlockDeviceMappings[0].Ebs.VolumeSize) != 50 || got.BlockDeviceMappings[0].Ebs.VolumeType != types.VolumeTypeGp3 ||
-		got.MetadataOptions.HttpTokens != types.HttpTokensStateRequired || got.InstanceInitiatedShutdownBehavior != types.ShutdownBehaviorTerminate {
-		t.Errorf("DecodeLaunchSpec = %+v, want every field decoded", got)
-	}
-	for _, empty := range []string{"", "  ", "null", "{}"} {
-		if _, err := ec2.DecodeLaunchSpec(json.RawMessage(empty)); err != nil {
-			t.Errorf("DecodeLaunchSpec(%q) = %v, want an empty input", empty, err)
-		}
-	}
-	for _, tc := range []struct{ spec, code string }{
-		{`{"SubnetID": "x", "Flavour": 1}`, "UnknownParameter"},
-		{`{"SubnetId": 7}`, "InvalidParameterValue"},
-		{`[]`, "InvalidParameterValue"},
-		{`"x"`, "InvalidParameterValue"},
-		{`{"SubnetId": "x"} {"KeyName": "y"}`, "InvalidParameterValue"},
-		{`{"SubnetId": "x"`, "InvalidParameterValue"},
-		{`{"TagSpecifications": [{"ResourceType": "network-interface", "Tags": []}]}`, "InvalidParameterValue"},
-	} {
-		_, err := ec2.DecodeLaunchSpec(json.RawMessage(tc.spec))
-		if !cloud.IsConfigError(err) || cloud.ErrorCode(err) != tc.code {
-			t.Errorf("DecodeLaunchSpec(%s) = %v, want the ConfigError %s", tc.spec, err, tc.code)
-		}
-		if err2 := ec2.ValidateLaunchSpec(json.RawMessage(tc.spec)); cloud.ErrorCode(err2) != tc.code {
-			t.Errorf("ValidateLaunchSpec(%s) = %v, want %s", tc.spec, err2, tc.code)
-		}
-	}
-	if err := ec2.ValidateLaunchSpec(json.RawMessage(`{"KeyName": "k"}`)); err != nil {
-		t.Errorf("ValidateLaunchSpec(valid) = %v", err)
 	}
 }
 

@@ -1,18 +1,13 @@
 package ec2
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,60 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 )
 
-// DecodeLaunchSpec decodes a launch spec (extra RunInstances fields, in EC2's API
-// names: SecurityGroupIds, SubnetId, KeyName, BlockDeviceMappings,
-// IamInstanceProfile, Placement, EbsOptimized, MetadataOptions, ...) onto a
-// RunInstancesInput. Empty or null is an empty input. Unknown fields, values of
-// the wrong JSON type, anything after the object, and TagSpecifications for
-// resources other than "instance" and "volume" (the IAM policy lets the driver tag
-// nothing else) are a cloud.ConfigError.
-//
-// As with encoding/json, field names match case-insensitively.
-func DecodeLaunchSpec(spec json.RawMessage) (*ec2.RunInstancesInput, error) {
-	in := &ec2.RunInstancesInput{}
-	trimmed := bytes.TrimSpace(spec)
-	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
-		return in, nil
-	}
-	if trimmed[0] != '{' {
-		return nil, specError("InvalidParameterValue", "launch spec is not a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(in); err != nil {
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return nil, specError("UnknownParameter", "launch spec: "+strings.TrimPrefix(err.Error(), "json: "))
-		}
-		return nil, specError("InvalidParameterValue", "launch spec: "+strings.TrimPrefix(err.Error(), "json: "))
-	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return nil, specError("InvalidParameterValue", "launch spec: data after the JSON object")
-	}
-	for _, ts := range in.TagSpecifications {
-		if ts.ResourceType != types.ResourceTypeInstance && ts.ResourceType != types.ResourceTypeVolume {
-			return nil, specError("InvalidParameterValue",
-				fmt.Sprintf("launch spec: TagSpecifications for %q: only instance and volume tags are allowed", ts.ResourceType))
-		}
-	}
-	return in, nil
-}
-
-// ValidateLaunchSpec reports whether spec would be accepted by Launch, as a
-// cloud.ConfigError when not, so the API can refuse a bad worker pool (HTTP 400)
-// before storing it.
-func ValidateLaunchSpec(spec json.RawMessage) error {
-	_, err := DecodeLaunchSpec(spec)
-	return err
-}
-
-func specError(code, message string) error {
-	return cloud.ClassifyEC2Error(code, message, time.Now())
-}
-
 // BuildRunInstancesInput returns the RunInstances call Launch makes for req on
-// behalf of the set id: req.LaunchSpec decoded (DecodeLaunchSpec), then the fields
+// behalf of the set id: req.LaunchSpec decoded (launchspec.Decode), then the fields
 // the driver controls set over it:
 //
 //   - ImageId, InstanceType, and MinCount = MaxCount = Count;
@@ -96,9 +42,9 @@ func BuildRunInstancesInput(id cloud.InstanceSetID, req cloud.LaunchRequest) (*e
 		return nil, err
 	}
 	if req.ClientToken == "" {
-		return nil, specError("MissingParameter", "the request must contain the parameter ClientToken")
+		return nil, cloud.ClassifyEC2Error("MissingParameter", "the request must contain the parameter ClientToken", time.Now())
 	}
-	in, err := DecodeLaunchSpec(req.LaunchSpec)
+	in, err := launchspec.Decode(req.LaunchSpec)
 	if err != nil {
 		return nil, err
 	}

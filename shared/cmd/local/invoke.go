@@ -15,7 +15,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/provision"
@@ -78,7 +78,7 @@ func invoke(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := app.New(ctx, cfg, app.WithLogger(logger()), app.WithLaunchSpecValidator(ec2.ValidateLaunchSpec),
+	a, err := app.New(ctx, cfg, app.WithLogger(logger()), app.WithLaunchSpecValidator(launchspec.Validate),
 		app.WithCloud(fc.InstanceSet(cloud.InstanceSetID(cfg.InstanceSetID))))
 	if err != nil {
 		return err
