@@ -16,7 +16,7 @@ import (
 //
 //	go test -run '^$' -bench Iteration -benchtime 3x ./shared/provision/
 func BenchmarkIteration(b *testing.B) {
-	for _, size := range []struct{ pools, perPool int }{{100, 20}, {1000, 20}} {
+	for _, size := range []struct{ pools, perPool int }{{100, 20}, {1000, 5}, {1000, 20}} {
 		b.Run(fmt.Sprintf("pools=%d/workers=%d", size.pools, size.pools*size.perPool), func(b *testing.B) {
 			e := newEnv(b)
 			e.cloud.SetEventSink(nil) // the warm-up reconciles states instead: faster to set up
