@@ -78,11 +78,12 @@ func (s *Service) WorkerTypesAPI() *httpapi.API {
 // SecretsAPI is the aws-provisioner API's secrets half (the SecretsApiFunction).
 func (s *Service) SecretsAPI() *httpapi.API {
 	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
+	token := []string{"token"} // a secret's token is its credential: never logged
 	for _, r := range []httpapi.Route{
-		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret},
-		{Name: "getSecret", Method: "GET", Pattern: "/secret/<token>", Handler: s.getSecret},
-		{Name: "removeSecret", Method: "DELETE", Pattern: "/secret/<token>", Handler: s.removeSecret},
-		{Name: "instanceStarted", Method: "GET", Pattern: "/instance-started/<instanceId>/<token>", Handler: s.instanceStarted},
+		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret, Credentials: token},
+		{Name: "getSecret", Method: "GET", Pattern: "/secret/<token>", Handler: s.getSecret, Credentials: token},
+		{Name: "removeSecret", Method: "DELETE", Pattern: "/secret/<token>", Handler: s.removeSecret, Credentials: token},
+		{Name: "instanceStarted", Method: "GET", Pattern: "/instance-started/<instanceId>/<token>", Handler: s.instanceStarted, Credentials: token},
 	} {
 		a.Handle(r)
 	}

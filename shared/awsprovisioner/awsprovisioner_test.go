@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
+	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/slugid"
@@ -466,4 +468,33 @@ func authRequest(t *testing.T, creds *tcclient.Credentials) auth.Request {
 		t.Fatal(err)
 	}
 	return auth.Request{Method: "GET", Host: "localhost", Port: "80", Resources: []string{"/x"}, Authorization: req.Header.Get("Authorization")}
+}
+
+// TestSecretsNeverLogged: the secret's data and its token (the credential that reads
+// it) appear in no log line, at any level, whatever the request does with them.
+func TestSecretsNeverLogged(t *testing.T) {
+	var logs bytes.Buffer
+	h := apptest.New(t, app.WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	token, secret := slugid.Nice(), "hunter2-"+slugid.Nice()
+	body := map[string]any{"token": token, "workerType": "wt", "secrets": map[string]any{"password": secret}, "scopes": []string{},
+		"expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+	if r := h.Do(h.Root, "PUT", base+"/secret/"+token, body); r.Status != 200 {
+		t.Fatalf("createSecret: %d %s", r.Status, r.Body)
+	}
+	h.Do(h.Root, "PUT", base+"/secret/"+token, map[string]any{"token": token, "workerType": "bad name!"})
+	h.Do(nil, "GET", base+"/instance-started/i-0123/"+token, nil)
+	if r := h.Do(nil, "GET", base+"/secret/"+token, nil); r.Status != 200 {
+		t.Fatalf("getSecret: %d %s", r.Status, r.Body)
+	}
+	h.Do(nil, "GET", base+"/secret/"+token, nil)
+	h.Do(nil, "DELETE", base+"/secret/"+token, nil)
+
+	if !strings.Contains(logs.String(), `"route":"getSecret"`) || !strings.Contains(logs.String(), "/secret/<redacted>") {
+		t.Fatalf("the requests were not logged as expected:\n%s", logs.String())
+	}
+	for _, s := range []string{token, secret} {
+		if strings.Contains(logs.String(), s) {
+			t.Errorf("%q appears in the logs:\n%s", s, logs.String())
+		}
+	}
 }

@@ -80,6 +80,9 @@ type Route struct {
 	Method  string
 	Pattern string // relative to the API's base, with <param> placeholders
 	Handler Handler
+	// Credentials names the path parameters that are credentials (a secret's token):
+	// request logs show them as <redacted>.
+	Credentials []string
 }
 
 // Response is a handler's result.
@@ -102,6 +105,8 @@ type Request struct {
 	Caller Caller
 	Route  string // the route's name
 	ID     string // the request id, for logs and error messages
+
+	logPath string // the path as logged, when it differs from the raw path
 }
 
 // Require fails with a 403 naming what is missing unless the caller's scopes satisfy req.
@@ -321,7 +326,11 @@ func (a *API) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (eve
 		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8"},
 		Body:       string(body),
 	}
-	attrs := []any{"method", req.Method, "path", ev.RawPath, "route", req.Route, "status", status,
+	logPath := ev.RawPath
+	if req.logPath != "" {
+		logPath = req.logPath
+	}
+	attrs := []any{"method", req.Method, "path", logPath, "route", req.Route, "status", status,
 		"durationMs", a.now().Sub(start).Milliseconds(), "requestId", req.ID}
 	if req.Caller.Authenticated {
 		attrs = append(attrs, "clientId", req.Caller.ClientID)
@@ -410,6 +419,15 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		return nil, NotFound("no such path %s", path)
 	}
 	req.Route, req.Params = route.Name, params
+	if len(route.Credentials) > 0 {
+		req.logPath = a.base + paramRE.ReplaceAllStringFunc(route.Pattern, func(m string) string {
+			name := m[1 : len(m)-1]
+			if slices.Contains(route.Credentials, name) {
+				return "<redacted>"
+			}
+			return url.PathEscape(params[name])
+		})
+	}
 
 	if req.Query, err = url.ParseQuery(ev.RawQueryString); err != nil {
 		return nil, InputError("malformed query string: %v", err)
