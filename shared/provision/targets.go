@@ -199,7 +199,11 @@ func (r PoolReport) Line() string {
 		if l.AvailabilityZone != "" {
 			where = l.AvailabilityZone
 		}
-		fmt.Fprintf(&b, "; launched %d x %s in %s (%s $%.4f/h)", l.Count, l.InstanceType, where, market, l.Price)
+		price := fmt.Sprintf("$%.4f/h", l.Price)
+		if l.Price == 0 {
+			price = "price unknown" // a cloud that reports none (moto)
+		}
+		fmt.Fprintf(&b, "; launched %d x %s in %s (%s %s)", l.Count, l.InstanceType, where, market, price)
 	}
 	if r.Terminated > 0 {
 		fmt.Fprintf(&b, "; terminated %d", r.Terminated)

@@ -29,6 +29,9 @@ func main() {
 	if len(os.Args) < 2 {
 		usage()
 	}
+	// Every component without a logger of its own (the EC2 driver, the official
+	// clients' standard log lines) logs at LOG_LEVEL too.
+	slog.SetDefault(logger())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
