@@ -2,8 +2,10 @@ package localstack
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/workerfleet/workerfleet/shared/provision"
 )
@@ -33,6 +35,45 @@ func TestPrintReportCountsOrphansApart(t *testing.T) {
 			}
 			if has := strings.Contains(got, "no known pool"); has != (tt.wantOrphan != "") || !strings.Contains(got, tt.wantOrphan) {
 				t.Errorf("output:\n%swant orphan line %q", got, tt.wantOrphan)
+			}
+		})
+	}
+}
+
+func TestFakeConfig(t *testing.T) {
+	base := Options{Seed: 7, BootDelay: 5 * time.Second, ShutdownDelay: 4 * time.Second}
+	tests := []struct {
+		name     string
+		json     string
+		wantErr  string
+		wantSeed int64
+		wantBoot time.Duration
+		wantRate float64
+		wantShut time.Duration
+	}{
+		{"none: the stack's seed and delays", "", "", 7, 5 * time.Second, 0, 4 * time.Second},
+		{"injected errors keep the stack's delays", `{"capacityErrorRate": 0.3}`, "", 7, 5 * time.Second, 0.3, 4 * time.Second},
+		{"its own seed and bootDelay win", `{"seed": 9, "bootDelay": "30s"}`, "", 9, 30 * time.Second, 0, 4 * time.Second},
+		{"an unknown option", `{"capacityErrorRat": 0.3}`, "FAKE_CLOUD", 0, 0, 0, 0},
+		{"not JSON", `capacityErrorRate=0.3`, "FAKE_CLOUD", 0, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			o.FakeCloud = json.RawMessage(tt.json)
+			fc, err := fakeConfig(o)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fc.Seed != tt.wantSeed || time.Duration(fc.BootDelay) != tt.wantBoot || fc.CapacityErrorRate != tt.wantRate || time.Duration(fc.ShutdownDelay) != tt.wantShut {
+				t.Errorf("seed %d boot %v shutdown %v capacityErrorRate %v; want %d %v %v %v", fc.Seed, time.Duration(fc.BootDelay),
+					time.Duration(fc.ShutdownDelay), fc.CapacityErrorRate, tt.wantSeed, tt.wantBoot, tt.wantShut, tt.wantRate)
 			}
 		})
 	}

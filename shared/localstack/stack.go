@@ -1,6 +1,7 @@
 package localstack
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,6 +47,11 @@ type Options struct {
 	Seed int64
 	// BootDelay and ShutdownDelay are the fake instances'.
 	BootDelay, ShutdownDelay time.Duration
+	// FakeCloud is the fake cloud's options as JSON (the fake driver's, as
+	// `workerfleet-local docs` lists them): injected errors, capacity, quotas, spot
+	// interruptions, prices. Its seed, bootDelay and shutdownDelay, where it sets
+	// them, win over Seed, BootDelay and ShutdownDelay.
+	FakeCloud json.RawMessage
 	// TaskDuration and IdleTimeout are the simulated workers'.
 	TaskDuration, IdleTimeout time.Duration
 	// Template is the path of template.yaml ("" finds it).
@@ -120,6 +126,10 @@ type printed struct {
 // workers. Close stops all of it.
 func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	o.defaults()
+	fc, err := fakeConfig(o) // before anything starts: a bad FAKE_CLOUD fails fast
+	if err != nil {
+		return nil, err
+	}
 	s = &Stack{Options: o, Queue: NewQueue()}
 	defer func() {
 		if err != nil {
@@ -159,8 +169,6 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate)}
 	switch o.Cloud {
 	case "fake":
-		fc := fake.DefaultConfig()
-		fc.Seed, fc.BootDelay, fc.ShutdownDelay = o.Seed, fake.Duration(o.BootDelay), fake.Duration(o.ShutdownDelay)
 		if s.Fake, err = fake.New(fc, fake.WithLogger(o.Log)); err != nil {
 			return nil, err
 		}
@@ -377,4 +385,27 @@ func randomKey() []byte {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return []byte(hex.EncodeToString(b))
+}
+
+// fakeConfig is the fake cloud's configuration: o.FakeCloud over the driver's
+// defaults, with o's seed and delays where o.FakeCloud does not set them.
+func fakeConfig(o Options) (fake.Config, error) {
+	fc, err := fake.ParseConfig(o.FakeCloud)
+	if err != nil {
+		return fake.Config{}, fmt.Errorf("FAKE_CLOUD: %w", err)
+	}
+	var set map[string]json.RawMessage
+	if len(bytes.TrimSpace(o.FakeCloud)) > 0 {
+		_ = json.Unmarshal(o.FakeCloud, &set) // ParseConfig accepted it: an object
+	}
+	if _, ok := set["seed"]; !ok {
+		fc.Seed = o.Seed
+	}
+	if _, ok := set["bootDelay"]; !ok {
+		fc.BootDelay = fake.Duration(o.BootDelay)
+	}
+	if _, ok := set["shutdownDelay"]; !ok {
+		fc.ShutdownDelay = fake.Duration(o.ShutdownDelay)
+	}
+	return fc, nil
 }

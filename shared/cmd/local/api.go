@@ -22,7 +22,8 @@ func api(ctx context.Context, args []string) error {
 	}
 	method, path := strings.ToUpper(args[0]), args[1]
 	root, id, token := os.Getenv("TASKCLUSTER_ROOT_URL"), os.Getenv("TASKCLUSTER_CLIENT_ID"), os.Getenv("TASKCLUSTER_ACCESS_TOKEN")
-	if root == "" || id == "" {
+	fromEnv := root != "" && id != ""
+	if !fromEnv {
 		st, err := readState()
 		if err != nil {
 			return fmt.Errorf("%w, and TASKCLUSTER_ROOT_URL and TASKCLUSTER_CLIENT_ID are not set", err)
@@ -65,6 +66,9 @@ func api(ctx context.Context, args []string) error {
 		out = pretty.Bytes()
 	}
 	fmt.Fprintf(os.Stderr, "%s %s -> %s\n", method, path, resp.Status)
+	if resp.StatusCode == http.StatusUnauthorized && fromEnv {
+		fmt.Fprintf(os.Stderr, "(signed as %s at %s, from TASKCLUSTER_*; a restarted stack has a new root token: unset them to use the running stack's)\n", id, root)
+	}
 	fmt.Println(string(out))
 	if resp.StatusCode/100 != 2 {
 		os.Exit(1)

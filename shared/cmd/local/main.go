@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -116,6 +117,7 @@ func run(ctx context.Context) error {
 	if o.IdleTimeout, err = durationEnv("IDLE_TIMEOUT", 20*time.Second); err != nil {
 		return err
 	}
+	o.FakeCloud = json.RawMessage(os.Getenv("FAKE_CLOUD"))
 	if s := os.Getenv("SEED"); s != "" {
 		if o.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("SEED=%q is not a number", s)
