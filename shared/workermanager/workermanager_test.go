@@ -357,7 +357,7 @@ func (tm *terminations) Terminate(_ context.Context, region string, ids []string
 	return nil
 }
 
-func newAWSEnv(t *testing.T) *awsEnv {
+func newAWSEnv(t testing.TB) *awsEnv {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -502,3 +502,64 @@ func TestRegistrationRefusals(t *testing.T) {
 }
 
 func newGET(u string) (*http.Request, error) { return http.NewRequest("GET", u, nil) }
+
+// FuzzRegisterWorker sends registerWorker arbitrary bodies, seeded with the shapes of
+// real aws and static registrations and their near misses. No input may get a 5xx,
+// and any refused one must leave every worker record exactly as it was.
+func FuzzRegisterWorker(f *testing.F) {
+	e := newAWSEnv(f)
+	h := e.h
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/static"), poolBody("static", `{}`))
+	secret := strings.Repeat("s", 44)
+	if r := h.Do(h.Root, "PUT", base+"/workers/"+esc("p/static")+":/rack1/host7", map[string]any{"capacity": 1,
+		"expires": time.Now().Add(time.Hour), "providerInfo": map[string]any{"staticSecret": secret}}); r.Status != 200 {
+		f.Fatalf("createWorker: %d %s", r.Status, r.Body)
+	}
+	seed := func(v any) { b, _ := json.Marshal(v); f.Add(b) }
+	doc, _ := e.document(nil)
+	other, otherSig := e.document(func(d map[string]any) { d["instanceId"] = "i-0other" })
+	for _, proof := range []any{
+		map[string]any{"document": other, "signature": otherSig},
+		map[string]any{"document": doc, "signature": otherSig},
+		map[string]any{"document": doc},
+		map[string]any{"staticSecret": secret},
+		"x", nil, 7,
+	} {
+		seed(map[string]any{"workerPoolId": "p/aws", "providerId": "aws", "workerGroup": "us-east-1", "workerId": "i-0abc", "workerIdentityProof": proof})
+	}
+	seed(map[string]any{"workerPoolId": "p/static", "providerId": "static", "workerGroup": "rack1", "workerId": "host7",
+		"workerIdentityProof": map[string]any{"staticSecret": strings.Repeat("x", 44)}})
+	f.Add([]byte(`{"workerPoolId": "p/aws", "workerPoolId": "p/static"}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`[`))
+
+	records := func(t *testing.T) []store.Worker {
+		var out []store.Worker
+		for _, k := range [][3]string{{"p/aws", "us-east-1", "i-0abc"}, {"p/static", "rack1", "host7"}} {
+			w, err := h.App.Store.Worker(ctx, k[0], k[1], k[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, w)
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		th := *h
+		th.T = t
+		before := records(t)
+		r := th.Do(nil, "POST", base+"/worker/register", body)
+		if r.Status >= 500 {
+			t.Fatalf("registerWorker %q: %d %s", body, r.Status, r.Body)
+		}
+		if r.Status == 200 {
+			return // a valid static registration (the fuzzer found the secret's shape)
+		}
+		if r.Code() == "" {
+			t.Errorf("registerWorker %q: %d without a Taskcluster error body: %s", body, r.Status, r.Body)
+		}
+		if diff := cmp.Diff(before, records(t)); diff != "" {
+			t.Fatalf("refused registration %q (%d) changed a worker:\n%s", body, r.Status, diff)
+		}
+	})
+}
