@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
 	"sync"
 	"time"
 
@@ -121,7 +120,8 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 }
 
 // routableName refuses new worker type names whose last '/' segment is "update", the
-// worker type's own sub-route ("/launch-specifications" cannot fit in 22 characters). API Gateway hands us the path decoded, so
+// worker type's own sub-route ("/launch-specifications" cannot fit in 22
+// characters). API Gateway hands us the path decoded, so
 // "PUT /worker-type/gecko/update" (a wrong method for updateWorkerType) and a name
 // "gecko/update" arrive alike; creating it would make a stray worker type that
 // updateWorkerType and getLaunchSpecs could not address unambiguously.

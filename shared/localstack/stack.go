@@ -1,7 +1,6 @@
 package localstack
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -304,15 +303,13 @@ func (s *Stack) printReport(r *provision.Report) {
 	}
 	pools := append([]provision.PoolReport(nil), r.Pools...)
 	sort.Slice(pools, func(i, j int) bool { return pools[i].Name < pools[j].Name })
-	orphans := r.Terminated // the report's total counts the pools' terminations too
 	for _, p := range pools {
-		orphans -= p.Terminated
 		if line := p.Line(); s.due(p.Key, line, now) {
 			s.say("provisioner: %s", line)
 		}
 	}
-	if orphans > 0 {
-		s.say("provisioner: terminated %d instances of no known pool", orphans)
+	if r.Orphans > 0 {
+		s.say("provisioner: terminated %d instances of no known pool", r.Orphans)
 	}
 	for _, p := range r.Problems {
 		s.say("provisioner: problem: %s", p)
@@ -395,9 +392,7 @@ func fakeConfig(o Options) (fake.Config, error) {
 		return fake.Config{}, fmt.Errorf("FAKE_CLOUD: %w", err)
 	}
 	var set map[string]json.RawMessage
-	if len(bytes.TrimSpace(o.FakeCloud)) > 0 {
-		_ = json.Unmarshal(o.FakeCloud, &set) // ParseConfig accepted it: an object
-	}
+	_ = json.Unmarshal(o.FakeCloud, &set) // empty (set stays nil), or an object ParseConfig accepted
 	if _, ok := set["seed"]; !ok {
 		fc.Seed = o.Seed
 	}

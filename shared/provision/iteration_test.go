@@ -255,8 +255,17 @@ func TestOrphansAreTerminatedAndForeignInstancesLeftAlone(t *testing.T) {
 	if inst, _ := e.cloud.Instance(foreign); inst.State != cloud.StatePending {
 		t.Errorf("another deployment's instance is %s: it must never be touched", inst.State)
 	}
-	if rep.Pools[0].Terminated != 1 {
-		t.Errorf("report: %+v", rep.Pools[0])
+	if rep.Pools[0].Terminated != 1 || rep.Orphans != 0 {
+		t.Errorf("report: %+v, orphans %d", rep.Pools[0], rep.Orphans)
+	}
+	// An instance of a pool nobody defines is an orphan of the iteration, not a pool's.
+	stray := launch(e.set, "proj/never-defined", "orphan-2")
+	rep = e.iterate()
+	if inst, _ := e.cloud.Instance(stray); inst.State != cloud.StateShuttingDown {
+		t.Errorf("stray instance is %s, want shutting-down", inst.State)
+	}
+	if rep.Orphans != 1 || rep.Terminated != 1 {
+		t.Errorf("report: terminated %d, orphans %d; want 1 and 1", rep.Terminated, rep.Orphans)
 	}
 }
 

@@ -156,7 +156,8 @@ type Report struct {
 	HeldBy     string // who holds it, when skipped
 	Pools      []PoolReport
 	Launched   int
-	Terminated int
+	Terminated int // every instance terminated, the pools' and the orphans'
+	Orphans    int // instances terminated that no worker type or pool accounts for
 	Errors     int
 	// Problems are failures not tied to one pool (a region's listing, prices, ...).
 	Problems []string

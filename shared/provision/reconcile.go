@@ -315,6 +315,7 @@ func (it *iteration) terminate(ctx context.Context, ts *terminations) {
 				} else {
 					it.mu.Lock()
 					it.rep.Terminated++
+					it.rep.Orphans++
 					it.mu.Unlock()
 				}
 			}

@@ -11,7 +11,7 @@ import (
 )
 
 // TestPrintReportCountsOrphansApart: the report's Terminated is the iteration's total;
-// the "no known pool" line shows only what no pool accounts for.
+// the "no known pool" line shows only its Orphans.
 func TestPrintReportCountsOrphansApart(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -27,7 +27,7 @@ func TestPrintReportCountsOrphansApart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
 			s := &Stack{Options: Options{Out: &out}}
-			s.printReport(&provision.Report{Terminated: tt.total,
+			s.printReport(&provision.Report{Terminated: tt.total, Orphans: tt.total - tt.perPool,
 				Pools: []provision.PoolReport{{Key: "p", Name: "proj/pool", Terminated: tt.perPool}}})
 			got := out.String()
 			if !strings.Contains(got, "proj/pool") {
