@@ -233,9 +233,24 @@ func (s *Server) Stop() {
 	}
 }
 
+// TableOption adjusts CreateTables.
+type TableOption func(*tableOptions)
+
+type tableOptions struct{ noTTL bool }
+
+// WithoutTTL leaves DynamoDB's TTL sweeper off. Tests run on simulated clocks, often
+// days from the real one, and DynamoDB Local deletes items whose ttl is past by the
+// real clock, at moments of its own: items would vanish mid-test. The store hides
+// expired items by its own clock, which is what the tests exercise.
+func WithoutTTL() TableOption { return func(o *tableOptions) { o.noTTL = true } }
+
 // CreateTables creates every table of the template on db, named by name(logicalID),
 // with the template's key schema, indexes and TTL. It returns logical id -> table name.
-func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*template.Table, name func(logicalID string) string) (map[string]string, error) {
+func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*template.Table, name func(logicalID string) string, opts ...TableOption) (map[string]string, error) {
+	var o tableOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	names := make(map[string]string, len(tables))
 	for id, t := range tables {
 		tableName := name(id)
@@ -259,7 +274,7 @@ func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*t
 		if _, err := db.CreateTable(ctx, in); err != nil {
 			return nil, fmt.Errorf("create table %s (%s): %w", tableName, id, err)
 		}
-		if t.TTLAttribute != "" {
+		if t.TTLAttribute != "" && !o.noTTL {
 			if _, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 				TableName: aws.String(tableName),
 				TimeToLiveSpecification: &types.TimeToLiveSpecification{

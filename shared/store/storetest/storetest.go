@@ -57,12 +57,13 @@ func DB(t testing.TB) *dynamodb.Client {
 	return server.Client()
 }
 
-// Tables creates a fresh set of the template's tables and returns their names.
+// Tables creates a fresh set of the template's tables and returns their names. Their
+// TTL sweeper is off (dynamolocal.WithoutTTL): tests' clocks are simulated.
 func Tables(t testing.TB) store.Tables {
 	t.Helper()
 	db := DB(t)
 	prefix := fmt.Sprintf("t%d_", seq.Add(1))
-	names, err := dynamolocal.CreateTables(context.Background(), db, tmpl.Tables, func(id string) string { return prefix + id })
+	names, err := dynamolocal.CreateTables(context.Background(), db, tmpl.Tables, func(id string) string { return prefix + id }, dynamolocal.WithoutTTL())
 	if err != nil {
 		t.Fatalf("storetest: %v", err)
 	}
