@@ -125,8 +125,11 @@ func (q *Queue) ServeControl(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"provisionerId": p, "workerType": wt, "pendingTasks": *body.PendingTasks})
 }
 
+// writeJSON answers v as JSON, without HTML escaping ("<" stays "<" in what people read).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // a client that went away is not our error
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a client that went away is not our error
 }
