@@ -155,10 +155,24 @@ type Authenticator struct {
 	Remote RemoteAuthenticator
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Skew is the clock skew allowed (default and when not positive: DefaultSkew):
-	// between a Hawk header's ts and now, either way, and for a certificate's
-	// start to lie ahead of now.
+	// Skew is the clock skew allowed (default and when not positive: DefaultSkew)
+	// between a Hawk header's ts and now, either way. A certificate's start may lie
+	// at most CertificateStartAllowance (or Skew, if smaller) ahead of now.
 	Skew time.Duration
+}
+
+// CertificateStartAllowance is how far ahead of now a temporary certificate may
+// start, as Taskcluster allows: it absorbs the issuer's clock skew, no more.
+const CertificateStartAllowance = 5 * time.Minute
+
+// MaxClientIDLength bounds client ids (and certificate issuers): they are DynamoDB
+// keys, which DynamoDB refuses beyond 2,048 bytes, and no real one comes close.
+const MaxClientIDLength = 512
+
+// ValidClientID reports whether s is a client id Taskcluster allows (1 or more of
+// A-Z a-z 0-9 ! @ / : . + | _ -) of at most MaxClientIDLength bytes.
+func ValidClientID(s string) bool {
+	return len(s) <= MaxClientIDLength && clientIDPattern.MatchString(s)
 }
 
 // Authenticate establishes the caller of r:
@@ -182,8 +196,9 @@ type Authenticator struct {
 // certificate means only a holder of the credentials learns why its certificate is
 // refused.
 //
-// Temporary credentials are valid from start - Skew to expiry inclusive, with no
-// grace after expiry; Taskcluster allows 5 minutes either side. The official
+// Temporary credentials are valid from start - CertificateStartAllowance (5
+// minutes, as in Taskcluster) to expiry inclusive, with no grace after expiry;
+// Taskcluster allows 5 minutes either side. The official
 // clients start certificates at their own now, so the start allowance absorbs their
 // clock skew like the header's ts does; expiry is the issuer's hard limit.
 func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, error) {
@@ -238,6 +253,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 		return Caller{}, fail("the request has no URI to check the signature against")
 	}
 
+	if !ValidClientID(id) {
+		return Caller{}, fail("the client id is not a valid client id (1 to %d of A-Z a-z 0-9 ! @ / : . + | _ -)", MaxClientIDLength)
+	}
 	x, err := parseExt(ext)
 	if err != nil {
 		return Caller{}, err
@@ -362,7 +380,7 @@ func (a *Authenticator) checkCertificate(c *certificate, clientID string, issuer
 		return fail("ext.certificate expires before it starts")
 	case c.expiry-c.start > MaxTemporaryLifetime.Milliseconds():
 		return fail("ext.certificate cannot last longer than 31 days")
-	case c.start > nowMs+skew.Milliseconds():
+	case c.start > nowMs+min(skew, CertificateStartAllowance).Milliseconds():
 		return fail("ext.certificate is not valid until %s", time.UnixMilli(c.start).UTC().Format(time.RFC3339))
 	case nowMs > c.expiry:
 		return fail("ext.certificate expired at %s", time.UnixMilli(c.expiry).UTC().Format(time.RFC3339))

@@ -156,6 +156,9 @@ func parseCertificate(raw json.RawMessage) (certificate, error) {
 		if err := json.Unmarshal(r, &c.issuer); err != nil {
 			return c, fail("ext.certificate.issuer must be a string")
 		}
+		if c.issuer != "" && !ValidClientID(c.issuer) {
+			return c, fail("ext.certificate.issuer is not a valid client id (1 to %d of A-Z a-z 0-9 ! @ / : . + | _ -)", MaxClientIDLength)
+		}
 	}
 	_, c.hasClientID = obj["clientId"]
 	if c.hasClientID && c.issuer == "" {
@@ -264,7 +267,7 @@ func (i Issuer) Temporary(name string, scopes []string, start, expiry time.Time)
 	}
 	startMs, expiryMs := start.UnixMilli(), expiry.UnixMilli()
 	switch {
-	case name != "" && !clientIDPattern.MatchString(name):
+	case name != "" && !ValidClientID(name):
 		return Credentials{}, fmt.Errorf("temporary credentials: name %q is not a valid client id", name)
 	case name == i.ClientID:
 		return Credentials{}, errors.New("temporary credentials: a name must differ from the issuer's client id")

@@ -81,8 +81,8 @@ func TestIssuedCertificate(t *testing.T) {
 			at      time.Time
 			wantErr string
 		}{
-			{start.Add(-DefaultSkew), ""},
-			{start.Add(-DefaultSkew - time.Millisecond), "not valid until"},
+			{start.Add(-CertificateStartAllowance), ""},
+			{start.Add(-CertificateStartAllowance - time.Millisecond), "not valid until"},
 			{expiry, ""},
 			{expiry.Add(time.Millisecond), "expired at"},
 		} {

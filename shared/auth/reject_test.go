@@ -216,6 +216,17 @@ func TestRejections(t *testing.T) {
 				c.Start, c.Expiry = ms(now.Add(16*time.Minute)), ms(now.Add(2*time.Hour))
 			})))
 		}, "ext.certificate is not valid until"},
+		{"certificate starting 10 minutes ahead (within the ts skew, beyond the start allowance)", func(t testing.TB) Request {
+			return withTemp(t, tempCreds(t, "user", userToken, userToken, cert(func(c *tcclient.Certificate) {
+				c.Start, c.Expiry = ms(now.Add(10*time.Minute)), ms(now.Add(2*time.Hour))
+			})))
+		}, "ext.certificate is not valid until"},
+		{"client id longer than a DynamoDB key", func(t testing.TB) Request {
+			return signed(t, &tcclient.Credentials{ClientID: strings.Repeat("u", 3000), AccessToken: userToken}, "GET", target, "")
+		}, "not a valid client id"},
+		{"client id with a character Taskcluster does not allow", func(t testing.TB) Request {
+			return signed(t, &tcclient.Credentials{ClientID: "us=er", AccessToken: userToken}, "GET", target, "")
+		}, "not a valid client id"},
 		{"certificate lifetime over 31 days", func(t testing.TB) Request {
 			return withTemp(t, tempCreds(t, "user", userToken, userToken, cert(func(c *tcclient.Certificate) {
 				c.Start, c.Expiry = ms(now.Add(-time.Hour)), ms(now.Add(31*24*time.Hour))
@@ -494,8 +505,8 @@ func TestAcceptedEdges(t *testing.T) {
 	}{
 		{"ts 14m59s old", now.Add(14*time.Minute + 59*time.Second), func(t testing.TB) Request { return signed(t, user, "GET", target, "") }},
 		{"ts 14m59s ahead", now.Add(-14*time.Minute - 59*time.Second), func(t testing.TB) Request { return signed(t, user, "GET", target, "") }},
-		{"certificate starting 14 minutes ahead", now, func(t testing.TB) Request {
-			return signed(t, cert(now.Add(14*time.Minute), now.Add(time.Hour)), "GET", target, "")
+		{"certificate starting 5 minutes ahead", now, func(t testing.TB) Request {
+			return signed(t, cert(now.Add(5*time.Minute), now.Add(time.Hour)), "GET", target, "")
 		}},
 		{"certificate at its expiry millisecond", now.Truncate(time.Millisecond), func(t testing.TB) Request {
 			return signed(t, cert(now.Add(-time.Hour), now.Truncate(time.Millisecond)), "GET", target, "")

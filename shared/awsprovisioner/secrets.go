@@ -137,6 +137,9 @@ func (s *Service) removeSecret(ctx context.Context, r *httpapi.Request) (*httpap
 func (s *Service) instanceStarted(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	instanceID, token := r.Params["instanceId"], r.Params["token"]
 	notFound := httpapi.NotFound("no instance %s started with this token", instanceID)
+	if len(instanceID) > maxInstanceID || !slugid.Valid(token) {
+		return nil, notFound // no instance is recorded under such an id or token
+	}
 	w, err := s.Store.WorkerByInstance(ctx, instanceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound
@@ -163,6 +166,10 @@ func (s *Service) instanceStarted(ctx context.Context, r *httpapi.Request) (*htt
 	}
 	return httpapi.OK(nil), nil
 }
+
+// maxInstanceID bounds the instance ids instanceStarted looks up (EC2's are 19
+// characters).
+const maxInstanceID = 64
 
 func joinLines(lines []string) string {
 	out := ""

@@ -40,6 +40,12 @@ import (
 // request of these APIs needs more than a fraction of this).
 const DefaultMaxBody = 1 << 20
 
+// MaxParam bounds every path parameter, whatever the route: parameters become
+// DynamoDB keys, which DynamoDB refuses (with a 500 to the caller) beyond 2,048
+// bytes, and no valid identifier of these APIs comes close. Handlers check their
+// parameters' patterns; this is the floor under all of them.
+const MaxParam = 1024
+
 // Caller is who made a request, as the authenticator established it.
 type Caller struct {
 	ClientID      string
@@ -419,6 +425,11 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		return nil, NotFound("no such path %s", path)
 	}
 	req.Route, req.Params = route.Name, params
+	for _, name := range route.params {
+		if n := len(params[name]); n > MaxParam {
+			return nil, InputValidationError("path parameter %s is %d bytes long; at most %d are allowed", name, n, MaxParam)
+		}
+	}
 	if len(route.Credentials) > 0 {
 		req.logPath = a.base + paramRE.ReplaceAllStringFunc(route.Pattern, func(m string) string {
 			name := m[1 : len(m)-1]
