@@ -20,6 +20,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/auth"
+	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
 	"github.com/workerfleet/workerfleet/shared/slugid"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
@@ -496,5 +497,65 @@ func TestSecretsNeverLogged(t *testing.T) {
 		if strings.Contains(logs.String(), s) {
 			t.Errorf("%q appears in the logs:\n%s", s, logs.String())
 		}
+	}
+}
+
+// TestEveryWorkerTypeNameGetsItsSecret: every name the seed's pattern allows, '='
+// included (client ids do not allow it), trades its secret for working credentials.
+func TestEveryWorkerTypeNameGetsItsSecret(t *testing.T) {
+	h := apptest.New(t)
+	for _, tt := range []struct{ name, clientID string }{
+		{"rt=boot", "aws-provisioner/rt.boot"},
+		{"b64+/==", "aws-provisioner/b64+/.."},
+		{"A-Za-z0-9_+/=x", "aws-provisioner/A-Za-z0-9_+/.x"},
+		{"=", "aws-provisioner/."},
+		{"aaaaaaaaaaaaaaaaaaaaa=", "aws-provisioner/aaaaaaaaaaaaaaaaaaaaa."},
+	} {
+		token := slugid.Nice()
+		body := map[string]any{"token": token, "workerType": tt.name, "secrets": map[string]any{"k": "v"}, "scopes": []string{"queue:claim-work:x"},
+			"expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+		if r := h.Do(h.Root, "PUT", base+"/secret/"+token, body); r.Status != 200 {
+			t.Fatalf("%s: createSecret: %d %s", tt.name, r.Status, r.Body)
+		}
+		r := h.Do(nil, "GET", base+"/secret/"+token, nil)
+		if r.Status != 200 {
+			t.Errorf("%s: getSecret: %d %s", tt.name, r.Status, r.Body)
+			continue
+		}
+		var got struct{ Credentials struct{ ClientID, AccessToken, Certificate string } }
+		_ = json.Unmarshal(r.Body, &got)
+		creds := &tcclient.Credentials{ClientID: got.Credentials.ClientID, AccessToken: got.Credentials.AccessToken, Certificate: got.Credentials.Certificate}
+		if c, err := h.App.Auth.Authenticate(ctx, authRequest(t, creds)); err != nil || c.ClientID != tt.clientID {
+			t.Errorf("%s: the credentials authenticate as %+v, %v; want %s", tt.name, c, err, tt.clientID)
+		}
+	}
+}
+
+// failingIssuer issues nothing.
+type failingIssuer struct{}
+
+func (failingIssuer) Temporary(string, []string, time.Time, time.Time) (auth.Credentials, error) {
+	return auth.Credentials{}, fmt.Errorf("issuer unavailable")
+}
+
+// TestFailedGetSecretKeepsTheSecret: a getSecret that fails (here: credentials
+// cannot be issued) answers 500 and leaves the secret for the worker's retry.
+func TestFailedGetSecretKeepsTheSecret(t *testing.T) {
+	h := apptest.New(t)
+	token := slugid.Nice()
+	body := map[string]any{"token": token, "workerType": "wt", "secrets": map[string]any{"k": "v"}, "scopes": []string{},
+		"expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+	if r := h.Do(h.Root, "PUT", base+"/secret/"+token, body); r.Status != 200 {
+		t.Fatalf("createSecret: %d %s", r.Status, r.Body)
+	}
+	broken := &awsprovisioner.Service{Store: h.App.Store, Authn: h.App.HTTPAuth(), Issuer: failingIssuer{}, Log: apptest.Quiet}
+	ev := events.APIGatewayV2HTTPRequest{RawPath: base + "/secret/" + token, Headers: map[string]string{"host": "localhost"}}
+	ev.RequestContext.HTTP.Method = "GET"
+	resp, _ := broken.SecretsAPI().Serve(ctx, ev)
+	if resp.StatusCode != 500 || !strings.Contains(resp.Body, `"code":"InternalServerError"`) {
+		t.Fatalf("getSecret with a failing issuer: %d %s, want 500", resp.StatusCode, resp.Body)
+	}
+	if r := h.Do(nil, "GET", base+"/secret/"+token, nil); r.Status != 200 {
+		t.Errorf("the retry: %d %s, want 200: the failed read consumed the secret", r.Status, r.Body)
 	}
 }

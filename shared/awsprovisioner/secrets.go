@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/auth"
@@ -94,23 +95,31 @@ func (s *Service) createSecret(ctx context.Context, r *httpapi.Request) (*httpap
 
 // getSecret trades a token for its secret, once: the secret's data is erased as it
 // is read, so the token, still readable in the instance's user data, yields nothing
-// to whatever reads it later.
+// to whatever reads it later. The secret is consumed last, once everything that can
+// fail (reading it, issuing its credentials) has succeeded, and only if it is still
+// the record read: a getSecret that fails leaves the secret for the worker's retry.
 func (s *Service) getSecret(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	token := r.Params["token"]
+	notFound := httpapi.NotFound("no secret for this token: it never existed, was already read or removed, or expired")
 	if !slugid.Valid(token) {
 		return nil, httpapi.NotFound("no secret for this token")
 	}
-	sec, err := s.Store.ConsumeSecret(ctx, token)
+	sec, err := s.Store.Secret(ctx, token)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, httpapi.NotFound("no secret for this token: it never existed, was already read or removed, or expired")
+		return nil, notFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
 	now := s.Store.Now()
-	creds, err := s.Issuer.Temporary("aws-provisioner/"+sec.WorkerType, sec.Scopes, now.Add(-5*time.Minute), now.Add(CredentialLifetime))
+	creds, err := s.Issuer.Temporary(CredentialsClientID(sec.WorkerType), sec.Scopes, now.Add(-5*time.Minute), now.Add(CredentialLifetime))
 	if err != nil {
 		return nil, fmt.Errorf("issue credentials for worker type %s: %w", sec.WorkerType, err)
+	}
+	if err := s.Store.ConsumeSecret(ctx, sec); errors.Is(err, store.ErrNotFound) {
+		return nil, notFound // another reader was first
+	} else if err != nil {
+		return nil, fmt.Errorf("consume secret: %w", err)
 	}
 	s.log().InfoContext(ctx, "secret read", "workerType", sec.WorkerType, "scopes", len(sec.Scopes))
 	return httpapi.OK(map[string]any{
@@ -118,6 +127,14 @@ func (s *Service) getSecret(ctx context.Context, r *httpapi.Request) (*httpapi.R
 		"data":        sec.Secrets,
 		"scopes":      sec.Scopes,
 	}), nil
+}
+
+// CredentialsClientID is the client id of the credentials getSecret issues for a
+// worker type: aws-provisioner/<workerType>, with each '=' (which worker type names
+// allow and client ids do not) written as '.' (which worker type names do not
+// allow, so no two worker types share a client id).
+func CredentialsClientID(workerType string) string {
+	return "aws-provisioner/" + strings.ReplaceAll(workerType, "=", ".")
 }
 
 func (s *Service) removeSecret(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {

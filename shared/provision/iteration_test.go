@@ -108,7 +108,7 @@ func TestWorkerTypeLaunchCarriesItsOneTimeSecret(t *testing.T) {
 			t.Errorf("user data %s", raw)
 		}
 		tokens[ud.SecurityToken] = true
-		sec, err := e.store.ConsumeSecret(ctx, ud.SecurityToken)
+		sec, err := e.store.Secret(ctx, ud.SecurityToken)
 		if err != nil {
 			t.Fatalf("the instance's token has no secret: %v", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -72,35 +73,45 @@ func (s *Store) CreateSecret(ctx context.Context, sec Secret) error {
 	return ErrExists
 }
 
-// ConsumeSecret returns a secret and erases its data, atomically: of any number of
-// concurrent calls for one token exactly one gets the secret, the others ErrNotFound.
-// An expired secret is erased too, and reported as ErrNotFound.
-func (s *Store) ConsumeSecret(ctx context.Context, token string) (Secret, error) {
-	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(s.tables.Secrets),
-		Key:                      secretKey(token),
-		UpdateExpression:         aws.String("REMOVE #s, #sc SET #c = :now"),
-		ConditionExpression:      aws.String("attribute_exists(#s)"),
-		ExpressionAttributeNames: map[string]string{"#s": "secrets", "#sc": "scopes", "#c": "consumed"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":now": str(s.Now().Format(time.RFC3339Nano)),
-		},
-		ReturnValues: types.ReturnValueAllOld,
-	})
-	if isConditionFailed(err) {
-		return Secret{}, ErrNotFound
-	}
-	if err != nil {
-		return Secret{}, fmt.Errorf("consume secret: %w", err)
-	}
+// Secret reads a live secret without consuming it: ErrNotFound when it never
+// existed, was consumed or removed, or has expired.
+func (s *Store) Secret(ctx context.Context, token string) (Secret, error) {
 	var sec Secret
-	if err := unmarshal(out.Attributes, &sec); err != nil {
+	if err := s.getItem(ctx, s.tables.Secrets, secretKey(token), &sec); err != nil {
 		return Secret{}, err
 	}
-	if !s.Now().Before(sec.Expiration) {
+	if !sec.Consumed.IsZero() || !sec.Removed.IsZero() || len(sec.Secrets) == 0 || !s.Now().Before(sec.Expiration) {
 		return Secret{}, ErrNotFound
 	}
 	return sec, nil
+}
+
+// ConsumeSecret erases the data of a secret read with Secret, if it is still that
+// secret, unconsumed: of any number of concurrent calls for one token exactly one
+// succeeds, the others get ErrNotFound.
+func (s *Store) ConsumeSecret(ctx context.Context, sec Secret) error {
+	created, err := attributevalue.Marshal(sec.Created) // as the record holds it
+	if err != nil {
+		return fmt.Errorf("consume secret: %w", err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.tables.Secrets),
+		Key:                      secretKey(sec.Token),
+		UpdateExpression:         aws.String("REMOVE #s, #sc SET #c = :now"),
+		ConditionExpression:      aws.String("attribute_exists(#s) AND #cr = :created"),
+		ExpressionAttributeNames: map[string]string{"#s": "secrets", "#sc": "scopes", "#c": "consumed", "#cr": "created"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":     str(s.Now().Format(time.RFC3339Nano)),
+			":created": created,
+		},
+	})
+	if isConditionFailed(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("consume secret: %w", err)
+	}
+	return nil
 }
 
 // DeleteSecret erases a secret's data; removing an absent (consumed, expired, removed

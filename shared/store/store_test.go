@@ -398,7 +398,10 @@ func TestSecretsAreSingleUse(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := s.ConsumeSecret(ctx, "tok")
+			got, err := s.Secret(ctx, "tok")
+			if err == nil {
+				err = s.ConsumeSecret(ctx, got)
+			}
 			switch {
 			case err == nil:
 				wins.Add(1)
@@ -413,6 +416,9 @@ func TestSecretsAreSingleUse(t *testing.T) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("%d of %d concurrent readers got the secret, want exactly 1", wins.Load(), readers)
+	}
+	if _, err := s.Secret(ctx, "tok"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("reading a consumed secret: %v, want ErrNotFound", err)
 	}
 	if err := s.DeleteSecret(ctx, "tok"); err != nil {
 		t.Errorf("DeleteSecret of a consumed secret: %v, want nil", err)
@@ -430,7 +436,7 @@ func TestSecretsAreSingleUse(t *testing.T) {
 	if err := s.DeleteSecret(ctx, "tok3"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ConsumeSecret(ctx, "tok3"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Secret(ctx, "tok3"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("reading a removed secret: %v, want ErrNotFound", err)
 	}
 
@@ -439,7 +445,7 @@ func TestSecretsAreSingleUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Minute)
-	if _, err := s.ConsumeSecret(ctx, "tok2"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Secret(ctx, "tok2"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("expired secret: %v, want ErrNotFound", err)
 	}
 }
