@@ -522,7 +522,9 @@ func TestEveryWorkerTypeNameGetsItsSecret(t *testing.T) {
 			t.Errorf("%s: getSecret: %d %s", tt.name, r.Status, r.Body)
 			continue
 		}
-		var got struct{ Credentials struct{ ClientID, AccessToken, Certificate string } }
+		var got struct {
+			Credentials struct{ ClientID, AccessToken, Certificate string }
+		}
 		_ = json.Unmarshal(r.Body, &got)
 		creds := &tcclient.Credentials{ClientID: got.Credentials.ClientID, AccessToken: got.Credentials.AccessToken, Certificate: got.Credentials.Certificate}
 		if c, err := h.App.Auth.Authenticate(ctx, authRequest(t, creds)); err != nil || c.ClientID != tt.clientID {
