@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +100,110 @@ func truncate(b []byte) string {
 		return string(b[:300]) + "..."
 	}
 	return string(b)
+}
+
+// workerTypeDef is a valid worker type definition, mutated.
+func workerTypeDef(mutate func(map[string]any)) map[string]any {
+	d := map[string]any{
+		"description": "d", "owner": "o", "minCapacity": 0, "maxCapacity": 10, "scalingRatio": 0, "minPrice": 0, "maxPrice": 0.5,
+		"canUseSpot": true, "canUseOndemand": false, "launchSpec": map[string]any{}, "userData": map[string]any{}, "secrets": map[string]any{},
+		"scopes":        []string{},
+		"regions":       []any{map[string]any{"region": "us-east-1", "launchSpec": map[string]any{"ImageId": "ami-0123456789abcdef0"}, "userData": map[string]any{}, "secrets": map[string]any{}, "scopes": []string{}}},
+		"instanceTypes": []any{map[string]any{"instanceType": "m5.large", "capacity": 1, "utility": 1, "launchSpec": map[string]any{}, "userData": map[string]any{}, "secrets": map[string]any{}, "scopes": []string{}}},
+	}
+	if mutate != nil {
+		mutate(d)
+	}
+	return d
+}
+
+func poolDef(provider, config string) map[string]any {
+	return map[string]any{"providerId": provider, "description": "d", "owner": "o@example.com", "emailOnError": false, "config": json.RawMessage(config)}
+}
+
+// TestNumbersRoundTripOrAreRefused: every number is either stored and read back
+// as sent, or refused with a 400 that names the bound; nothing is stored by the
+// refusal.
+func TestNumbersRoundTripOrAreRefused(t *testing.T) {
+	h := apptest.New(t)
+	instanceType := func(key string, v any) func(map[string]any) {
+		return func(d map[string]any) { d["instanceTypes"].([]any)[0].(map[string]any)[key] = v }
+	}
+	top := func(key string, v any) func(map[string]any) { return func(d map[string]any) { d[key] = v } }
+	for i, tt := range []struct {
+		name   string
+		mutate func(map[string]any)
+		want   string
+	}{
+		{"maxCapacity 1e308", top("maxCapacity", 1e308), "maxCapacity must be at most 2147483647"},
+		{"maxCapacity 2^63-1", top("maxCapacity", json.Number("9223372036854775807")), "maxCapacity must be at most 2147483647"},
+		{"minCapacity 2^40", func(d map[string]any) { d["minCapacity"], d["maxCapacity"] = 1<<40, 1<<41 }, "minCapacity must be at most 2147483647"},
+		{"capacity 2^53", instanceType("capacity", 1<<53), "capacity must be at most 2147483647"},
+		{"utility 1e300", instanceType("utility", 1e300), "utility must be at most 1000000"},
+		{"maxPrice 1e300", top("maxPrice", 1e300), "maxPrice must be at most 10000"},
+		{"scalingRatio 1e300", top("scalingRatio", 1e300), "scalingRatio must be at most 1000"},
+	} {
+		name := fmt.Sprintf("big-%d", i)
+		r := h.Do(h.Root, "PUT", apBase+"/worker-type/"+name, workerTypeDef(tt.mutate))
+		if r.Status != 400 || !strings.Contains(string(r.Body), tt.want) {
+			t.Errorf("%s: %d %s, want 400 saying %q", tt.name, r.Status, truncate(r.Body), tt.want)
+		}
+		if r := h.Do(h.Root, "GET", apBase+"/worker-type/"+name, nil); r.Status != 404 {
+			t.Errorf("%s: the refused worker type is stored: %d", tt.name, r.Status)
+		}
+	}
+	// The bounds themselves round-trip.
+	edge := workerTypeDef(func(d map[string]any) {
+		d["maxCapacity"], d["minCapacity"], d["maxPrice"], d["scalingRatio"] = 2147483647, 2147483647, 10000, 1000
+		instanceType("capacity", 2147483647)(d)
+		instanceType("utility", 1000000)(d)
+	})
+	if r := h.Do(h.Root, "PUT", apBase+"/worker-type/edge", edge); r.Status != 200 {
+		t.Fatalf("worker type at the bounds: %d %s", r.Status, truncate(r.Body))
+	}
+	got := h.Do(h.Root, "GET", apBase+"/worker-type/edge", nil).JSON(t)
+	if got["maxCapacity"] != float64(2147483647) || got["minCapacity"] != float64(2147483647) {
+		t.Errorf("worker type at the bounds reads back as %v / %v", got["minCapacity"], got["maxCapacity"])
+	}
+	summaries := h.Do(h.Root, "GET", apBase+"/list-worker-type-summaries", nil)
+	if strings.Contains(string(summaries.Body), "-") && strings.Contains(string(summaries.Body), "e+") {
+		t.Errorf("summaries hold an overflowed number: %s", summaries.Body)
+	}
+
+	// Worker pools: the schema's bounds.
+	for _, tt := range []struct{ name, config, want string }{
+		{"scalingRatio", `{"minCapacity":0,"maxCapacity":4,"scalingRatio":1e308,"launchConfigs":[]}`, "scalingRatio"},
+		{"maxCapacity", `{"minCapacity":0,"maxCapacity":1e308,"launchConfigs":[]}`, "maxCapacity"},
+		{"utility", `{"minCapacity":0,"maxCapacity":4,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"utility":1e308,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "utility"},
+		{"maxPrice", `{"minCapacity":0,"maxCapacity":4,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"maxPrice":1e308,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "maxPrice"},
+	} {
+		r := h.Do(h.Root, "PUT", wmBase+"/worker-pool/p%2Fbig", poolDef("aws", tt.config))
+		if r.Status != 400 || !strings.Contains(string(r.Body), tt.want) {
+			t.Errorf("pool %s: %d %s, want 400 naming it", tt.name, r.Status, truncate(r.Body))
+		}
+	}
+	if r := h.Do(h.Root, "GET", wmBase+"/worker-pool/p%2Fbig", nil); r.Status != 404 {
+		t.Errorf("a refused pool is stored: %d", r.Status)
+	}
+
+	// Static workers: capacity as sent, or refused.
+	if r := h.Do(h.Root, "PUT", wmBase+"/worker-pool/p%2Fstatic", poolDef("static", `{}`)); r.Status != 200 {
+		t.Fatalf("static pool: %d %s", r.Status, r.Body)
+	}
+	worker := func(capacity any) map[string]any {
+		return map[string]any{"capacity": capacity, "expires": time.Now().Add(time.Hour), "providerInfo": map[string]any{"staticSecret": strings.Repeat("s", 44)}}
+	}
+	for _, c := range []any{json.Number("9223372036854775807"), json.Number("2147483648"), json.Number("1e30")} {
+		r := h.Do(h.Root, "PUT", wmBase+"/workers/p%2Fstatic:/rack/big", worker(c))
+		if r.Status != 400 || r.Code() != "InputValidationError" {
+			t.Errorf("static worker capacity %v: %d %s, want 400", c, r.Status, truncate(r.Body))
+		}
+	}
+	if r := h.Do(h.Root, "GET", wmBase+"/workers/p%2Fstatic:/rack/big", nil); r.Status != 404 {
+		t.Errorf("a refused worker is stored: %d %s", r.Status, truncate(r.Body))
+	}
+	r := h.Do(h.Root, "PUT", wmBase+"/workers/p%2Fstatic:/rack/max", worker(2147483647))
+	if r.Status != 200 || r.JSON(t)["capacity"] != float64(2147483647) {
+		t.Errorf("static worker capacity 2147483647: %d %s", r.Status, truncate(r.Body))
+	}
 }

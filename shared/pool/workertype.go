@@ -156,6 +156,11 @@ func parseWorkerType(c *checker, obj object, o Options) WorkerType {
 	if okMinCap && okMaxCap && w.MinCapacity > w.MaxCapacity {
 		c.addf("minCapacity", "must be <= maxCapacity")
 	}
+	okMinCap = c.atMost("minCapacity", w.MinCapacity, okMinCap, MaxCapacity)
+	okMaxCap = c.atMost("maxCapacity", w.MaxCapacity, okMaxCap, MaxCapacity)
+	okMinPrice = c.atMost("minPrice", w.MinPrice, okMinPrice, MaxPrice)
+	okMaxPrice = c.atMost("maxPrice", w.MaxPrice, okMaxPrice, MaxPrice)
+	c.atMost("scalingRatio", w.ScalingRatio, okRatio, MaxScalingRatio)
 	if okMinPrice && w.MinPrice < 0 {
 		c.addf("minPrice", "must be >= 0")
 	}
@@ -217,9 +222,11 @@ func parseWorkerType(c *checker, obj object, o Options) WorkerType {
 		} else if okCap && t.Capacity != math.Trunc(t.Capacity) {
 			c.addf(field(tf.path, "capacity"), "must be a whole number")
 		}
+		c.atMost(field(tf.path, "capacity"), t.Capacity, okCap, MaxCapacity)
 		if t.Utility, okUtil = tf.num("utility", true, 0); okUtil && t.Utility <= 0 {
 			c.addf(field(tf.path, "utility"), "must be > 0")
 		}
+		okUtil = c.atMost(field(tf.path, "utility"), t.Utility, okUtil, MaxUtility)
 		if okUtil && t.Utility > 0 && okMaxPrice && okMinPrice &&
 			(math.IsInf(w.MaxPrice/t.Utility, 0) || math.IsInf(w.MinPrice/t.Utility, 0)) {
 			c.addf(field(tf.path, "utility"), "is too small: maxPrice/utility is not a finite number")

@@ -78,9 +78,15 @@ func TestParseWorkerTypeProblems(t *testing.T) {
 		{"utility zero on the second type", func(m map[string]any) { secondType(m); set(m, "instanceTypes.1.utility", 0) }, Options{}, []string{"instanceTypes[1].utility must be > 0"}},
 		{"utility negative", func(m map[string]any) { set(m, "instanceTypes.0.utility", -2) }, Options{}, []string{"instanceTypes[0].utility must be > 0"}},
 		{"utility too small for maxPrice", func(m map[string]any) {
-			m["maxPrice"] = 1e300
-			set(m, "instanceTypes.0.utility", 1e-300)
+			m["maxPrice"] = 10000
+			set(m, "instanceTypes.0.utility", 1e-320)
 		}, Options{}, []string{"instanceTypes[0].utility is too small: maxPrice/utility is not a finite number"}},
+		{"numbers beyond what the product stores", func(m map[string]any) {
+			m["maxPrice"], m["maxCapacity"], m["scalingRatio"] = 1e300, 1e308, 1001
+			set(m, "instanceTypes.0.capacity", 1<<31)
+			set(m, "instanceTypes.0.utility", 1e7)
+		}, Options{}, []string{"maxCapacity must be at most 2147483647", "maxPrice must be at most 10000", "scalingRatio must be at most 1000",
+			"instanceTypes[0].capacity must be at most 2147483647", "instanceTypes[0].utility must be at most 1000000"}},
 		{"neither spot nor on-demand", func(m map[string]any) { m["canUseSpot"] = false }, Options{}, []string{"canUseSpot and canUseOndemand cannot both be false"}},
 		{"neither, both explicit", func(m map[string]any) { m["canUseSpot"] = false; m["canUseOndemand"] = false }, Options{}, []string{"canUseSpot and canUseOndemand cannot both be false"}},
 		{"duplicate instance types", func(m map[string]any) { secondType(m); set(m, "instanceTypes.1.instanceType", "m5.large") }, Options{}, []string{"instanceTypes[1].instanceType duplicates instanceTypes[0]"}},

@@ -103,8 +103,8 @@ func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpap
 	var problems []string
 	capacity := int64(1)
 	if req.Capacity != nil {
-		if capacity = *req.Capacity; capacity < 1 {
-			problems = append(problems, "capacity must be at least 1")
+		if capacity = *req.Capacity; capacity < 1 || capacity > pool.MaxCapacity {
+			problems = append(problems, fmt.Sprintf("capacity must be a whole number from 1 to %d", pool.MaxCapacity))
 		}
 	}
 	if req.Expires == nil || !req.Expires.After(now) {
