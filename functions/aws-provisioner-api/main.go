@@ -1,6 +1,7 @@
 // Command aws-provisioner-api is the AwsProvisionerApiFunction: the aws-provisioner
 // v1 API's worker types, their state, summaries and launch specs, and the backend
-// status, behind API Gateway.
+// status, behind API Gateway; and, as the $default route, the JSON 404 or 405 for
+// every request no route matches.
 package main
 
 import (
@@ -11,5 +12,6 @@ import (
 )
 
 func main() {
-	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate)).AWSProvisioner().WorkerTypesAPI().Serve)
+	a := app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate))
+	lambda.Start(a.HTTPFunctions()[app.DefaultRouteFunction].Serve)
 }

@@ -400,15 +400,29 @@ func MustLoad(opts ...Option) *App {
 
 // HTTPFunctions are the APIs of the functions API Gateway routes to, by logical id in
 // template.yaml. The local stack serves them; the tests hold them to the template.
+//
+// DefaultRouteFunction's API also answers every request no route matches (API
+// Gateway's $default route): a Taskcluster-shaped 404, or a 405 naming the methods
+// the path allows.
 func (a *App) HTTPFunctions() map[string]*httpapi.API {
 	ap, wm := a.AWSProvisioner(), a.WorkerManager()
-	return map[string]*httpapi.API{
+	apis := map[string]*httpapi.API{
 		"AwsProvisionerApiFunction": ap.WorkerTypesAPI(),
 		"SecretsApiFunction":        ap.SecretsAPI(),
 		"WorkerManagerApiFunction":  wm.API(),
 		"RegistrationFunction":      wm.RegistrationAPI(),
 	}
+	var all []httpapi.RouteInfo
+	for _, api := range apis {
+		all = append(all, api.Routes()...)
+	}
+	apis[DefaultRouteFunction].AnswerUnrouted(all)
+	return apis
 }
+
+// DefaultRouteFunction is the function template.yaml gives API Gateway's $default
+// route.
+const DefaultRouteFunction = "AwsProvisionerApiFunction"
 
 // CreateClient adds an API client with its own scopes and returns its access token,
 // which is shown only now: the table keeps it sealed.

@@ -13,6 +13,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
+	"github.com/workerfleet/workerfleet/shared/template"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -50,8 +51,17 @@ func TestRoutesMatchTheTemplate(t *testing.T) {
 			continue
 		}
 		var want []string
+		hasDefault := false
 		for _, r := range f.Routes {
+			if r.Key() == template.DefaultPath {
+				hasDefault = true
+				continue
+			}
 			want = append(want, r.Key())
+		}
+		if hasDefault != api.AnswersUnrouted() || hasDefault != (id == app.DefaultRouteFunction) {
+			t.Errorf("%s: template $default route %v, API answers unrouted requests %v, app.DefaultRouteFunction %s",
+				id, hasDefault, api.AnswersUnrouted(), app.DefaultRouteFunction)
 		}
 		got := map[string]bool{}
 		for _, r := range api.Routes() {

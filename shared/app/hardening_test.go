@@ -207,3 +207,36 @@ func TestNumbersRoundTripOrAreRefused(t *testing.T) {
 		t.Errorf("static worker capacity 2147483647: %d %s", r.Status, truncate(r.Body))
 	}
 }
+
+// TestAnswersThatNeverReachAHandlerAreTaskclusterShaped: unknown routes, wrong
+// methods, oversized bodies and odd paths get a JSON error with code and message
+// through the template's $default route, and a wrong method names the allowed ones.
+func TestAnswersThatNeverReachAHandlerAreTaskclusterShaped(t *testing.T) {
+	h := apptest.New(t)
+	for _, tt := range []struct {
+		method, path string
+		body         any
+		wantStatus   int
+		wantCode     string
+		wantAllow    string
+	}{
+		{"GET", "/nope", nil, 404, "ResourceNotFound", ""},
+		{"GET", "/api/aws-provisioner/v1/nope", nil, 404, "ResourceNotFound", ""},
+		{"GET", "/api/worker-manager/v2/providers", nil, 404, "ResourceNotFound", ""},
+		{"PATCH", apBase + "/worker-type/wt", nil, 405, "MethodNotAllowed", "DELETE, GET, POST, PUT"},
+		{"POST", apBase + "/list-worker-types", nil, 405, "MethodNotAllowed", "GET"},
+		{"GET", wmBase + "/worker/register", nil, 405, "MethodNotAllowed", "POST"},
+		{"DELETE", wmBase + "/providers", nil, 405, "MethodNotAllowed", "GET"},
+		{"PUT", wmBase + "/worker-pool/a%2Fb", strings.Repeat(" ", 2<<20), 413, "InputTooLarge", ""},
+		{"GET", apBase + "//list-worker-types", nil, 404, "ResourceNotFound", ""},
+		{"GET", apBase + "/worker-type/../list-worker-types", nil, 400, "InputValidationError", ""}, // routed as API Gateway routes it
+	} {
+		r := h.DoRaw(tt.method, tt.path, tt.body)
+		if r.Status != tt.wantStatus || r.Code() != tt.wantCode || !strings.Contains(string(r.Body), `"message":`) {
+			t.Errorf("%s %s: %d %s, want %d %s with a message", tt.method, tt.path, r.Status, truncate(r.Body), tt.wantStatus, tt.wantCode)
+		}
+		if got := r.Header.Get("Allow"); got != tt.wantAllow {
+			t.Errorf("%s %s: Allow %q, want %q", tt.method, tt.path, got, tt.wantAllow)
+		}
+	}
+}

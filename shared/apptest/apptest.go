@@ -70,6 +70,7 @@ func (h *Harness) Client(id string, scopes ...string) *tcclient.Credentials {
 // Response is an API answer.
 type Response struct {
 	Status int
+	Header http.Header
 	Body   []byte
 }
 
@@ -119,11 +120,42 @@ func (h *Harness) Do(creds *tcclient.Credentials, method, path string, body any)
 			h.T.Fatal(err)
 		}
 	}
+	return h.send(req)
+}
+
+// DoRaw sends an unsigned request with the path exactly as given (no "//" or ".."
+// resolved, escapes kept), and a body as Do does.
+func (h *Harness) DoRaw(method, path string, body any) Response {
+	h.T.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			h.T.Fatal(err)
+		}
+	}
+	req, err := http.NewRequest(method, h.URL, bytes.NewReader(raw))
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	req.URL.Opaque = path // sent verbatim
+	if len(raw) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return h.send(req)
+}
+
+func (h *Harness) send(req *http.Request) Response {
+	h.T.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return Response{Status: resp.StatusCode, Body: out}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: out}
 }

@@ -11,6 +11,8 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// Allow, for a 405, lists the methods the path allows (the Allow header).
+	Allow []string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }

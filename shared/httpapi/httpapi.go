@@ -186,6 +186,13 @@ type API struct {
 	maxBody int
 	log     *slog.Logger
 	now     func() time.Time
+	others  []gatewayRoute // see AnswerUnrouted
+}
+
+// gatewayRoute is another function's route, matched as API Gateway matches it.
+type gatewayRoute struct {
+	method string
+	re     *regexp.Regexp
 }
 
 type compiled struct {
@@ -220,6 +227,35 @@ func New(base string, authn Authenticator, slashParams []string, opts ...Option)
 
 // Base is the API's base path.
 func (a *API) Base() string { return a.base }
+
+// AnswerUnrouted makes the API the one API Gateway's $default route sends every
+// request no other route matches. It answers them as Taskcluster services do: a
+// 405 MethodNotAllowed with an Allow header when one of routes (all the HTTP API's
+// routes, its own included) serves the path with another method, else a 404
+// ResourceNotFound; always a JSON error body.
+func (a *API) AnswerUnrouted(routes []RouteInfo) {
+	a.others = a.others[:0]
+	for _, r := range routes {
+		var b strings.Builder
+		b.WriteString("^")
+		for _, seg := range strings.Split(strings.TrimPrefix(r.GatewayPath, "/"), "/") {
+			b.WriteString("/")
+			switch {
+			case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "+}"):
+				b.WriteString(".+")
+			case strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}"):
+				b.WriteString("[^/]+")
+			default:
+				b.WriteString(regexp.QuoteMeta(seg))
+			}
+		}
+		b.WriteString("$")
+		a.others = append(a.others, gatewayRoute{method: r.Method, re: regexp.MustCompile(b.String())})
+	}
+}
+
+// AnswersUnrouted reports whether AnswerUnrouted was called.
+func (a *API) AnswersUnrouted() bool { return a.others != nil }
 
 var paramRE = regexp.MustCompile(`<([A-Za-z][A-Za-z0-9]*)>`)
 
@@ -326,11 +362,14 @@ func (a *API) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (eve
 	for k, v := range ev.Headers {
 		req.Header.Set(k, v)
 	}
-	status, body := a.serve(ctx, ev, req)
+	status, body, allow := a.serve(ctx, ev, req)
 	resp := events.APIGatewayV2HTTPResponse{
 		StatusCode: status,
 		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8"},
 		Body:       string(body),
+	}
+	if len(allow) > 0 {
+		resp.Headers["Allow"] = strings.Join(allow, ", ")
 	}
 	logPath := ev.RawPath
 	if req.logPath != "" {
@@ -349,11 +388,12 @@ func (a *API) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (eve
 	return resp, nil
 }
 
-func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req *Request) (status int, body []byte) {
+func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req *Request) (status int, body []byte, allow []string) {
 	defer func() {
 		if p := recover(); p != nil {
 			a.log.ErrorContext(ctx, "handler panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()), "requestId", req.ID)
 			status, body = a.errorBody(req, internalError(req.ID))
+			allow = nil
 		}
 	}()
 	resp, err := a.dispatch(ctx, ev, req)
@@ -363,7 +403,8 @@ func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req 
 			a.log.ErrorContext(ctx, "handler failed", "error", err.Error(), "route", req.Route, "requestId", req.ID)
 			apiErr = internalError(req.ID)
 		}
-		return a.errorBody(req, apiErr)
+		status, body = a.errorBody(req, apiErr)
+		return status, body, apiErr.Allow
 	}
 	if resp == nil {
 		resp = OK(nil)
@@ -375,12 +416,13 @@ func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req 
 	data, err := encode(out)
 	if err != nil {
 		a.log.ErrorContext(ctx, "encoding response failed", "error", err.Error(), "route", req.Route)
-		return a.errorBody(req, internalError(req.ID))
+		status, body = a.errorBody(req, internalError(req.ID))
+		return status, body, nil
 	}
 	if resp.Status == 0 {
 		resp.Status = http.StatusOK
 	}
-	return resp.Status, data
+	return resp.Status, data, nil
 }
 
 // encode is JSON without HTML escaping: "<" stays "<" in what users read.
@@ -413,16 +455,14 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		return nil, NotFound("no such path: %q is not a valid path", ev.RawPath)
 	}
 	req.Path = path
-	rel, ok := strings.CutPrefix(path, a.base)
-	if !ok {
-		return nil, NotFound("no such path %s", path)
+	rel, inBase := strings.CutPrefix(path, a.base)
+	var route *compiled
+	var params map[string]string
+	if inBase {
+		route, params = a.match(req.Method, rel)
 	}
-	route, params := a.match(req.Method, rel)
 	if route == nil {
-		if a.pathExists(rel) {
-			return nil, Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not allowed on %s", req.Method, path)
-		}
-		return nil, NotFound("no such path %s", path)
+		return nil, a.unrouted(req.Method, path)
 	}
 	req.Route, req.Params = route.Name, params
 	for _, name := range route.params {
@@ -489,13 +529,31 @@ func (a *API) match(method, rel string) (*compiled, map[string]string) {
 	return nil, nil
 }
 
-func (a *API) pathExists(rel string) bool {
-	for _, c := range a.routes {
-		if c.re.MatchString(rel) {
-			return true
+// unrouted is the answer to a request no route of the API serves: a 405 naming the
+// methods the path allows, by this API's routes or (see AnswerUnrouted) any of the
+// HTTP API's, else a 404.
+func (a *API) unrouted(method, path string) *Error {
+	var allow []string
+	if rel, ok := strings.CutPrefix(path, a.base); ok {
+		for _, c := range a.routes {
+			if c.re.MatchString(rel) {
+				allow = append(allow, c.Method)
+			}
 		}
 	}
-	return false
+	for _, o := range a.others {
+		if o.re.MatchString(path) {
+			allow = append(allow, o.method)
+		}
+	}
+	slices.Sort(allow)
+	allow = slices.Compact(allow)
+	if len(allow) > 0 {
+		e := Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "%s is not allowed on %s; allowed: %s", method, path, strings.Join(allow, ", "))
+		e.Allow = allow
+		return e
+	}
+	return NotFound("no such path %s: no method of this API is served there", path)
 }
 
 func eventBody(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {

@@ -29,6 +29,7 @@ type HTTPFunction func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (
 // serves the route with the event API Gateway would send.
 type Gateway struct {
 	routes    []gatewayRoute
+	fallback  *template.Route // the $default route, if the template has one
 	functions map[string]HTTPFunction
 	log       *slog.Logger
 	maxBody   int64
@@ -47,6 +48,10 @@ func NewGateway(t *template.Template, functions map[string]HTTPFunction, log *sl
 		if _, ok := functions[r.Function]; !ok {
 			return nil, fmt.Errorf("gateway: no handler for function %s (route %s)", r.Function, r.Key())
 		}
+		if r.Path == template.DefaultPath {
+			g.fallback = &r
+			continue
+		}
 		g.routes = append(g.routes, gatewayRoute{Route: r, segs: strings.Split(strings.TrimPrefix(r.Path, "/"), "/")})
 	}
 	return g, nil
@@ -55,7 +60,8 @@ func NewGateway(t *template.Template, functions map[string]HTTPFunction, log *sl
 // Match finds the route API Gateway would pick for a method and decoded path, and its
 // path parameters. Precedence, as API Gateway documents it: a route without variables
 // beats one with variables, variables beat a greedy variable, more literal segments
-// first; an exact method beats ANY.
+// first; an exact method beats ANY. A request no route matches goes to the $default
+// route, when the template has one.
 func (g *Gateway) Match(method, path string) (template.Route, map[string]string, bool) {
 	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
 	var best *gatewayRoute
@@ -78,6 +84,9 @@ func (g *Gateway) Match(method, path string) (template.Route, map[string]string,
 		}
 	}
 	if best == nil {
+		if g.fallback != nil {
+			return *g.fallback, nil, true
+		}
 		return template.Route{}, nil, false
 	}
 	return best.Route, bestParams, true
@@ -123,28 +132,28 @@ func matchSegments(route, path []string) (map[string]string, int, bool) {
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path, err := url.PathUnescape(r.URL.EscapedPath())
 	if err != nil {
-		writeGatewayError(w, http.StatusBadRequest, "Bad Request")
+		writeGatewayError(w, http.StatusBadRequest, "InputError", "the path is not validly percent-encoded")
 		return
 	}
 	route, params, ok := g.Match(r.Method, path)
 	if !ok {
-		writeGatewayError(w, http.StatusNotFound, "Not Found")
+		writeGatewayError(w, http.StatusNotFound, "ResourceNotFound", "no route serves "+r.Method+" "+path)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
 	if err != nil {
-		writeGatewayError(w, http.StatusBadRequest, "Bad Request")
+		writeGatewayError(w, http.StatusBadRequest, "InputError", "the request body could not be read")
 		return
 	}
 	if int64(len(body)) > g.maxBody {
-		writeGatewayError(w, http.StatusRequestEntityTooLarge, "Request Entity Too Large")
+		writeGatewayError(w, http.StatusRequestEntityTooLarge, "InputTooLarge", fmt.Sprintf("the request body is over the %d bytes API Gateway accepts", g.maxBody))
 		return
 	}
 	ev := Event(r, path, route, params, body)
 	resp, err := g.functions[route.Function](r.Context(), ev)
 	if err != nil {
 		g.log.Error("function failed", "function", route.Function, "error", err.Error())
-		writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+		writeGatewayError(w, http.StatusInternalServerError, "InternalServerError", "the function failed")
 		return
 	}
 	for k, v := range resp.Headers {
@@ -156,7 +165,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	out := []byte(resp.Body)
 	if resp.IsBase64Encoded {
 		if out, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
-			writeGatewayError(w, http.StatusInternalServerError, "Internal Server Error")
+			writeGatewayError(w, http.StatusInternalServerError, "InternalServerError", "the function's response is not valid base64")
 			return
 		}
 	}
@@ -255,6 +264,8 @@ func requestID() string {
 	return hex.EncodeToString(b)
 }
 
-func writeGatewayError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"message": msg})
+// writeGatewayError answers what never reaches a function as Taskcluster services
+// answer errors: a JSON body with code and message.
+func writeGatewayError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"code": code, "message": msg})
 }

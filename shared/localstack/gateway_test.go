@@ -129,7 +129,82 @@ func TestGatewayEventShape(t *testing.T) {
 	var msg map[string]string
 	_ = json.NewDecoder(resp.Body).Decode(&msg)
 	resp.Body.Close()
-	if resp.StatusCode != 404 || msg["message"] != "Not Found" {
-		t.Errorf("unrouted request: %d %v, want API Gateway's 404", resp.StatusCode, msg)
+	if resp.StatusCode != 404 || msg["code"] != "ResourceNotFound" || msg["message"] == "" {
+		t.Errorf("unrouted request without a $default route: %d %v, want a Taskcluster-shaped 404", resp.StatusCode, msg)
+	}
+}
+
+// TestGatewayDefaultRoute: with a $default route, whatever no other route matches
+// goes to its function, as API Gateway sends it, with route key $default.
+func TestGatewayDefaultRoute(t *testing.T) {
+	tmpl, err := template.Parse([]byte(gatewayTemplate + `
+  Fallback:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Unrouted: {Type: HttpApi, Properties: {}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	fn := func(name string) HTTPFunction {
+		return func(_ context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+			keys = append(keys, name+" "+ev.RouteKey+" "+ev.RawPath)
+			return events.APIGatewayV2HTTPResponse{StatusCode: 200}, nil
+		}
+	}
+	g, err := NewGateway(tmpl, map[string]HTTPFunction{"Api": fn("Api"), "Other": fn("Other"), "Fallback": fn("Fallback")}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	for _, r := range []struct{ method, path string }{{"GET", "/api/x/v1/ping"}, {"DELETE", "/api/x/v1/ping"}, {"GET", "/nope"}, {"GET", "/$default"}} {
+		req, _ := http.NewRequest(r.method, srv.URL+r.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	want := []string{"Api GET /api/x/v1/ping /api/x/v1/ping", "Fallback $default /api/x/v1/ping", "Fallback $default /nope", "Fallback $default /$default"}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("functions invoked (-want +got):\n%s", diff)
+	}
+}
+
+// TestStackNeverRedirects: paths with "//" or ".." reach the gateway as sent (API
+// Gateway does not redirect them), not a 307 of http.ServeMux.
+func TestStackNeverRedirects(t *testing.T) {
+	var paths []string
+	gw := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.EscapedPath())
+		writeJSON(w, 404, map[string]string{"code": "ResourceNotFound", "message": "x"})
+	})
+	s := &Stack{Queue: NewQueue()}
+	srv := httptest.NewServer(s.handler(gw))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/api/x//y", "/api/x/../y", "//api/x", "/api/x/./y"} {
+		resp, err := client.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s: %d, want the gateway's answer", p, resp.StatusCode)
+		}
+	}
+	if diff := cmp.Diff([]string{"/api/x//y", "/api/x/../y", "//api/x", "/api/x/./y"}, paths); diff != "" {
+		t.Errorf("paths the gateway saw (-want +got):\n%s", diff)
+	}
+	resp, err := client.Get(srv.URL + "/api/queue/v1/ping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("the fake queue: %d", resp.StatusCode)
 	}
 }

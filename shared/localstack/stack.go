@@ -224,16 +224,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		go func() { defer s.wg.Done(); s.Fake.Run(runCtx, 500*time.Millisecond) }()
 	}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
-	mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
-	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
-	if s.Fake != nil {
-		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
-		mux.HandleFunc("/local/imds/", serveIMDS(s.Fake))
-	}
-	mux.Handle("/", gw)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.handler(gw), ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -245,6 +236,20 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.schedule(runCtx, prov) }()
 	return s, nil
+}
+
+// handler serves the stack's port: the fake queue, the control endpoints, and
+// everything else through the API gateway.
+func (s *Stack) handler(gw http.Handler) http.Handler {
+	mux := &prefixMux{fallback: gw}
+	mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
+	mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
+	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
+	if s.Fake != nil {
+		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
+		mux.HandleFunc("/local/imds/", serveIMDS(s.Fake))
+	}
+	return mux
 }
 
 // schedule invokes the provisioner with a scheduled event every interval, as

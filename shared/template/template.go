@@ -58,8 +58,17 @@ type Route struct {
 	Path     string
 }
 
-// Key is API Gateway's route key, "GET /api/x/{id}".
-func (r Route) Key() string { return r.Method + " " + r.Path }
+// DefaultPath is the Path of the $default route: an HttpApi event without Method
+// and Path, which serves every request no other route matches.
+const DefaultPath = "$default"
+
+// Key is API Gateway's route key, "GET /api/x/{id}", or "$default".
+func (r Route) Key() string {
+	if r.Path == DefaultPath {
+		return DefaultPath
+	}
+	return r.Method + " " + r.Path
+}
 
 // Schedule is a ScheduleV2 or Schedule event.
 type Schedule struct {
@@ -223,8 +232,11 @@ func parseFunction(id string, r Resource, globals map[string]any) (*Function, er
 		switch typ := str(ev["Type"]); typ {
 		case "HttpApi":
 			method, path := strings.ToUpper(str(props["Method"])), str(props["Path"])
+			if method == "" && path == "" {
+				method, path = "ANY", DefaultPath // SAM's $default route
+			}
 			if method == "" || path == "" {
-				return nil, fmt.Errorf("function %s event %s: HttpApi event needs Method and Path", id, name)
+				return nil, fmt.Errorf("function %s event %s: HttpApi event needs Method and Path, or neither (the $default route)", id, name)
 			}
 			f.Routes = append(f.Routes, Route{Function: id, Event: name, Method: method, Path: path})
 		case "ScheduleV2", "Schedule":
