@@ -78,6 +78,7 @@ func FromEnv(ctx context.Context) (Config, error) {
 		Tables: store.Tables{
 			WorkerTypes: env("WORKER_TYPES_TABLE"), WorkerPools: env("WORKER_POOLS_TABLE"), Workers: env("WORKERS_TABLE"),
 			Secrets: env("SECRETS_TABLE"), Errors: env("ERRORS_TABLE"), Clients: env("CLIENTS_TABLE"), Status: env("STATUS_TABLE"),
+			Nonces: env("NONCES_TABLE"),
 		},
 		DynamoDBEndpoint:   env("DYNAMODB_ENDPOINT"),
 		RootClientID:       env("ROOT_CLIENT_ID"),
@@ -152,6 +153,7 @@ func (c *Config) validate() error {
 	for name, v := range map[string]string{
 		"worker types table": c.Tables.WorkerTypes, "worker pools table": c.Tables.WorkerPools, "workers table": c.Tables.Workers,
 		"secrets table": c.Tables.Secrets, "errors table": c.Tables.Errors, "clients table": c.Tables.Clients, "status table": c.Tables.Status,
+		"nonces table":   c.Tables.Nonces,
 		"root client id": c.RootClientID, "root access token": c.RootAccessToken, "instance set id": c.InstanceSetID,
 	} {
 		if v == "" {
@@ -260,7 +262,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	root := auth.Client{ClientID: cfg.RootClientID, AccessToken: cfg.RootAccessToken, Scopes: []string{"*"}}
-	a.Auth = &auth.Authenticator{Clients: auth.Chain{auth.StaticClients{root.ClientID: root}, storeClients{a.Store, a.Sealer}}, Now: a.Store.Now}
+	a.Auth = &auth.Authenticator{Clients: auth.Chain{auth.StaticClients{root.ClientID: root}, storeClients{a.Store, a.Sealer}},
+		Replays: storeNonces{a.Store}, Now: a.Store.Now}
 	if cfg.DelegateAuth && cfg.TaskclusterRootURL != "" {
 		a.Auth.Remote = &auth.TaskclusterAuth{RootURL: cfg.TaskclusterRootURL}
 	}
@@ -294,6 +297,17 @@ func (c storeClients) LookupClient(ctx context.Context, id string) (auth.Client,
 		return auth.Client{}, fmt.Errorf("client %s: %w", id, err)
 	}
 	return auth.Client{ClientID: id, AccessToken: token, Scopes: cl.Scopes, Expires: cl.Expires, Disabled: cl.Disabled}, nil
+}
+
+// storeNonces is the replay guard over the nonces table.
+type storeNonces struct{ s *store.Store }
+
+func (n storeNonces) UseNonce(ctx context.Context, clientID, nonce, ts string, expires time.Time) error {
+	err := n.s.UseNonce(ctx, clientID, nonce, ts, expires)
+	if errors.Is(err, store.ErrReplayed) {
+		return fmt.Errorf("%w: %w", auth.ErrReplayed, err)
+	}
+	return err
 }
 
 // HTTPAuth adapts the authenticator to the HTTP layer.

@@ -112,7 +112,7 @@ func TestEveryDocumentedMethodIsServed(t *testing.T) {
 func TestConfigFromEnvironment(t *testing.T) {
 	for k, v := range map[string]string{
 		"WORKER_TYPES_TABLE": "wt", "WORKER_POOLS_TABLE": "wp", "WORKERS_TABLE": "w", "SECRETS_TABLE": "s", "ERRORS_TABLE": "e",
-		"CLIENTS_TABLE": "c", "STATUS_TABLE": "st", "ROOT_CLIENT_ID": "root", "ROOT_ACCESS_TOKEN": "tok", "SIGNING_KEY": "0123456789abcdef!",
+		"CLIENTS_TABLE": "c", "STATUS_TABLE": "st", "NONCES_TABLE": "n", "ROOT_CLIENT_ID": "root", "ROOT_ACCESS_TOKEN": "tok", "SIGNING_KEY": "0123456789abcdef!",
 		"INSTANCE_SET_ID": "prod", "ALLOWED_REGIONS": "us-east-1, eu-central-1", "ERROR_RETENTION_DAYS": "3", "ROOT_URL": "https://tc.example.com/",
 	} {
 		t.Setenv(k, v)
@@ -121,7 +121,7 @@ func TestConfigFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := store.Tables{WorkerTypes: "wt", WorkerPools: "wp", Workers: "w", Secrets: "s", Errors: "e", Clients: "c", Status: "st"}
+	want := store.Tables{WorkerTypes: "wt", WorkerPools: "wp", Workers: "w", Secrets: "s", Errors: "e", Clients: "c", Status: "st", Nonces: "n"}
 	if cfg.Tables != want || cfg.RootURL != "https://tc.example.com" || len(cfg.AllowedRegions) != 2 || cfg.AllowedRegions[1] != "eu-central-1" ||
 		cfg.ErrorRetention.Hours() != 72 || cfg.Cloud != "ec2" {
 		t.Errorf("config %+v", cfg)

@@ -155,10 +155,30 @@ type Authenticator struct {
 	Remote RemoteAuthenticator
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Replays, if set, refuses a second use of a state-changing request's Hawk
+	// header (see the package doc).
+	Replays ReplayGuard
 	// Skew is the clock skew allowed (default and when not positive: DefaultSkew)
 	// between a Hawk header's ts and now, either way. A certificate's start may lie
 	// at most CertificateStartAllowance (or Skew, if smaller) ahead of now.
 	Skew time.Duration
+}
+
+// ReplayGuard remembers the Hawk headers of the state-changing requests served.
+type ReplayGuard interface {
+	// UseNonce records (clientID, nonce, ts) as used until expires; a second use
+	// before then is an error wrapping ErrReplayed; any other error means it could
+	// not be recorded.
+	UseNonce(ctx context.Context, clientID, nonce, ts string, expires time.Time) error
+}
+
+// ErrReplayed is what a ReplayGuard returns for a header already used.
+var ErrReplayed = errors.New("replayed")
+
+// changesState reports whether a method may change state: every method but the
+// reads.
+func changesState(method string) bool {
+	return method != "GET" && method != "HEAD" && method != "OPTIONS"
 }
 
 // CertificateStartAllowance is how far ahead of now a temporary certificate may
@@ -217,6 +237,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 		return Caller{}, err
 	}
 	var id, macValue, hash, ext, kind, ts, nonce, app, dlg string
+	var tsSec int64
 	switch {
 	case r.Authorization != "" && hasBewit:
 		return Caller{}, fail("a request may carry an Authorization header or a bewit, not both")
@@ -230,7 +251,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 				d.Abs().Round(time.Second), skew)
 		}
 		id, macValue, hash, ext = h.id, h.mac, h.hash, h.ext
-		kind, ts, nonce = "header", h.ts, h.nonce
+		kind, ts, nonce, tsSec = "header", h.ts, h.nonce, h.tsSec
 		app, dlg = h.app, h.dlg
 	case hasBewit:
 		if method != "GET" {
@@ -267,10 +288,24 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 		}
 		lookup = x.cert.issuer
 	}
+	// once refuses a replay of a state-changing header that authenticated.
+	once := func(c Caller, err error) (Caller, error) {
+		if err != nil || kind != "header" || a.Replays == nil || !changesState(method) {
+			return c, err
+		}
+		expires := time.Unix(tsSec, 0).Add(skew) // then the ts check refuses the header anyway
+		switch err := a.Replays.UseNonce(ctx, id, nonce, ts, expires); {
+		case errors.Is(err, ErrReplayed):
+			return Caller{}, fail("this request (client id, nonce and ts) was already served; a request that changes state is accepted once: sign each request anew")
+		case err != nil:
+			return Caller{}, fmt.Errorf("replay protection: %w", err)
+		}
+		return c, nil
+	}
 	client, err := a.client(ctx, lookup, now)
 	if errors.Is(err, ErrUnknownClient) {
 		if a.Remote != nil {
-			return a.remote(ctx, r, hash)
+			return once(a.remote(ctx, r, hash))
 		}
 		return Caller{}, fail("unknown client %q", lookup)
 	}
@@ -307,7 +342,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 		}
 		caller.Scopes = append([]string{}, x.authorizedScopes...)
 	}
-	return caller, nil
+	return once(caller, nil)
 }
 
 // bewitOf finds the bewit in the candidate request URIs and returns the URIs as

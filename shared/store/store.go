@@ -1,6 +1,6 @@
 // Package store is the DynamoDB data layer: worker types, worker pools, workers,
-// secrets, worker-pool errors, clients and the provisioner's status (lease, check-in,
-// backoffs, prices, per-pool figures).
+// secrets, worker-pool errors, clients, the provisioner's status (lease, check-in,
+// backoffs, prices, per-pool figures) and the Hawk nonces of requests served.
 //
 // Every read-modify-write is a conditional write. Whole-record updates go through
 // optimistic concurrency: the record carries a version, an update writes only if the
@@ -47,6 +47,7 @@ type Tables struct {
 	Errors      string
 	Clients     string
 	Status      string
+	Nonces      string
 }
 
 // LogicalIDs maps each role to its table's logical id in template.yaml.
@@ -58,6 +59,7 @@ var LogicalIDs = Tables{
 	Errors:      "WorkerPoolErrorsTable",
 	Clients:     "ClientsTable",
 	Status:      "ProvisionerStatusTable",
+	Nonces:      "HawkNoncesTable",
 }
 
 // Schema is the key schema the code expects of each table (and index), by logical id:
@@ -72,10 +74,12 @@ var Schema = map[string][2]string{
 	"WorkerPoolErrorsTable":      {attrPool, "error"},
 	"ClientsTable":               {"clientId", ""},
 	"ProvisionerStatusTable":     {"pk", "sk"},
+	"HawkNoncesTable":            {attrNonce, ""},
 	"WorkersTable#ttl":           {"ttl", ""},
 	"SecretsTable#ttl":           {"ttl", ""},
 	"WorkerPoolErrorsTable#ttl":  {"ttl", ""},
 	"ProvisionerStatusTable#ttl": {"ttl", ""},
+	"HawkNoncesTable#ttl":        {"ttl", ""},
 }
 
 // TablesFromLogical builds Tables from a logical id -> table name map.
@@ -88,6 +92,7 @@ func TablesFromLogical(names map[string]string) Tables {
 		Errors:      names[LogicalIDs.Errors],
 		Clients:     names[LogicalIDs.Clients],
 		Status:      names[LogicalIDs.Status],
+		Nonces:      names[LogicalIDs.Nonces],
 	}
 }
 
@@ -95,6 +100,7 @@ const (
 	attrPool   = "pool"
 	attrWorker = "worker"
 	attrTTL    = "ttl"
+	attrNonce  = "nonce"
 )
 
 var (
