@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -123,16 +124,16 @@ type printed struct {
 // the APIs behind the local API Gateway, the fake queue, the control endpoints, the
 // provisioner on its schedule, and (with the fake cloud) EC2 events and simulated
 // workers. Close stops all of it.
-func Start(ctx context.Context, o Options) (s *Stack, err error) {
+func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o.defaults()
-	fc, err := fakeConfig(o) // before anything starts: a bad FAKE_CLOUD fails fast
+	fakeCloud, err := checkOptions(o) // before anything starts: every mistake fails fast
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{Options: o, Queue: NewQueue()}
+	s := &Stack{Options: o, Queue: NewQueue(), Fake: fakeCloud}
 	defer func() {
 		if err != nil {
-			s.Close()
+			s.Close() // whatever did start
 		}
 	}()
 	if s.ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", o.Port)); err != nil {
@@ -168,9 +169,6 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate)}
 	switch o.Cloud {
 	case "fake":
-		if s.Fake, err = fake.New(fc, fake.WithLogger(o.Log)); err != nil {
-			return nil, err
-		}
 		cfg.Cloud, cfg.AllowedRegions = fake.Alias, s.Fake.Regions()
 		v := identity.NewAWSVerifier()
 		if err := v.Trust("*", s.Fake.CertificatePEM()); err != nil {
@@ -188,8 +186,6 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		}
 		cfg.Cloud, cfg.AllowedRegions = ec2.Alias, []string{"us-east-1", "us-west-2"}
 		cfg.CloudConfig, _ = json.Marshal(map[string]any{"regions": cfg.AllowedRegions, "endpoint": s.moto.Endpoint()})
-	default:
-		return nil, fmt.Errorf("CLOUD=%q: use fake or ec2", o.Cloud)
 	}
 	if s.App, err = app.New(ctx, cfg, opts...); err != nil {
 		return nil, err
@@ -324,6 +320,9 @@ func (s *Stack) printReport(r *provision.Report) {
 // Close stops everything the stack started, DynamoDB Local and moto included, and
 // waits for it.
 func (s *Stack) Close() {
+	if s == nil {
+		return
+	}
 	s.once.Do(func() {
 		if s.cancel != nil {
 			s.cancel()
@@ -387,6 +386,33 @@ func randomKey() []byte {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return []byte(hex.EncodeToString(b))
+}
+
+// checkOptions finds the mistakes that need nothing started to be found: an
+// unknown CLOUD, CLOUD=ec2 without moto, a bad FAKE_CLOUD, a port out of range. With
+// CLOUD=fake it returns the fake cloud (not yet running).
+func checkOptions(o Options) (*fake.Cloud, error) {
+	if o.Port < 0 || o.Port > 65535 {
+		return nil, fmt.Errorf("PORT=%d is not a port (1 to 65535)", o.Port)
+	}
+	switch o.Cloud {
+	case "fake":
+		fc, err := fakeConfig(o)
+		if err != nil {
+			return nil, err
+		}
+		c, err := fake.New(fc, fake.WithLogger(o.Log))
+		if err != nil {
+			return nil, fmt.Errorf("FAKE_CLOUD: %w", err)
+		}
+		return c, nil
+	case "ec2":
+		if _, err := exec.LookPath(motoserver.Command); err != nil {
+			return nil, fmt.Errorf("CLOUD=ec2 runs the EC2 driver against moto: %w", motoserver.ErrNotInstalled)
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("CLOUD=%q: use fake or ec2", o.Cloud)
 }
 
 // fakeConfig is the fake cloud's configuration: o.FakeCloud over the driver's
