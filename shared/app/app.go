@@ -43,7 +43,9 @@ import (
 type Config struct {
 	Tables store.Tables
 	// DynamoDBEndpoint points the store at DynamoDB Local; "" is AWS's.
-	DynamoDBEndpoint string
+	// DynamoDBAccessKeyID is the access key id its tables live under there
+	// (DynamoDB Local keeps a database per access key id; default "local").
+	DynamoDBEndpoint, DynamoDBAccessKeyID string
 	// RootClientID and RootAccessToken are the root client (all scopes). The service
 	// issues temporary credentials from them.
 	RootClientID, RootAccessToken string
@@ -80,15 +82,16 @@ func FromEnv(ctx context.Context) (Config, error) {
 			Secrets: env("SECRETS_TABLE"), Errors: env("ERRORS_TABLE"), Clients: env("CLIENTS_TABLE"), Status: env("STATUS_TABLE"),
 			Nonces: env("NONCES_TABLE"),
 		},
-		DynamoDBEndpoint:   env("DYNAMODB_ENDPOINT"),
-		RootClientID:       env("ROOT_CLIENT_ID"),
-		RootAccessToken:    env("ROOT_ACCESS_TOKEN"),
-		SigningKey:         []byte(env("SIGNING_KEY")),
-		InstanceSetID:      env("INSTANCE_SET_ID"),
-		RootURL:            strings.TrimSuffix(env("ROOT_URL"), "/"),
-		TaskclusterRootURL: strings.TrimSuffix(env("TASKCLUSTER_ROOT_URL"), "/"),
-		Cloud:              env("CLOUD"),
-		CloudConfig:        json.RawMessage(env("CLOUD_CONFIG")),
+		DynamoDBEndpoint:    env("DYNAMODB_ENDPOINT"),
+		DynamoDBAccessKeyID: env("DYNAMODB_ACCESS_KEY_ID"),
+		RootClientID:        env("ROOT_CLIENT_ID"),
+		RootAccessToken:     env("ROOT_ACCESS_TOKEN"),
+		SigningKey:          []byte(env("SIGNING_KEY")),
+		InstanceSetID:       env("INSTANCE_SET_ID"),
+		RootURL:             strings.TrimSuffix(env("ROOT_URL"), "/"),
+		TaskclusterRootURL:  strings.TrimSuffix(env("TASKCLUSTER_ROOT_URL"), "/"),
+		Cloud:               env("CLOUD"),
+		CloudConfig:         json.RawMessage(env("CLOUD_CONFIG")),
 	}
 	cfg.DelegateAuth = cfg.TaskclusterRootURL != "" && env("TASKCLUSTER_AUTH_DELEGATION") != "false"
 	for _, r := range strings.Split(env("ALLOWED_REGIONS"), ",") {
@@ -242,9 +245,13 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return awsCfg, awsErr
 	}
 	if cfg.DynamoDBEndpoint != "" {
+		key := cfg.DynamoDBAccessKeyID
+		if key == "" {
+			key = "local"
+		}
 		a.Store = store.New(dynamodb.New(dynamodb.Options{
 			Region: "us-east-1", BaseEndpoint: aws.String(cfg.DynamoDBEndpoint),
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+			Credentials: credentials.NewStaticCredentialsProvider(key, "unchecked", ""),
 		}), cfg.Tables, cfg.SigningKey)
 	}
 	for _, o := range opts {

@@ -6,12 +6,24 @@
 // emulator/ folder in a cache directory, and every later Start reuses it. Each Start
 // runs its own in-memory server on a free port; Stop (or the death of the parent
 // process) ends it.
+//
+// Nothing of it is reachable from elsewhere. DynamoDB Local has no option for the
+// address it listens on and would listen on every interface, so it is started
+// through a small launcher (loopback/LoopbackDynamoDBLocal.java, compiled once into
+// the cache with the JDK's javac) that binds its server to 127.0.0.1. And DynamoDB
+// Local keeps a separate database per access key id: each server gets a random one,
+// so a client with other credentials, even on this machine, sees none of its tables.
+// Its telemetry is off.
 package dynamolocal
 
 import (
 	"archive/tar"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	_ "embed" // the launcher's source
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -152,12 +164,59 @@ func extractEmulator(tarball, dst string) error {
 type Server struct {
 	// Endpoint is its URL, http://127.0.0.1:<port>.
 	Endpoint string
-	cmd      *exec.Cmd
-	done     chan error
+	// AccessKeyID is the access key id its tables live under (random): DynamoDB
+	// Local keeps a database per access key id, and checks no secret key.
+	AccessKeyID string
+	cmd         *exec.Cmd
+	done        chan error
+}
+
+//go:embed loopback/LoopbackDynamoDBLocal.java
+var launcherSource []byte
+
+const launcherClass = "LoopbackDynamoDBLocal"
+
+// launcher compiles the loopback launcher against DynamoDB Local in dir, once per
+// version of its source, and returns the folder holding its class.
+func launcher(ctx context.Context, dir string) (string, error) {
+	sum := sha256.Sum256(launcherSource)
+	out := filepath.Join(filepath.Dir(dir), "dynamodb-local-loopback-"+hex.EncodeToString(sum[:6]))
+	if _, err := os.Stat(filepath.Join(out, launcherClass+".class")); err == nil {
+		return out, nil
+	}
+	if _, err := exec.LookPath("javac"); err != nil {
+		return "", errors.New("javac is not installed: a JDK (e.g. openjdk-17-jdk-headless) compiles the launcher that binds DynamoDB Local to 127.0.0.1")
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "dynamodb-local-loopback-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, launcherClass+".java")
+	if err := os.WriteFile(src, launcherSource, 0o644); err != nil {
+		return "", err
+	}
+	classes := filepath.Join(tmp, "classes")
+	cmd := exec.CommandContext(ctx, "javac", "-nowarn", "-d", classes, "-cp", classPath(dir), src)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("compile the loopback launcher: %w: %s", err, strings.TrimSpace(string(msg)))
+	}
+	if err := os.Rename(classes, out); err != nil {
+		if _, statErr := os.Stat(filepath.Join(out, launcherClass+".class")); statErr == nil {
+			return out, nil // another process compiled it first
+		}
+		return "", err
+	}
+	return out, nil
+}
+
+// classPath is DynamoDB Local's class path in dir, after extra folders.
+func classPath(dir string, extra ...string) string {
+	return strings.Join(append(extra, filepath.Join(dir, "DynamoDBLocal.jar"), filepath.Join(dir, "DynamoDBLocal_lib", "*")), string(os.PathListSeparator))
 }
 
 // Start installs DynamoDB Local if needed and starts an in-memory server on a free
-// port, returning once it answers requests.
+// port of 127.0.0.1, returning once it answers requests.
 func Start(ctx context.Context) (*Server, error) {
 	dir, err := Install(ctx)
 	if err != nil {
@@ -166,15 +225,23 @@ func Start(ctx context.Context) (*Server, error) {
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, errors.New("start dynamodb local: java is not installed")
 	}
+	classes, err := launcher(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("start dynamodb local: %w", err)
+	}
 	port, err := freePort()
 	if err != nil {
+		return nil, fmt.Errorf("start dynamodb local: %w", err)
+	}
+	key := make([]byte, 16)
+	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
 	cmd := exec.Command("java",
 		"-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
 		"-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-		"-jar", filepath.Join(dir, "DynamoDBLocal.jar"),
-		"-inMemory", "-port", strconv.Itoa(port))
+		"-cp", classPath(dir, classes), launcherClass,
+		"-inMemory", "-disableTelemetry", "-port", strconv.Itoa(port))
 	cmd.Dir = dir
 	cmd.SysProcAttr = processAttrs()
 	logs := &tailBuffer{max: 8 << 10}
@@ -182,7 +249,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
-	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan error, 1)}
+	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKeyID: "wf" + hex.EncodeToString(key), cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 
 	client := s.Client()
@@ -209,12 +276,16 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 }
 
-// Client returns a DynamoDB client for the server, with dummy static credentials.
-func (s *Server) Client() *dynamodb.Client {
+// Client returns a DynamoDB client for the server, with its access key id.
+func (s *Server) Client() *dynamodb.Client { return NewClient(s.Endpoint, s.AccessKeyID) }
+
+// NewClient returns a DynamoDB client for a DynamoDB Local at endpoint, whose
+// tables live under accessKeyID (its secret key is not checked).
+func NewClient(endpoint, accessKeyID string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
-		BaseEndpoint: aws.String(s.Endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, "unchecked", ""),
 	})
 }
 

@@ -162,7 +162,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 
 	cfg := app.Config{
-		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint,
+		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint, DynamoDBAccessKeyID: s.ddb.AccessKeyID,
 		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: randomKey(),
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
 	}
@@ -381,6 +381,10 @@ The provisioner runs every %[4]s. Ctrl-C stops everything.
 
 // DynamoDBEndpoint is where the stack's DynamoDB Local listens.
 func (s *Stack) DynamoDBEndpoint() string { return s.ddb.Endpoint }
+
+// DynamoDBAccessKeyID is the access key id the stack's tables live under in its
+// DynamoDB Local.
+func (s *Stack) DynamoDBAccessKeyID() string { return s.ddb.AccessKeyID }
 
 func randomKey() []byte {
 	b := make([]byte, 32)

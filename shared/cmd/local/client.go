@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/auth"
+	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
 )
@@ -106,8 +106,7 @@ func clientsTable(ctx context.Context, deployed bool) (*store.Store, *auth.Seale
 		if err != nil {
 			return nil, nil, err
 		}
-		db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(s.DynamoDBEndpoint),
-			Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+		db := dynamolocal.NewClient(s.DynamoDBEndpoint, s.DynamoDBKeyID)
 		sealer, err := auth.NewSealer([]byte(s.SigningKey))
 		if err != nil {
 			return nil, nil, err

@@ -57,7 +57,8 @@ func invoke(ctx context.Context, args []string) error {
 	}
 	if err == nil {
 		fmt.Fprintf(os.Stderr, "invoking %s against the running local stack's tables (%s)\n", id, st.RootURL)
-		cfg.DynamoDBEndpoint, cfg.RootClientID, cfg.RootAccessToken, cfg.SigningKey = st.DynamoDBEndpoint, st.ClientID, st.AccessToken, []byte(st.SigningKey)
+		cfg.DynamoDBEndpoint, cfg.DynamoDBAccessKeyID = st.DynamoDBEndpoint, st.DynamoDBKeyID
+		cfg.RootClientID, cfg.RootAccessToken, cfg.SigningKey = st.ClientID, st.AccessToken, []byte(st.SigningKey)
 		cfg.RootURL, cfg.TaskclusterRootURL = st.RootURL, st.RootURL
 		cfg.Tables = store.LogicalIDs
 	} else {
@@ -71,7 +72,7 @@ func invoke(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		cfg.DynamoDBEndpoint, cfg.Tables = srv.Endpoint, store.TablesFromLogical(names)
+		cfg.DynamoDBEndpoint, cfg.DynamoDBAccessKeyID, cfg.Tables = srv.Endpoint, srv.AccessKeyID, store.TablesFromLogical(names)
 		cfg.RootClientID, cfg.RootAccessToken, cfg.SigningKey = "root", "invoke-root-token-not-used", []byte("invoke signing key, 32 bytes ok!")
 	}
 	fc, err := fake.New(fake.DefaultConfig(), fake.WithLogger(logger()))

@@ -22,6 +22,7 @@ type state struct {
 	ClientID         string `json:"clientId"`
 	AccessToken      string `json:"accessToken"`
 	DynamoDBEndpoint string `json:"dynamodbEndpoint"`
+	DynamoDBKeyID    string `json:"dynamodbAccessKeyId"`
 	SigningKey       string `json:"signingKey"`
 }
 
@@ -44,7 +45,7 @@ func writeState(s *localstack.Stack, port int) error {
 		return err
 	}
 	data, _ := json.Marshal(state{PID: os.Getpid(), RootURL: s.URL, ClientID: s.RootClientID, AccessToken: s.RootAccessToken,
-		DynamoDBEndpoint: s.DynamoDBEndpoint(), SigningKey: string(s.App.Config.SigningKey)})
+		DynamoDBEndpoint: s.DynamoDBEndpoint(), DynamoDBKeyID: s.DynamoDBAccessKeyID(), SigningKey: string(s.App.Config.SigningKey)})
 	return os.WriteFile(p, data, 0o600)
 }
 
