@@ -63,6 +63,9 @@ type Config struct {
 	DelegateAuth bool
 	// AllowedRegions are the EC2 regions definitions may use.
 	AllowedRegions []string
+	// Providers are the deployment's worker-manager providers (PROVIDERS, in
+	// Taskcluster's format); the zero value is aws, static and null-provider.
+	Providers pool.Providers
 	// ErrorRetention is how long pool errors stay listed.
 	ErrorRetention time.Duration
 	// Cloud is the cloud driver's alias ("ec2"), CloudConfig its configuration.
@@ -99,6 +102,11 @@ func FromEnv(ctx context.Context) (Config, error) {
 			cfg.AllowedRegions = append(cfg.AllowedRegions, r)
 		}
 	}
+	providers, err := pool.ParseProviders(env("PROVIDERS"))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Providers = providers
 	if d := env("ERROR_RETENTION_DAYS"); d != "" {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 1 {
@@ -337,7 +345,7 @@ func (h httpAuth) Authenticate(ctx context.Context, r httpapi.AuthRequest) (http
 
 // parseOptions validates definitions for this deployment.
 func (a *App) parseOptions() pool.Options {
-	return pool.Options{AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
+	return pool.Options{Providers: a.Config.Providers, AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
 }
 
 // Cloud returns the deployment's instance set, built on first use through the cloud
@@ -382,7 +390,7 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	}
 	return &provision.Provisioner{
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics,
-		Config: provision.Config{RootURL: a.Config.RootURL, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
+		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
 			ErrorRetention: a.Config.ErrorRetention},
 	}, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/identity"
 	"github.com/workerfleet/workerfleet/shared/motoserver"
+	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/provision"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/template"
@@ -52,6 +53,9 @@ type Options struct {
 	// interruptions, prices. Its seed, bootDelay and shutdownDelay, where it sets
 	// them, win over Seed, BootDelay and ShutdownDelay.
 	FakeCloud json.RawMessage
+	// Providers are the worker-manager providers, as Taskcluster's PROVIDERS setting
+	// writes them ("" is aws, static and null-provider).
+	Providers string
 	// TaskDuration and IdleTimeout are the simulated workers'.
 	TaskDuration, IdleTimeout time.Duration
 	// Template is the path of template.yaml ("" finds it).
@@ -165,6 +169,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint, DynamoDBAccessKeyID: s.ddb.AccessKeyID,
 		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: randomKey(),
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
+	}
+	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
+		return nil, err
 	}
 	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate)}
 	switch o.Cloud {

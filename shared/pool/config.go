@@ -6,44 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
 	"time"
 )
-
-// ProviderInfo describes one provider, as listProviders shows it.
-type ProviderInfo struct {
-	ProviderID   string `json:"providerId"`
-	ProviderType string `json:"providerType"`
-}
-
-// Provider types.
-const (
-	ProviderTypeAWS    = "aws"
-	ProviderTypeStatic = "static"
-	ProviderTypeNull   = "null"
-)
-
-// NullProviderID is the provider of pools pending deletion.
-const NullProviderID = "null-provider"
-
-var providers = []ProviderInfo{
-	{ProviderID: "aws", ProviderType: ProviderTypeAWS},
-	{ProviderID: "static", ProviderType: ProviderTypeStatic},
-	{ProviderID: NullProviderID, ProviderType: ProviderTypeNull},
-}
-
-// Providers lists the providers worker pools may use.
-func Providers() []ProviderInfo {
-	return append([]ProviderInfo(nil), providers...)
-}
-
-func providerType(providerID string) (string, bool) {
-	for _, p := range providers {
-		if p.ProviderID == providerID {
-			return p.ProviderType, true
-		}
-	}
-	return "", false
-}
 
 // Demand sources of aws pools.
 const (
@@ -57,9 +23,9 @@ const (
 	DefaultReregistrationTimeout = 345600
 )
 
-// Config is a validated worker pool provider config in canonical form. Exactly one
-// of AWS and Static is set for those provider types; a null-provider config is any
-// object and has neither.
+// Config is a validated worker pool provider config. Exactly one of AWS and Static
+// is set for those provider types, with defaults applied; a null-provider config is
+// any object and has neither. JSON is the config exactly as it was written.
 type Config struct {
 	ProviderID   string
 	ProviderType string
@@ -69,7 +35,8 @@ type Config struct {
 	canonical json.RawMessage
 }
 
-// AWSConfig is the config of an aws pool. Its JSON is the canonical form.
+// AWSConfig is the config of an aws pool as the provisioner uses it: the config as
+// written, decoded, with defaults applied (see the package documentation).
 type AWSConfig struct {
 	MinCapacity   int            `json:"minCapacity"`
 	MaxCapacity   int            `json:"maxCapacity"`
@@ -97,6 +64,7 @@ type LaunchConfig struct {
 	Region              string          `json:"region"`
 	LaunchConfig        json.RawMessage `json:"launchConfig"`
 	CapacityPerInstance int             `json:"capacityPerInstance"`
+	WorkerManager       *WorkerManager  `json:"workerManager,omitempty"`
 	WorkerConfig        json.RawMessage `json:"workerConfig"`
 	AdditionalUserData  json.RawMessage `json:"additionalUserData"`
 	Utility             float64         `json:"utility"`
@@ -104,21 +72,34 @@ type LaunchConfig struct {
 	MaxPrice            float64         `json:"maxPrice,omitempty"` // USD per instance-hour; 0 is no bound
 }
 
+// WorkerManager is the workerManager member later Taskcluster versions put in a
+// launch config: worker-manager's own settings, apart from the RunInstances fields.
+type WorkerManager struct {
+	LaunchConfigID      string   `json:"launchConfigId,omitempty"`
+	CapacityPerInstance int      `json:"capacityPerInstance,omitempty"`
+	InitialWeight       *float64 `json:"initialWeight,omitempty"`
+	MaxCapacity         *int     `json:"maxCapacity,omitempty"`
+}
+
+// DefaultInstanceType is what EC2 launches when RunInstances names no InstanceType,
+// and so what a v25 launch config without one launched.
+const DefaultInstanceType = "m1.small"
+
 // StaticConfig is the config of a static pool.
 type StaticConfig struct {
 	Lifecycle Lifecycle `json:"lifecycle"`
 }
 
 // ParseConfig validates the config of a worker pool whose provider is providerID
-// against that provider's JSON Schema and the rules a schema cannot say, and returns
-// it in canonical form. JSON null or an empty config means {}, as the official Go
-// client sends null for a config left unset. Every problem is reported at once in an
-// *InvalidError whose paths start at "config"; an unknown provider is an
-// *InvalidError too.
+// (one of o.Providers) against that provider type's JSON Schema and the rules a
+// schema cannot say, and returns it decoded with defaults applied. JSON null or an
+// empty config means {}, as the official Go client sends null for a config left
+// unset. Every problem is reported at once in an *InvalidError whose paths start at
+// "config"; an unknown provider is an *InvalidError too.
 func ParseConfig(providerID string, config json.RawMessage, o Options) (Config, error) {
-	ptype, ok := providerType(providerID)
+	ptype, ok := o.Providers.Type(providerID)
 	if !ok {
-		return Config{}, invalid(fmt.Sprintf("providerId %q is not a known provider (known: aws, static, null-provider)", providerID))
+		return Config{}, invalid(fmt.Sprintf("providerId %q is not a known provider (known: %s)", providerID, o.Providers.IDs()))
 	}
 	schemas, err := configSchemas()
 	if err != nil {
@@ -126,6 +107,7 @@ func ParseConfig(providerID string, config json.RawMessage, o Options) (Config, 
 	}
 	c := &checker{root: "config"}
 	var tree any = object{}
+	written := json.RawMessage("{}")
 	if len(bytes.TrimSpace(config)) > 0 {
 		v, err := decodeValue(config)
 		if err != nil {
@@ -133,32 +115,30 @@ func ParseConfig(providerID string, config json.RawMessage, o Options) (Config, 
 		}
 		if v != nil {
 			tree = c.normalize("", v)
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, config); err != nil {
+				return Config{}, invalid("config is not valid JSON: " + err.Error())
+			}
+			written = buf.Bytes()
 		}
 	}
 	c.validateSchema(schemas[ptype], tree)
-	cfg := Config{ProviderID: providerID, ProviderType: ptype}
-	var canonical any
+	cfg := Config{ProviderID: providerID, ProviderType: ptype, canonical: written}
 	switch ptype {
 	case ProviderTypeAWS:
 		cfg.AWS = c.parseAWS(tree, o)
-		canonical = cfg.AWS
 	case ProviderTypeStatic:
 		cfg.Static = c.parseStatic(tree)
-		canonical = cfg.Static
-	default:
-		canonical = tree
 	}
 	if err := c.err(); err != nil {
 		return Config{}, err
 	}
-	cfg.canonical, err = marshal(canonical)
-	if err != nil {
-		return Config{}, invalid("config cannot be encoded: " + err.Error())
-	}
 	return cfg, nil
 }
 
-// JSON is the canonical config, defaults applied, as stored and returned.
+// JSON is the config as it was written (insignificant whitespace removed; members,
+// their order and number spellings kept), as stored and returned: defaults are
+// applied when the config is used, never stored.
 func (c Config) JSON() json.RawMessage {
 	if len(c.canonical) == 0 {
 		return json.RawMessage("{}")
@@ -199,62 +179,139 @@ func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 // with defaults applied.
 func (c *checker) parseAWS(tree any, o Options) *AWSConfig {
 	obj, _ := tree.(map[string]any)
-	minCap, okMin := number(obj["minCapacity"])
-	maxCap, okMax := number(obj["maxCapacity"])
-	if okMin && okMax && minCap > maxCap {
-		c.addf("minCapacity", "must be <= maxCapacity")
-	}
-	if d, ok := obj["demand"].(map[string]any); ok {
-		source, _ := d["source"].(string)
-		queueURL, hasURL := d["queueUrl"]
-		switch {
-		case source == DemandSQS && !hasURL:
-			c.addf("demand.queueUrl", "is required when demand.source is sqs")
-		case source != DemandSQS && hasURL:
-			c.addf("demand.queueUrl", "is only allowed when demand.source is sqs")
-		}
-		if s, ok := queueURL.(string); ok && !sqsQueueURLRE.MatchString(s) {
-			c.addf("demand.queueUrl", "must look like https://sqs.<region>.amazonaws.com/<account>/<name>")
-		}
-	}
+	c.checkCapacityBounds(obj)
+	c.checkDemand(obj)
 	lcs, _ := obj["launchConfigs"].([]any)
 	for i, v := range lcs {
-		lc, ok := v.(map[string]any)
-		if !ok {
-			continue
-		}
-		path := index("launchConfigs", i)
-		region, okRegion := lc["region"].(string)
-		if okRegion {
-			c.checkRegion(field(path, "region"), region, o)
-		}
-		spec, ok := lc["launchConfig"].(map[string]any)
-		if ok {
-			specPath := field(path, "launchConfig")
-			if t, ok := spec["InstanceType"].(string); ok && t != "" && !wellFormedInstanceType(t) {
-				c.addf(field(specPath, "InstanceType"), "%q is not a well-formed EC2 instance type", t)
-			}
-			if p, ok := spec["Placement"].(map[string]any); ok {
-				if z, ok := p["AvailabilityZone"].(string); ok && okRegion && !zoneOfRegion(z, region) {
-					c.addf(field(field(specPath, "Placement"), "AvailabilityZone"), "%q is not an availability zone of region %q", z, region)
-				}
-			}
-			if o.ValidateLaunchSpec != nil {
-				if err := o.ValidateLaunchSpec(raw(spec)); err != nil {
-					c.addf(specPath, "is not a valid launch spec: %v", err)
-				}
-			}
-		}
-		wc, _ := lc["workerConfig"].(map[string]any)
-		aud, _ := lc["additionalUserData"].(map[string]any)
-		if n := len(raw(wc)) + len(raw(aud)); n > maxDataBytes {
-			c.addf(path, "workerConfig and additionalUserData are %d bytes; at most %d fit in EC2 user data", n, maxDataBytes)
+		if lc, ok := v.(map[string]any); ok {
+			c.checkLaunchConfig(index("launchConfigs", i), lc, o)
 		}
 	}
 	if len(c.problems) > 0 {
 		return nil
 	}
+	cfg := c.decodeAWS(tree)
+	if len(c.problems) > 0 {
+		return nil
+	}
+	return cfg
+}
 
+// checkCapacityBounds: minCapacity <= maxCapacity.
+func (c *checker) checkCapacityBounds(obj object) {
+	minCap, okMin := number(obj["minCapacity"])
+	maxCap, okMax := number(obj["maxCapacity"])
+	if okMin && okMax && minCap > maxCap {
+		c.addf("minCapacity", "must be <= maxCapacity")
+	}
+}
+
+// checkDemand: a queue URL exactly when the demand source is SQS, and one that
+// looks like an SQS queue's.
+func (c *checker) checkDemand(obj object) {
+	d, ok := obj["demand"].(map[string]any)
+	if !ok {
+		return
+	}
+	source, _ := d["source"].(string)
+	queueURL, hasURL := d["queueUrl"]
+	switch {
+	case source == DemandSQS && !hasURL:
+		c.addf("demand.queueUrl", "is required when demand.source is sqs")
+	case source != DemandSQS && hasURL:
+		c.addf("demand.queueUrl", "is only allowed when demand.source is sqs")
+	}
+	if s, ok := queueURL.(string); ok && !sqsQueueURLRE.MatchString(s) {
+		c.addf("demand.queueUrl", "must look like https://sqs.<region>.amazonaws.com/<account>/<name>")
+	}
+}
+
+// checkLaunchConfig checks one launch config: its region, instance type and zone,
+// capacity per instance (in either place), market and price (in either form), the
+// driver's view of its RunInstances fields, and the size of its user data.
+func (c *checker) checkLaunchConfig(path string, lc object, o Options) {
+	region, okRegion := lc["region"].(string)
+	if okRegion {
+		c.checkRegion(field(path, "region"), region, o)
+	}
+	c.checkCapacityPerInstance(path, lc)
+	if spec, ok := lc["launchConfig"].(map[string]any); ok {
+		specPath := field(path, "launchConfig")
+		if t, ok := spec["InstanceType"].(string); ok && t != "" && !wellFormedInstanceType(t) {
+			c.addf(field(specPath, "InstanceType"), "%q is not a well-formed EC2 instance type", t)
+		}
+		if p, ok := spec["Placement"].(map[string]any); ok {
+			if z, ok := p["AvailabilityZone"].(string); ok && okRegion && !zoneOfRegion(z, region) {
+				c.addf(field(field(specPath, "Placement"), "AvailabilityZone"), "%q is not an availability zone of region %q", z, region)
+			}
+		}
+		c.checkMarket(path, lc, spec)
+		if o.ValidateLaunchSpec != nil {
+			if err := o.ValidateLaunchSpec(raw(spec)); err != nil {
+				c.addf(specPath, "is not a valid launch spec: %v", err)
+			}
+		}
+	}
+	wc, _ := lc["workerConfig"].(map[string]any)
+	aud, _ := lc["additionalUserData"].(map[string]any)
+	if n := len(raw(wc)) + len(raw(aud)); n > maxDataBytes {
+		c.addf(path, "workerConfig and additionalUserData are %d bytes; at most %d fit in EC2 user data", n, maxDataBytes)
+	}
+}
+
+// checkCapacityPerInstance: capacityPerInstance is set, as v25 wrote it or under
+// workerManager as later Taskcluster versions do; where both are, they agree.
+func (c *checker) checkCapacityPerInstance(path string, lc object) {
+	top, okTop := number(lc["capacityPerInstance"])
+	wm, _ := lc["workerManager"].(map[string]any)
+	nested, okNested := number(wm["capacityPerInstance"])
+	switch {
+	case !okTop && !okNested:
+		if _, set := lc["capacityPerInstance"]; !set {
+			if _, set := wm["capacityPerInstance"]; !set {
+				c.addf(field(path, "capacityPerInstance"), "is required (or workerManager.capacityPerInstance)")
+			}
+		}
+	case okTop && okNested && top != nested:
+		c.addf(field(field(path, "workerManager"), "capacityPerInstance"), "is %v but capacityPerInstance is %v; set one", nested, top)
+	}
+}
+
+// checkMarket: the launch config's InstanceMarketOptions (as v25 read it) and our
+// market and maxPrice extensions must not contradict each other.
+func (c *checker) checkMarket(path string, lc, spec object) {
+	imo, hasIMO := spec["InstanceMarketOptions"].(map[string]any)
+	if !hasIMO {
+		return
+	}
+	imoPath := field(field(path, "launchConfig"), "InstanceMarketOptions")
+	mt, _ := imo["MarketType"].(string)
+	if mt != "" && mt != MarketSpot {
+		c.addf(field(imoPath, "MarketType"), "%q is not supported: spot, or leave InstanceMarketOptions out for on-demand", mt)
+		return
+	}
+	if m, ok := lc["market"].(string); ok && m != MarketSpot {
+		c.addf(field(path, "market"), "is %q but launchConfig.InstanceMarketOptions asks for spot; set one", m)
+	}
+	so, _ := imo["SpotOptions"].(map[string]any)
+	mp, set := so["MaxPrice"]
+	if !set {
+		return
+	}
+	mpPath := field(field(imoPath, "SpotOptions"), "MaxPrice")
+	s, _ := mp.(string)
+	price, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(price > 0) || math.IsInf(price, 0) {
+		c.addf(mpPath, "must be a price in USD as a decimal string, such as \"0.5\"")
+		return
+	}
+	if own, ok := number(lc["maxPrice"]); ok && own != price {
+		c.addf(field(path, "maxPrice"), "is %v but %s is %q; set one", own, c.name(mpPath), s)
+	}
+}
+
+// decodeAWS decodes a checked config and applies the defaults.
+func (c *checker) decodeAWS(tree any) *AWSConfig {
 	b, err := marshal(tree)
 	if err != nil {
 		c.addf("", "cannot be encoded: %v", err)
@@ -277,24 +334,46 @@ func (c *checker) parseAWS(tree any, o Options) *AWSConfig {
 	seen := map[string]int{}
 	for i := range cfg.LaunchConfigs {
 		lc := &cfg.LaunchConfigs[i]
-		lc.WorkerConfig = objectOrEmpty(lc.WorkerConfig)
-		lc.AdditionalUserData = objectOrEmpty(lc.AdditionalUserData)
-		if lc.Utility == 0 {
-			lc.Utility = 1
-		}
-		if lc.Market == "" {
-			lc.Market = MarketSpot
-		}
+		lc.applyDefaults()
 		h := lc.hash()
 		if first, dup := seen[h]; dup {
 			c.addf(index("launchConfigs", i), "duplicates %s", c.name(index("launchConfigs", first)))
 		}
 		seen[h] = i
 	}
-	if len(c.problems) > 0 {
-		return nil
-	}
 	return &cfg
+}
+
+// applyDefaults fills in what a launch config leaves out: capacityPerInstance from
+// workerManager, the market and maxPrice from InstanceMarketOptions (no
+// InstanceMarketOptions is on-demand, as in v25), utility 1, empty workerConfig and
+// additionalUserData.
+func (lc *LaunchConfig) applyDefaults() {
+	if lc.WorkerManager != nil && lc.WorkerManager.CapacityPerInstance > 0 {
+		lc.CapacityPerInstance = lc.WorkerManager.CapacityPerInstance
+	}
+	lc.WorkerConfig = objectOrEmpty(lc.WorkerConfig)
+	lc.AdditionalUserData = objectOrEmpty(lc.AdditionalUserData)
+	if lc.Utility == 0 {
+		lc.Utility = 1
+	}
+	var spec struct {
+		InstanceMarketOptions *struct {
+			MarketType  string
+			SpotOptions *struct{ MaxPrice string }
+		}
+	}
+	_ = json.Unmarshal(lc.LaunchConfig, &spec)
+	imo := spec.InstanceMarketOptions
+	if lc.Market == "" {
+		lc.Market = MarketOnDemand
+		if imo != nil && (imo.MarketType == MarketSpot || imo.MarketType == "") {
+			lc.Market = MarketSpot
+		}
+	}
+	if lc.MaxPrice == 0 && imo != nil && imo.SpotOptions != nil {
+		lc.MaxPrice, _ = strconv.ParseFloat(imo.SpotOptions.MaxPrice, 64)
+	}
 }
 
 // parseStatic decodes a static config (already checked by its schema) with defaults.
@@ -327,6 +406,9 @@ func (c AWSConfig) Options() []Option {
 		spec := decodeObject(lc.LaunchConfig)
 		imageID, _ := spec["ImageId"].(string)
 		instanceType, _ := spec["InstanceType"].(string)
+		if instanceType == "" {
+			instanceType = DefaultInstanceType
+		}
 		zone, zoneID := "", "*"
 		if p, ok := spec["Placement"].(map[string]any); ok {
 			if z, ok := p["AvailabilityZone"].(string); ok && z != "" {
@@ -349,4 +431,35 @@ func (c AWSConfig) Options() []Option {
 		})
 	}
 	return out
+}
+
+// SameConfig reports whether two configs say the same thing, whatever the order of
+// their members and the spelling of their numbers (1, 1.0 and 1e0 are the same). An
+// update that changes only that is no change.
+func SameConfig(a, b json.RawMessage) bool {
+	ca, okA := canonicalJSON(a)
+	cb, okB := canonicalJSON(b)
+	return okA && okB && bytes.Equal(ca, cb)
+}
+
+// canonicalJSON is v with members sorted and numbers in one spelling; empty and null
+// are {}.
+func canonicalJSON(v json.RawMessage) ([]byte, bool) {
+	if len(bytes.TrimSpace(v)) == 0 {
+		return []byte("{}"), true
+	}
+	tree, err := decodeValue(v)
+	if err != nil {
+		return nil, false
+	}
+	if tree == nil {
+		return []byte("{}"), true
+	}
+	c := &checker{}
+	tree = c.normalize("", tree)
+	if len(c.problems) > 0 {
+		return nil, false
+	}
+	b, err := marshal(tree)
+	return b, err == nil
 }

@@ -22,12 +22,15 @@ func TestProviders(t *testing.T) {
 		{ProviderID: "static", ProviderType: "static"},
 		{ProviderID: "null-provider", ProviderType: "null"},
 	}
-	if diff := cmp.Diff(Providers(), want); diff != "" {
-		t.Errorf("Providers() (-got +want):\n%s", diff)
+	if diff := cmp.Diff(DefaultProviders(), want); diff != "" {
+		t.Errorf("DefaultProviders() (-got +want):\n%s", diff)
 	}
-	got := Providers()
+	if diff := cmp.Diff(MustParseProviders(DefaultProvidersJSON).List(), want); diff != "" {
+		t.Errorf("the default PROVIDERS setting (-got +want):\n%s", diff)
+	}
+	got := DefaultProviders()
 	got[0].ProviderID = "changed"
-	if Providers()[0].ProviderID != "aws" {
+	if DefaultProviders()[0].ProviderID != "aws" {
 		t.Errorf("changing the slice Providers returned changed the providers")
 	}
 	b := encode(t, ProviderInfo{ProviderID: "aws", ProviderType: "aws"})
@@ -41,7 +44,7 @@ func TestConfigSchemasCompile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("provider config schemas do not compile: %v", err)
 	}
-	for _, p := range Providers() {
+	for _, p := range DefaultProviders() {
 		if schemas[p.ProviderType] == nil {
 			t.Errorf("no schema for provider type %s", p.ProviderType)
 		}
@@ -77,35 +80,50 @@ func TestParseAWSConfigProblems(t *testing.T) {
 		{"no launch configs", func(m map[string]any) { m["launchConfigs"] = []any{} }, Options{}, []string{"config.launchConfigs must have at least 1 item"}},
 		{"launch config not an object", func(m map[string]any) { m["launchConfigs"] = []any{"x"} }, Options{}, []string{"config.launchConfigs[0] must be an object"}},
 		{"launch config members required", func(m map[string]any) { m["launchConfigs"] = []any{map[string]any{}} }, Options{}, []string{
-			"config.launchConfigs[0].capacityPerInstance is required",
 			"config.launchConfigs[0].launchConfig is required",
 			"config.launchConfigs[0].region is required",
+			"config.launchConfigs[0].capacityPerInstance is required (or workerManager.capacityPerInstance)",
 		}},
 		{"unknown launch config member", func(m map[string]any) { set(m, lc+"capacity", 1) }, Options{}, []string{"config.launchConfigs[0].capacity is not allowed"}},
 		{"capacityPerInstance zero", func(m map[string]any) { set(m, lc+"capacityPerInstance", 0) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be >= 1"}},
 		{"capacityPerInstance fractional", func(m map[string]any) { set(m, lc+"capacityPerInstance", 1.5) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be an integer"}},
-		{"ImageId and InstanceType required", func(m map[string]any) { set(m, lc+"launchConfig", map[string]any{}) }, Options{}, []string{
+		{"ImageId required, InstanceType not (v25)", func(m map[string]any) { set(m, lc+"launchConfig", map[string]any{}) }, Options{}, []string{
 			"config.launchConfigs[0].launchConfig.ImageId is required",
-			"config.launchConfigs[0].launchConfig.InstanceType is required",
 		}},
 		{"ImageId empty", func(m map[string]any) { set(m, lc+"launchConfig.ImageId", "") }, Options{}, []string{"config.launchConfigs[0].launchConfig.ImageId must have at least 1 character"}},
 		{"launchConfig an array", func(m map[string]any) { set(m, lc+"launchConfig", []any{}) }, Options{}, []string{"config.launchConfigs[0].launchConfig must be an object"}},
-		{"refused RunInstances fields", func(m map[string]any) {
-			for _, f := range []string{"IamInstanceProfile", "UserData", "MinCount", "MaxCount", "ClientToken", "TagSpecifications", "InstanceMarketOptions"} {
+		{"v25's RunInstances fields of the wrong type", func(m map[string]any) {
+			for _, f := range []string{"IamInstanceProfile", "TagSpecifications", "InstanceMarketOptions"} {
 				set(m, lc+"launchConfig."+f, "x")
 			}
 		}, Options{}, []string{
-			"config.launchConfigs[0].launchConfig.ClientToken must not be set: the provisioner sets it",
-			"config.launchConfigs[0].launchConfig.IamInstanceProfile must not be set: worker pools may not pass instance profiles",
-			"config.launchConfigs[0].launchConfig.InstanceMarketOptions must not be set: set market instead",
-			"config.launchConfigs[0].launchConfig.MaxCount must not be set: the provisioner sets it",
-			"config.launchConfigs[0].launchConfig.MinCount must not be set: the provisioner sets it",
-			"config.launchConfigs[0].launchConfig.TagSpecifications must not be set: the provisioner tags instances",
-			"config.launchConfigs[0].launchConfig.UserData must not be set: the provisioner sets it",
+			"config.launchConfigs[0].launchConfig.IamInstanceProfile must be an object",
+			"config.launchConfigs[0].launchConfig.InstanceMarketOptions must be an object",
+			"config.launchConfigs[0].launchConfig.TagSpecifications must be an array",
 		}},
-		{"one refused field alone", func(m map[string]any) { set(m, lc+"launchConfig.UserData", "x") }, Options{}, []string{
-			"config.launchConfigs[0].launchConfig.UserData must not be set: the provisioner sets it",
-		}},
+		{"a market type other than spot", func(m map[string]any) {
+			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "capacity-block"})
+		}, Options{}, []string{`config.launchConfigs[0].launchConfig.InstanceMarketOptions.MarketType "capacity-block" is not supported: spot, or leave InstanceMarketOptions out for on-demand`}},
+		{"market contradicting InstanceMarketOptions", func(m map[string]any) {
+			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "spot"})
+			set(m, lc+"market", "on-demand")
+		}, Options{}, []string{`config.launchConfigs[0].market is "on-demand" but launchConfig.InstanceMarketOptions asks for spot; set one`}},
+		{"spot MaxPrice not a decimal string", func(m map[string]any) {
+			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "spot", "SpotOptions": map[string]any{"MaxPrice": 0.5}})
+		}, Options{}, []string{`config.launchConfigs[0].launchConfig.InstanceMarketOptions.SpotOptions.MaxPrice must be a price in USD as a decimal string, such as "0.5"`}},
+		{"maxPrice contradicting SpotOptions.MaxPrice", func(m map[string]any) {
+			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "spot", "SpotOptions": map[string]any{"MaxPrice": "0.5"}})
+			set(m, lc+"maxPrice", 0.6)
+		}, Options{}, []string{`config.launchConfigs[0].maxPrice is 0.6 but config.launchConfigs[0].launchConfig.InstanceMarketOptions.SpotOptions.MaxPrice is "0.5"; set one`}},
+		{"capacityPerInstance in both places, different", func(m map[string]any) {
+			set(m, lc+"workerManager", map[string]any{"capacityPerInstance": 2})
+		}, Options{}, []string{"config.launchConfigs[0].workerManager.capacityPerInstance is 2 but capacityPerInstance is 1; set one"}},
+		{"unknown workerManager member", func(m map[string]any) {
+			set(m, lc+"workerManager", map[string]any{"capacity": 2})
+		}, Options{}, []string{"config.launchConfigs[0].workerManager.capacity is not allowed"}},
+		{"initialWeight above 1", func(m map[string]any) {
+			set(m, lc+"workerManager", map[string]any{"initialWeight": 2})
+		}, Options{}, []string{"config.launchConfigs[0].workerManager.initialWeight must be <= 1"}},
 		{"refused additionalUserData members", func(m map[string]any) {
 			set(m, lc+"additionalUserData", map[string]any{"rootUrl": 1, "workerPoolId": 1, "providerId": 1, "workerGroup": 1, "workerConfig": 1, "fine": 1})
 		}, Options{}, []string{
@@ -153,7 +171,7 @@ func TestParseAWSConfigProblems(t *testing.T) {
 			set(m, lc+"additionalUserData", map[string]any{"y": strings.Repeat("y", 8000)})
 		}, Options{}, []string{"config.launchConfigs[0] workerConfig and additionalUserData are 16016 bytes; at most 15360 fit in EC2 user data"}},
 		{"duplicate launch configs, defaults spelled out in one", func(m map[string]any) {
-			dup := map[string]any{"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "utility": 1, "workerConfig": map[string]any{},
+			dup := map[string]any{"region": "us-east-1", "capacityPerInstance": 1, "market": "on-demand", "utility": 1, "workerConfig": map[string]any{},
 				"launchConfig": map[string]any{"InstanceType": "m5.large", "ImageId": "ami-1"}}
 			m["launchConfigs"] = append(m["launchConfigs"].([]any), dup)
 		}, Options{}, []string{"config.launchConfigs[1] duplicates config.launchConfigs[0]"}},
@@ -212,29 +230,31 @@ func TestParseConfigProblems(t *testing.T) {
 	}
 }
 
-func TestParseConfigCanonical(t *testing.T) {
+// TestParseConfigAsWritten: JSON is the config exactly as written (whitespace aside),
+// never with defaults, so a config-as-code tool comparing what it wrote with what a
+// read returns sees no difference. v25 stored and returned configs as written too.
+func TestParseConfigAsWritten(t *testing.T) {
 	tests := []struct {
 		name, provider, config, want string
 	}{
-		{"aws defaults applied", "aws", minimalAWSConfigJSON,
-			`{"minCapacity":0,"maxCapacity":5,"scalingRatio":0,"lifecycle":{"registrationTimeout":1800,"reregistrationTimeout":345600},` +
-				`"demand":{"source":"taskcluster"},"launchConfigs":[{"region":"us-east-1","launchConfig":{"ImageId":"ami-1","InstanceType":"m5.large"},` +
-				`"capacityPerInstance":1,"workerConfig":{},"additionalUserData":{},"utility":1,"market":"spot"}]}`},
-		{"aws everything set", "aws", `{"maxCapacity": 50, "minCapacity": 2, "scalingRatio": 0.5,
+		{"aws, no defaults added", "aws", minimalAWSConfigJSON,
+			`{"minCapacity":0,"maxCapacity":5,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"ami-1","InstanceType":"m5.large"}}]}`},
+		{"aws everything set, member order and number spellings kept", "aws", `{"maxCapacity": 50, "minCapacity": 2, "scalingRatio": 0.5,
 			"lifecycle": {"registrationTimeout": 600, "reregistrationTimeout": 86400},
 			"demand": {"source": "sqs", "queueUrl": "https://sqs.eu-central-1.amazonaws.com/123456789012/workerfleet-builds.fifo"},
 			"launchConfigs": [{"region": "eu-central-1", "capacityPerInstance": 4, "utility": 2.5, "market": "on-demand", "maxPrice": 0.4,
 				"launchConfig": {"SubnetId": "subnet-1", "InstanceType": "c5.2xlarge", "ImageId": "ami-9", "Placement": {"AvailabilityZone": "eu-central-1b"}},
 				"workerConfig": {"b": 1.0, "a": "<x>"}, "additionalUserData": {"z": null}}]}`,
-			`{"minCapacity":2,"maxCapacity":50,"scalingRatio":0.5,"lifecycle":{"registrationTimeout":600,"reregistrationTimeout":86400},` +
+			`{"maxCapacity":50,"minCapacity":2,"scalingRatio":0.5,"lifecycle":{"registrationTimeout":600,"reregistrationTimeout":86400},` +
 				`"demand":{"source":"sqs","queueUrl":"https://sqs.eu-central-1.amazonaws.com/123456789012/workerfleet-builds.fifo"},` +
-				`"launchConfigs":[{"region":"eu-central-1","launchConfig":{"ImageId":"ami-9","InstanceType":"c5.2xlarge","Placement":{"AvailabilityZone":"eu-central-1b"},"SubnetId":"subnet-1"},` +
-				`"capacityPerInstance":4,"workerConfig":{"a":"<x>","b":1},"additionalUserData":{"z":null},"utility":2.5,"market":"on-demand","maxPrice":0.4}]}`},
-		{"static empty", "static", `{}`, `{"lifecycle":{"reregistrationTimeout":345600}}`},
-		{"static null", "static", `null`, `{"lifecycle":{"reregistrationTimeout":345600}}`},
-		{"static nothing", "static", ``, `{"lifecycle":{"reregistrationTimeout":345600}}`},
+				`"launchConfigs":[{"region":"eu-central-1","capacityPerInstance":4,"utility":2.5,"market":"on-demand","maxPrice":0.4,` +
+				`"launchConfig":{"SubnetId":"subnet-1","InstanceType":"c5.2xlarge","ImageId":"ami-9","Placement":{"AvailabilityZone":"eu-central-1b"}},` +
+				`"workerConfig":{"b":1.0,"a":"<x>"},"additionalUserData":{"z":null}}]}`},
+		{"static empty", "static", `{}`, `{}`},
+		{"static null", "static", `null`, `{}`},
+		{"static nothing", "static", ``, `{}`},
 		{"static lifecycle", "static", `{"lifecycle": {"reregistrationTimeout": 3600}}`, `{"lifecycle":{"reregistrationTimeout":3600}}`},
-		{"null-provider keeps any object", "null-provider", `{"launchConfigs": "whatever", "b": [1.50, {"y": 1, "x": 2}]}`, `{"b":[1.5,{"x":2,"y":1}],"launchConfigs":"whatever"}`},
+		{"null-provider keeps any object", "null-provider", `{"launchConfigs": "whatever", "b": [1.50, {"y": 1, "x": 2}]}`, `{"launchConfigs":"whatever","b":[1.50,{"y":1,"x":2}]}`},
 		{"null-provider null", "null-provider", `null`, `{}`},
 	}
 	for _, tt := range tests {
@@ -343,7 +363,7 @@ func TestConfigSizing(t *testing.T) {
 
 const twoLaunchConfigsJSON = `{"minCapacity": 0, "maxCapacity": 10, "launchConfigs": [
   {"region": "us-east-1", "capacityPerInstance": 2, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1c", "Tenancy": "default"}},
-   "workerConfig": {"w": 1}, "additionalUserData": {"a": 1}, "utility": 1.5, "maxPrice": 0.4},
+   "workerConfig": {"w": 1}, "additionalUserData": {"a": 1}, "utility": 1.5, "maxPrice": 0.4, "market": "spot"},
   {"region": "us-west-2", "capacityPerInstance": 1, "market": "on-demand", "launchConfig": {"ImageId": "ami-2", "InstanceType": "c5.large"}}
 ]}`
 
@@ -435,5 +455,87 @@ func TestParseConfigAcceptsLaunchSpecValidator(t *testing.T) {
 	}
 	if diff := cmp.Diff(seen, want); diff != "" {
 		t.Errorf("launch specs given to the validator (-got +want):\n%s", diff)
+	}
+}
+
+// TestV25LaunchConfigMeaning: a launch config means what it meant to v25's aws
+// provider. InstanceMarketOptions {MarketType: spot} is spot and none is on-demand
+// (v25 passed launchConfig to RunInstances as it was); the spot MaxPrice is the
+// bound; RunInstances' default instance type is m1.small; capacityPerInstance may sit
+// under workerManager as later Taskcluster versions write it; TagSpecifications and
+// IamInstanceProfile stay in the launch spec the driver sends.
+func TestV25LaunchConfigMeaning(t *testing.T) {
+	tests := []struct {
+		name, lc                   string
+		spot                       bool
+		maxPrice, capacity         float64
+		instanceType, specContains string
+	}{
+		{"no InstanceMarketOptions: on-demand", `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large"}}`,
+			false, 0, 1, "m5.large", ""},
+		{"spot", `{"region": "us-east-1", "capacityPerInstance": 2, "launchConfig": {"ImageId": "ami-1", "InstanceType": "c5.4xlarge", "InstanceMarketOptions": {"MarketType": "spot"}}}`,
+			true, 0, 2, "c5.4xlarge", `"InstanceMarketOptions":{"MarketType":"spot"}`},
+		{"spot with a MaxPrice", `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large",
+			"InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"MaxPrice": "0.25", "SpotInstanceType": "one-time"}}}}`,
+			true, 0.25, 1, "m5.large", `"SpotInstanceType":"one-time"`},
+		{"no InstanceType: RunInstances' default", `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1"}}`,
+			false, 0, 1, "m1.small", ""},
+		{"workerManager.capacityPerInstance (later Taskcluster)", `{"region": "us-east-1", "workerManager": {"capacityPerInstance": 4, "launchConfigId": "lc-1"},
+			"launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large"}}`, false, 0, 4, "m5.large", ""},
+		{"tags and an instance profile kept", `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large",
+			"IamInstanceProfile": {"Arn": "arn:aws:iam::123456789012:instance-profile/worker"},
+			"TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "team", "Value": "ci"}]}]}}`,
+			false, 0, 1, "m5.large", `"IamInstanceProfile":{"Arn":"arn:aws:iam::123456789012:instance-profile/worker"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			config := `{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [` + tt.lc + `]}`
+			cfg, err := ParseConfig("aws", json.RawMessage(config), Options{})
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			o := cfg.Options()[0]
+			if o.Spot != tt.spot || o.MaxPrice != tt.maxPrice || o.Capacity != tt.capacity || o.InstanceType != tt.instanceType {
+				t.Errorf("option: spot %v, maxPrice %v, capacity %v, type %s; want %v, %v, %v, %s",
+					o.Spot, o.MaxPrice, o.Capacity, o.InstanceType, tt.spot, tt.maxPrice, tt.capacity, tt.instanceType)
+			}
+			if !strings.Contains(string(o.LaunchSpec), tt.specContains) {
+				t.Errorf("launch spec %s lacks %s", o.LaunchSpec, tt.specContains)
+			}
+		})
+	}
+}
+
+func TestParseProviders(t *testing.T) {
+	p, err := ParseProviders(`{"fxci-level3-aws": {"providerType": "aws"}, "community-tc-workers-aws": {"providerType": "aws"}, "static": {"providerType": "static"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ProviderInfo{{"community-tc-workers-aws", "aws"}, {"fxci-level3-aws", "aws"}, {"static", "static"}, {"null-provider", "null"}}
+	if diff := cmp.Diff(p.List(), want); diff != "" {
+		t.Errorf("List (-got +want):\n%s", diff)
+	}
+	if _, err := ParseConfig("fxci-level3-aws", json.RawMessage(minimalAWSConfigJSON), Options{Providers: p}); err != nil {
+		t.Errorf("a pool of a configured provider: %v", err)
+	}
+	_, err = ParseConfig("aws", json.RawMessage(minimalAWSConfigJSON), Options{Providers: p})
+	if got := problemsOf(t, err); len(got) != 1 || got[0] != `providerId "aws" is not a known provider (known: community-tc-workers-aws, fxci-level3-aws, static, null-provider)` {
+		t.Errorf("a provider the deployment lacks: %q", got)
+	}
+	for _, bad := range []struct{ setting, want string }{
+		{`[]`, "PROVIDERS is not a JSON object"},
+		{`null`, "must be a JSON object"},
+		{`{"gcp": {"providerType": "google"}}`, `providerType "google" is not supported`},
+		{`{"aws": {"providerType": "aws", "credentials": {"accessKeyId": "x"}}}`, `unknown field "credentials"`},
+		{`{"null-provider": {"providerType": "aws"}}`, "always the null provider"},
+		{`{"bad id!": {"providerType": "aws"}}`, "must be 1 to 38"},
+		{`{"aws": {"providerType": "aws"}} {}`, "after the JSON object"},
+	} {
+		if _, err := ParseProviders(bad.setting); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("ParseProviders(%s) = %v, want an error containing %q", bad.setting, err, bad.want)
+		}
+	}
+	if p, err := ParseProviders(""); err != nil || len(p.List()) != 3 {
+		t.Errorf("empty PROVIDERS: %v, %v; want the three defaults", p.List(), err)
 	}
 }

@@ -8,6 +8,9 @@ import (
 
 // Options tune parsing to the deployment.
 type Options struct {
+	// Providers are the deployment's providers; the zero value is the default set
+	// (aws, static, null-provider).
+	Providers Providers
 	// AllowedRegions are the EC2 regions definitions may name. Empty allows any
 	// well-formed AWS region name.
 	AllowedRegions []string

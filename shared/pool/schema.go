@@ -46,30 +46,23 @@ var configSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error
 		}
 	}
 	out := map[string]*jsonschema.Schema{}
-	for _, p := range providers {
-		sch, err := c.Compile(schemaBase + "config-" + p.ProviderType + ".json")
+	for _, ptype := range []string{ProviderTypeAWS, ProviderTypeStatic, ProviderTypeNull} {
+		sch, err := c.Compile(schemaBase + "config-" + ptype + ".json")
 		if err != nil {
-			return nil, fmt.Errorf("schema for provider type %s: %w", p.ProviderType, err)
+			return nil, fmt.Errorf("schema for provider type %s: %w", ptype, err)
 		}
-		out[p.ProviderType] = sch
+		out[ptype] = sch
 	}
 	return out, nil
 })
 
 // refusedReasons say why a member a schema refuses (with false) may not be set.
 var refusedReasons = map[string]string{
-	"ClientToken":           "the provisioner sets it",
-	"IamInstanceProfile":    "worker pools may not pass instance profiles",
-	"InstanceMarketOptions": "set market instead",
-	"MaxCount":              "the provisioner sets it",
-	"MinCount":              "the provisioner sets it",
-	"TagSpecifications":     "the provisioner tags instances",
-	"UserData":              "the provisioner sets it",
-	"providerId":            "the provisioner sets it",
-	"rootUrl":               "the provisioner sets it",
-	"workerConfig":          "the provisioner sets it from the launch config's workerConfig",
-	"workerGroup":           "the provisioner sets it",
-	"workerPoolId":          "the provisioner sets it",
+	"providerId":   "the provisioner sets it",
+	"rootUrl":      "the provisioner sets it",
+	"workerConfig": "the provisioner sets it from the launch config's workerConfig",
+	"workerGroup":  "the provisioner sets it",
+	"workerPoolId": "the provisioner sets it",
 }
 
 // validateSchema records a problem for every way inst fails sch, sorted.
@@ -129,6 +122,8 @@ func (c *checker) schemaLeaves(ve *jsonschema.ValidationError, inst any) {
 		c.addf(path, "must have at least %d item%s", k.Want, plural(k.Want))
 	case *kind.MinLength:
 		c.addf(path, "must have at least %d character%s", k.Want, plural(k.Want))
+	case *kind.UniqueItems:
+		c.addf(index(path, k.Duplicates[1]), "duplicates %s", c.name(index(path, k.Duplicates[0])))
 	case *kind.Enum:
 		want := make([]string, len(k.Want))
 		for i, v := range k.Want {

@@ -119,8 +119,8 @@ const awsPoolConfig = `{
   "minCapacity": %d, "maxCapacity": %d,
   "lifecycle": {"registrationTimeout": 600, "reregistrationTimeout": 3600},
   "launchConfigs": [
-    {"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}},
-    {"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large"}}
+    {"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "InstanceMarketOptions": {"MarketType": "spot"}}},
+    {"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "InstanceMarketOptions": {"MarketType": "spot"}}}
   ]
 }`
 

@@ -35,6 +35,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
 )
@@ -46,6 +47,9 @@ const LeaseName = "provisioner"
 type Config struct {
 	// RootURL is the deployment's public root URL, written into worker user data.
 	RootURL string
+	// Providers are the deployment's providers (the zero value: aws, static,
+	// null-provider); pools name one of them.
+	Providers pool.Providers
 	// Regions are reconciled every iteration even when no pool names them (the
 	// deployment's allowed regions), so instances left there are found.
 	Regions []string

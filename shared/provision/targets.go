@@ -103,7 +103,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	for i := range pools {
 		wp := pools[i]
 		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp}
-		cfg, perr := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{})
+		cfg, perr := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: it.p.Config.Providers})
 		switch {
 		case perr != nil:
 			t.addError("the stored config is no longer valid: " + perr.Error())

@@ -112,6 +112,10 @@ func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	created, err := s.Store.CreateWorkerPool(ctx, p)
 	if errors.Is(err, store.ErrExists) {
+		// The same definition again (say, the body of a GET sent back) changes nothing.
+		if cur, gerr := s.Store.WorkerPool(ctx, id); gerr == nil && sameDefinition(cur, p) {
+			return httpapi.OK(poolOut(cur)), nil
+		}
 		return nil, httpapi.Conflict("worker pool %s already exists", id)
 	}
 	if err != nil {
@@ -130,6 +134,9 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, err
 	}
 	updated, err := s.Store.UpdateWorkerPool(ctx, id, func(cur *store.WorkerPool) error {
+		if sameDefinition(*cur, p) {
+			return store.ErrNoChange // nothing written: lastModified stays
+		}
 		setProvider(cur, p.ProviderID)
 		cur.Description, cur.Owner, cur.EmailOnError, cur.Config = p.Description, p.Owner, p.EmailOnError, p.Config
 		return nil
@@ -138,6 +145,14 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, storeError(err, "worker pool "+id)
 	}
 	return httpapi.OK(poolOut(updated)), nil
+}
+
+// sameDefinition reports whether b defines pool a as it is: the same provider,
+// description, owner, emailOnError and config (pool.SameConfig: member order and
+// number spelling aside). The stored config then stays as it was first written.
+func sameDefinition(a, b store.WorkerPool) bool {
+	return a.ProviderID == b.ProviderID && a.Description == b.Description && a.Owner == b.Owner &&
+		a.EmailOnError == b.EmailOnError && pool.SameConfig(a.Config, b.Config)
 }
 
 // setProvider changes a pool's provider, remembering the old one: its workers are
@@ -214,7 +229,7 @@ func (s *Service) listProviders(_ context.Context, r *httpapi.Request) (*httpapi
 	if err != nil {
 		return nil, err
 	}
-	all := pool.Providers()
+	all := s.Parse.Providers.List()
 	start := 0
 	if token != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(token, "providers:"))

@@ -122,7 +122,7 @@ func (s *Service) registerStatic(ctx context.Context, wp store.WorkerPool, w sto
 		return time.Time{}, httpapi.InputError("worker %s/%s is %s", w.WorkerGroup, w.WorkerID, w.State)
 	}
 	timeout := DefaultReregistrationTimeout
-	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
+	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
 		timeout = cfg.Sizing().ReregistrationTimeout
 	}
 	expires := earliest(w.Expires, now.Add(timeout), now.Add(maxCredentials))
@@ -179,7 +179,7 @@ func (s *Service) registerAWS(ctx context.Context, wp store.WorkerPool, w store.
 		return time.Time{}, httpapi.InputError("worker did not register within its registrationTimeout")
 	}
 	timeout := DefaultReregistrationTimeout
-	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
+	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
 		timeout = cfg.Sizing().ReregistrationTimeout
 	}
 	expires := earliest(now.Add(timeout), now.Add(maxCredentials))

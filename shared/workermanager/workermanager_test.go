@@ -43,6 +43,16 @@ func esc(id string) string { return url.QueryEscape(id) }
 const awsConfig = `{"minCapacity":0,"maxCapacity":4,"lifecycle":{"registrationTimeout":600},"launchConfigs":[
   {"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`
 
+// compact is v's JSON without insignificant whitespace.
+func compact(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func poolBody(provider, config string) map[string]any {
 	return map[string]any{"providerId": provider, "description": "ci", "owner": "ci@example.com", "emailOnError": false, "config": json.RawMessage(config)}
 }
@@ -58,11 +68,24 @@ func TestWorkerPoolLifecycle(t *testing.T) {
 	if p["workerPoolId"] != "proj-ci/linux" || p["providerId"] != "aws" || p["created"] == nil {
 		t.Errorf("created %v", p)
 	}
-	if cfg := p["config"].(map[string]any); cfg["lifecycle"].(map[string]any)["reregistrationTimeout"] != float64(345600) {
-		t.Errorf("config defaults not applied: %v", cfg)
+	var asRead struct{ Config json.RawMessage }
+	if err := json.Unmarshal([]byte(r.Body), &asRead); err != nil {
+		t.Fatal(err)
 	}
-	if r := h.Do(h.Root, "PUT", path, poolBody("aws", awsConfig)); r.Status != 409 {
-		t.Errorf("create again: %d, want 409", r.Status)
+	if got, want := string(asRead.Config), compact(t, json.RawMessage(awsConfig)); got != want {
+		t.Errorf("config returned as %s, want it as written: %s", got, want)
+	}
+	// The same definition again is an idempotent repeat; another is a conflict.
+	if r := h.Do(h.Root, "PUT", path, poolBody("aws", awsConfig)); r.Status != 200 || r.JSON(t)["lastModified"] != p["lastModified"] {
+		t.Errorf("create again, the same: %d %s, want 200 and nothing changed", r.Status, r.Body)
+	}
+	if r := h.Do(h.Root, "PUT", path, poolBody("aws", strings.Replace(awsConfig, `"maxCapacity":4`, `"maxCapacity":5`, 1))); r.Status != 409 {
+		t.Errorf("create again, another definition: %d, want 409", r.Status)
+	}
+	// Sending back what a GET returned changes nothing, not even lastModified.
+	same := h.Do(nil, "GET", path, nil).JSON(t)
+	if r := h.Do(h.Root, "POST", path, same); r.Status != 200 || r.JSON(t)["lastModified"] != p["lastModified"] {
+		t.Errorf("update with an unchanged GET body: %d %s, want 200 and lastModified kept", r.Status, r.Body)
 	}
 	// The body of a GET can be sent back to update.
 	got := h.Do(nil, "GET", path, nil).JSON(t)
@@ -98,7 +121,7 @@ func TestInvalidPoolsStoreNothing(t *testing.T) {
 	}{
 		"unknown provider":   {"p/a", poolBody("gcp", `{}`)},
 		"invalid aws config": {"p/a", poolBody("aws", `{"minCapacity":5,"maxCapacity":1,"launchConfigs":[]}`)},
-		"refused field":      {"p/a", poolBody("aws", strings.Replace(awsConfig, `"InstanceType"`, `"UserData":"x","InstanceType"`, 1))},
+		"refused field":      {"p/a", poolBody("aws", strings.Replace(awsConfig, `"region"`, `"additionalUserData":{"rootUrl":"x"},"region"`, 1))},
 		"bad id":             {"Not_A_Pool", poolBody("static", `{}`)},
 		"bad id case":        {"p/UPPER", poolBody("static", `{}`)},
 		"no owner":           {"p/a", map[string]any{"providerId": "static", "description": "", "emailOnError": false, "config": map[string]any{}}},
@@ -270,8 +293,9 @@ func TestStaticWorkers(t *testing.T) {
 		t.Errorf("the same worker again: %d", r.Status)
 	}
 	body["providerInfo"] = map[string]any{"staticSecret": strings.Repeat("t", 44)}
-	if r := h.Do(h.Root, "PUT", path, body); r.Status != 409 {
-		t.Errorf("same worker, other secret: %d, want 409", r.Status)
+	// v25's static provider: "worker already exists" as an InputError (400).
+	if r := h.Do(h.Root, "PUT", path, body); r.Status != 400 || r.Code() != "InputError" {
+		t.Errorf("same worker, other secret: %d %s, want 400 InputError as v25", r.Status, r.Body)
 	}
 	if r := h.Do(h.Root, "PUT", base+"/workers/"+esc("p/aws")+":/g/w", body); r.Status != 400 {
 		t.Errorf("createWorker on an aws pool: %d, want 400", r.Status)

@@ -127,8 +127,8 @@ func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpap
 	if err != nil {
 		return nil, storeError(err, "worker pool "+poolID)
 	}
-	if wp.ProviderID != "static" {
-		return nil, httpapi.InputError("provider %s of worker pool %s does not support createWorker (only static pools do)", wp.ProviderID, poolID)
+	if ptype, _ := s.Parse.Providers.Type(wp.ProviderID); ptype != pool.ProviderTypeStatic {
+		return nil, httpapi.InputError("provider %s of worker pool %s does not support createWorker (only static providers do)", wp.ProviderID, poolID)
 	}
 	if !identity.ValidStaticSecret(info.StaticSecret) {
 		return nil, httpapi.InputValidationError("providerInfo.staticSecret must be 44 of a-z A-Z 0-9 _ - (two slugids)")
@@ -142,7 +142,8 @@ func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		if gerr == nil && existing.ProviderID == wp.ProviderID && identity.StaticSecretMatches(existing.StaticSecretHash, info.StaticSecret) {
 			return httpapi.OK(workerOut(existing)), nil
 		}
-		return nil, httpapi.Conflict("worker %s/%s already exists in pool %s", group, id, poolID)
+		// Another worker under that name: an InputError, as v25's static provider answers.
+		return nil, httpapi.InputError("worker %s/%s already exists in pool %s", group, id, poolID)
 	}
 	if err != nil {
 		return nil, storeError(err, "worker")

@@ -28,8 +28,9 @@ import (
 //   - TagSpecifications for the instance and its volumes, each with the spec's
 //     tags for that resource, the caller's tags, TagInstanceSet and TagLaunch (the
 //     last ones win), sorted by key;
-//   - InstanceMarketOptions: for Spot, a one-time spot request that terminates on
-//     interruption with MaxPrice as a decimal string (none when 0); otherwise none;
+//   - InstanceMarketOptions: for Spot, the spec's SpotOptions (a v25 launch config
+//     may carry them) with MaxPrice as a decimal string where req sets one, and by
+//     default a one-time request that terminates on interruption; otherwise none;
 //   - Placement.AvailabilityZone when req.AvailabilityZone is set (the spec's
 //     other Placement fields are kept);
 //   - DryRun unset.
@@ -83,11 +84,18 @@ func BuildRunInstancesInput(id cloud.InstanceSetID, req cloud.LaunchRequest) (*e
 		in.TagSpecifications = append(in.TagSpecifications, types.TagSpecification{ResourceType: rt, Tags: sortedTags(merged)})
 	}
 
+	specSpot := in.InstanceMarketOptions
 	in.InstanceMarketOptions = nil
 	if req.Spot {
-		opts := &types.SpotMarketOptions{
-			SpotInstanceType:             types.SpotInstanceTypeOneTime,
-			InstanceInterruptionBehavior: types.InstanceInterruptionBehaviorTerminate,
+		opts := &types.SpotMarketOptions{}
+		if specSpot != nil && specSpot.SpotOptions != nil {
+			*opts = *specSpot.SpotOptions
+		}
+		if opts.SpotInstanceType == "" {
+			opts.SpotInstanceType = types.SpotInstanceTypeOneTime
+		}
+		if opts.InstanceInterruptionBehavior == "" {
+			opts.InstanceInterruptionBehavior = types.InstanceInterruptionBehaviorTerminate
 		}
 		if req.MaxPrice > 0 {
 			opts.MaxPrice = aws.String(strconv.FormatFloat(req.MaxPrice, 'f', -1, 64))

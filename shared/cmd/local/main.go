@@ -118,6 +118,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	o.FakeCloud = json.RawMessage(os.Getenv("FAKE_CLOUD"))
+	o.Providers = os.Getenv("PROVIDERS")
 	if s := os.Getenv("SEED"); s != "" {
 		if o.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("SEED=%q is not a number", s)
