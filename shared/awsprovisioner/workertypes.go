@@ -183,11 +183,12 @@ func (s *Service) removeWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker type "+name)
 	}
-	if !removed {
-		return nil, httpapi.NotFound("worker type %s not found", name)
+	// As the aws-provisioner: 204 whether or not it existed, so "ensure deleted"
+	// scripts pass; its instances are terminated at once (next iteration), not drained.
+	if removed {
+		s.log().InfoContext(ctx, "worker type removed; the provisioner terminates its instances", "workerType", name, "clientId", r.Caller.ClientID)
 	}
-	s.log().InfoContext(ctx, "worker type removed; the provisioner terminates its instances", "workerType", name, "clientId", r.Caller.ClientID)
-	return httpapi.OK(nil), nil
+	return httpapi.NoContent(), nil
 }
 
 func (s *Service) listWorkerTypes(ctx context.Context, _ *httpapi.Request) (*httpapi.Response, error) {

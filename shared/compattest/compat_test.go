@@ -247,6 +247,12 @@ func TestAwsProvisionerV19(t *testing.T) {
 	if _, err := ap.WorkerType(wt); status(err) != 404 {
 		t.Errorf("WorkerType after removal: %v, want 404", err)
 	}
+	// The aws-provisioner answered 204 for a missing worker type: "ensure deleted"
+	// scripts pass.
+	if err := ap.RemoveWorkerType(wt); err != nil {
+		t.Errorf("RemoveWorkerType of a missing worker type: %v, want success as the aws-provisioner", err)
+	}
+	// removeWorkerType, as in the aws-provisioner, kills the instances at once.
 	waitFor(t, "the removed worker type's instance to be terminated", 30*time.Second, func() bool {
 		i, ok := s.Fake.Instance(inst.ID)
 		return !ok || i.State == cloud.StateShuttingDown || i.State == cloud.StateTerminated
@@ -255,7 +261,7 @@ func TestAwsProvisionerV19(t *testing.T) {
 
 const awsPoolConfig = `{"minCapacity": 0, "maxCapacity": 2, "lifecycle": {"registrationTimeout": 600},
   "launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1,
-    "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`
+    "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "InstanceMarketOptions": {"MarketType": "spot"}}}]}`
 
 // TestWorkerManagerV25 drives every method of the official v25 tcworkermanager client.
 func TestWorkerManagerV25(t *testing.T) {
@@ -377,10 +383,18 @@ func TestWorkerManagerV25(t *testing.T) {
 	if err != nil || deleted.ProviderID != "null-provider" {
 		t.Fatalf("DeleteWorkerPool: %+v, %v", deleted, err)
 	}
-	waitFor(t, "the deleted pool's instance to be terminated", 30*time.Second, func() bool {
-		i, ok := s.Fake.Instance(inst.ID)
-		return !ok || i.State == cloud.StateShuttingDown || i.State == cloud.StateTerminated
-	})
+	// As in v25, the deleted pool's worker runs on until it exits: still running a few
+	// iterations later, the pool still there.
+	time.Sleep(3 * time.Second)
+	if i, ok := s.Fake.Instance(inst.ID); !ok || i.State != cloud.StateRunning {
+		t.Errorf("the deleted pool's instance: %+v, want it left running", i)
+	}
+	if _, err := anon.WorkerPool(awsPool); err != nil {
+		t.Errorf("the deleted pool went while its worker runs: %v", err)
+	}
+	if err := s.Fake.Shutdown(inst.ID); err != nil { // the worker finishes and shuts down
+		t.Fatal(err)
+	}
 	waitFor(t, "the deleted pool to disappear", 60*time.Second, func() bool {
 		_, err := anon.WorkerPool(awsPool)
 		return status(err) == 404

@@ -173,7 +173,8 @@ func alive(is []localInstance) int {
 
 // TestMakeRunEndToEnd is a user's session with make run: an aws pool grows with
 // demand (never past maxCapacity), its workers register with their identity documents
-// (a replay is refused), then demand drops, the pool is deleted and everything goes;
+// (a replay is refused), then demand drops, the pool is deleted, its workers keep
+// running until they are removed, and then the pool goes;
 // and an aws-provisioner worker type boots with its securityToken secret. Ctrl-C stops
 // it all.
 func TestMakeRunEndToEnd(t *testing.T) {
@@ -236,7 +237,28 @@ func TestMakeRunEndToEnd(t *testing.T) {
 	if _, err := wm.DeleteWorkerPool(pool); err != nil {
 		t.Fatalf("DeleteWorkerPool: %v", err)
 	}
-	waitFor(t, "every instance terminated and every worker stopped", 60*time.Second, func() bool {
+	// As in v25, the deleted pool's workers are left to finish: a few iterations later
+	// they still run, and the pool is still there.
+	time.Sleep(5 * time.Second)
+	if ws, err := wm.ListWorkersForWorkerPool(pool, "", ""); err != nil || len(ws.Workers) != 3 {
+		t.Fatalf("workers after the deletion: %+v, %v", ws, err)
+	} else {
+		for _, w := range ws.Workers {
+			if w.State != "running" {
+				t.Errorf("worker %s is %s a few iterations after its pool's deletion; it should run until it exits", w.WorkerID, w.State)
+			}
+		}
+	}
+	// The workers finish: here, removeWorker ends each one.
+	for _, inst := range m.instances(pool) {
+		if err := wm.RemoveWorker(pool, inst.Region, inst.InstanceID); err != nil {
+			t.Fatalf("RemoveWorker %s: %v", inst.InstanceID, err)
+		}
+	}
+	waitFor(t, "every instance terminated, every worker stopped and the pool gone", 60*time.Second, func() bool {
+		if _, err := wm.WorkerPool(pool); status(err) != 404 {
+			return false
+		}
 		for _, i := range m.instances(pool) {
 			if i.State != "terminated" {
 				return false
@@ -309,7 +331,9 @@ func TestMakeRunOnMoto(t *testing.T) {
 	m := startMakeRun(t, "CLOUD=ec2")
 	wm := tcworkermanager.New(&tcclient.Credentials{ClientID: "root", AccessToken: rootToken}, m.url)
 	const pool = "proj-moto/linux"
-	cfg := `{"minCapacity": 0, "maxCapacity": 2, "launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1, "market": "on-demand",
+	// Nothing registers under moto: the registration timeout stops the deleted pool's
+	// workers, and then the pool goes.
+	cfg := `{"minCapacity": 0, "maxCapacity": 2, "lifecycle": {"registrationTimeout": 20}, "launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1,
 	  "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`
 	if _, err := wm.CreateWorkerPool(pool, &tcworkermanager.WorkerPoolDefinition{ProviderID: "aws", Config: json.RawMessage(cfg), Description: "moto", Owner: "e2e@example.com"}); err != nil {
 		t.Fatalf("CreateWorkerPool: %v\n%s", err, m.output())
@@ -323,7 +347,7 @@ func TestMakeRunOnMoto(t *testing.T) {
 	if _, err := wm.DeleteWorkerPool(pool); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the deleted pool's workers stopped and the pool gone, without any EC2 event", 90*time.Second, func() bool {
+	waitFor(t, "the deleted pool's workers stopped at their registration timeout and the pool gone, without any EC2 event", 90*time.Second, func() bool {
 		ws, err := wm.ListWorkersForWorkerPool(pool, "", "")
 		if err != nil || len(ws.Workers) != 2 {
 			return false

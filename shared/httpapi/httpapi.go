@@ -100,6 +100,9 @@ type Response struct {
 // OK answers 200 with v as JSON.
 func OK(v any) *Response { return &Response{Status: http.StatusOK, Body: v} }
 
+// NoContent is a 204 response, which has no body.
+func NoContent() *Response { return &Response{Status: http.StatusNoContent} }
+
 // Request is an API request as a handler sees it.
 type Request struct {
 	Method string
@@ -408,6 +411,9 @@ func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req 
 	}
 	if resp == nil {
 		resp = OK(nil)
+	}
+	if resp.Status == http.StatusNoContent {
+		return resp.Status, nil
 	}
 	out := resp.Body
 	if out == nil {

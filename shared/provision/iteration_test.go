@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -153,26 +154,150 @@ func TestRemovedWorkerTypeIsEmptied(t *testing.T) {
 	}
 }
 
-func TestDeletedPoolIsEmptiedThenRemoved(t *testing.T) {
+// deletePool does what deleteWorkerPool does: the pool's provider becomes
+// null-provider.
+func (e *env) deletePool(id string) {
+	e.t.Helper()
+	if _, err := e.store.UpdateWorkerPool(ctx, id, func(p *store.WorkerPool) error {
+		p.PreviousProviderIDs = append(p.PreviousProviderIDs, p.ProviderID)
+		p.ProviderID = pool.NullProviderID
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// workerExits is a worker finishing and shutting its instance down, as a worker
+// does when it is idle or its credentials run out.
+func (e *env) workerExits(inst cloud.Instance) {
+	e.t.Helper()
+	if err := e.set.Terminate(ctx, inst.Region, []string{inst.ID}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestDeletedPoolLetsWorkersFinish: as in v25 (and the worker-manager seed),
+// deleteWorkerPool stops launching but leaves the pool's workers running until they
+// exit; the pool is removed only once they are all gone.
+func TestDeletedPoolLetsWorkersFinish(t *testing.T) {
 	e := newEnv(t)
-	e.awsPool("proj/gone", 2, 4)
+	e.awsPool("proj/gone", 0, 4)
+	e.demand.set("proj/gone", 2)
 	e.iterate()
 	e.advance(time.Minute)
 	e.register("proj/gone", 2)
-	if _, err := e.store.UpdateWorkerPool(ctx, "proj/gone", func(p *store.WorkerPool) error { p.ProviderID = "null-provider"; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	e.deletePool("proj/gone")
+	e.demand.set("proj/gone", 5) // demand no longer matters
+
 	e.iterate()
-	if got := len(e.live("proj/gone")); got != 0 {
-		t.Fatalf("deleted pool still runs %d instances", got)
+	e.advance(time.Minute)
+	live := e.live("proj/gone")
+	if len(live) != 2 || len(e.cloud.AllInstances()) != 2 {
+		t.Fatalf("after deletion: %d live of %d instances; want the 2 workers left running and nothing launched", len(live), len(e.cloud.AllInstances()))
 	}
+	e.workerExits(live[0])
+	e.advance(time.Minute)
+	e.iterate()
 	if _, err := e.store.WorkerPool(ctx, "proj/gone"); err != nil {
-		t.Fatalf("pool removed before its workers stopped: %v", err)
+		t.Fatalf("pool removed while a worker still runs: %v", err)
 	}
-	e.advance(time.Minute) // the instances terminate; EC2's events stop the records
+	if got := len(e.live("proj/gone")); got != 1 {
+		t.Fatalf("%d workers left running, want 1", got)
+	}
+	e.workerExits(live[1])
+	e.advance(time.Minute) // the instance terminates; EC2's event stops the record
 	e.iterate()
 	if _, err := e.store.WorkerPool(ctx, "proj/gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("pool still there after its workers exited: %v", err)
+	}
+	for _, w := range e.workers("proj/gone") {
+		switch w.StopReason {
+		case ReasonRegistrationTimeout, ReasonLifetime, ReasonTargetGone, ReasonOrphan:
+			t.Errorf("worker %s was stopped by the provisioner (%q); it should have exited on its own", w.WorkerID, w.StopReason)
+		}
+	}
+}
+
+// TestDeletedPoolWorkersStopAtLifecycleLimits: a deleted pool's workers that never
+// exit are stopped at their lifecycle limits, as any worker is (v25's worker-scanner
+// terminates past terminateAfter), and the pool goes after them.
+func TestDeletedPoolWorkersStopAtLifecycleLimits(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/gone", 0, 4)
+	e.demand.set("proj/gone", 3)
+	e.iterate()
+	e.advance(time.Minute)
+	e.register("proj/gone", 1) // its credentials last an hour; the other two never register
+	e.deletePool("proj/gone")
+	e.iterate()
+	if got := len(e.live("proj/gone")); got != 3 {
+		t.Fatalf("right after deletion %d of 3 workers live", got)
+	}
+
+	e.advance(10 * time.Minute) // past registrationTimeout (600s)
+	e.iterate()
+	reasons := map[string]int{}
+	for _, w := range e.workers("proj/gone") {
+		reasons[w.StopReason]++
+	}
+	if reasons[ReasonRegistrationTimeout] != 2 || reasons[""] != 1 {
+		t.Errorf("past the registration timeout, stop reasons %v; want 2 x %q and the registered worker running", reasons, ReasonRegistrationTimeout)
+	}
+	e.advance(time.Minute)
+	e.iterate()
+	if _, err := e.store.WorkerPool(ctx, "proj/gone"); err != nil {
+		t.Fatalf("pool removed while its registered worker runs: %v", err)
+	}
+
+	e.advance(time.Hour) // past the registered worker's credentials
+	e.iterate()
+	e.advance(time.Minute)
+	e.iterate()
+	for _, w := range e.workers("proj/gone") {
+		if w.State != store.Stopped {
+			t.Errorf("worker %s is %s past its lifetime", w.WorkerID, w.State)
+		}
+		if w.Registered.IsZero() != (w.StopReason == ReasonRegistrationTimeout) {
+			t.Errorf("worker %s stopped with %q", w.WorkerID, w.StopReason)
+		}
+	}
+	if _, err := e.store.WorkerPool(ctx, "proj/gone"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("pool still there after its workers stopped: %v", err)
+	}
+}
+
+// TestProviderChangeKeepsRunningWorkers: changing a pool's provider, as in v25,
+// launches new workers with the new provider while the old provider's keep running,
+// counting towards the pool's capacity, until they exit.
+func TestProviderChangeKeepsRunningWorkers(t *testing.T) {
+	e := newEnv(t)
+	e.p.Config.Providers = pool.MustParseProviders(`{"aws": {"providerType": "aws"}, "aws-b": {"providerType": "aws"}}`)
+	e.awsPool("proj/move", 0, 3)
+	e.demand.set("proj/move", 2)
+	e.iterate()
+	e.advance(time.Minute)
+	e.register("proj/move", 2)
+	if _, err := e.store.UpdateWorkerPool(ctx, "proj/move", func(p *store.WorkerPool) error {
+		p.PreviousProviderIDs, p.ProviderID = []string{"aws"}, "aws-b"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.demand.set("proj/move", 0)
+	e.iterate()
+	if got := len(e.live("proj/move")); got != 2 {
+		t.Fatalf("after the provider change %d live; want the 2 old workers still running", got)
+	}
+	e.demand.set("proj/move", 2)
+	e.iterate()
+	byProvider := map[string]int{}
+	for _, w := range e.workers("proj/move") {
+		if w.State.Alive() {
+			byProvider[w.ProviderID]++
+		}
+	}
+	if byProvider["aws"] != 2 || byProvider["aws-b"] != 1 {
+		t.Errorf("live workers by provider %v; want the 2 of aws still running and 1 new of aws-b (maxCapacity 3)", byProvider)
 	}
 }
 

@@ -50,10 +50,11 @@ func (it *iteration) provisionAll(ctx context.Context) {
 }
 
 // capacities sums the capacity of t's live workers: running, requested (launched,
-// not running yet) and interrupted (spot warning received: leaving soon).
+// not running yet) and interrupted (spot warning received: leaving soon). Workers of
+// a pool's previous providers count, as in v25: they keep working until they exit.
 func (t *target) capacities() (running, requested, interrupted float64) {
 	for _, w := range t.workers {
-		if !w.State.Alive() || t.drainReason(w) != "" {
+		if !w.State.Alive() {
 			continue
 		}
 		switch {

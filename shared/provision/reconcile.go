@@ -247,9 +247,6 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 // that re-checks it against the fresh record just before it is carried out.
 func (it *iteration) stopDue(t *target, w store.Worker) (string, func(store.Worker) bool) {
 	now := it.now
-	if reason := t.drainReason(w); reason != "" {
-		return reason, func(fresh store.Worker) bool { return fresh.State.Alive() }
-	}
 	if w.State == store.Requested && !w.RegistrationDeadline.IsZero() && now.After(w.RegistrationDeadline) {
 		return ReasonRegistrationTimeout, func(fresh store.Worker) bool {
 			return fresh.State == store.Requested && now.After(fresh.RegistrationDeadline)
@@ -325,10 +322,12 @@ func (it *iteration) terminate(ctx context.Context, ts *terminations) {
 }
 
 // cleanupPools removes deleted (null-provider) pools once no worker of theirs is
-// left alive or stopping.
+// left alive or stopping. Their workers are not terminated for the deletion: they
+// run until they exit, or until the provisioner stops them at their lifecycle limits
+// (registrationTimeout, the end of their reregistrationTimeout), as in v25.
 func (it *iteration) cleanupPools(ctx context.Context) {
 	for _, t := range it.targets {
-		if t.kind != kindPool || t.drain == "" || t.record == nil {
+		if t.kind != kindPool || !t.deleted || t.record == nil {
 			continue
 		}
 		remaining := 0
@@ -338,7 +337,7 @@ func (it *iteration) cleanupPools(ctx context.Context) {
 			}
 		}
 		if remaining > 0 {
-			t.note("deleted; waiting for %d workers to stop", remaining)
+			t.note("deleted; waiting for %d workers to exit or reach their lifecycle limits", remaining)
 			continue
 		}
 		switch err := it.p.Store.RemoveWorkerPool(ctx, t.key, t.record.Version); {

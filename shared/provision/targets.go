@@ -33,7 +33,7 @@ type target struct {
 	name       string // the worker type's name or the workerPoolId
 	kind       kind
 	providerID string // provider of the workers this iteration launches
-	provision  bool   // launch for demand; false only drains
+	provision  bool   // launch for demand; false: launch nothing
 	sizing     pool.Sizing
 	options    []pool.Option
 	demand     demand.Query
@@ -42,22 +42,13 @@ type target struct {
 	record       *store.WorkerPool // pools: the record, for deletion
 	workers      []store.Worker
 
-	// drain, when set, is why every instance of this target is terminated.
-	drain string
+	// deleted: the pool's provider is null-provider (deleteWorkerPool). Nothing is
+	// launched; its workers run until they exit or reach their lifecycle limits, and
+	// then the pool is removed.
+	deleted bool
 
 	mu     sync.Mutex
 	report PoolReport
-}
-
-// drainReason is why worker w of t must go, or "".
-func (t *target) drainReason(w store.Worker) string {
-	switch {
-	case t.drain != "":
-		return t.drain
-	case t.kind == kindPool && w.ProviderID != t.providerID:
-		return fmt.Sprintf("the pool's provider changed from %s to %s", w.ProviderID, t.providerID)
-	}
-	return ""
 }
 
 func (t *target) addError(msg string) {
@@ -108,7 +99,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		case perr != nil:
 			t.addError("the stored config is no longer valid: " + perr.Error())
 		case wp.ProviderID == pool.NullProviderID:
-			t.drain = "the worker pool was deleted"
+			t.deleted = true
 		case cfg.ProviderType == pool.ProviderTypeAWS:
 			t.provision, t.sizing, t.options = true, cfg.Sizing(), cfg.Options()
 			if cfg.AWS.Demand.Source == pool.DemandSQS {
