@@ -344,7 +344,7 @@ func TestWorkerManagerV25(t *testing.T) {
 	inst := liveInstance(t, s, awsPool)
 	doc, sig := imds(t, s, inst.ID)
 	proof, _ := json.Marshal(map[string]string{"document": doc, "signature": sig})
-	req := &tcworkermanager.RegisterWorkerRequest{WorkerPoolID: awsPool, ProviderID: "aws", WorkerGroup: inst.Region, WorkerID: inst.ID, WorkerIdentityProof: proof}
+	req := &tcworkermanager.RegisterWorkerRequest{WorkerPoolID: awsPool, ProviderID: "aws", WorkerGroup: "aws", WorkerID: inst.ID, WorkerIdentityProof: proof} // v25: workerGroup is the providerId
 	reg, err = anon.RegisterWorker(req)
 	if err != nil || !strings.HasPrefix(reg.Credentials.ClientID, "worker/aws/") || time.Until(time.Time(reg.Expires)) < 95*time.Hour {
 		t.Fatalf("RegisterWorker (aws): %+v, %v", reg, err)
@@ -352,7 +352,7 @@ func TestWorkerManagerV25(t *testing.T) {
 	if _, err := anon.RegisterWorker(req); status(err) != 400 {
 		t.Errorf("a replayed proof: %v, want 400", err)
 	}
-	ww, err := anon.Worker(awsPool, inst.Region, inst.ID)
+	ww, err := anon.Worker(awsPool, "aws", inst.ID)
 	if err != nil || ww.State != "running" {
 		t.Errorf("the registered worker: %+v, %v", ww, err)
 	}

@@ -213,7 +213,7 @@ func TestMakeRunEndToEnd(t *testing.T) {
 		doc := m.get("/local/imds/" + inst.InstanceID + "/latest/dynamic/instance-identity/document")
 		sig := m.get("/local/imds/" + inst.InstanceID + "/latest/dynamic/instance-identity/signature")
 		proof, _ := json.Marshal(map[string]string{"document": doc, "signature": sig})
-		req := &tcworkermanager.RegisterWorkerRequest{WorkerPoolID: pool, ProviderID: "aws", WorkerGroup: inst.Region, WorkerID: inst.InstanceID, WorkerIdentityProof: proof}
+		req := &tcworkermanager.RegisterWorkerRequest{WorkerPoolID: pool, ProviderID: "aws", WorkerGroup: "aws", WorkerID: inst.InstanceID, WorkerIdentityProof: proof}
 		if _, err := tcworkermanager.New(nil, m.url).RegisterWorker(req); err != nil {
 			t.Fatalf("RegisterWorker %s: %v", inst.InstanceID, err)
 		}
@@ -251,7 +251,7 @@ func TestMakeRunEndToEnd(t *testing.T) {
 	}
 	// The workers finish: here, removeWorker ends each one.
 	for _, inst := range m.instances(pool) {
-		if err := wm.RemoveWorker(pool, inst.Region, inst.InstanceID); err != nil {
+		if err := wm.RemoveWorker(pool, "aws", inst.InstanceID); err != nil {
 			t.Fatalf("RemoveWorker %s: %v", inst.InstanceID, err)
 		}
 	}

@@ -29,7 +29,7 @@ func TestDemandMetWithinOneIterationAndNeverAboveMax(t *testing.T) {
 		t.Fatalf("%d worker records, want 7", len(ws))
 	}
 	for _, w := range ws {
-		if w.State != store.Requested || w.InstanceID == "" || w.WorkerGroup != "us-east-1" || w.WorkerID != w.InstanceID ||
+		if w.State != store.Requested || w.InstanceID == "" || w.WorkerGroup != "aws" || w.Region != "us-east-1" || w.WorkerID != w.InstanceID ||
 			w.RegistrationDeadline.IsZero() || w.ImageID == "" || w.AccountID == "" || w.AvailabilityZone == "" || w.ProviderID != "aws" {
 			t.Errorf("record does not hold what registration verifies: %+v", w)
 		}
@@ -528,7 +528,8 @@ func TestUserDataNamesThePool(t *testing.T) {
 	if err := json.Unmarshal(raw, &ud); err != nil {
 		t.Fatalf("user data %q: %v", raw, err)
 	}
-	want := map[string]any{"rootUrl": "https://tc.example.com", "workerPoolId": "proj/ud", "providerId": "aws", "workerGroup": "us-east-1"}
+	// v25's aws provider: workerGroup is the providerId.
+	want := map[string]any{"rootUrl": "https://tc.example.com", "workerPoolId": "proj/ud", "providerId": "aws", "workerGroup": "aws"}
 	for k, v := range want {
 		if ud[k] != v {
 			t.Errorf("user data %s = %v, want %v", k, ud[k], v)

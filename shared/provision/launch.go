@@ -35,6 +35,19 @@ const (
 // from EC2 through their ClientTokens and records them, instead of sweeping them.
 const TagIteration = "workerfleet:iteration"
 
+// TagWorkerGroup names a pool instance's workerGroup (its record's key), which is
+// the pool's providerId as in v25, so a record can be found from the instance alone.
+const TagWorkerGroup = "workerfleet:worker-group"
+
+// workerGroup is the workerGroup of t's workers: the providerId for a pool, as v25's
+// aws provider sets it; the region for a worker type's instances.
+func (t *target) workerGroup(region string) string {
+	if t.kind == kindPool {
+		return t.providerID
+	}
+	return region
+}
+
 // Launching.
 const (
 	// maxLaunchRounds bounds how many times one iteration re-chooses after failures
@@ -192,6 +205,9 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 		Count: count, Spot: a.c.opt.Spot, UserData: userData, ClientToken: token, LaunchSpec: a.c.opt.LaunchSpec,
 		Tags: map[string]string{cloud.TagPool: t.key, TagIteration: it.id, "Name": t.name, "WorkerPoolId": t.name, "ManagedBy": "workerfleet"},
 	}
+	if t.kind == kindPool {
+		req.Tags[TagWorkerGroup] = t.workerGroup(a.c.opt.Region)
+	}
 	if a.c.opt.Spot && a.c.opt.MaxPrice > 0 {
 		req.MaxPrice = a.c.opt.MaxPrice
 	}
@@ -200,7 +216,7 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 
 func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocation, round int) int {
 	token := it.launchToken(t, a, round, 0)
-	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, a.c.opt.Region, a.c.opt)
+	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), a.c.opt)
 	if err != nil {
 		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
 		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)
@@ -263,14 +279,14 @@ func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a 
 func (it *iteration) record(ctx context.Context, t *target, a allocation, inst cloud.Instance, token string, secretHash []byte) bool {
 	s := t.sizing
 	w := store.Worker{
-		Pool: t.key, WorkerGroup: inst.Region, WorkerID: inst.ID, ProviderID: t.providerID, State: store.Requested,
+		Pool: t.key, WorkerGroup: t.workerGroup(inst.Region), WorkerID: inst.ID, ProviderID: t.providerID, State: store.Requested,
 		Capacity: a.c.opt.Capacity, InstanceID: inst.ID, Region: inst.Region, AvailabilityZone: inst.AvailabilityZone,
 		InstanceType: inst.InstanceType, ImageID: inst.ImageID, AccountID: inst.AccountID, PrivateIP: inst.PrivateIP,
 		Spot: a.c.opt.Spot, Price: a.c.price, OptionID: a.c.opt.ID, LaunchToken: token, LaunchTime: inst.LaunchTime,
 		SecretTokenHash: secretHash,
 	}
 	if w.Region == "" {
-		w.Region, w.WorkerGroup = a.c.opt.Region, a.c.opt.Region
+		w.Region, w.WorkerGroup = a.c.opt.Region, t.workerGroup(a.c.opt.Region)
 	}
 	if s.RegistrationTimeout > 0 {
 		w.RegistrationDeadline = it.now.Add(s.RegistrationTimeout)

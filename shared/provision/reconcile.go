@@ -143,7 +143,11 @@ func (it *iteration) reconcile(ctx context.Context) {
 				reason = ReasonTargetGone
 				// Its record, if any, is not among the loaded ones: stop it by key.
 				if poolKey != "" {
-					_, err := it.p.Store.UpdateWorker(ctx, poolKey, store.WorkerKey(region, id), func(w *store.Worker) error {
+					group := region
+					if g := inst.Tags[TagWorkerGroup]; g != "" {
+						group = g
+					}
+					_, err := it.p.Store.UpdateWorker(ctx, poolKey, store.WorkerKey(group, id), func(w *store.Worker) error {
 						if !w.MarkStopping(ReasonTargetGone) {
 							return store.ErrNoChange
 						}
