@@ -3,6 +3,8 @@ module github.com/workerfleet/workerfleet/shared/compattest
 go 1.26
 
 require (
+	github.com/aws/aws-sdk-go-v2 v1.47.7
+	github.com/google/go-cmp v0.7.0
 	github.com/taskcluster/taskcluster/clients/client-go/v19 v19.0.0
 	github.com/taskcluster/taskcluster/v25 v25.4.0
 	github.com/workerfleet/workerfleet v0.0.0
@@ -11,7 +13,6 @@ require (
 require (
 	github.com/andybalholm/brotli v1.1.0 // indirect
 	github.com/aws/aws-lambda-go v1.55.1 // indirect
-	github.com/aws/aws-sdk-go-v2 v1.47.7 // indirect
 	github.com/aws/aws-sdk-go-v2/config v1.33.15 // indirect
 	github.com/aws/aws-sdk-go-v2/credentials v1.20.15 // indirect
 	github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue v1.21.19 // indirect

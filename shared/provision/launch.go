@@ -206,7 +206,12 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 		Tags: map[string]string{cloud.TagPool: t.key, TagIteration: it.id, "Name": t.name, "WorkerPoolId": t.name, "ManagedBy": "workerfleet"},
 	}
 	if t.kind == kindPool {
+		// v25's aws provider tags Owner and CreatedBy too; cost reports group by them.
 		req.Tags[TagWorkerGroup] = t.workerGroup(a.c.opt.Region)
+		req.Tags["CreatedBy"] = "workerfleet-" + t.providerID
+		if t.record != nil && t.record.Owner != "" {
+			req.Tags["Owner"] = t.record.Owner
+		}
 	}
 	if a.c.opt.Spot && a.c.opt.MaxPrice > 0 {
 		req.MaxPrice = a.c.opt.MaxPrice

@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 )
 
 // IdentityDocument returns instance id's identity document, in the JSON EC2's
@@ -95,6 +97,28 @@ func (c *Cloud) UserData(id string) ([]byte, error) {
 		return nil, notFound(id)
 	}
 	return append([]byte(nil), inst.userData...), nil
+}
+
+// RunInstancesInput returns the RunInstances call that launched instance id, as the
+// EC2 driver built it (market options, tags, instance profile, subnet, base64 user
+// data, ...): what EC2 would have been asked. An unknown instance is an error
+// wrapping ErrNotFound.
+func (c *Cloud) RunInstancesInput(id string) (*awsec2.RunInstancesInput, error) {
+	c.mu.Lock()
+	inst, ok := c.byID[id]
+	var request []byte
+	if ok {
+		request = inst.request
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, notFound(id)
+	}
+	in := &awsec2.RunInstancesInput{}
+	if err := json.Unmarshal(request, in); err != nil {
+		return nil, fmt.Errorf("decode the recorded request of %s: %w", id, err)
+	}
+	return in, nil
 }
 
 // CertificatePEM returns a self-signed X.509 certificate (PEM) for the key that

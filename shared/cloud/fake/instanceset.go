@@ -233,6 +233,10 @@ func (c *Cloud) launch(r *region, set cloud.InstanceSetID, in *awsec2.RunInstanc
 		userData = b
 	}
 
+	request, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("record the request: %w", err)
+	}
 	idx := r.sets[set]
 	if idx == nil {
 		idx = &setIndex{all: map[string]*instance{}, byPool: map[string]map[string]*instance{}}
@@ -248,6 +252,7 @@ func (c *Cloud) launch(r *region, set cloud.InstanceSetID, in *awsec2.RunInstanc
 			pool:     tags[cloud.TagPool],
 			arch:     info.arch,
 			userData: userData,
+			request:  request,
 			inst: cloud.Instance{
 				ID:               c.newInstanceID(),
 				Region:           r.name,

@@ -24,6 +24,7 @@ type instance struct {
 	pool        string
 	arch        string
 	userData    []byte
+	request     []byte // the RunInstances input it was launched with, as JSON
 	record      *launchRecord
 	interrupted bool
 }
