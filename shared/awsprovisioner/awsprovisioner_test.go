@@ -68,13 +68,23 @@ func TestWorkerTypeLifecycle(t *testing.T) {
 		t.Errorf("a different definition under the name: %d %s, want 409", r.Status, r.Body)
 	}
 
-	// updateWorkerType takes the body of a previous GET once lastModified and workerType are dropped.
-	got := h.Do(h.Root, "GET", path, nil).JSON(t)
-	if r := h.Do(h.Root, "POST", path+"/update", got); r.Status != 400 {
-		t.Errorf("update with lastModified and workerType still in: %d, want 400 as the seed says", r.Status)
+	// The definition reads back as written, workerType and lastModified after it.
+	raw := h.Do(h.Root, "GET", path, nil).Body
+	written, _ := json.Marshal(definition())
+	if want := strings.TrimSuffix(string(written), "}") + `,"workerType":"gecko-b","lastModified":` + fmt.Sprintf("%q", created["lastModified"]) + "}"; string(raw) != want {
+		t.Errorf("workerType returned\n%s\nwant the definition as written\n%s", raw, want)
 	}
-	delete(got, "lastModified")
-	delete(got, "workerType")
+	// A PUT of what a GET returned is a no-op (the seed asks callers to drop
+	// workerType and lastModified first; they may stay, workerType must match).
+	got := h.Do(h.Root, "GET", path, nil).JSON(t)
+	if r := h.Do(h.Root, "PUT", path, got); r.Status != 200 || r.JSON(t)["lastModified"] != created["lastModified"] {
+		t.Errorf("create with a GET body: %d %s, want 200 and nothing changed", r.Status, r.Body)
+	}
+	got["workerType"] = "another"
+	if r := h.Do(h.Root, "POST", path+"/update", got); r.Status != 400 {
+		t.Errorf("update naming another workerType in the body: %d, want 400", r.Status)
+	}
+	got["workerType"] = "gecko-b"
 	got["maxCapacity"] = 20
 	time.Sleep(2 * time.Millisecond)
 	r = h.Do(h.Root, "POST", path+"/update", got)

@@ -1,6 +1,7 @@
 package awsprovisioner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,16 +17,21 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// workerTypeResponse is the stored definition with workerType and lastModified, as
-// the seed's WorkerTypeResponse: the definition's members, then those two.
+// workerTypeResponse is the stored definition, as it was written, with workerType
+// and lastModified added after its members (the seed's WorkerTypeResponse).
 func workerTypeResponse(wt store.WorkerType) (*httpapi.Response, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(wt.Definition, &m); err != nil {
-		return nil, fmt.Errorf("stored definition of %s: %w", wt.Name, err)
+	def := bytes.TrimSpace(wt.Definition)
+	if len(def) < 2 || def[0] != '{' || def[len(def)-1] != '}' {
+		return nil, fmt.Errorf("stored definition of %s is not a JSON object", wt.Name)
 	}
-	m["workerType"], _ = json.Marshal(wt.Name)
-	m["lastModified"], _ = json.Marshal(ts(wt.LastModified))
-	return httpapi.OK(m), nil
+	name, _ := json.Marshal(wt.Name)
+	var b bytes.Buffer
+	b.Write(def[:len(def)-1])
+	if len(bytes.TrimSpace(def[1:len(def)-1])) > 0 {
+		b.WriteByte(',')
+	}
+	fmt.Fprintf(&b, `"workerType":%s,"lastModified":%q}`, name, ts(wt.LastModified))
+	return httpapi.OK(json.RawMessage(b.Bytes())), nil
 }
 
 // definitionScopes are all the scopes a definition grants its instances; whoever
@@ -91,6 +97,9 @@ func (s *Service) parse(r *httpapi.Request) (string, pool.WorkerType, error) {
 	if err != nil {
 		return "", pool.WorkerType{}, invalid(err)
 	}
+	if n := def.NamedAs(); n != "" && n != name {
+		return "", pool.WorkerType{}, httpapi.InputValidationError("workerType %q in the body differs from %q in the URL", n, name)
+	}
 	if err := requireWrite(r, name, def); err != nil {
 		return "", pool.WorkerType{}, err
 	}
@@ -105,7 +114,7 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err := routableName(name); err != nil {
 		return nil, err
 	}
-	wt, err := s.Store.CreateWorkerType(ctx, name, def.Definition())
+	wt, err := s.Store.CreateWorkerType(ctx, name, def.Written())
 	if errors.Is(err, store.ErrExists) {
 		existing, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
 		if perr != nil || !pool.Equal(existing, def) {
@@ -137,7 +146,7 @@ func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, err
 	}
-	wt, err := s.Store.UpdateWorkerType(ctx, name, def.Definition())
+	wt, err := s.Store.UpdateWorkerType(ctx, name, def.Written())
 	if err != nil {
 		return nil, storeError(err, "worker type "+name)
 	}

@@ -13,10 +13,15 @@
 //	regions[0].launchSpec.ImageId is required
 //	config.launchConfigs[0].launchConfig.UserData must not be set: the provisioner sets it
 //
-// Worker types are checked by hand against the aws-provisioner's schemas; each pool
-// provider's config is checked against its own JSON Schema (schemas/config-*.json)
-// and then against the rules a schema cannot say (minCapacity <= maxCapacity, regions,
-// availability zones, the SQS queue URL).
+// Both kinds of definition are validated the same way: first a JSON Schema (for
+// worker types the aws-provisioner's published one, schemas/worker-type*.json; for
+// each pool provider type its own, schemas/config-*.json, whose aws one accepts what
+// Taskcluster v25's did), then the rules a schema cannot say, as small named checks
+// (minCapacity <= maxCapacity, regions, availability zones, launch specs, markets,
+// the SQS queue URL).
+//
+// Definitions are stored and returned as written (WorkerType.Written, Config.JSON);
+// defaults are applied when they are used, never stored.
 //
 // # Worker types: merge order
 //
@@ -113,13 +118,18 @@
 //
 // # Worker pools
 //
-// Providers lists the providers: "aws" (type aws), "static" (type static) and
-// "null-provider" (type null, for pools pending deletion). An aws config goes beyond
-// worker-manager's with, per launch config, utility (default 1), market ("spot",
-// the default, or "on-demand") and maxPrice, and per pool scalingRatio and demand;
-// lifecycle.registrationTimeout defaults to 1800 seconds and
-// lifecycle.reregistrationTimeout to 345600 (96 hours). InstanceType is required in
-// every launchConfig, since instances are priced by it. An aws pool instance
-// receives the JSON PoolUserData builds: the launch config's additionalUserData with
-// rootUrl, workerPoolId, providerId, workerGroup and workerConfig set over it.
+// A deployment's providers (Providers, from its PROVIDERS setting in Taskcluster's
+// format) default to "aws" (type aws), "static" (type static); "null-provider" (type
+// null, for pools pending deletion) is always there. An aws config is what v25's aws
+// provider accepts and means what it meant there: launchConfig is RunInstances
+// fields, spot when its InstanceMarketOptions says so and on-demand without,
+// InstanceType defaulting to m1.small, capacityPerInstance set on the launch config or
+// (as later Taskcluster versions write it) under workerManager. Optional extensions
+// go beyond it: per launch config utility (default 1), market (default from
+// InstanceMarketOptions) and maxPrice (default SpotOptions.MaxPrice), and per pool
+// scalingRatio and demand; lifecycle.registrationTimeout defaults to 1800 seconds and
+// lifecycle.reregistrationTimeout to 345600 (96 hours). An aws pool instance receives
+// the JSON PoolUserData builds: the launch config's additionalUserData with rootUrl,
+// workerPoolId, providerId, workerGroup (the providerId, as in v25) and workerConfig
+// set over it.
 package pool

@@ -174,3 +174,12 @@ func merged(levels ...object) object {
 	}
 	return out
 }
+
+// raw is the canonical JSON of a free-form object.
+func raw(o object) json.RawMessage {
+	b, err := marshal(o)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
+}

@@ -65,17 +65,6 @@ func zoneOfRegion(az, region string) bool {
 
 func wellFormedInstanceType(s string) bool { return len(s) <= 40 && instanceTypeRE.MatchString(s) }
 
-// validScope reports whether a scope is made of printable ASCII and spaces, as the
-// aws-provisioner schemas require.
-func validScope(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // checkRegion records a problem if region is not well formed or not allowed.
 func (c *checker) checkRegion(path, region string, o Options) {
 	switch {

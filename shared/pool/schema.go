@@ -24,8 +24,8 @@ var schemaFiles embed.FS
 // are relative to it. Nothing is fetched from it.
 const schemaBase = "https://workerfleet.invalid/schemas/pool/"
 
-// configSchemas are the compiled provider config schemas, by provider type.
-var configSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+// schemaCompiler is a compiler that knows every embedded schema.
+func schemaCompiler() (*jsonschema.Compiler, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	entries, err := schemaFiles.ReadDir("schemas")
@@ -45,6 +45,15 @@ var configSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error
 			return nil, fmt.Errorf("schema %s: %w", e.Name(), err)
 		}
 	}
+	return c, nil
+}
+
+// configSchemas are the compiled provider config schemas, by provider type.
+var configSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+	c, err := schemaCompiler()
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*jsonschema.Schema{}
 	for _, ptype := range []string{ProviderTypeAWS, ProviderTypeStatic, ProviderTypeNull} {
 		sch, err := c.Compile(schemaBase + "config-" + ptype + ".json")
@@ -55,6 +64,18 @@ var configSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error
 	}
 	return out, nil
 })
+
+// workerTypeSchema is the compiled aws-provisioner worker type schema.
+var workerTypeSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+	c, err := schemaCompiler()
+	if err != nil {
+		return nil, err
+	}
+	return c.Compile(schemaBase + "worker-type.json")
+})
+
+// printableASCII is the aws-provisioner schemas' pattern for scopes.
+const printableASCII = "^[ -~]*$"
 
 // refusedReasons say why a member a schema refuses (with false) may not be set.
 var refusedReasons = map[string]string{
@@ -122,6 +143,12 @@ func (c *checker) schemaLeaves(ve *jsonschema.ValidationError, inst any) {
 		c.addf(path, "must have at least %d item%s", k.Want, plural(k.Want))
 	case *kind.MinLength:
 		c.addf(path, "must have at least %d character%s", k.Want, plural(k.Want))
+	case *kind.Pattern:
+		if k.Want == printableASCII {
+			c.addf(path, "must be printable ASCII characters and spaces")
+		} else {
+			c.addf(path, "must match %s", k.Want)
+		}
 	case *kind.UniqueItems:
 		c.addf(index(path, k.Duplicates[1]), "duplicates %s", c.name(index(path, k.Duplicates[0])))
 	case *kind.Enum:

@@ -3,6 +3,8 @@ package pool
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
@@ -34,7 +36,25 @@ type WorkerType struct {
 	Scopes            []string                 `json:"scopes"`
 	Secrets           json.RawMessage          `json:"secrets"`
 	UserData          json.RawMessage          `json:"userData"`
+
+	written json.RawMessage // the body as written, without workerType and lastModified
+	namedAs string          // the body's workerType member, if it had one
 }
+
+// Written is the definition exactly as it was written (insignificant whitespace
+// removed; member order, number spellings and nulls kept), without the workerType
+// and lastModified members of a response: what is stored and returned, so a read
+// shows no difference from what was written. Defaults are applied when it is used.
+func (w WorkerType) Written() json.RawMessage {
+	if len(w.written) == 0 {
+		return w.Definition()
+	}
+	return w.written
+}
+
+// NamedAs is the workerType member of the body (as in the body of a GET sent back),
+// or "" if it had none; the caller checks it names the worker type addressed.
+func (w WorkerType) NamedAs() string { return w.namedAs }
 
 // AvailabilityZoneConfig is what a worker type sets for one availability zone.
 // Configuring any zone of a region restricts that region to its configured zones.
@@ -73,13 +93,6 @@ func (r RegionConfig) ImageID() string {
 	return id
 }
 
-var (
-	workerTypeKeys   = []string{"availabilityZones", "canUseOndemand", "canUseSpot", "description", "instanceTypes", "launchSpec", "maxCapacity", "maxPrice", "minCapacity", "minPrice", "owner", "regions", "scalingRatio", "scopes", "secrets", "userData"}
-	zoneKeys         = []string{"availabilityZone", "launchSpec", "region", "secrets", "userData"}
-	instanceTypeKeys = []string{"capacity", "instanceType", "launchSpec", "scopes", "secrets", "userData", "utility"}
-	regionKeys       = []string{"launchSpec", "region", "scopes", "secrets", "userData"}
-)
-
 // maxDataBytes bounds what a definition may put into an instance's user data (a
 // worker type's merged userData, a launch config's workerConfig plus
 // additionalUserData): EC2 takes at most 16 KiB and 1 KiB is kept for the fields
@@ -90,18 +103,24 @@ const maxDataBytes = ec2UserDataLimit - 1024
 const ec2UserDataLimit = 16384
 
 // ParseWorkerType validates a createWorkerType/updateWorkerType request body and
-// returns the worker type in canonical form. Every problem found is reported at once
-// in an *InvalidError; no other error is returned.
+// returns the worker type, defaults applied, together with the definition as written
+// (Written). Every problem found is reported at once in an *InvalidError; no other
+// error is returned.
 //
-// The fields the official Go client always sends are required: description, owner,
-// instanceTypes, regions, launchSpec, userData, secrets, scopes, minPrice, maxPrice,
-// maxCapacity and scalingRatio (and, in each instance type and region, every field
-// but availability zones' secrets and userData). Null launchSpec, userData and secrets
-// mean {} and null scopes mean [], which is what that client sends for fields left
-// unset. minCapacity defaults to 0, canUseSpot to true, canUseOndemand to false,
-// availabilityZones to []. Members not in the schema, including the workerType and
-// lastModified of a workerType response, are refused. A worker type may have at most
-// 1000 region x instance type (x availability zone) combinations.
+// Validation is one mechanism in two steps: the aws-provisioner's published worker
+// type schema (schemas/worker-type*.json; as the v19 clients describe it, with
+// secrets), then the checks no schema can express, each a small named function
+// (checkMarkets, checkCapacities, checkPrices, checkRegions, checkInstanceTypes,
+// checkZones, checkLaunchSpecs, checkCombinations). The second step runs only on a
+// body the schema accepts.
+//
+// Before the schema, null launchSpec, userData and secrets mean {} and null scopes
+// and availabilityZones mean [], which is what the official Go client sends for fields
+// left unset; and the workerType and lastModified members a workerType response adds
+// are dropped (workerType must then name this worker type: see WorkerType.NamedAs),
+// so the body of a GET can be sent back. minCapacity defaults to 0, canUseSpot to
+// true, canUseOndemand to false, availabilityZones to []. A worker type may have at
+// most 1000 region x instance type (x availability zone) combinations.
 func ParseWorkerType(body []byte, o Options) (WorkerType, error) {
 	c := &checker{root: "body"}
 	tree, err := decodeValue(body)
@@ -114,166 +133,309 @@ func ParseWorkerType(body []byte, o Options) (WorkerType, error) {
 		c.addf("", "must be a JSON object")
 		return WorkerType{}, c.err()
 	}
-	w := parseWorkerType(c, obj, o)
+	namedAs, _ := obj["workerType"].(string)
+	_, hasName := obj["workerType"]
+	delete(obj, "workerType")
+	delete(obj, "lastModified")
+	nullsAsEmpty(obj)
+	schema, err := workerTypeSchema()
+	if err != nil {
+		return WorkerType{}, fmt.Errorf("compile the worker type schema: %w", err)
+	}
+	c.validateSchema(schema, obj)
+	if hasName && namedAs == "" {
+		c.addf("workerType", "must be a non-empty string")
+	}
 	if err := c.err(); err != nil {
 		return WorkerType{}, err
+	}
+	w, ok := c.decodeWorkerType(obj)
+	if !ok {
+		return WorkerType{}, c.err()
+	}
+	c.checkMarkets(w)
+	c.checkCapacities(w)
+	c.checkPrices(w)
+	c.checkRegions(w, o)
+	c.checkInstanceTypes(w)
+	c.checkZones(w)
+	c.checkLaunchSpecs(w)
+	c.checkCombinations(w, o)
+	if err := c.err(); err != nil {
+		return WorkerType{}, err
+	}
+	w.namedAs = namedAs
+	if w.written, err = withoutMembers(body, "workerType", "lastModified"); err != nil {
+		return WorkerType{}, invalid("body cannot be stored: " + err.Error())
 	}
 	return w, nil
 }
 
-func parseWorkerType(c *checker, obj object, o Options) WorkerType {
-	f := fields{c: c, obj: obj}
-	f.only(workerTypeKeys...)
+// nullsAsEmpty replaces, in a worker type body, the nulls the official Go client
+// sends for members left unset with what they mean: {} for launchSpec, userData and
+// secrets, [] for scopes and availabilityZones, and absent for the optional
+// minCapacity, canUseSpot and canUseOndemand.
+func nullsAsEmpty(obj object) {
+	objects := []string{"launchSpec", "userData", "secrets"}
+	fix := func(m object, arrays ...string) {
+		for _, k := range objects {
+			if v, ok := m[k]; ok && v == nil {
+				m[k] = object{}
+			}
+		}
+		for _, k := range arrays {
+			if v, ok := m[k]; ok && v == nil {
+				m[k] = []any{}
+			}
+		}
+	}
+	fix(obj, "scopes", "availabilityZones")
+	for _, k := range []string{"minCapacity", "canUseSpot", "canUseOndemand"} {
+		if v, ok := obj[k]; ok && v == nil {
+			delete(obj, k) // optional: null is absent
+		}
+	}
+	for _, list := range []string{"regions", "instanceTypes", "availabilityZones"} {
+		items, _ := obj[list].([]any)
+		for _, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				fix(m, "scopes")
+			}
+		}
+	}
+}
 
-	var w WorkerType
-	w.Description, _ = f.str("description")
-	w.Owner, _ = f.str("owner")
-	w.CanUseSpot = f.boolean("canUseSpot", true)
-	w.CanUseOndemand = f.boolean("canUseOndemand", false)
+// decodeWorkerType decodes a body the schema accepted, with defaults applied.
+func (c *checker) decodeWorkerType(obj object) (WorkerType, bool) {
+	b, err := marshal(obj)
+	if err == nil {
+		var w WorkerType
+		if err = json.Unmarshal(b, &w); err == nil {
+			if _, set := obj["canUseSpot"]; !set {
+				w.CanUseSpot = true
+			}
+			w.normalizeEmpty()
+			return w, true
+		}
+	}
+	c.addf("", "cannot be decoded: %v", err)
+	return WorkerType{}, false
+}
+
+// normalizeEmpty gives every free-form member and list a value: {} and [].
+func (w *WorkerType) normalizeEmpty() {
+	w.AvailabilityZones = nonNil(w.AvailabilityZones)
+	w.InstanceTypes = nonNil(w.InstanceTypes)
+	w.Regions = nonNil(w.Regions)
+	w.Scopes = nonNil(w.Scopes)
+	w.LaunchSpec, w.UserData, w.Secrets = objectOrEmpty(w.LaunchSpec), objectOrEmpty(w.UserData), objectOrEmpty(w.Secrets)
+	for i := range w.Regions {
+		r := &w.Regions[i]
+		r.Scopes = nonNil(r.Scopes)
+		r.LaunchSpec, r.UserData, r.Secrets = objectOrEmpty(r.LaunchSpec), objectOrEmpty(r.UserData), objectOrEmpty(r.Secrets)
+	}
+	for i := range w.InstanceTypes {
+		t := &w.InstanceTypes[i]
+		t.Scopes = nonNil(t.Scopes)
+		t.LaunchSpec, t.UserData, t.Secrets = objectOrEmpty(t.LaunchSpec), objectOrEmpty(t.UserData), objectOrEmpty(t.Secrets)
+	}
+	for i := range w.AvailabilityZones {
+		z := &w.AvailabilityZones[i]
+		z.LaunchSpec, z.UserData, z.Secrets = objectOrEmpty(z.LaunchSpec), objectOrEmpty(z.UserData), objectOrEmpty(z.Secrets)
+	}
+}
+
+// checkMarkets: at least one market.
+func (c *checker) checkMarkets(w WorkerType) {
 	if !w.CanUseSpot && !w.CanUseOndemand {
 		c.addf("canUseSpot", "and canUseOndemand cannot both be false")
 	}
+}
 
-	var okMinCap, okMaxCap, okMinPrice, okMaxPrice, okRatio bool
-	w.MinCapacity, okMinCap = f.num("minCapacity", false, 0)
-	w.MaxCapacity, okMaxCap = f.num("maxCapacity", true, 0)
-	w.MinPrice, okMinPrice = f.num("minPrice", true, 0)
-	w.MaxPrice, okMaxPrice = f.num("maxPrice", true, 0)
-	w.ScalingRatio, okRatio = f.num("scalingRatio", true, 0)
-	// Capacities are whole numbers: listWorkerTypeSummaries reports them as integers
-	// (the official clients decode int64), and so do the workers reading capacity from
-	// their user data.
-	if okMinCap && w.MinCapacity < 0 {
-		c.addf("minCapacity", "must be >= 0")
-	} else if okMinCap && w.MinCapacity != math.Trunc(w.MinCapacity) {
-		c.addf("minCapacity", "must be a whole number")
+// checkCapacities: whole, non-negative capacities with minCapacity <= maxCapacity,
+// none beyond MaxCapacity; 0 <= scalingRatio <= MaxScalingRatio.
+// Capacities are whole numbers: listWorkerTypeSummaries reports them as integers
+// (the official clients decode int64), and so do the workers reading capacity from
+// their user data.
+func (c *checker) checkCapacities(w WorkerType) {
+	whole := func(path string, v float64) bool {
+		switch {
+		case v < 0:
+			c.addf(path, "must be >= 0")
+		case v != math.Trunc(v):
+			c.addf(path, "must be a whole number")
+		default:
+			return true
+		}
+		return false
 	}
-	if okMaxCap && w.MaxCapacity < 0 {
-		c.addf("maxCapacity", "must be >= 0")
-	} else if okMaxCap && w.MaxCapacity != math.Trunc(w.MaxCapacity) {
-		c.addf("maxCapacity", "must be a whole number")
-	}
-	if okMinCap && okMaxCap && w.MinCapacity > w.MaxCapacity {
+	okMin := whole("minCapacity", w.MinCapacity)
+	okMax := whole("maxCapacity", w.MaxCapacity)
+	if okMin && okMax && w.MinCapacity > w.MaxCapacity {
 		c.addf("minCapacity", "must be <= maxCapacity")
 	}
-	okMinCap = c.atMost("minCapacity", w.MinCapacity, okMinCap, MaxCapacity)
-	okMaxCap = c.atMost("maxCapacity", w.MaxCapacity, okMaxCap, MaxCapacity)
-	okMinPrice = c.atMost("minPrice", w.MinPrice, okMinPrice, MaxPrice)
-	okMaxPrice = c.atMost("maxPrice", w.MaxPrice, okMaxPrice, MaxPrice)
-	c.atMost("scalingRatio", w.ScalingRatio, okRatio, MaxScalingRatio)
-	if okMinPrice && w.MinPrice < 0 {
-		c.addf("minPrice", "must be >= 0")
-	}
-	if okMaxPrice && w.MaxPrice <= 0 {
-		c.addf("maxPrice", "must be > 0")
-	}
-	if okMinPrice && okMaxPrice && w.MinPrice > w.MaxPrice {
-		c.addf("minPrice", "must be <= maxPrice")
-	}
-	if okRatio && w.ScalingRatio < 0 {
+	c.atMost("minCapacity", w.MinCapacity, okMin, MaxCapacity)
+	c.atMost("maxCapacity", w.MaxCapacity, okMax, MaxCapacity)
+	if w.ScalingRatio < 0 {
 		c.addf("scalingRatio", "must be >= 0")
 	}
+	c.atMost("scalingRatio", w.ScalingRatio, true, MaxScalingRatio)
+}
 
-	w.LaunchSpec = f.launchSpec(levelWorkerType)
-	w.UserData = raw(f.freeForm("userData", true))
-	w.Secrets = raw(f.freeForm("secrets", true))
-	w.Scopes = f.scopes("scopes")
-
-	w.Regions = []RegionConfig{}
-	regionAt := map[string]int{}
-	for _, rf := range f.objects("regions", true) {
-		rf.only(regionKeys...)
-		var r RegionConfig
-		var ok bool
-		if r.Region, ok = rf.str("region"); ok {
-			if first, dup := regionAt[r.Region]; dup {
-				c.addf(field(rf.path, "region"), "duplicates %s", index("regions", first))
-			} else {
-				regionAt[r.Region] = rf.at
-				c.checkRegion(field(rf.path, "region"), r.Region, o)
-			}
-		}
-		r.LaunchSpec = rf.launchSpec(levelRegion)
-		r.UserData = raw(rf.freeForm("userData", true))
-		r.Secrets = raw(rf.freeForm("secrets", true))
-		r.Scopes = rf.scopes("scopes")
-		w.Regions = append(w.Regions, r)
+// checkPrices: 0 <= minPrice <= maxPrice, maxPrice > 0, neither beyond MaxPrice.
+func (c *checker) checkPrices(w WorkerType) {
+	if w.MinPrice < 0 {
+		c.addf("minPrice", "must be >= 0")
 	}
-
-	w.InstanceTypes = []InstanceTypeConfig{}
-	typeAt := map[string]int{}
-	for _, tf := range f.objects("instanceTypes", true) {
-		tf.only(instanceTypeKeys...)
-		var t InstanceTypeConfig
-		var ok bool
-		if t.InstanceType, ok = tf.str("instanceType"); ok {
-			if first, dup := typeAt[t.InstanceType]; dup {
-				c.addf(field(tf.path, "instanceType"), "duplicates %s", index("instanceTypes", first))
-			} else {
-				typeAt[t.InstanceType] = tf.at
-				if !wellFormedInstanceType(t.InstanceType) {
-					c.addf(field(tf.path, "instanceType"), "%q is not a well-formed EC2 instance type", t.InstanceType)
-				}
-			}
-		}
-		var okCap, okUtil bool
-		if t.Capacity, okCap = tf.num("capacity", true, 0); okCap && t.Capacity <= 0 {
-			c.addf(field(tf.path, "capacity"), "must be > 0")
-		} else if okCap && t.Capacity != math.Trunc(t.Capacity) {
-			c.addf(field(tf.path, "capacity"), "must be a whole number")
-		}
-		c.atMost(field(tf.path, "capacity"), t.Capacity, okCap, MaxCapacity)
-		if t.Utility, okUtil = tf.num("utility", true, 0); okUtil && t.Utility <= 0 {
-			c.addf(field(tf.path, "utility"), "must be > 0")
-		}
-		okUtil = c.atMost(field(tf.path, "utility"), t.Utility, okUtil, MaxUtility)
-		if okUtil && t.Utility > 0 && okMaxPrice && okMinPrice &&
-			(math.IsInf(w.MaxPrice/t.Utility, 0) || math.IsInf(w.MinPrice/t.Utility, 0)) {
-			c.addf(field(tf.path, "utility"), "is too small: maxPrice/utility is not a finite number")
-		}
-		t.LaunchSpec = tf.launchSpec(levelInstanceType)
-		t.UserData = raw(tf.freeForm("userData", true))
-		t.Secrets = raw(tf.freeForm("secrets", true))
-		t.Scopes = tf.scopes("scopes")
-		w.InstanceTypes = append(w.InstanceTypes, t)
+	if w.MaxPrice <= 0 {
+		c.addf("maxPrice", "must be > 0")
 	}
-
-	w.AvailabilityZones = []AvailabilityZoneConfig{}
-	zoneAt := map[string]int{}
-	for _, zf := range f.objects("availabilityZones", false) {
-		zf.only(zoneKeys...)
-		var z AvailabilityZoneConfig
-		zone, okZone := zf.str("availabilityZone")
-		region, okRegion := zf.str("region")
-		z.AvailabilityZone, z.Region = zone, region
-		if okRegion {
-			if _, configured := regionAt[region]; !configured {
-				c.addf(field(zf.path, "region"), "%q is not one of the worker type's regions", region)
-			}
-		}
-		if okZone {
-			switch first, dup := zoneAt[zone]; {
-			case dup:
-				c.addf(field(zf.path, "availabilityZone"), "duplicates %s", index("availabilityZones", first))
-			case okRegion && !zoneOfRegion(zone, region):
-				zoneAt[zone] = zf.at
-				c.addf(field(zf.path, "availabilityZone"), "%q is not an availability zone of region %q", zone, region)
-			default:
-				zoneAt[zone] = zf.at
-			}
-		}
-		z.LaunchSpec = zf.launchSpec(levelZone)
-		z.UserData = raw(zf.freeForm("userData", false))
-		z.Secrets = raw(zf.freeForm("secrets", false))
-		w.AvailabilityZones = append(w.AvailabilityZones, z)
+	c.atMost("minPrice", w.MinPrice, true, MaxPrice)
+	c.atMost("maxPrice", w.MaxPrice, true, MaxPrice)
+	if w.MinPrice >= 0 && w.MaxPrice > 0 && w.MinPrice > w.MaxPrice {
+		c.addf("minPrice", "must be <= maxPrice")
 	}
+}
 
+// checkRegions: at least one, each once, well formed and allowed here.
+func (c *checker) checkRegions(w WorkerType, o Options) {
+	if len(w.Regions) == 0 {
+		c.addf("regions", "must have at least 1 item")
+	}
+	at := map[string]int{}
+	for i, r := range w.Regions {
+		path := field(index("regions", i), "region")
+		if first, dup := at[r.Region]; dup {
+			c.addf(path, "duplicates %s", index("regions", first))
+			continue
+		}
+		at[r.Region] = i
+		c.checkRegion(path, r.Region, o)
+	}
+}
+
+// checkInstanceTypes: at least one, each once and well formed, with a whole
+// capacity in (0, MaxCapacity] and a utility in (0, MaxUtility] that keeps
+// maxPrice/utility finite.
+func (c *checker) checkInstanceTypes(w WorkerType) {
+	if len(w.InstanceTypes) == 0 {
+		c.addf("instanceTypes", "must have at least 1 item")
+	}
+	at := map[string]int{}
+	for i, t := range w.InstanceTypes {
+		path := index("instanceTypes", i)
+		if first, dup := at[t.InstanceType]; dup {
+			c.addf(field(path, "instanceType"), "duplicates %s", index("instanceTypes", first))
+		} else {
+			at[t.InstanceType] = i
+			if !wellFormedInstanceType(t.InstanceType) {
+				c.addf(field(path, "instanceType"), "%q is not a well-formed EC2 instance type", t.InstanceType)
+			}
+		}
+		if t.Capacity <= 0 {
+			c.addf(field(path, "capacity"), "must be > 0")
+		} else if t.Capacity != math.Trunc(t.Capacity) {
+			c.addf(field(path, "capacity"), "must be a whole number")
+		}
+		c.atMost(field(path, "capacity"), t.Capacity, true, MaxCapacity)
+		switch {
+		case t.Utility <= 0:
+			c.addf(field(path, "utility"), "must be > 0")
+		case !c.atMost(field(path, "utility"), t.Utility, true, MaxUtility):
+		case w.MaxPrice > MaxPrice || w.MinPrice > MaxPrice:
+		case math.IsInf(w.MaxPrice/t.Utility, 0) || math.IsInf(w.MinPrice/t.Utility, 0):
+			c.addf(field(path, "utility"), "is too small: maxPrice/utility is not a finite number")
+		}
+	}
+}
+
+// checkZones: each zone once, in one of the worker type's regions, and a zone of it.
+func (c *checker) checkZones(w WorkerType) {
+	regions := map[string]bool{}
+	for _, r := range w.Regions {
+		regions[r.Region] = true
+	}
+	at := map[string]int{}
+	for i, z := range w.AvailabilityZones {
+		path := index("availabilityZones", i)
+		if !regions[z.Region] {
+			c.addf(field(path, "region"), "%q is not one of the worker type's regions", z.Region)
+		}
+		switch first, dup := at[z.AvailabilityZone]; {
+		case dup:
+			c.addf(field(path, "availabilityZone"), "duplicates %s", index("availabilityZones", first))
+		case !zoneOfRegion(z.AvailabilityZone, z.Region):
+			at[z.AvailabilityZone] = i
+			c.addf(field(path, "availabilityZone"), "%q is not an availability zone of region %q", z.AvailabilityZone, z.Region)
+		default:
+			at[z.AvailabilityZone] = i
+		}
+	}
+}
+
+// checkLaunchSpecs checks every launchSpec for the fields its level may not set.
+func (c *checker) checkLaunchSpecs(w WorkerType) {
+	c.checkLaunchSpec("launchSpec", decodeObject(w.LaunchSpec), levelWorkerType)
+	for i, r := range w.Regions {
+		c.checkLaunchSpec(field(index("regions", i), "launchSpec"), decodeObject(r.LaunchSpec), levelRegion)
+	}
+	for i, t := range w.InstanceTypes {
+		c.checkLaunchSpec(field(index("instanceTypes", i), "launchSpec"), decodeObject(t.LaunchSpec), levelInstanceType)
+	}
+	for i, z := range w.AvailabilityZones {
+		c.checkLaunchSpec(field(index("availabilityZones", i), "launchSpec"), decodeObject(z.LaunchSpec), levelZone)
+	}
+}
+
+// checkCombinations bounds the combinations and checks each merged one.
+func (c *checker) checkCombinations(w WorkerType, o Options) {
 	if n := w.combinationCount(); n > maxCombinations {
 		c.addf("regions", "x instanceTypes x availabilityZones make %d launch combinations; at most %d are allowed", n, maxCombinations)
-	} else {
-		c.checkMerged(w, o)
+		return
 	}
-	return w
+	c.checkMerged(w, o)
+}
+
+// withoutMembers is a JSON object's text without the named top-level members,
+// insignificant whitespace removed and everything else (member order, number
+// spellings) as written.
+func withoutMembers(body []byte, names ...string) (json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	var out bytes.Buffer
+	out.WriteByte('{')
+	first := true
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, err
+		}
+		if slices.Contains(names, key) {
+			continue
+		}
+		if !first {
+			out.WriteByte(',')
+		}
+		first = false
+		k, err := marshal(key)
+		if err != nil {
+			return nil, err
+		}
+		out.Write(k)
+		out.WriteByte(':')
+		if err := json.Compact(&out, value); err != nil {
+			return nil, err
+		}
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
 }
 
 // maxCombinations bounds the regions x instance types (x zones) of a worker type,
@@ -389,28 +551,14 @@ func (c *checker) checkMerged(w WorkerType, o Options) {
 	}
 }
 
-// Definition is the canonical JSON of the worker type, as stored: the request body
-// with defaults applied and nulls normalised, members in a stable order.
+// Definition is the canonical JSON of the worker type: defaults applied, nulls
+// normalised, members in a stable order. Equal compares it; Written is what is stored.
 func (w WorkerType) Definition() json.RawMessage {
-	w.AvailabilityZones = nonNil(w.AvailabilityZones)
-	w.InstanceTypes = nonNil(w.InstanceTypes)
-	w.Regions = nonNil(w.Regions)
-	w.Scopes = nonNil(w.Scopes)
-	w.LaunchSpec, w.UserData, w.Secrets = objectOrEmpty(w.LaunchSpec), objectOrEmpty(w.UserData), objectOrEmpty(w.Secrets)
-	for i, r := range w.Regions {
-		r.Scopes = nonNil(r.Scopes)
-		r.LaunchSpec, r.UserData, r.Secrets = objectOrEmpty(r.LaunchSpec), objectOrEmpty(r.UserData), objectOrEmpty(r.Secrets)
-		w.Regions[i] = r
-	}
-	for i, t := range w.InstanceTypes {
-		t.Scopes = nonNil(t.Scopes)
-		t.LaunchSpec, t.UserData, t.Secrets = objectOrEmpty(t.LaunchSpec), objectOrEmpty(t.UserData), objectOrEmpty(t.Secrets)
-		w.InstanceTypes[i] = t
-	}
-	for i, z := range w.AvailabilityZones {
-		z.LaunchSpec, z.UserData, z.Secrets = objectOrEmpty(z.LaunchSpec), objectOrEmpty(z.UserData), objectOrEmpty(z.Secrets)
-		w.AvailabilityZones[i] = z
-	}
+	w.written, w.namedAs = nil, ""
+	w.AvailabilityZones = slices.Clone(w.AvailabilityZones)
+	w.InstanceTypes = slices.Clone(w.InstanceTypes)
+	w.Regions = slices.Clone(w.Regions)
+	w.normalizeEmpty()
 	b, err := marshal(w)
 	if err != nil {
 		return json.RawMessage("{}")
