@@ -27,16 +27,18 @@
 //
 // A worker type sets launchSpec, userData and secrets at up to four levels. For each
 // region x instance type (x availability zone, where zones are configured for the
-// region) they are merged in this order, later levels winning:
+// region) they are merged as the aws-provisioner merged them (createLaunchSpec),
+// later levels winning:
 //
 //  1. the worker type: launchSpec, userData, secrets
 //  2. the region: regions[].launchSpec, .userData, .secrets
-//  3. the instance type: instanceTypes[].launchSpec, .userData, .secrets
-//  4. the availability zone: availabilityZones[].launchSpec, .userData, .secrets
+//  3. the availability zone: availabilityZones[].launchSpec, .userData, .secrets
+//  4. the instance type: instanceTypes[].launchSpec, .userData, .secrets
 //
-// Objects are merged deeply, member by member. Where two levels set the same member
-// to anything but two objects, the later level's value replaces the earlier one
-// whole: arrays are replaced, never concatenated, and so are scalars and null.
+// The merge is shallow, member by member (lodash's assign): a member a later level
+// sets replaces the earlier one whole, objects included, so an instance type's
+// {"Placement": {"Tenancy": "dedicated"}} replaces the worker type's Placement rather
+// than merging into it.
 //
 // Three RunInstances fields come from the structure of the definition, not from a
 // launchSpec: ImageId from the region's launchSpec (the only launchSpec that may, and

@@ -82,13 +82,14 @@ func (x expansion) combinations(w WorkerType) []combination {
 }
 
 // levels are the levels of region i, instance type j and zone k (-1: none), in
-// merge order.
+// the aws-provisioner's merge order: worker type, region, availability zone,
+// instance type.
 func (x expansion) levels(i, j, k int) []level {
-	levels := []level{x.top, x.regions[i], x.types[j]}
+	levels := []level{x.top, x.regions[i]}
 	if k >= 0 {
 		levels = append(levels, x.zones[k])
 	}
-	return levels
+	return append(levels, x.types[j])
 }
 
 // merge merges the levels of region i, instance type j and zone k (-1: none) in the
@@ -96,9 +97,9 @@ func (x expansion) levels(i, j, k int) []level {
 func (x expansion) merge(w WorkerType, i, j, k int) combination {
 	m := combination{region: i, instanceType: j, zone: k, launchSpec: object{}, userData: object{}, secrets: object{}}
 	for _, l := range x.levels(i, j, k) {
-		mergeInto(m.launchSpec, l.launchSpec)
-		mergeInto(m.userData, l.userData)
-		mergeInto(m.secrets, l.secrets)
+		assignInto(m.launchSpec, l.launchSpec)
+		assignInto(m.userData, l.userData)
+		assignInto(m.secrets, l.secrets)
 	}
 	x.finishLaunchSpec(w, m.launchSpec, i, j, k)
 	return m
@@ -108,7 +109,7 @@ func (x expansion) merge(w WorkerType, i, j, k int) combination {
 func (x expansion) mergedLaunchSpec(w WorkerType, i, j, k int) object {
 	spec := object{}
 	for _, l := range x.levels(i, j, k) {
-		mergeInto(spec, l.launchSpec)
+		assignInto(spec, l.launchSpec)
 	}
 	x.finishLaunchSpec(w, spec, i, j, k)
 	return spec

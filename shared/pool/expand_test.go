@@ -18,14 +18,14 @@ func levelObject(level string) map[string]any {
 	}
 }
 
-// mergedObject is what merging levelObject of the given levels, in order, must give.
+// mergedObject is what merging levelObject of the given levels, in order, must give:
+// the aws-provisioner's shallow merge, so the last level's members win whole.
 func mergedObject(levels ...string) map[string]any {
-	out := map[string]any{"nested": map[string]any{}}
+	out := map[string]any{}
 	for _, l := range levels {
 		out["k"] = l
 		out["list"] = []any{l}
-		out["nested"].(map[string]any)[l] = float64(1)
-		out["nested"].(map[string]any)["shared"] = l
+		out["nested"] = map[string]any{l: float64(1), "shared": l}
 	}
 	return out
 }
@@ -55,6 +55,8 @@ func mergeOrderWorkerType(t *testing.T) WorkerType {
 	return w
 }
 
+// TestMergeOrder: the aws-provisioner's createLaunchSpec merges worker type, region,
+// availability zone, then instance type, shallowly (lodash's assign).
 func TestMergeOrder(t *testing.T) {
 	w := mergeOrderWorkerType(t)
 	tests := []struct {
@@ -63,7 +65,7 @@ func TestMergeOrder(t *testing.T) {
 		structural map[string]any // the launchSpec fields that come from the definition's structure
 		scopes     []string
 	}{
-		{"us-east-1/us-east-1a/m5.large/spot", []string{"workerType", "region", "instanceType", "zone"},
+		{"us-east-1/us-east-1a/m5.large/spot", []string{"workerType", "region", "zone", "instanceType"},
 			map[string]any{"ImageId": "ami-east", "InstanceType": "m5.large", "Placement": map[string]any{"AvailabilityZone": "us-east-1a"}},
 			[]string{"a:region", "b:workerType", "c:instanceType", "shared"}},
 		{"us-east-1/us-east-1a/m5.xlarge/spot", []string{"workerType", "region", "zone"},
@@ -127,29 +129,29 @@ func TestMergeOrderDocExample(t *testing.T) {
 		t.Fatalf("got %d options, want 1", len(opts))
 	}
 	want := `{"ImageId":"ami-1","InstanceType":"m5.large","KeyName":"type","Monitoring":{"Enabled":false},"Placement":{"AvailabilityZone":"us-east-1a"},"SecurityGroupIds":["sg-region"],"SubnetId":"subnet-a"}`
+	// The aws-provisioner's merge is shallow: an instance type's Monitoring would
+	// replace the worker type's whole, and it applies after the zone's.
 	if got := string(opts[0].LaunchSpec); got != want {
 		t.Errorf("launchSpec = %s, want %s", got, want)
 	}
 }
 
-func TestMergeInto(t *testing.T) {
+func TestAssignInto(t *testing.T) {
 	tests := []struct {
 		name           string
 		dst, src, want string
 	}{
 		{"disjoint members", `{"a":1}`, `{"b":2}`, `{"a":1,"b":2}`},
 		{"later scalar wins", `{"a":1}`, `{"a":2}`, `{"a":2}`},
-		{"objects merge deeply", `{"o":{"x":1,"y":{"p":1}}}`, `{"o":{"y":{"q":2}}}`, `{"o":{"x":1,"y":{"p":1,"q":2}}}`},
+		{"objects are replaced whole, as lodash's assign", `{"o":{"x":1,"y":{"p":1}}}`, `{"o":{"y":{"q":2}}}`, `{"o":{"y":{"q":2}}}`},
 		{"arrays are replaced, not concatenated", `{"l":[1,2]}`, `{"l":[3]}`, `{"l":[3]}`},
 		{"null replaces", `{"a":{"x":1}}`, `{"a":null}`, `{"a":null}`},
-		{"an object replaces a scalar", `{"a":1}`, `{"a":{"x":1}}`, `{"a":{"x":1}}`},
-		{"a scalar replaces an object", `{"a":{"x":1}}`, `{"a":"s"}`, `{"a":"s"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dst := decodeObject(json.RawMessage(tt.dst))
 			src := decodeObject(json.RawMessage(tt.src))
-			mergeInto(dst, src)
+			assignInto(dst, src)
 			if diff := cmp.Diff(decodeJSON(t, raw(dst)), decodeJSON(t, []byte(tt.want))); diff != "" {
 				t.Errorf("merged (-got +want):\n%s", diff)
 			}
@@ -157,14 +159,16 @@ func TestMergeInto(t *testing.T) {
 	}
 	t.Run("sources are not changed", func(t *testing.T) {
 		a := decodeObject(json.RawMessage(`{"o":{"x":1},"l":[1]}`))
-		b := decodeObject(json.RawMessage(`{"o":{"y":2},"l":[2]}`))
-		out := merged(a, b)
+		b := decodeObject(json.RawMessage(`{"o":{"y":2}}`))
+		out := object{}
+		assignInto(out, a)
+		assignInto(out, b)
 		out["o"].(map[string]any)["z"] = 3
 		out["l"].([]any)[0] = 9
 		if got, want := string(raw(a)), `{"l":[1],"o":{"x":1}}`; got != want {
 			t.Errorf("first level after merging = %s, want %s", got, want)
 		}
-		if got, want := string(raw(b)), `{"l":[2],"o":{"y":2}}`; got != want {
+		if got, want := string(raw(b)), `{"o":{"y":2}}`; got != want {
 			t.Errorf("second level after merging = %s, want %s", got, want)
 		}
 	})

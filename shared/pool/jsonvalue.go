@@ -151,28 +151,13 @@ func deepCopy(v any) any {
 	return v
 }
 
-// mergeInto merges src into dst, key by key: where both hold an object for a key the
-// two are merged the same way, otherwise the value from src replaces the one in dst
-// (arrays and scalars, null included, are replaced whole).
-func mergeInto(dst, src object) {
-	for k, sv := range src {
-		if so, ok := sv.(map[string]any); ok {
-			if do, ok := dst[k].(map[string]any); ok {
-				mergeInto(do, so)
-				continue
-			}
-		}
-		dst[k] = deepCopy(sv)
+// assignInto sets every member of src in dst, replacing what dst held under that
+// name whole (objects too): the aws-provisioner's shallow merge of launchSpec,
+// userData and secrets levels (lodash's assign).
+func assignInto(dst, src object) {
+	for k, v := range src {
+		dst[k] = deepCopy(v)
 	}
-}
-
-// merged is a fresh object holding levels merged in order, later levels winning.
-func merged(levels ...object) object {
-	out := object{}
-	for _, l := range levels {
-		mergeInto(out, l)
-	}
-	return out
 }
 
 // raw is the canonical JSON of a free-form object.

@@ -532,7 +532,7 @@ func (c *checker) checkMerged(w WorkerType, o Options) {
 				if bound > maxDataBytes {
 					data := object{}
 					for _, l := range expanded().levels(i, j, k) {
-						mergeInto(data, l.userData)
+						assignInto(data, l.userData)
 					}
 					if n := len(raw(data)); n > maxDataBytes {
 						c.addf("userData", "merged for %s is %d bytes; at most %d fit in EC2 user data", m.label(w), n, maxDataBytes)
