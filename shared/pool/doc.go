@@ -82,22 +82,24 @@
 // # Price bounds
 //
 // An Option carries MinPrice and MaxPrice, bounds in USD on the hourly price of one
-// instance; 0 means no bound. MaxPrice is the most the provisioner pays: a spot
-// request's MaxPrice, and a filter on current prices in both markets. MinPrice is the
-// least a spot bid is set to.
+// instance; 0 means no bound. MaxPrice is a filter on current prices in both markets.
 //
-// A worker type's minPrice and maxPrice are per unit of utility, as the aws-provisioner
-// defines them ("if the minPrice is set to $0.5 and the utility factor is 2, the actual
-// minimum bid used will be $0.25"; maxPrice "like minPrice, takes into account the
-// utility factor"). So each of its options has
+// A worker type's prices are per unit of utility, as the aws-provisioner's
+// determineSpotBids used them: an instance qualifies while spot price / utility <=
+// maxPrice, and its floor bid is minPrice / utility. So each of its options has
 //
 //	MinPrice = minPrice / utility
-//	MaxPrice = maxPrice / utility
+//	MaxPrice = maxPrice * utility
+//
+// and its BidRule (AWSProvisionerBids) sets the spot bid: twice the current spot
+// price, rounded up to a millionth; minPrice / utility where the price per unit of
+// utility is below minPrice; no bid above $10 (Option.SpotBid).
 //
 // Worked example: minPrice 0.5 and maxPrice 2 with instance types m5.large (utility 1)
 // and m5.xlarge (utility 2) give m5.large options MinPrice 0.5, MaxPrice 2, and
-// m5.xlarge options MinPrice 0.25, MaxPrice 1: an m5.xlarge, which does twice the work,
-// is launched only while it costs at most $1 an hour, and never bid for below $0.25.
+// m5.xlarge options MinPrice 0.25, MaxPrice 4: an m5.xlarge, which does twice the work,
+// is launched while it costs at most $4 an hour. At a spot price of $0.30 it is bid
+// $0.60; at $0.40 (0.2 per unit, below minPrice) it is bid $0.25.
 //
 // A pool launch config's maxPrice is absolute, per instance: maxPrice 0.4 gives
 // MaxPrice 0.4 whatever its utility, and MinPrice is always 0. A launch config without

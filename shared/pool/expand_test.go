@@ -187,7 +187,8 @@ func TestWorkerTypeOptions(t *testing.T) {
 		Utility:          2,
 		Spot:             true,
 		MinPrice:         0.25,
-		MaxPrice:         1,
+		MaxPrice:         4,
+		Bid:              BidRule{Margin: 2, MinPerUnit: 0.5, Cap: 10},
 		LaunchSpec: json.RawMessage(`{"BlockDeviceMappings":[{"DeviceName":"/dev/xvdb","Ebs":{"DeleteOnTermination":true,"VolumeSize":120,"VolumeType":"gp3"}}],` +
 			`"ImageId":"ami-east","InstanceType":"m5.xlarge","KeyName":"zone","Monitoring":{"Enabled":false},"Placement":{"AvailabilityZone":"us-east-1a"},` +
 			`"SecurityGroupIds":["sg-region"],"SubnetId":"subnet-a"}`),
@@ -264,16 +265,20 @@ func TestWorkerTypeOptionsFanOut(t *testing.T) {
 	}
 }
 
+// TestWorkerTypePriceBounds: the aws-provisioner compared the spot price per unit of
+// utility with maxPrice (determineSpotBids: price = spot/utility; bid only while
+// price <= maxPrice), so an instance may cost up to maxPrice*utility; its floor bid
+// is minPrice/utility.
 func TestWorkerTypePriceBounds(t *testing.T) {
 	tests := []struct {
 		name                     string
 		minPrice, maxPrice, util float64
 		wantMin, wantMax         float64
 	}{
-		{"the seed's example: minPrice 0.5, utility 2", 0.5, 2, 2, 0.25, 1},
+		{"utility 2: twice the work may cost twice as much", 0.5, 2, 2, 0.25, 4},
 		{"utility 1 keeps the prices", 0.5, 2, 1, 0.5, 2},
-		{"utility below 1 raises them", 0.5, 2, 0.5, 1, 4},
-		{"no minimum", 0, 1, 4, 0, 0.25},
+		{"utility below 1 lowers the bound", 0.5, 2, 0.5, 1, 1},
+		{"no minimum", 0, 1, 4, 0, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,6 +294,39 @@ func TestWorkerTypePriceBounds(t *testing.T) {
 				if o.MinPrice != tt.wantMin || o.MaxPrice != tt.wantMax {
 					t.Errorf("option %s has MinPrice %v, MaxPrice %v; want %v, %v", o.ID, o.MinPrice, o.MaxPrice, tt.wantMin, tt.wantMax)
 				}
+			}
+		})
+	}
+}
+
+// TestSpotBid: the aws-provisioner's bid (determineSpotBids) is twice the spot price,
+// rounded up to a millionth of a dollar; where the price per unit of utility is below
+// minPrice, minPrice/utility instead; and it makes no bid above $10. A pool's spot
+// request offers its maxPrice (none: EC2's default).
+func TestSpotBid(t *testing.T) {
+	wt := func(utility, minPrice float64) Option {
+		return Option{Utility: utility, MaxPrice: 100, Bid: AWSProvisionerBids(minPrice)}
+	}
+	tests := []struct {
+		name   string
+		o      Option
+		spot   float64
+		bid    float64
+		launch bool
+	}{
+		{"twice the spot price", wt(1, 0), 0.1, 0.2, true},
+		{"rounded up to a millionth", wt(1, 0), 0.1234567, 0.246914, true},
+		{"below minPrice per unit: minPrice/utility", wt(2, 0.1), 0.1, 0.05, true},
+		{"at minPrice per unit: twice the spot price", wt(2, 0.05), 0.1, 0.2, true},
+		{"above $10: no bid", wt(1, 0), 6, 12, false},
+		{"a pool bids its maxPrice", Option{Utility: 1, MaxPrice: 0.4}, 0.1, 0.4, true},
+		{"a pool without maxPrice bids nothing", Option{Utility: 1}, 0.1, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bid, ok := tt.o.SpotBid(tt.spot)
+			if bid != tt.bid || ok != tt.launch {
+				t.Errorf("SpotBid(%v) = %v, %v; want %v, %v", tt.spot, bid, ok, tt.bid, tt.launch)
 			}
 		})
 	}

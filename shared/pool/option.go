@@ -39,10 +39,15 @@ type Option struct {
 	Spot     bool    // spot market; false is on-demand
 
 	// MinPrice and MaxPrice bound the instance's hourly price in USD; 0 means no
-	// bound. MaxPrice is the most paid: the spot MaxPrice submitted to EC2, and a
-	// filter on current prices for both markets. MinPrice is the least a spot bid
-	// is set to. See the package documentation for how they derive from a definition.
+	// bound. MaxPrice is a filter on current prices for both markets (and, for pools,
+	// the spot MaxPrice submitted to EC2). MinPrice is the lowest bid for a worker
+	// type's option. See the package documentation for how they derive from a
+	// definition, and SpotBid for the bid.
 	MinPrice, MaxPrice float64
+
+	// Bid is the aws-provisioner's bid rule, for a worker type's options; the zero
+	// value (pools) bids MaxPrice.
+	Bid BidRule
 
 	// LaunchSpec holds the RunInstances fields of the merged launch spec, including
 	// ImageId, InstanceType and Placement.AvailabilityZone (which agree with the fields
@@ -57,6 +62,43 @@ type Option struct {
 	// Pools only: the launch config's workerConfig and additionalUserData.
 	WorkerConfig, AdditionalUserData json.RawMessage
 }
+
+// BidRule is how the aws-provisioner set a spot request's price (determineSpotBids):
+// Margin times the current spot price, rounded up to a millionth of a dollar; but
+// where the price per unit of utility is below MinPerUnit (the worker type's
+// minPrice), MinPerUnit/utility instead; and no bid above Cap at all.
+type BidRule struct {
+	Margin     float64 // 2 in the aws-provisioner; 0: no rule, bid MaxPrice
+	MinPerUnit float64
+	Cap        float64 // 10 in the aws-provisioner ("exceptionally high bid"); 0: none
+}
+
+// AWSProvisionerBids is the aws-provisioner's rule for a worker type whose minPrice is
+// minPerUnit.
+func AWSProvisionerBids(minPerUnit float64) BidRule {
+	return BidRule{Margin: 2, MinPerUnit: minPerUnit, Cap: 10}
+}
+
+// SpotBid is the MaxPrice of a spot request for o when its current spot price is
+// spot, and whether to bid at all: a pool's option bids its MaxPrice (0: EC2's
+// default, the on-demand price); a worker type's follows its BidRule.
+func (o Option) SpotBid(spot float64) (float64, bool) {
+	r := o.Bid
+	if r.Margin == 0 {
+		return o.MaxPrice, true
+	}
+	bid := ceilMicro(spot * r.Margin)
+	if o.Utility > 0 && spot/o.Utility < r.MinPerUnit {
+		bid = ceilMicro(r.MinPerUnit / o.Utility)
+	}
+	if r.Cap > 0 && bid > r.Cap {
+		return bid, false
+	}
+	return bid, true
+}
+
+// ceilMicro rounds a price up to a millionth of a dollar.
+func ceilMicro(p float64) float64 { return math.Ceil(p*1e6) / 1e6 }
 
 // Market names used in pool configs and option ids.
 const (

@@ -27,8 +27,10 @@ type Launch struct {
 	AvailabilityZone string
 	// SecurityToken lets the instance fetch its secrets and credentials (getSecret).
 	SecurityToken string
-	// Price is the most paid per instance-hour (the spot bid), or 0; it is written as
-	// both spotBid and price.
+	// Bid is the spot bid (spotBid), or 0 on-demand.
+	Bid float64
+	// Price is the instance's price per unit of utility (price), as the
+	// aws-provisioner wrote it.
 	Price float64
 }
 
@@ -73,8 +75,10 @@ func WorkerTypeUserData(workerType string, lastModified time.Time, o Option, ctx
 	if l.SecurityToken == "" {
 		return nil, errors.New("worker type user data: security token is required")
 	}
-	if math.IsNaN(l.Price) || math.IsInf(l.Price, 0) || l.Price < 0 {
-		return nil, errors.New("worker type user data: price must be a finite number >= 0")
+	for _, p := range []float64{l.Bid, l.Price} {
+		if math.IsNaN(p) || math.IsInf(p, 0) || p < 0 {
+			return nil, errors.New("worker type user data: bid and price must be finite numbers >= 0")
+		}
 	}
 	zone := l.AvailabilityZone
 	switch {
@@ -94,7 +98,7 @@ func WorkerTypeUserData(workerType string, lastModified time.Time, o Option, ctx
 		Region:              o.Region,
 		AvailabilityZone:    zone,
 		InstanceType:        o.InstanceType,
-		SpotBid:             l.Price,
+		SpotBid:             l.Bid,
 		Price:               l.Price,
 		LaunchSpecGenerated: formatTime(ctx.Generated),
 		LastModified:        formatTime(lastModified),
@@ -180,8 +184,8 @@ type zoneEntry struct {
 //	 "availabilityZones": {<zone>: {"launchSpec", "userData", "secrets"}}}
 //
 // where availabilityZones appears only for regions with zones configured. userData is
-// what WorkerTypeUserData gives, with SecurityTokenPlaceholder as the token and the
-// instance-price bound maxPrice/utility as the price; if WorkerTypeUserData refuses
+// what WorkerTypeUserData gives, with SecurityTokenPlaceholder as the token, the
+// instance-price bound maxPrice*utility as the bid and maxPrice as the price; if WorkerTypeUserData refuses
 // (say the user data would exceed 16 KiB), userData is {"error": <why>} instead.
 func (w WorkerType) LaunchSpecs(name string, lastModified time.Time, gen UserDataContext) json.RawMessage {
 	x := w.expand()
@@ -225,7 +229,7 @@ func (w WorkerType) LaunchSpecs(name string, lastModified time.Time, gen UserDat
 }
 
 func previewUserData(name string, lastModified time.Time, o Option, gen UserDataContext) json.RawMessage {
-	b, err := WorkerTypeUserData(name, lastModified, o, gen, Launch{SecurityToken: SecurityTokenPlaceholder, Price: o.MaxPrice})
+	b, err := WorkerTypeUserData(name, lastModified, o, gen, Launch{SecurityToken: SecurityTokenPlaceholder, Bid: o.MaxPrice, Price: o.MaxPrice / o.Utility})
 	if err != nil {
 		b, _ = marshal(map[string]string{"error": err.Error()})
 	}

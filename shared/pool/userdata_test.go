@@ -37,7 +37,7 @@ func TestWorkerTypeUserDataShape(t *testing.T) {
 		launch Launch
 		want   map[string]any
 	}{
-		{"zone from the option", "us-east-1/us-east-1a/m5.xlarge/spot", Launch{SecurityToken: "tok-1", Price: 0.4}, map[string]any{
+		{"zone from the option", "us-east-1/us-east-1a/m5.xlarge/spot", Launch{SecurityToken: "tok-1", Bid: 0.4, Price: 0.1}, map[string]any{
 			"data":                map[string]any{"capacityManagement": map[string]any{"diskspaceThreshold": 3e10}, "dockerConfig": map[string]any{"allowPrivileged": false}, "level": "zone", "region-only": 1.0},
 			"capacity":            2.0,
 			"workerType":          "builder",
@@ -46,7 +46,7 @@ func TestWorkerTypeUserDataShape(t *testing.T) {
 			"availabilityZone":    "us-east-1a",
 			"instanceType":        "m5.xlarge",
 			"spotBid":             0.4,
-			"price":               0.4,
+			"price":               0.1,
 			"launchSpecGenerated": "2021-06-07T06:09:10.000Z",
 			"lastModified":        "2020-01-02T03:04:05.006Z",
 			"provisionerBaseUrl":  "https://tc.example.com/api/aws-provisioner/v1",
@@ -105,7 +105,7 @@ type workerReadsUserData struct {
 func TestWorkerTypeUserDataReadableByWorkers(t *testing.T) {
 	w := parseTestdata(t)
 	o := optionByID(t, w.Options(), "us-east-1/us-east-1b/m5.large/spot")
-	b, err := WorkerTypeUserData("builder", testLastModified, o, testContext, Launch{SecurityToken: "tok", Price: 0.123})
+	b, err := WorkerTypeUserData("builder", testLastModified, o, testContext, Launch{SecurityToken: "tok", Bid: 0.246, Price: 0.123})
 	if err != nil {
 		t.Fatalf("WorkerTypeUserData: %v", err)
 	}
@@ -126,7 +126,7 @@ func TestWorkerTypeUserDataReadableByWorkers(t *testing.T) {
 		Region:              "us-east-1",
 		AvailabilityZone:    "us-east-1b",
 		InstanceType:        "m5.large",
-		SpotBid:             0.123,
+		SpotBid:             0.246,
 		Price:               0.123,
 		LaunchSpecGenerated: testGenerated.UTC(),
 		LastModified:        testLastModified,
@@ -158,7 +158,8 @@ func TestWorkerTypeUserDataErrors(t *testing.T) {
 		{"no root url", "builder", anyZone, UserDataContext{}, Launch{SecurityToken: token}, `worker type user data: root url "" is not an absolute http(s) url`},
 		{"relative root url", "builder", anyZone, UserDataContext{RootURL: "tc.example.com"}, Launch{SecurityToken: token}, `worker type user data: root url "tc.example.com" is not an absolute http(s) url`},
 		{"no token", "builder", anyZone, testContext, Launch{}, "worker type user data: security token is required"},
-		{"negative price", "builder", anyZone, testContext, Launch{SecurityToken: token, Price: -1}, "worker type user data: price must be a finite number >= 0"},
+		{"negative price", "builder", anyZone, testContext, Launch{SecurityToken: token, Price: -1}, "worker type user data: bid and price must be finite numbers >= 0"},
+		{"negative bid", "builder", anyZone, testContext, Launch{SecurityToken: token, Bid: -1}, "worker type user data: bid and price must be finite numbers >= 0"},
 		{"zone other than the option's", "builder", zoned, testContext, Launch{SecurityToken: token, AvailabilityZone: "us-east-1b"}, `worker type user data: availability zone "us-east-1b" is not the option's "us-east-1a"`},
 		{"zone of another region", "builder", anyZone, testContext, Launch{SecurityToken: token, AvailabilityZone: "us-east-1a"}, `worker type user data: "us-east-1a" is not an availability zone of region "us-west-2"`},
 		{"too large for EC2", "builder", huge, testContext, Launch{SecurityToken: token}, "worker type user data is 16823 bytes; EC2 takes at most 16384"},
@@ -208,7 +209,7 @@ func TestLaunchSpecsShape(t *testing.T) {
 		`"ImageId":"ami-west","InstanceType":"m5.xlarge","KeyName":"wt","Monitoring":{"Enabled":false},"SecurityGroupIds":["sg-wt"]},` +
 		`"userData":{"data":{"capacityManagement":{"diskspaceThreshold":30000000000},"dockerConfig":{"allowPrivileged":false},"level":"worker type"},` +
 		`"capacity":2,"workerType":"builder","provisionerId":"aws-provisioner-v1","region":"us-west-2","availabilityZone":"","instanceType":"m5.xlarge",` +
-		`"spotBid":1,"price":1,"launchSpecGenerated":"2021-06-07T06:09:10.000Z","lastModified":"2020-01-02T03:04:05.006Z",` +
+		`"spotBid":4,"price":2,"launchSpecGenerated":"2021-06-07T06:09:10.000Z","lastModified":"2020-01-02T03:04:05.006Z",` +
 		`"provisionerBaseUrl":"https://tc.example.com/api/aws-provisioner/v1","taskclusterRootUrl":"https://tc.example.com","securityToken":"<generated per instance>"},` +
 		`"secrets":{"files":[],"level":"worker type"},"scopes":["assume:worker-type:aws-provisioner-v1/builder","queue:claim-work:aws-provisioner-v1/builder"],` +
 		`"capacity":2,"utility":2}`
@@ -231,7 +232,7 @@ func TestLaunchSpecsShape(t *testing.T) {
 			t.Errorf("zone %s entry members (-got +want):\n%s", zone, diff)
 		}
 		o := optionByID(t, w.Options(), "us-east-1/"+zone+"/m5.large/spot")
-		sent, err := WorkerTypeUserData("builder", testLastModified, o, testContext, Launch{SecurityToken: SecurityTokenPlaceholder, Price: o.MaxPrice})
+		sent, err := WorkerTypeUserData("builder", testLastModified, o, testContext, Launch{SecurityToken: SecurityTokenPlaceholder, Bid: o.MaxPrice, Price: o.MaxPrice / o.Utility})
 		if err != nil {
 			t.Fatalf("WorkerTypeUserData: %v", err)
 		}

@@ -103,7 +103,7 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 				zc := c
 				zc.az = z
 				zc.price, _ = pb.spotPrice(o.Region, z, o.InstanceType)
-				if o.MaxPrice > 0 && zc.price > o.MaxPrice {
+				if _, ok := o.SpotBid(zc.price); !ok || (o.MaxPrice > 0 && zc.price > o.MaxPrice) {
 					dear++
 					cheapest = math.Min(cheapest, zc.price)
 					continue
@@ -135,6 +135,12 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 		if o.MaxPrice > 0 && c.price > o.MaxPrice {
 			exclude(o, "price $%.4f/h is above maxPrice $%.4f/h", c.price, o.MaxPrice)
 			continue
+		}
+		if o.Spot {
+			if bid, ok := o.SpotBid(c.price); !ok {
+				exclude(o, "bid $%.4f/h is above the $%g/h no bid exceeds", bid, o.Bid.Cap)
+				continue
+			}
 		}
 		if tried[c.key()] {
 			continue

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -574,5 +576,38 @@ func TestLargeRequestsSpreadAcrossZones(t *testing.T) {
 		if inst.AvailabilityZone != zones[0] {
 			t.Errorf("a 2-instance request went to %s, not the cheapest zone %s", inst.AvailabilityZone, zones[0])
 		}
+	}
+}
+
+// TestWorkerTypeBidsAsTheAWSProvisioner: a worker type's spot request bids twice the
+// spot price (rounded up to a millionth) and its user data carries that as spotBid
+// and the price per unit of utility as price, as the aws-provisioner's
+// determineSpotBids and createLaunchSpec did.
+func TestWorkerTypeBidsAsTheAWSProvisioner(t *testing.T) {
+	e := newEnv(t)
+	e.createWorkerType("bidder", 1)
+	e.demand.set(pool.ProvisionerID+"/bidder", 1)
+	e.iterate()
+	live := e.live("wt:bidder")
+	if len(live) != 1 {
+		t.Fatalf("%d instances, want 1", len(live))
+	}
+	w := e.workers("wt:bidder")[0]
+	in, err := e.cloud.RunInstancesInput(live[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantBid := math.Ceil(2*w.Price*1e6) / 1e6
+	if in.InstanceMarketOptions == nil || in.InstanceMarketOptions.SpotOptions == nil ||
+		*in.InstanceMarketOptions.SpotOptions.MaxPrice != strconv.FormatFloat(wantBid, 'f', -1, 64) {
+		t.Errorf("spot options %+v, want MaxPrice %v (twice the spot price %v)", in.InstanceMarketOptions, wantBid, w.Price)
+	}
+	raw, _ := e.cloud.UserData(live[0].ID)
+	var ud struct{ SpotBid, Price float64 }
+	if err := json.Unmarshal(raw, &ud); err != nil {
+		t.Fatal(err)
+	}
+	if ud.SpotBid != wantBid || ud.Price != w.Price { // utility 1
+		t.Errorf("user data spotBid %v, price %v; want %v, %v", ud.SpotBid, ud.Price, wantBid, w.Price)
 	}
 }

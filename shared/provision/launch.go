@@ -213,8 +213,8 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 			req.Tags["Owner"] = t.record.Owner
 		}
 	}
-	if a.c.opt.Spot && a.c.opt.MaxPrice > 0 {
-		req.MaxPrice = a.c.opt.MaxPrice
+	if a.c.opt.Spot {
+		req.MaxPrice, _ = a.c.opt.SpotBid(a.c.price)
 	}
 	return req
 }
@@ -251,10 +251,13 @@ func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a 
 		it.poolError(ctx, t, KindRecord, "The instance's secret could not be stored", err.Error(), a)
 		return false, err
 	}
-	bid := a.c.opt.MaxPrice
+	var bid float64
+	if a.c.opt.Spot {
+		bid, _ = a.c.opt.SpotBid(a.c.price)
+	}
 	userData, err := pool.WorkerTypeUserData(t.name, t.lastModified, a.c.opt,
 		pool.UserDataContext{RootURL: it.p.Config.RootURL, Generated: it.now},
-		pool.Launch{AvailabilityZone: a.c.az, SecurityToken: secret, Price: bid})
+		pool.Launch{AvailabilityZone: a.c.az, SecurityToken: secret, Bid: bid, Price: a.c.price / a.c.opt.Utility})
 	if err != nil {
 		_ = it.p.Store.DeleteSecret(context.WithoutCancel(ctx), secret)
 		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
