@@ -92,14 +92,14 @@
 //	MaxPrice = maxPrice * utility
 //
 // and its BidRule (AWSProvisionerBids) sets the spot bid: twice the current spot
-// price, rounded up to a millionth; minPrice / utility where the price per unit of
-// utility is below minPrice; no bid above $10 (Option.SpotBid).
+// price, rounded up to a millionth, raised to minPrice / utility where the price per
+// unit of utility is below minPrice; no bid above $10 (Option.SpotBid).
 //
 // Worked example: minPrice 0.5 and maxPrice 2 with instance types m5.large (utility 1)
 // and m5.xlarge (utility 2) give m5.large options MinPrice 0.5, MaxPrice 2, and
 // m5.xlarge options MinPrice 0.25, MaxPrice 4: an m5.xlarge, which does twice the work,
-// is launched while it costs at most $4 an hour. At a spot price of $0.30 it is bid
-// $0.60; at $0.40 (0.2 per unit, below minPrice) it is bid $0.25.
+// is launched while it costs at most $4 an hour and bid twice its spot price; an
+// m5.large at a spot price of $0.10 (below minPrice) is bid $0.50.
 //
 // A pool launch config's maxPrice is absolute, per instance: maxPrice 0.4 gives
 // MaxPrice 0.4 whatever its utility, and MinPrice is always 0. A launch config without

@@ -301,7 +301,8 @@ func TestWorkerTypePriceBounds(t *testing.T) {
 
 // TestSpotBid: the aws-provisioner's bid (determineSpotBids) is twice the spot price,
 // rounded up to a millionth of a dollar; where the price per unit of utility is below
-// minPrice, minPrice/utility instead; and it makes no bid above $10. A pool's spot
+// minPrice, raised to minPrice/utility (the original replaced it, even with a lower
+// bid); and it makes no bid above $10. A pool's spot
 // request offers its maxPrice (none: EC2's default).
 func TestSpotBid(t *testing.T) {
 	wt := func(utility, minPrice float64) Option {
@@ -316,7 +317,8 @@ func TestSpotBid(t *testing.T) {
 	}{
 		{"twice the spot price", wt(1, 0), 0.1, 0.2, true},
 		{"rounded up to a millionth", wt(1, 0), 0.1234567, 0.246914, true},
-		{"below minPrice per unit: minPrice/utility", wt(2, 0.1), 0.1, 0.05, true},
+		{"below minPrice per unit: raised to minPrice/utility", wt(1, 0.5), 0.1, 0.5, true},
+		{"below minPrice per unit, never lowered under twice the spot price", wt(2, 0.5), 0.4, 0.8, true},
 		{"at minPrice per unit: twice the spot price", wt(2, 0.05), 0.1, 0.2, true},
 		{"above $10: no bid", wt(1, 0), 6, 12, false},
 		{"a pool bids its maxPrice", Option{Utility: 1, MaxPrice: 0.4}, 0.1, 0.4, true},

@@ -64,9 +64,9 @@ type Option struct {
 }
 
 // BidRule is how the aws-provisioner set a spot request's price (determineSpotBids):
-// Margin times the current spot price, rounded up to a millionth of a dollar; but
-// where the price per unit of utility is below MinPerUnit (the worker type's
-// minPrice), MinPerUnit/utility instead; and no bid above Cap at all.
+// Margin times the current spot price, rounded up to a millionth of a dollar, raised
+// to MinPerUnit/utility where the price per unit of utility is below MinPerUnit (the
+// worker type's minPrice); and no bid above Cap at all.
 type BidRule struct {
 	Margin     float64 // 2 in the aws-provisioner; 0: no rule, bid MaxPrice
 	MinPerUnit float64
@@ -89,7 +89,10 @@ func (o Option) SpotBid(spot float64) (float64, bool) {
 	}
 	bid := ceilMicro(spot * r.Margin)
 	if o.Utility > 0 && spot/o.Utility < r.MinPerUnit {
-		bid = ceilMicro(r.MinPerUnit / o.Utility)
+		// The original replaced the bid here ("too-low": "increased"), which for a
+		// high utility could put it under the spot price, a request EC2 never fills;
+		// it only ever raises it here.
+		bid = math.Max(bid, ceilMicro(r.MinPerUnit/o.Utility))
 	}
 	if r.Cap > 0 && bid > r.Cap {
 		return bid, false
