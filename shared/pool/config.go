@@ -415,7 +415,20 @@ func (c AWSConfig) Options() []Option {
 				zone, zoneID = z, z
 			}
 		}
+		weight, maxInstances, unused := 0.0, 0, false
+		if wm := lc.WorkerManager; wm != nil {
+			if wm.InitialWeight != nil {
+				weight, unused = *wm.InitialWeight, *wm.InitialWeight == 0
+			}
+			if wm.MaxCapacity != nil {
+				maxInstances = *wm.MaxCapacity
+				unused = unused || maxInstances == 0
+			}
+		}
 		out = append(out, Option{
+			Weight:             weight,
+			Unused:             unused,
+			MaxInstances:       maxInstances,
 			ID:                 fmt.Sprintf("%s/%s/%s/%s/%s", lc.Region, zoneID, instanceType, lc.Market, lc.hash()),
 			Region:             lc.Region,
 			AvailabilityZone:   zone,

@@ -49,6 +49,17 @@ type Option struct {
 	// value (pools) bids MaxPrice.
 	Bid BidRule
 
+	// Weight, in (0, 1], is how much the option is used: a pool launch config's
+	// workerManager.initialWeight (later Taskcluster versions) sets it; 0 reads as 1.
+	// The provisioner compares prices divided by it (PriceWeight).
+	Weight float64
+	// Unused: the launch config's initialWeight or maxCapacity is 0; the provisioner
+	// never launches it.
+	Unused bool
+	// MaxInstances bounds the live instances of the option (a launch config's
+	// workerManager.maxCapacity); 0 is no bound.
+	MaxInstances int
+
 	// LaunchSpec holds the RunInstances fields of the merged launch spec, including
 	// ImageId, InstanceType and Placement.AvailabilityZone (which agree with the fields
 	// above), and none of the fields the provisioner controls (UserData, MinCount,
@@ -102,6 +113,15 @@ func (o Option) SpotBid(spot float64) (float64, bool) {
 
 // ceilMicro rounds a price up to a millionth of a dollar.
 func ceilMicro(p float64) float64 { return math.Ceil(p*1e6) / 1e6 }
+
+// PriceWeight is what the option's prices are divided by when options are compared:
+// its Weight, or 1.
+func (o Option) PriceWeight() float64 {
+	if o.Weight > 0 {
+		return o.Weight
+	}
+	return 1
+}
 
 // Market names used in pool configs and option ids.
 const (

@@ -30,8 +30,9 @@ type exclusion struct {
 const unknownPrice = math.MaxFloat64 / 4
 
 // choose prices every option and keeps those that can launch now, cheapest unit of
-// work first: options in a backed-off region, quota group, AZ/type or option are
-// left out, as are those priced above their maxPrice. A spot option without a zone
+// work (divided by the option's weight) first: unused options, those in a backed-off
+// region, quota group, AZ/type or option are left out, as are those priced above
+// their maxPrice. A spot option without a zone
 // becomes one candidate per zone of its region not backed off, each at that zone's
 // price (unless its launch spec names a subnet, which decides the zone).
 func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quotaGroup func(string) string, tried map[string]bool) ([]candidate, []exclusion) {
@@ -44,6 +45,10 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 		ex = append(ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...), Backoff: true})
 	}
 	for _, o := range opts {
+		if o.Unused {
+			exclude(o, "its launch config's workerManager initialWeight or maxCapacity is 0")
+			continue
+		}
 		if bo, ok := b.active(regionScope(o.Region)); ok {
 			backedOff(o, "region %s backed off: %s", o.Region, bo.Reason)
 			continue
@@ -112,7 +117,7 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 				if tried[zc.key()] {
 					continue
 				}
-				zc.unit = zc.price / (o.Capacity * o.Utility)
+				zc.unit = zc.price / (o.Capacity * o.Utility) / o.PriceWeight()
 				out = append(out, zc)
 			}
 			switch {
@@ -145,7 +150,7 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 		if tried[c.key()] {
 			continue
 		}
-		c.unit = c.price / (o.Capacity * o.Utility)
+		c.unit = c.price / (o.Capacity * o.Utility) / o.PriceWeight()
 		if !o.Spot && c.price == 0 {
 			c.unit = unknownPrice
 		}

@@ -611,3 +611,28 @@ func TestWorkerTypeBidsAsTheAWSProvisioner(t *testing.T) {
 		t.Errorf("user data spotBid %v, price %v; want %v, %v", ud.SpotBid, ud.Price, wantBid, w.Price)
 	}
 }
+
+// TestLaunchConfigWeightsAndLimits: later Taskcluster's workerManager settings of a
+// launch config. maxCapacity bounds its live instances, initialWeight 0 (or
+// maxCapacity 0) keeps it unused, and a smaller weight makes it look dearer.
+func TestLaunchConfigWeightsAndLimits(t *testing.T) {
+	e := newEnv(t)
+	e.createPool("proj/wm", "aws", `{"minCapacity": 0, "maxCapacity": 10, "launchConfigs": [
+	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 1, "maxCapacity": 2},
+	   "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "InstanceMarketOptions": {"MarketType": "spot"}}},
+	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 1, "initialWeight": 0},
+	   "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.xlarge", "InstanceMarketOptions": {"MarketType": "spot"}}},
+	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 1, "initialWeight": 0.001},
+	   "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "InstanceMarketOptions": {"MarketType": "spot"}}}]}`)
+	e.demand.set("proj/wm", 3)
+	e.iterate()
+	byType := map[string]int{}
+	for _, i := range e.live("proj/wm") {
+		byType[i.InstanceType]++
+	}
+	// m5.large (the only full-weight config) up to its limit of 2; the third goes to
+	// the last usable one, c5.large, however cheap m5.xlarge may be.
+	if byType["m5.large"] != 2 || byType["c5.large"] != 1 || byType["m5.xlarge"] != 0 {
+		t.Errorf("instances by type %v; want 2 m5.large (maxCapacity 2), 1 c5.large, no m5.xlarge (initialWeight 0)", byType)
+	}
+}

@@ -84,6 +84,28 @@ func (t *target) capacities() (running, requested, interrupted float64) {
 	return running, requested, interrupted
 }
 
+// liveByOption counts t's live workers by the option they were launched for.
+func (t *target) liveByOption() map[string]int {
+	out := map[string]int{}
+	for _, w := range t.workers {
+		if w.State.Alive() {
+			out[w.OptionID]++
+		}
+	}
+	return out
+}
+
+// withRoom is t's options without those at their MaxInstances.
+func (t *target) withRoom(live map[string]int) []pool.Option {
+	out := make([]pool.Option, 0, len(t.options))
+	for _, o := range t.options {
+		if o.MaxInstances == 0 || live[o.ID] < o.MaxInstances {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // provisionTarget: demand, estimate, choose, launch.
 func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 	if !t.provision {
@@ -116,9 +138,10 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 
 	tried := map[string]bool{}
 	launched := 0
+	live := t.liveByOption()
 	var excluded []exclusion
 	for round := 0; want > 0 && round < maxLaunchRounds; round++ {
-		cands, ex := choose(t.key, t.options, it.prices, it.backoffs, it.p.Cloud.QuotaGroup, tried)
+		cands, ex := choose(t.key, t.withRoom(live), it.prices, it.backoffs, it.p.Cloud.QuotaGroup, tried)
 		if round == 0 {
 			excluded = ex
 		}
@@ -127,8 +150,14 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 			break
 		}
 		for _, a := range allocs {
+			if m := a.c.opt.MaxInstances; m > 0 {
+				if a.count = min(a.count, m-live[a.c.opt.ID]); a.count <= 0 {
+					continue
+				}
+			}
 			tried[a.c.key()] = true
 			n := it.launchAllocation(ctx, t, a, round)
+			live[a.c.opt.ID] += n
 			launched += n
 			want -= float64(n) * a.c.opt.Capacity
 			headroom -= float64(n) * a.c.opt.Capacity
