@@ -6,12 +6,16 @@ package main
 
 import (
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/exists"
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 )
 
 func main() {
-	a := app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate))
+	checks := app.WithResourceChecks(func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker { return exists.New(cfg, endpoint) })
+	a := app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate), checks)
 	lambda.Start(a.HTTPFunctions()[app.DefaultRouteFunction].Serve)
 }

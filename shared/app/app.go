@@ -201,6 +201,10 @@ type App struct {
 
 	awsCfg       func() (aws.Config, error)
 	validateSpec func(json.RawMessage) error
+	newChecker   func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker
+	checkerOnce  sync.Once
+	checker      awsprovisioner.ResourceChecker
+	checkerErr   error
 	cloudOnce    sync.Once
 	cloud        cloud.InstanceSet
 	cloudErr     error
@@ -226,6 +230,14 @@ func WithVerifier(v *identity.Verifier) Option { return func(a *App) { a.Verifie
 // launchspec.Validate: unknown RunInstances fields are refused with a 400).
 func WithLaunchSpecValidator(fn func(json.RawMessage) error) Option {
 	return func(a *App) { a.validateSpec = fn }
+}
+
+// WithResourceChecks makes createWorkerType and updateWorkerType check with EC2,
+// through a checker newChecker builds (exists.New), that the AMIs and security groups
+// a worker type names exist, as the aws-provisioner did. Only with the ec2 driver:
+// the fake cloud has no image catalog. The aws-provisioner-api function sets it.
+func WithResourceChecks(newChecker func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker) Option {
+	return func(a *App) { a.newChecker = newChecker }
 }
 
 // WithLogger sets the logger.
@@ -363,8 +375,32 @@ func (a *App) Cloud() (cloud.InstanceSet, error) {
 
 // AWSProvisioner is the aws-provisioner APIs' service.
 func (a *App) AWSProvisioner() *awsprovisioner.Service {
-	return &awsprovisioner.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Parse: a.parseOptions(),
+	svc := &awsprovisioner.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Parse: a.parseOptions(),
 		RootURL: a.Config.RootURL, CheckInInterval: a.Config.ProvisionInterval, Log: a.Log}
+	if a.newChecker != nil && (a.Config.Cloud == "" || a.Config.Cloud == "ec2") {
+		svc.Resources = a.resourceChecker
+	}
+	return svc
+}
+
+// resourceChecker builds the EC2 resource checker on first use, against the ec2
+// driver's endpoint when its configuration names one (moto in the local stack).
+func (a *App) resourceChecker() (awsprovisioner.ResourceChecker, error) {
+	a.checkerOnce.Do(func() {
+		var cc struct {
+			Endpoint string `json:"endpoint"`
+		}
+		if len(a.Config.CloudConfig) > 0 {
+			_ = json.Unmarshal(a.Config.CloudConfig, &cc)
+		}
+		cfg, err := a.awsCfg()
+		if err != nil {
+			a.checkerErr = err
+			return
+		}
+		a.checker = a.newChecker(cfg, cc.Endpoint)
+	})
+	return a.checker, a.checkerErr
 }
 
 // WorkerManager is the worker-manager APIs' service.

@@ -41,8 +41,19 @@ type Service struct {
 	// CheckInInterval is how often the provisioner is expected to check in; three
 	// missed ones make backendStatus report "missing" (default 1 minute).
 	CheckInInterval time.Duration
-	Log             *slog.Logger
-	started         time.Time
+	// Resources, if set, checks at createWorkerType and updateWorkerType that the
+	// AMIs and security groups (by name) a worker type names exist, as the
+	// aws-provisioner did; built on first use. Nil checks nothing (the fake cloud).
+	Resources func() (ResourceChecker, error)
+	Log       *slog.Logger
+	started   time.Time
+}
+
+// ResourceChecker tells which of the images and security groups named are missing
+// in a region.
+type ResourceChecker interface {
+	MissingImages(ctx context.Context, region string, ids []string) ([]string, error)
+	MissingSecurityGroups(ctx context.Context, region string, names []string) ([]string, error)
 }
 
 func (s *Service) log() *slog.Logger {

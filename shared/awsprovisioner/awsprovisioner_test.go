@@ -5,16 +5,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
 	"github.com/workerfleet/workerfleet/shared/app"
@@ -571,5 +574,73 @@ func TestFailedGetSecretKeepsTheSecret(t *testing.T) {
 	}
 	if r := h.Do(nil, "GET", base+"/secret/"+token, nil); r.Status != 200 {
 		t.Errorf("the retry: %d %s, want 200: the failed read consumed the secret", r.Status, r.Body)
+	}
+}
+
+// stubResources knows some images and security groups per region, or fails.
+type stubResources struct {
+	images, groups map[string][]string // region -> ids / names
+	err            error
+}
+
+func missingOf(known, asked []string) []string {
+	var out []string
+	for _, a := range asked {
+		if !slices.Contains(known, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (s stubResources) MissingImages(_ context.Context, region string, ids []string) ([]string, error) {
+	return missingOf(s.images[region], ids), s.err
+}
+
+func (s stubResources) MissingSecurityGroups(_ context.Context, region string, names []string) ([]string, error) {
+	return missingOf(s.groups[region], names), s.err
+}
+
+// TestWorkerTypeResourcesMustExist: as the aws-provisioner's workerTypeCanLaunch, a
+// worker type whose region lacks its AMI, or the security groups (by name) its launch
+// specs name, is an InputError "Invalid workerType: ..." at create and update, and
+// nothing is stored.
+func TestWorkerTypeResourcesMustExist(t *testing.T) {
+	stub := &stubResources{images: map[string][]string{"us-east-1": {"ami-0123456789abcdef0"}}, groups: map[string][]string{"us-east-1": {"livelog-direct"}}}
+	h := apptest.New(t, app.WithResourceChecks(func(aws.Config, string) awsprovisioner.ResourceChecker { return stub }))
+	path := base + "/worker-type/checked"
+	tests := []struct {
+		name   string
+		edit   func(d map[string]any)
+		status int
+		want   string
+	}{
+		{"the AMI missing", func(d map[string]any) {
+			d["regions"].([]any)[0].(map[string]any)["launchSpec"] = map[string]any{"ImageId": "ami-00000000000000000"}
+		}, 400, "Invalid workerType: ami-00000000000000000 not found in us-east-1"},
+		{"a security group missing", func(d map[string]any) {
+			d["launchSpec"] = map[string]any{"SecurityGroups": []string{"livelog-direct", "no-such-group"}}
+		}, 400, "Invalid workerType: security groups no-such-group not found in us-east-1"},
+	}
+	for _, tt := range tests {
+		r := h.Do(h.Root, "PUT", path, definition(tt.edit))
+		if r.Status != tt.status || r.Code() != "InputError" || !strings.Contains(string(r.Body), tt.want) {
+			t.Errorf("%s: %d %s, want %d InputError %q", tt.name, r.Status, r.Body, tt.status, tt.want)
+		}
+	}
+	stub.err = errors.New("RequestLimitExceeded")
+	if r := h.Do(h.Root, "PUT", path, definition()); r.Status != 503 {
+		t.Errorf("EC2 failing: %d %s, want 503", r.Status, r.Body)
+	}
+	if r := h.Do(h.Root, "GET", path, nil); r.Status != 404 {
+		t.Errorf("refused definitions stored something: %d %s", r.Status, r.Body)
+	}
+	stub.err = nil
+	withGroup := definition(func(d map[string]any) { d["launchSpec"] = map[string]any{"SecurityGroups": []string{"livelog-direct"}} })
+	if r := h.Do(h.Root, "PUT", path, withGroup); r.Status != 200 {
+		t.Errorf("AMI and groups that exist: %d %s", r.Status, r.Body)
+	}
+	if r := h.Do(h.Root, "POST", path+"/update", definition(tests[0].edit)); r.Status != 400 {
+		t.Errorf("update to a missing AMI: %d %s, want 400", r.Status, r.Body)
 	}
 }

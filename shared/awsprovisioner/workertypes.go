@@ -114,6 +114,9 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	if err := routableName(name); err != nil {
 		return nil, err
 	}
+	if err := s.checkResources(ctx, def); err != nil {
+		return nil, err
+	}
 	wt, err := s.Store.CreateWorkerType(ctx, name, def.Written())
 	if errors.Is(err, store.ErrExists) {
 		existing, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
@@ -144,6 +147,9 @@ func routableName(name string) error {
 func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	name, def, err := s.parse(r)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkResources(ctx, def); err != nil {
 		return nil, err
 	}
 	wt, err := s.Store.UpdateWorkerType(ctx, name, def.Written())

@@ -413,7 +413,7 @@ func (a *API) serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req 
 		resp = OK(nil)
 	}
 	if resp.Status == http.StatusNoContent {
-		return resp.Status, nil
+		return resp.Status, nil, nil
 	}
 	out := resp.Body
 	if out == nil {

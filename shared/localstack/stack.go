@@ -19,10 +19,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/cloud/ec2/exists"
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
@@ -173,7 +176,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
 		return nil, err
 	}
-	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate)}
+	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate),
+		app.WithResourceChecks(func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker { return exists.New(cfg, endpoint) })}
 	switch o.Cloud {
 	case "fake":
 		cfg.Cloud, cfg.AllowedRegions = fake.Alias, s.Fake.Regions()
