@@ -191,7 +191,10 @@ func TestDeletedPoolLetsWorkersFinish(t *testing.T) {
 	e.deletePool("proj/gone")
 	e.demand.set("proj/gone", 5) // demand no longer matters
 
-	e.iterate()
+	rep := e.iterate()
+	if line := rep.Pools[0].Line(); rep.Pools[0].Running != 2 || !strings.Contains(line, "deleted; waiting for 2 workers") {
+		t.Errorf("report of the deleted pool: %q; want its 2 running workers and what it waits for", line)
+	}
 	e.advance(time.Minute)
 	live := e.live("proj/gone")
 	if len(live) != 2 || len(e.cloud.AllInstances()) != 2 {

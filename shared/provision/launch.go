@@ -109,6 +109,12 @@ func (t *target) withRoom(live map[string]int) []pool.Option {
 // provisionTarget: demand, estimate, choose, launch.
 func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 	if !t.provision {
+		// Nothing is launched, but the report still shows what runs (a deleted pool's
+		// workers finishing their tasks).
+		running, requested, interrupted := t.capacities()
+		t.mu.Lock()
+		t.report.Running, t.report.Requested, t.report.Interrupted = running, requested, interrupted
+		t.mu.Unlock()
 		return
 	}
 	pending, err := it.p.Demand.Pending(ctx, t.demand)

@@ -341,7 +341,7 @@ func (it *iteration) cleanupPools(ctx context.Context) {
 			}
 		}
 		if remaining > 0 {
-			t.note("deleted; waiting for %d workers to exit or reach their lifecycle limits", remaining)
+			t.note("deleted; waiting for %d worker%s to exit or reach their lifecycle limits", remaining, plural(remaining))
 			continue
 		}
 		switch err := it.p.Store.RemoveWorkerPool(ctx, t.key, t.record.Version); {
@@ -353,6 +353,13 @@ func (it *iteration) cleanupPools(ctx context.Context) {
 			it.problem("removing deleted pool %s: %v", t.key, err)
 		}
 	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (it *iteration) backOffRateLimit(ctx context.Context, region string, err error) {
