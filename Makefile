@@ -90,6 +90,7 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./shared/provision/
 	$(GO) test -run '^$$' -bench . ./shared/auth/ ./shared/identity/ ./shared/cloud/fake/ ./shared/pool/
+	$(GO) test -run '^$$' -bench ReplayProtection ./shared/app/
 
 ## build: build every function as SAM would, into .aws-sam/local/<LogicalId>/bootstrap.
 build:

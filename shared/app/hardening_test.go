@@ -177,14 +177,15 @@ func TestNumbersRoundTripOrAreRefused(t *testing.T) {
 
 	// Worker pools: the schema's bounds.
 	for _, tt := range []struct{ name, config, want string }{
-		{"scalingRatio", `{"minCapacity":0,"maxCapacity":4,"scalingRatio":1e308,"launchConfigs":[]}`, "scalingRatio"},
-		{"maxCapacity", `{"minCapacity":0,"maxCapacity":1e308,"launchConfigs":[]}`, "maxCapacity"},
+		{"scalingRatio", `{"minCapacity":0,"maxCapacity":4,"scalingRatio":1e308,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "scalingRatio"},
+		{"maxCapacity", `{"minCapacity":0,"maxCapacity":1e308,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "maxCapacity"},
+		{"capacityPerInstance", `{"minCapacity":0,"maxCapacity":4,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":9223372036854775807,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "capacityPerInstance"},
 		{"utility", `{"minCapacity":0,"maxCapacity":4,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"utility":1e308,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "utility"},
 		{"maxPrice", `{"minCapacity":0,"maxCapacity":4,"launchConfigs":[{"region":"us-east-1","capacityPerInstance":1,"maxPrice":1e308,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large"}}]}`, "maxPrice"},
 	} {
 		r := h.Do(h.Root, "PUT", wmBase+"/worker-pool/p%2Fbig", poolDef("aws", tt.config))
-		if r.Status != 400 || !strings.Contains(string(r.Body), tt.want) {
-			t.Errorf("pool %s: %d %s, want 400 naming it", tt.name, r.Status, truncate(r.Body))
+		if r.Status != 400 || !strings.Contains(string(r.Body), tt.want) || strings.Count(r.JSON(t)["message"].(string), "\n") != 0 {
+			t.Errorf("pool %s: %d %s, want 400 naming it, and only it", tt.name, r.Status, truncate(r.Body))
 		}
 	}
 	if r := h.Do(h.Root, "GET", wmBase+"/worker-pool/p%2Fbig", nil); r.Status != 404 {

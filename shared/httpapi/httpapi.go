@@ -237,7 +237,7 @@ func (a *API) Base() string { return a.base }
 // routes, its own included) serves the path with another method, else a 404
 // ResourceNotFound; always a JSON error body.
 func (a *API) AnswerUnrouted(routes []RouteInfo) {
-	a.others = a.others[:0]
+	a.others = make([]gatewayRoute, 0, len(routes))
 	for _, r := range routes {
 		var b strings.Builder
 		b.WriteString("^")
