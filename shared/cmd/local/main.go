@@ -2,6 +2,7 @@
 //
 //	local run                              the whole system, in the foreground (make run)
 //	local invoke -function F -event FILE   one function once on a sample event (make invoke)
+//	local coldstart [-n 7] [-function F]   cold starts of every function's bootstrap (make coldstart)
 //	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
 //	local client create ID -scope S ...    an API client (make client); see -h
 //	local docs                             the cloud drivers and their options (README)
@@ -41,6 +42,8 @@ func main() {
 		err = run(ctx)
 	case "invoke":
 		err = invoke(ctx, os.Args[2:])
+	case "coldstart":
+		err = coldstart(ctx, os.Args[2:])
 	case "api":
 		err = api(ctx, os.Args[2:])
 	case "client":
@@ -62,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE | api METHOD PATH [BODY|@FILE|-] | client ... | docs | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH [BODY|@FILE|-] | client ... | docs | install`)
 	os.Exit(2)
 }
 
