@@ -96,6 +96,34 @@ func TestInvokeRunsTheBootstrapUnderTheEmulator(t *testing.T) {
 		}
 		listsTheWorkerType(t)
 	})
+	t.Run("ec2-events reads no secrets", func(t *testing.T) {
+		if e.secretARNs[0] == "" {
+			t.Skip("needs moto's Secrets Manager")
+		}
+		good := e.secretARNs
+		defer func() { e.secretARNs = good }()
+		e.secretARNs = [2]string{good[0] + "-gone", good[1] + "-gone"}
+		ec2Event, err := os.ReadFile(filepath.Join(filepath.Dir(e.templatePath), "events", "ec2-events.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			id        string
+			event     []byte
+			wantStart bool
+		}{{"Ec2EventsFunction", ec2Event, true}, {"AwsProvisionerApiFunction", event, false}} {
+			em, _, err := e.start(ctx, c.id, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := em.Invoke(ctx, c.event)
+			em.Stop()
+			started := err == nil && !r.Failed
+			if started != c.wantStart {
+				t.Errorf("%s with its secrets missing: started %v, want %v (%v)", c.id, started, c.wantStart, err)
+			}
+		}
+	})
 }
 
 // TestEveryFunctionGetsItsTemplateEnvironment: each function's template variables
