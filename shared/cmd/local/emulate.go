@@ -69,7 +69,7 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(e.binDir, "aws-lambda-rie-"+rie.Version)); err != nil {
-		fmt.Fprintf(log, "building the Lambda Runtime Interface Emulator (%s@%s) into %s ...\n", rie.Module, rie.Version, e.binDir)
+		fmt.Fprintf(log, "building the Lambda Runtime Interface Emulator (%s@%s) into %s, once ...\n", rie.Module, rie.Version, e.binDir)
 	}
 	if e.emulator, err = rie.Install(ctx, e.binDir); err != nil {
 		return nil, err
@@ -80,7 +80,7 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 			return nil, err
 		}
 		if err == nil {
-			fmt.Fprintf(log, "against the running local stack's tables (%s)\n", st.RootURL)
+			fmt.Fprintf(log, "tables: the running local stack's (%s)\n", st.RootURL)
 			e.tables = map[string]string{}
 			for id := range e.tmpl.Tables {
 				e.tables[id] = id
@@ -88,7 +88,7 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 			e.dynamo, e.rootURL, e.clientID, e.accessToken, e.signingKey = st.DynamoDBEndpoint, st.RootURL, st.ClientID, st.AccessToken, st.SigningKey
 			return e, nil
 		}
-		fmt.Fprintln(log, "no local stack is running: against fresh tables in a DynamoDB Local of its own")
+		fmt.Fprintln(log, "tables: fresh ones in a DynamoDB Local of its own (no local stack is running)")
 	}
 	srv, err := dynamolocal.Start(ctx)
 	if err != nil {
@@ -239,7 +239,7 @@ func (e *emulation) start(ctx context.Context, id string, output io.Writer) (*ri
 // emulator, against the local tables; it prints what the function returned and the
 // invocation's init and invoke durations and peak memory.
 func invokeEmulated(ctx context.Context, id string, event []byte) error {
-	fmt.Fprintf(os.Stderr, "invoking %s's bootstrap under the Lambda Runtime Interface Emulator ", id)
+	fmt.Fprintf(os.Stderr, "invoking %s's bootstrap under the Lambda Runtime Interface Emulator\n", id)
 	e, err := newEmulation(ctx, true, os.Stderr)
 	if err != nil {
 		return err
