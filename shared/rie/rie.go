@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -207,10 +208,11 @@ func (e *Emulator) Invoke(ctx context.Context, event []byte) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invoke: read the result: %w", err)
 	}
-	r := &Result{Payload: payload, Failed: resp.StatusCode != http.StatusOK || resp.Header.Get("X-Amz-Function-Error") != ""}
+	r := &Result{Payload: payload, Failed: resp.StatusCode != http.StatusOK || isErrorPayload(payload)}
 	select {
 	case rep := <-reports:
 		r.Init, r.Duration = rep.init, rep.duration
+		r.Failed = r.Failed || (rep.status != "" && rep.status != "success")
 	case <-time.After(5 * time.Second):
 		return nil, fmt.Errorf("invoke: the emulator printed no REPORT line for request %s (output: %s)", id, e.out.tail())
 	}
@@ -219,6 +221,18 @@ func (e *Emulator) Invoke(ctx context.Context, event []byte) (*Result, error) {
 		return r, fmt.Errorf("invoke: the emulator answered %s (output: %s)", resp.Status, e.out.tail())
 	}
 	return r, nil
+}
+
+// isErrorPayload recognises the runtime's error response, {"errorMessage", "errorType"}
+// (the emulator passes it on with a 200 and without Lambda's X-Amz-Function-Error).
+func isErrorPayload(p []byte) bool {
+	var e map[string]json.RawMessage
+	if json.Unmarshal(p, &e) != nil {
+		return false
+	}
+	_, msg := e["errorMessage"]
+	_, typ := e["errorType"]
+	return msg && typ && len(e) <= 3
 }
 
 // Stop ends the emulator and the function (the whole process group).
@@ -285,6 +299,7 @@ func vmHWM(pid int) int64 {
 var (
 	initReportRe = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 	rtDoneRe     = regexp.MustCompile(`INVOKE RTDONE\(.*duration: ([0-9.]+)ms\)`)
+	rtStatusRe   = regexp.MustCompile(`INVOKE RTDONE\(status: ([a-z]+)`)
 	reportRe     = regexp.MustCompile(`\tDuration: ([0-9.]+) ms`)
 )
 
@@ -326,11 +341,16 @@ type reportWriter struct {
 	last    []string
 	init    time.Duration
 	invoke  time.Duration
+	status  string
 	quiet   bool
 }
 
-// report is one invocation's figures.
-type report struct{ init, duration time.Duration }
+// report is one invocation's figures, and the runtime's status for it ("success",
+// or why not; "" if the emulator did not say).
+type report struct {
+	init, duration time.Duration
+	status         string
+}
 
 func newReportWriter(w io.Writer) *reportWriter {
 	return &reportWriter{w: w, waiting: map[string]chan report{}}
@@ -376,6 +396,9 @@ func (r *reportWriter) note(line string) {
 	}
 	if d, ok := millis(rtDoneRe, line); ok {
 		r.invoke = d
+		if m := rtStatusRe.FindStringSubmatch(line); m != nil {
+			r.status = m[1]
+		}
 		return
 	}
 	rest, ok := strings.CutPrefix(line, "REPORT RequestId: ")
@@ -383,12 +406,12 @@ func (r *reportWriter) note(line string) {
 		return
 	}
 	id, _, _ := strings.Cut(rest, "\t")
-	rep := report{init: r.init, duration: r.invoke}
+	rep := report{init: r.init, duration: r.invoke, status: r.status}
 	if rep.duration == 0 {
 		total, _ := millis(reportRe, line)
 		rep.duration = total - rep.init
 	}
-	r.init, r.invoke = 0, 0
+	r.init, r.invoke, r.status = 0, 0, ""
 	if ch, ok := r.waiting[id]; ok {
 		ch <- rep
 		delete(r.waiting, id)
