@@ -37,6 +37,7 @@ type emulation struct {
 	binDir       string
 	tables       map[string]string
 	dynamo       string
+	dynamoKeyID  string
 	rootURL      string
 	clientID     string
 	accessToken  string
@@ -85,7 +86,8 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 			for id := range e.tmpl.Tables {
 				e.tables[id] = id
 			}
-			e.dynamo, e.rootURL, e.clientID, e.accessToken, e.signingKey = st.DynamoDBEndpoint, st.RootURL, st.ClientID, st.AccessToken, st.SigningKey
+			e.dynamo, e.dynamoKeyID = st.DynamoDBEndpoint, st.DynamoDBKeyID
+			e.rootURL, e.clientID, e.accessToken, e.signingKey = st.RootURL, st.ClientID, st.AccessToken, st.SigningKey
 			return e, nil
 		}
 		fmt.Fprintln(log, "tables: fresh ones in a DynamoDB Local of its own (no local stack is running)")
@@ -100,7 +102,7 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 		e.Close()
 		return nil, err
 	}
-	e.tables, e.dynamo = names, srv.Endpoint
+	e.tables, e.dynamo, e.dynamoKeyID = names, srv.Endpoint, srv.AccessKeyID
 	e.clientID, e.accessToken, e.signingKey = "root", "emulated-root-token-not-used", "emulated signing key, 32 bytes!!"
 	return e, nil
 }
@@ -201,7 +203,7 @@ func (e *emulation) env(id string) (map[string]string, error) {
 	}
 	level := strings.ToUpper(env("LOG_LEVEL", "INFO"))
 	for k, v := range map[string]string{
-		"DYNAMODB_ENDPOINT": e.dynamo, "ROOT_CLIENT_ID": e.clientID,
+		"DYNAMODB_ENDPOINT": e.dynamo, "DYNAMODB_ACCESS_KEY_ID": e.dynamoKeyID, "ROOT_CLIENT_ID": e.clientID,
 		"CLOUD": "ec2", "CLOUD_CONFIG": string(cloudConfig),
 		// What Lambda sets (the template's LoggingConfig included).
 		"AWS_LAMBDA_FUNCTION_NAME": id, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

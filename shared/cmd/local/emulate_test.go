@@ -11,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
+	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/motoserver"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/template"
@@ -37,8 +34,7 @@ func TestInvokeRunsTheBootstrapUnderTheEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(e.dynamo),
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")})
+	db := dynamolocal.NewClient(e.dynamo, e.dynamoKeyID)
 	st := store.New(db, store.TablesFromLogical(e.tables), []byte(e.signingKey))
 	if _, err := st.CreateWorkerType(ctx, "emulated-type", json.RawMessage(`{}`)); err != nil {
 		t.Fatal(err)
