@@ -4,6 +4,7 @@
 #   make test                           every test (needs Java and npm; see README)
 #   make lint                           gofmt, go vet, cfn-lint
 #   make invoke FN=<function> EVENT=events/<file>.json
+#   make coldstart                      init duration and bootstrap size of every function
 #   make api ARGS='PUT /api/worker-manager/v1/worker-pool/a%2Fb @pool.json'
 #   make client ARGS='create ci-bot -scope queue:*'  
 #   make bench                          the benchmarks
@@ -42,7 +43,7 @@ build-Ec2EventsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ec2-events
 
 # ---------------------------------------------------------------- everyday commands
-.PHONY: run test test-go test-compat lint invoke api bench deploy build clean client
+.PHONY: run test test-go test-compat lint invoke coldstart api bench deploy build clean client
 
 LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local
 
@@ -56,11 +57,15 @@ FORCE:
 run: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) run
 
-## invoke: run one function once on a sample event against the local tables.
+## invoke: run one function's built bootstrap once on a sample event under the Lambda Runtime Interface Emulator, against the local tables (IN_PROCESS=1: call the handler in-process).
 invoke: $(LOCAL_BIN)
-	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
-	@test -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json"; exit 2; }
-	@exec $(LOCAL_BIN) invoke -function "$(FN)" -event "$(EVENT)"
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json [IN_PROCESS=1]"; exit 2; }
+	@test -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json [IN_PROCESS=1]"; exit 2; }
+	@exec $(LOCAL_BIN) invoke -function "$(FN)" -event "$(EVENT)" $(if $(IN_PROCESS),-in-process)
+
+## coldstart: per function, the median init duration of N (default 7) cold starts under the emulator, and the bootstrap sizes.
+coldstart: $(LOCAL_BIN)
+	@exec $(LOCAL_BIN) coldstart -n "$(or $(N),7)" $(if $(FN),-function "$(FN)")
 
 ## api: one API call signed with the running stack's root credentials (curl cannot sign Hawk).
 api: $(LOCAL_BIN)

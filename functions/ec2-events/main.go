@@ -1,5 +1,6 @@
 // Command ec2-events is the Ec2EventsFunction: EC2 state changes, spot interruption
-// warnings and rebalance recommendations, applied to the worker records.
+// warnings and rebalance recommendations, applied to the worker records. It reads no
+// secrets (its role has no access to them).
 package main
 
 import (
@@ -9,5 +10,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.MustLoad().EC2Events().HandleEvent)
+	lambda.Start(app.MustLoadWithoutSecrets().EC2Events().HandleEvent)
 }

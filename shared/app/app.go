@@ -77,7 +77,9 @@ type Config struct {
 
 // FromEnv reads the configuration the template gives the functions: table names,
 // secrets (from Secrets Manager, unless given directly), and settings.
-func FromEnv(ctx context.Context) (Config, error) {
+func FromEnv(ctx context.Context) (Config, error) { return fromEnv(ctx, true) }
+
+func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 	env := os.Getenv
 	cfg := Config{
 		Tables: store.Tables{
@@ -121,7 +123,11 @@ func FromEnv(ctx context.Context) (Config, error) {
 		}
 		cfg.ProvisionInterval = iv
 	}
-	if cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0 {
+	if !secrets {
+		if err := withoutSecrets(&cfg); err != nil {
+			return Config{}, err
+		}
+	} else if cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0 {
 		if err := cfg.loadSecrets(ctx, env("ROOT_CREDENTIALS_SECRET"), env("SIGNING_KEY_SECRET")); err != nil {
 			return Config{}, err
 		}
@@ -129,7 +135,27 @@ func FromEnv(ctx context.Context) (Config, error) {
 	return cfg, cfg.validate()
 }
 
-// loadSecrets reads the root credentials and the signing key from Secrets Manager.
+// withoutSecrets is for a function that authenticates no one, issues nothing and
+// seals nothing (ec2-events): it reads no secrets, which its role may not, and
+// ephemeral random values stand in for the root token and the signing key.
+func withoutSecrets(cfg *Config) error {
+	token, err := auth.NewAccessToken()
+	if err != nil {
+		return err
+	}
+	key, err := auth.NewAccessToken()
+	if err != nil {
+		return err
+	}
+	if cfg.RootClientID == "" {
+		cfg.RootClientID = "root"
+	}
+	cfg.RootAccessToken, cfg.SigningKey = token, []byte(key)
+	return nil
+}
+
+// loadSecrets reads the root credentials and the signing key from Secrets Manager,
+// both at once: a function's init waits for one round trip, not two.
 func (c *Config) loadSecrets(ctx context.Context, rootARN, keyARN string) error {
 	if rootARN == "" || keyARN == "" {
 		return errors.New("set ROOT_ACCESS_TOKEN and SIGNING_KEY, or ROOT_CREDENTIALS_SECRET and SIGNING_KEY_SECRET")
@@ -139,24 +165,35 @@ func (c *Config) loadSecrets(ctx context.Context, rootARN, keyARN string) error 
 		return err
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	root, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(rootARN)})
-	if err != nil {
-		return fmt.Errorf("read root credentials secret: %w", err)
+	var root, key string
+	var rootErr, keyErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { root, rootErr = secretString(ctx, sm, rootARN) })
+	wg.Go(func() { key, keyErr = secretString(ctx, sm, keyARN) })
+	wg.Wait()
+	if rootErr != nil {
+		return fmt.Errorf("read root credentials secret: %w", rootErr)
+	}
+	if keyErr != nil {
+		return fmt.Errorf("read signing key secret: %w", keyErr)
 	}
 	var creds struct {
 		ClientID    string `json:"clientId"`
 		AccessToken string `json:"accessToken"`
 	}
-	if err := json.Unmarshal([]byte(aws.ToString(root.SecretString)), &creds); err != nil {
+	if err := json.Unmarshal([]byte(root), &creds); err != nil {
 		return fmt.Errorf("root credentials secret is not {clientId, accessToken}: %w", err)
 	}
-	c.RootClientID, c.RootAccessToken = creds.ClientID, creds.AccessToken
-	key, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(keyARN)})
-	if err != nil {
-		return fmt.Errorf("read signing key secret: %w", err)
-	}
-	c.SigningKey = []byte(aws.ToString(key.SecretString))
+	c.RootClientID, c.RootAccessToken, c.SigningKey = creds.ClientID, creds.AccessToken, []byte(key)
 	return nil
+}
+
+func secretString(ctx context.Context, sm *secretsmanager.Client, arn string) (string, error) {
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.SecretString), nil
 }
 
 func (c *Config) validate() error {
@@ -448,10 +485,17 @@ func (f failingSQS) GetQueueAttributes(context.Context, *sqs.GetQueueAttributesI
 // MustLoad is how a Lambda function starts: JSON logs, configuration from the
 // environment, the app; on failure it logs why and exits (Lambda reports the init
 // error).
-func MustLoad(opts ...Option) *App {
+func MustLoad(opts ...Option) *App { return mustLoad(true, opts...) }
+
+// MustLoadWithoutSecrets is MustLoad for a function that needs none of the secrets
+// (ec2-events, which only updates worker records): it reads neither, so its init
+// makes no Secrets Manager call and its role needs no access to them.
+func MustLoadWithoutSecrets(opts ...Option) *App { return mustLoad(false, opts...) }
+
+func mustLoad(secrets bool, opts ...Option) *App {
 	log := telemetry.Setup()
 	ctx := context.Background()
-	cfg, err := FromEnv(ctx)
+	cfg, err := fromEnv(ctx, secrets)
 	if err == nil {
 		var a *App
 		if a, err = New(ctx, cfg, append([]Option{WithLogger(log)}, opts...)...); err == nil {

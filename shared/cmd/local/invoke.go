@@ -25,11 +25,13 @@ import (
 
 // invoke runs one function once on an event file, as `sam local invoke` would, against
 // the running local stack's tables (or fresh ones, if none runs), and prints what the
-// function returned.
+// function returned: its built bootstrap under the Lambda Runtime Interface Emulator,
+// or with -in-process its handler called here with the fake cloud.
 func invoke(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
 	fn := fs.String("function", "", "the function: its logical id (ProvisionerFunction) or folder (provisioner)")
 	eventFile := fs.String("event", "", "the event file, e.g. events/provisioner.json")
+	inProcess := fs.Bool("in-process", false, "call the handler in this process (the fake cloud) instead of running the built bootstrap under the Lambda Runtime Interface Emulator")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,6 +50,9 @@ func invoke(ctx context.Context, args []string) error {
 	raw, err := os.ReadFile(*eventFile)
 	if err != nil {
 		return fmt.Errorf("read the event: %w", err)
+	}
+	if !*inProcess {
+		return invokeEmulated(ctx, id, raw)
 	}
 
 	cfg := app.Config{InstanceSetID: "local", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias}

