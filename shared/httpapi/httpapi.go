@@ -53,6 +53,9 @@ type Caller struct {
 	Authenticated bool
 }
 
+// anonymousScope is what unauthenticated callers hold, as in Taskcluster.
+const anonymousScope = "assume:anonymous"
+
 // AuthRequest is what an authenticator needs to check a request's credentials.
 type AuthRequest struct {
 	Method, Host, Port string
@@ -89,6 +92,12 @@ type Route struct {
 	// Credentials names the path parameters that are credentials (a secret's token):
 	// request logs show them as <redacted>.
 	Credentials []string
+	// NoScopes marks a method that requires no scopes (Taskcluster's reference
+	// lists none for it). As Taskcluster's API library does, such a method is served
+	// without authenticating the caller: whatever Authorization header or bewit comes
+	// (an empty client id, an expired certificate, an unknown client), the handler
+	// sees the anonymous caller. Every other route authenticates fully.
+	NoScopes bool
 }
 
 // Response is a handler's result.
@@ -496,6 +505,10 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		return nil, TooLarge("request body is %d bytes; the limit is %d", len(req.Body), a.maxBody)
 	}
 
+	if route.NoScopes {
+		req.Caller = Caller{Scopes: []string{anonymousScope}}
+		return route.Handler(ctx, req)
+	}
 	host, port := hostPort(req.Header)
 	caller, err := a.auth.Authenticate(ctx, AuthRequest{
 		Method:        req.Method,
