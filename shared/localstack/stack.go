@@ -254,7 +254,7 @@ func (s *Stack) handler(gw http.Handler) http.Handler {
 	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
-		mux.HandleFunc("/local/imds/", serveIMDS(s.Fake))
+		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)
 	}
 	return mux
 }
