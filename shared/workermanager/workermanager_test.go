@@ -328,7 +328,7 @@ func TestStaticWorkers(t *testing.T) {
 }
 
 // checkCredentials checks a registerWorker answer: credentials that authenticate as
-// the named worker with the seed's five scopes, expiring as expected.
+// the named worker with worker-manager v25's seven scopes, expiring as expected.
 func checkCredentials(t *testing.T, h *apptest.Harness, r apptest.Response, clientID, poolID, workerID string, life time.Duration) {
 	t.Helper()
 	var resp struct {
@@ -341,13 +341,21 @@ func checkCredentials(t *testing.T, h *apptest.Harness, r apptest.Response, clie
 	if d := time.Until(resp.Expires); d < life-time.Minute || d > life+time.Minute {
 		t.Errorf("credentials expire in %v, want %v", d, life)
 	}
+	var cert struct{ Start int64 }
+	if err := json.Unmarshal([]byte(resp.Credentials.Certificate), &cert); err != nil {
+		t.Fatal(err)
+	}
+	if back := time.Since(time.UnixMilli(cert.Start)); back < 15*time.Minute || back > 16*time.Minute {
+		t.Errorf("credentials start %v back, want 15 minutes as worker-manager v25's", back.Round(time.Second))
+	}
 	creds := &tcclient.Credentials{ClientID: resp.Credentials.ClientID, AccessToken: resp.Credentials.AccessToken, Certificate: resp.Credentials.Certificate}
 	c, err := h.App.Auth.Authenticate(ctx, signedGET(t, creds))
 	if err != nil {
 		t.Fatalf("the worker's credentials do not authenticate: %v", err)
 	}
-	want := []string{"assume:worker-pool:" + poolID, "assume:worker-id:" + workerID, "queue:worker-id:" + workerID,
-		"secrets:get:worker-pool:" + poolID, "queue:claim-work:" + poolID}
+	want := []string{"assume:worker-type:" + poolID, "assume:worker-pool:" + poolID, "assume:worker-id:" + workerID,
+		"queue:worker-id:" + workerID, "secrets:get:worker-type:" + poolID, "secrets:get:worker-pool:" + poolID,
+		"queue:claim-work:" + poolID}
 	if c.ClientID != clientID || !cmp.Equal(c.Scopes, want) {
 		t.Errorf("worker credentials: %s %v, want %s %v", c.ClientID, c.Scopes, clientID, want)
 	}
