@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -450,12 +451,19 @@ func (it *iteration) recordPoolError(ctx context.Context, t *target, kind, title
 		t.addError(title + ": " + firstLine(description))
 	}
 	raw, _ := json.Marshal(extra)
-	if _, err := it.p.Store.AddError(context.WithoutCancel(ctx), store.PoolError{
+	e, err := it.p.Store.AddError(context.WithoutCancel(ctx), store.PoolError{
 		Pool: t.key, ErrorID: slugid.Nice(), Kind: kind, Title: title, Description: description, Extra: raw,
-	}, it.p.Config.ErrorRetention); err != nil {
+	}, it.p.Config.ErrorRetention)
+	if err != nil {
 		it.problem("recording an error for %s: %v", t.key, err)
 	}
 	it.p.log().WarnContext(ctx, "pool error", "pool", t.key, "kind", kind, "title", title, "description", description)
+	if err == nil && t.record != nil && t.record.EmailOnError && it.p.Mailer != nil {
+		if err := notify.Send(context.WithoutCancel(ctx), it.p.Mailer, t.record.Owner, notify.PoolError{WorkerPoolID: t.key,
+			ErrorID: e.ErrorID, Title: title, Description: description, Extra: extra}); err != nil {
+			it.problem("mailing an error of %s to its owner (emailOnError): %v", t.key, err)
+		}
+	}
 }
 
 func firstLine(s string) string {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
@@ -149,6 +150,9 @@ type Provisioner struct {
 	Metrics io.Writer
 	// OnReport, if set, receives each iteration's report (the local stack prints it).
 	OnReport func(*Report)
+	// Mailer, if set, mails the errors recorded for pools with emailOnError to
+	// their owners (a Taskcluster deployment's notify service).
+	Mailer notify.Mailer
 }
 
 // Report is what an iteration did.

@@ -16,6 +16,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
@@ -44,6 +45,9 @@ type Service struct {
 	Verifier *identity.Verifier
 	// Parse validates pool configs for this deployment.
 	Parse pool.Options
+	// Mailer, if set, mails reported errors to the owners of pools with
+	// emailOnError (a Taskcluster deployment's notify service).
+	Mailer notify.Mailer
 	// ErrorRetention is how long reported errors stay listed (default 7 days).
 	ErrorRetention time.Duration
 	Log            *slog.Logger

@@ -11,12 +11,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,6 +277,56 @@ func TestReportedErrors(t *testing.T) {
 	}
 	if r := h.Do(h.Root, "POST", base+"/worker-pool-errors/"+esc("p/a"), map[string]any{"kind": "Bad Kind", "title": "t", "description": "", "extra": map[string]any{}, "workerGroup": "g", "workerId": "w"}); r.Status != 400 {
 		t.Errorf("bad kind: %d", r.Status)
+	}
+}
+
+// mailbox records the emails a Mailer is asked to send; err makes them fail.
+type mailbox struct {
+	mu   sync.Mutex
+	sent []string // address, subject and content, one string each
+	err  error
+}
+
+func (m *mailbox) Email(_ context.Context, address, subject, content string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, address+"\n"+subject+"\n"+content)
+	return m.err
+}
+
+// TestEmailOnError: a reported error is mailed to the owner of a pool with
+// emailOnError, and only then; an email that fails still leaves the error recorded.
+func TestEmailOnError(t *testing.T) {
+	mail := &mailbox{}
+	h := apptest.New(t, app.WithMailer(mail))
+	quiet, loud := poolBody("static", `{}`), poolBody("static", `{}`)
+	loud["emailOnError"], loud["owner"] = true, "owner@example.com"
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/quiet"), quiet)
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/loud"), loud)
+	report := func(pool string) apptest.Response {
+		return h.Do(h.Root, "POST", base+"/worker-pool-errors/"+esc(pool), map[string]any{"kind": "disk-full", "title": "Disk full",
+			"description": "no space left", "extra": map[string]any{"disk": "/"}, "workerGroup": "g", "workerId": "w1"})
+	}
+	if r := report("p/quiet"); r.Status != 200 || len(mail.sent) != 0 {
+		t.Errorf("a pool without emailOnError: %d, %d emails", r.Status, len(mail.sent))
+	}
+	r := report("p/loud")
+	if r.Status != 200 || len(mail.sent) != 1 {
+		t.Fatalf("a pool with emailOnError: %d, %d emails", r.Status, len(mail.sent))
+	}
+	id := r.JSON(t)["errorId"].(string)
+	for _, want := range []string{"owner@example.com\nTaskcluster Worker Manager Error: Disk full\n", "the worker pool p/loud:", "no space left",
+		"ErrorId: " + id, "disk: /", "workerId: w1"} {
+		if !strings.Contains(mail.sent[0], want) {
+			t.Errorf("the email lacks %q:\n%s", want, mail.sent[0])
+		}
+	}
+	mail.err = errors.New("notify is down")
+	if r := report("p/loud"); r.Status != 200 {
+		t.Errorf("report while mail fails: %d %s", r.Status, r.Body)
+	}
+	if l := h.Do(nil, "GET", base+"/worker-pool-errors/"+esc("p/loud"), nil).JSON(t)["workerPoolErrors"].([]any); len(l) != 2 {
+		t.Errorf("%d errors recorded, want 2", len(l))
 	}
 }
 
