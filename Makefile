@@ -54,6 +54,7 @@ $(LOCAL_BIN): FORCE
 FORCE:
 
 ## run: the whole system on this machine, in the foreground; Ctrl-C stops all of it.
+## TC_ROOT_URL, TC_CLIENT_ID and TC_ACCESS_TOKEN run it in Taskcluster mode (README).
 run: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) run
 

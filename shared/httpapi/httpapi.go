@@ -586,10 +586,17 @@ func eventBody(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 }
 
 // hostPort is the host and port the client addressed: the Host header (API Gateway
-// passes the domain the client called), and the port from it, or from
-// X-Forwarded-Port, or the scheme's default.
+// passes the domain the client called), or X-Forwarded-Host when a front door (a
+// CloudFront distribution, a Taskcluster deployment's ingress) forwards the request
+// under another name; and the port from it, or from X-Forwarded-Port, or the
+// scheme's default. Taking X-Forwarded-Host grants nothing: the host only decides
+// which name the request's MAC is checked against, and a client signs the name it
+// chooses.
 func hostPort(h http.Header) (string, string) {
 	host := h.Get("Host")
+	if fwd, _, _ := strings.Cut(h.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fwd) != "" {
+		host = strings.TrimSpace(fwd) // the first proxy's, the name the client used
+	}
 	if hst, p, err := net.SplitHostPort(host); err == nil {
 		return hst, p
 	}

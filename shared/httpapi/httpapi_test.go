@@ -304,6 +304,10 @@ func TestHostPort(t *testing.T) {
 		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Port": "443"}, "abc.execute-api.us-east-1.amazonaws.com", "443"},
 		{map[string]string{"Host": "api.example.com", "X-Forwarded-Proto": "http"}, "api.example.com", "80"},
 		{map[string]string{"Host": "api.example.com"}, "api.example.com", "443"},
+		// Behind a front door: the name the client used.
+		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Host": "tc.example.com", "X-Forwarded-Port": "443"}, "tc.example.com", "443"},
+		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Host": "tc.example.com:8443, cdn.internal"}, "tc.example.com", "8443"},
+		{map[string]string{"Host": "api.example.com", "X-Forwarded-Host": " "}, "api.example.com", "443"},
 	}
 	for _, tt := range tests {
 		h := http.Header{}

@@ -61,11 +61,34 @@ type Options struct {
 	Providers string
 	// TaskDuration and IdleTimeout are the simulated workers'.
 	TaskDuration, IdleTimeout time.Duration
+	// TaskclusterRootURL, TaskclusterClientID and TaskclusterAccessToken put the
+	// stack in Taskcluster mode against that deployment (TC_ROOT_URL, TC_CLIENT_ID,
+	// TC_ACCESS_TOKEN of make run): worker credentials are issued as that client,
+	// pending counts come from its queue, unknown Hawk credentials are checked with
+	// its auth service, and the stack's URL is the workers' one root URL: it serves
+	// the two APIs and passes every other path to the deployment (FrontDoor). The
+	// fake queue is not served then. Empty: standalone, with the fake queue.
+	TaskclusterRootURL, TaskclusterClientID, TaskclusterAccessToken string
 	// Template is the path of template.yaml ("" finds it).
 	Template string
 	// Out receives the lines for people; Log the components' logs.
 	Out io.Writer
 	Log *slog.Logger
+}
+
+// TaskclusterMode reports whether the stack runs against an upstream Taskcluster
+// deployment.
+func (o *Options) TaskclusterMode() bool { return o.TaskclusterRootURL != "" }
+
+// checkTaskcluster refuses half a Taskcluster configuration.
+func (o *Options) checkTaskcluster() error {
+	switch {
+	case o.TaskclusterRootURL == "" && (o.TaskclusterClientID != "" || o.TaskclusterAccessToken != ""):
+		return errors.New("TC_CLIENT_ID and TC_ACCESS_TOKEN need TC_ROOT_URL, the Taskcluster deployment they belong to")
+	case o.TaskclusterRootURL != "" && (o.TaskclusterClientID == "" || o.TaskclusterAccessToken == ""):
+		return errors.New("TC_ROOT_URL needs TC_CLIENT_ID and TC_ACCESS_TOKEN: the client workerfleet acts as there (see the README's Taskcluster mode)")
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -137,6 +160,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.checkTaskcluster(); err != nil {
+		return nil, err
+	}
 	s := &Stack{Options: o, Queue: NewQueue(), Fake: fakeCloud}
 	defer func() {
 		if err != nil {
@@ -175,6 +201,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
 		return nil, err
+	}
+	if o.TaskclusterMode() {
+		cfg.TaskclusterRootURL = strings.TrimSuffix(o.TaskclusterRootURL, "/")
+		cfg.TaskclusterClientID, cfg.TaskclusterAccessToken = o.TaskclusterClientID, o.TaskclusterAccessToken
+		cfg.DelegateAuth = true
 	}
 	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate),
 		app.WithResourceChecks(func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker { return exists.New(cfg, endpoint) })}
@@ -231,7 +262,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		go func() { defer s.wg.Done(); s.Fake.Run(runCtx, 500*time.Millisecond) }()
 	}
 
-	s.srv = &http.Server{Handler: s.handler(gw), ReadHeaderTimeout: 10 * time.Second}
+	handler, err := s.handler(gw)
+	if err != nil {
+		return nil, err
+	}
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -240,6 +275,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}()
 
+	if o.TaskclusterMode() {
+		missing, err := s.App.CheckTaskclusterClient(ctx)
+		switch {
+		case err != nil:
+			s.say("warning: %v", err)
+		case len(missing) > 0:
+			s.say("warning: %s lacks scopes workers' credentials and emailOnError need: %s", o.TaskclusterClientID, strings.Join(missing, ", "))
+		}
+	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.schedule(runCtx, prov) }()
 	return s, nil
@@ -247,16 +291,33 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 // handler serves the stack's port: the fake queue, the control endpoints, and
 // everything else through the API gateway.
-func (s *Stack) handler(gw http.Handler) http.Handler {
+func (s *Stack) handler(gw http.Handler) (http.Handler, error) {
 	mux := &prefixMux{fallback: gw}
-	mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
-	mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
-	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
 		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)
 	}
-	return mux
+	if !s.TaskclusterMode() {
+		mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
+		mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
+		mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
+		return mux, nil
+	}
+	// Taskcluster mode: the front door, and no fake queue.
+	upstream := strings.TrimSuffix(s.TaskclusterRootURL, "/")
+	fd, err := NewFrontDoor(gw, upstream, s.Log)
+	if err != nil {
+		return nil, err
+	}
+	mux.fallback = fd
+	mux.HandleFunc("/local/queue/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "ResourceNotFound",
+			"message": "in Taskcluster mode pending tasks come from " + upstream + "'s queue: create tasks there"})
+	})
+	mux.HandleFunc("/local/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "ResourceNotFound", "message": "no such local endpoint " + r.URL.Path})
+	})
+	return mux, nil
 }
 
 // schedule invokes the provisioner with a scheduled event every interval, as
@@ -367,7 +428,11 @@ func (s *Stack) Banner() string {
 	if s.Fake != nil && s.SimulateWorkers {
 		b.WriteString(", with simulated workers")
 	}
-	fmt.Fprintf(&b, `.
+	b.WriteString(".")
+	if s.TaskclusterMode() {
+		fmt.Fprintf(&b, "\nTaskcluster mode: acting as %s of %s; every path but the two APIs below goes there,\nand pending tasks come from its queue.", s.TaskclusterClientID, s.TaskclusterRootURL)
+	}
+	fmt.Fprintf(&b, `
 
   root URL            %[1]s
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)

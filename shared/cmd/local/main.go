@@ -129,6 +129,9 @@ func run(ctx context.Context) error {
 	o := localstack.Options{
 		RootClientID: env("ROOT_CLIENT_ID", "root"), RootAccessToken: os.Getenv("ROOT_ACCESS_TOKEN"),
 		Cloud: env("CLOUD", "fake"), SimulateWorkers: env("SIMULATE_WORKERS", "true") != "false", Log: logger(),
+		// Taskcluster mode (README): the deployment, and the client it acts as there.
+		TaskclusterRootURL: os.Getenv("TC_ROOT_URL"), TaskclusterClientID: os.Getenv("TC_CLIENT_ID"),
+		TaskclusterAccessToken: os.Getenv("TC_ACCESS_TOKEN"),
 	}
 	var err error
 	if o.Port, err = strconv.Atoi(env("PORT", "8080")); err != nil {
