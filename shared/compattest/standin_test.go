@@ -53,8 +53,10 @@ type standIn struct {
 	clients map[string]standInClient
 	roles   map[string][]string // role id (may end in *) -> scopes (may hold <..>)
 	pending map[string]int      // taskQueueId -> pending tasks
-	claims  []standInClaim
-	emails  []map[string]string
+	claims    []standInClaim
+	completed []string // taskId/runId reported completed
+	taskSeq   int
+	emails    []map[string]string
 	other   []standInRequest
 	authn   int // authenticateHawk calls answered
 }
@@ -63,6 +65,8 @@ type standIn struct {
 func startStandIn(t *testing.T) *standIn {
 	t.Helper()
 	u := &standIn{t: t, clients: map[string]standInClient{}, roles: map[string][]string{}, pending: map[string]int{}}
+	// The queue's own client, which issues the credentials of each claim.
+	u.clients[standInQueueClient] = standInClient{accessToken: standInQueueToken, scopes: []string{"queue:*"}}
 	srv := httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(srv.Close)
 	u.URL = srv.URL
@@ -87,6 +91,16 @@ func (u *standIn) setPending(taskQueueID string, n int) {
 	u.pending[taskQueueID] = n
 }
 
+func (u *standIn) progress() (pending map[string]int, completed int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	pending = map[string]int{}
+	for k, v := range u.pending {
+		pending[k] = v
+	}
+	return pending, len(u.completed)
+}
+
 func (u *standIn) snapshot() (claims []standInClaim, emails []map[string]string, other []standInRequest) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -106,6 +120,12 @@ func (u *standIn) fail(w http.ResponseWriter, status int, code, format string, a
 var (
 	pendingRE   = regexp.MustCompile(`^/api/queue/v1/pending/([^/]+)/([^/]+)$`)
 	claimWorkRE = regexp.MustCompile(`^/api/queue/v1/claim-work/([^/]+)/([^/]+)$`)
+	completedRE = regexp.MustCompile(`^/api/queue/v1/task/([^/]+)/runs/([0-9]+)/completed$`)
+)
+
+const (
+	standInQueueClient = "static/taskcluster/queue"
+	standInQueueToken  = "stand-in-queue-token-0123456789abcdefghijkl"
 )
 
 func (u *standIn) serve(w http.ResponseWriter, r *http.Request) {
@@ -131,6 +151,20 @@ func (u *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	case r.Method == "POST" && claimWorkRE.MatchString(path):
 		m := claimWorkRE.FindStringSubmatch(path)
 		u.claimWork(w, r, body, m[1]+"/"+m[2])
+	case r.Method == "POST" && completedRE.MatchString(path):
+		m := completedRE.FindStringSubmatch(path)
+		res := u.authenticate(r, body)
+		switch {
+		case res.failed != "":
+			u.fail(w, 401, "AuthenticationFailed", "%s", res.failed)
+		case !standInSatisfies(res.scopes, "queue:resolve-task:"+m[1]+"/"+m[2]):
+			u.fail(w, 403, "InsufficientScopes", "%s lacks queue:resolve-task:%s/%s", res.clientID, m[1], m[2])
+		default:
+			u.mu.Lock()
+			u.completed = append(u.completed, m[1]+"/"+m[2])
+			u.mu.Unlock()
+			u.reply(w, 200, map[string]any{"status": map[string]any{"taskId": m[1], "state": "completed"}})
+		}
 	case r.Method == "POST" && path == "/api/notify/v1/email":
 		var req map[string]string
 		_ = json.Unmarshal(body, &req)
@@ -181,11 +215,17 @@ func (u *standIn) claimWork(w http.ResponseWriter, r *http.Request, body []byte,
 	n := min(req.Tasks, u.pending[taskQueueID])
 	u.pending[taskQueueID] -= n
 	u.claims = append(u.claims, standInClaim{taskQueueID, req.WorkerGroup, req.WorkerID, res.clientID, res.scopes})
+	first := u.taskSeq
+	u.taskSeq += n
 	u.mu.Unlock()
 	tasks := make([]map[string]any, 0, n)
+	until := time.Now().Add(20 * time.Minute)
 	for i := range n {
-		tasks = append(tasks, map[string]any{"status": map[string]any{"taskId": fmt.Sprintf("task%018d", i)}, "runId": 0,
-			"workerGroup": req.WorkerGroup, "workerId": req.WorkerID, "takenUntil": time.Now().Add(20 * time.Minute).UTC().Format("2006-01-02T15:04:05.000Z")})
+		taskID := fmt.Sprintf("standInTask%011d", first+i)
+		creds := temporaryCredentials(standInQueueClient, standInQueueToken, time.Now(), until, "queue:resolve-task:"+taskID+"/0")
+		tasks = append(tasks, map[string]any{"status": map[string]any{"taskId": taskID}, "runId": 0,
+			"credentials": map[string]string{"clientId": creds.ClientID, "accessToken": creds.AccessToken, "certificate": creds.Certificate},
+			"workerGroup": req.WorkerGroup, "workerId": req.WorkerID, "takenUntil": until.UTC().Format("2006-01-02T15:04:05.000Z")})
 	}
 	u.reply(w, 200, map[string]any{"tasks": tasks})
 }

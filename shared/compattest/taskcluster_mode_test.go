@@ -32,7 +32,7 @@ const (
 // startTaskclusterMode starts the stand-in deployment and the local stack in
 // Taskcluster mode against it, acting as upstreamClientID with the scopes
 // worker-manager's own client holds.
-func startTaskclusterMode(t *testing.T) (*standIn, *localstack.Stack) {
+func startTaskclusterMode(t *testing.T, simulateWorkers bool) (*standIn, *localstack.Stack) {
 	t.Helper()
 	up := startStandIn(t)
 	up.addClient(upstreamClientID, upstreamClientToken,
@@ -44,7 +44,8 @@ func startTaskclusterMode(t *testing.T) (*standIn, *localstack.Stack) {
 	up.addRole("worker-type:aws-provisioner-v1/*", "queue:claim-work:aws-provisioner-v1/<..>")
 	up.addRole("worker-id:*", "queue:worker-id:<..>")
 	s, err := localstack.Start(context.Background(), localstack.Options{Port: freePort(t), RootAccessToken: rootToken,
-		ProvisionInterval: time.Second, BootDelay: time.Second, ShutdownDelay: time.Second, SimulateWorkers: false, Out: io.Discard,
+		ProvisionInterval: time.Second, BootDelay: time.Second, ShutdownDelay: time.Second, SimulateWorkers: simulateWorkers, Out: io.Discard,
+		TaskDuration: 500 * time.Millisecond, IdleTimeout: 5 * time.Second,
 		Log:                slog.New(slog.NewTextHandler(io.Discard, nil)),
 		TaskclusterRootURL: up.URL, TaskclusterClientID: upstreamClientID, TaskclusterAccessToken: upstreamClientToken})
 	if err != nil {
@@ -62,7 +63,7 @@ func startTaskclusterMode(t *testing.T) (*standIn, *localstack.Stack) {
 // unchanged; emailOnError goes through its notify service; and the CLI without
 // credentials and expired temporary credentials still get no-scope methods served.
 func TestTaskclusterMode(t *testing.T) {
-	up, s := startTaskclusterMode(t)
+	up, s := startTaskclusterMode(t, false)
 	root := &tcclient.Credentials{ClientID: "root", AccessToken: rootToken}
 	wm := tcworkermanager.New(root, s.URL)
 
@@ -209,4 +210,36 @@ func TestTaskclusterMode(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestTaskclusterModeSimulatedWorkers: in Taskcluster mode the simulated workers
+// register (or fetch their secret) and work off the deployment's queue with the
+// credentials they were given: claimWork as themselves, reportCompleted with each
+// claim's credentials, until nothing is pending.
+func TestTaskclusterModeSimulatedWorkers(t *testing.T) {
+	up, s := startTaskclusterMode(t, true)
+	wm := tcworkermanager.New(&tcclient.Credentials{ClientID: "root", AccessToken: rootToken}, s.URL)
+	if _, err := wm.CreateWorkerPool("proj-sim/linux", &tcworkermanager.WorkerPoolDefinition{ProviderID: "aws", Config: json.RawMessage(awsPoolConfig),
+		Description: "simulated", Owner: "ci@example.com"}); err != nil {
+		t.Fatalf("CreateWorkerPool: %v", err)
+	}
+	ap := tcawsprovisioner.New(&tcv19.Credentials{ClientID: "root", AccessToken: rootToken})
+	ap.BaseURL = s.URL + "/api/aws-provisioner/v1"
+	if _, err := ap.CreateWorkerType("gecko-sim", workerTypeRequest()); err != nil {
+		t.Fatalf("CreateWorkerType: %v", err)
+	}
+	up.setPending("proj-sim/linux", 3)
+	up.setPending("aws-provisioner-v1/gecko-sim", 2)
+	waitFor(t, "the simulated workers to complete the deployment's 5 tasks", 90*time.Second, func() bool {
+		pending, completed := up.progress()
+		return pending["proj-sim/linux"] == 0 && pending["aws-provisioner-v1/gecko-sim"] == 0 && completed == 5
+	})
+	claims, _, _ := up.snapshot()
+	by := map[string]bool{}
+	for _, c := range claims {
+		by[strings.SplitN(c.ClientID, "/", 2)[0]] = true
+	}
+	if !by["worker"] || !by["aws-provisioner"] {
+		t.Errorf("claims by %v; want a registered worker's and a worker type's", by)
+	}
 }

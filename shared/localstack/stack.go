@@ -245,6 +245,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.Fake != nil {
 		handler := s.App.EC2Events()
 		s.Sim = &Simulator{Cloud: s.Fake, Queue: s.Queue, TaskDuration: o.TaskDuration, IdleTimeout: o.IdleTimeout, Say: s.say, Log: o.Log}
+		if o.TaskclusterMode() {
+			s.Sim.Tasks = QueueTasks{} // the upstream queue, through the front door, with each worker's credentials
+		}
 		s.Fake.SetEventSink(func(_ context.Context, raw json.RawMessage) {
 			// As EventBridge does: asynchronously, each event on its own.
 			s.wg.Add(1)
