@@ -49,16 +49,16 @@ type standIn struct {
 	t   *testing.T
 	URL string
 
-	mu      sync.Mutex
-	clients map[string]standInClient
-	roles   map[string][]string // role id (may end in *) -> scopes (may hold <..>)
-	pending map[string]int      // taskQueueId -> pending tasks
+	mu        sync.Mutex
+	clients   map[string]standInClient
+	roles     map[string][]string // role id (may end in *) -> scopes (may hold <..>)
+	pending   map[string]int      // taskQueueId -> pending tasks
 	claims    []standInClaim
 	completed []string // taskId/runId reported completed
 	taskSeq   int
 	emails    []map[string]string
-	other   []standInRequest
-	authn   int // authenticateHawk calls answered
+	other     []standInRequest
+	authn     int // authenticateHawk calls answered
 }
 
 // startStandIn serves the stand-in on a loopback port.
