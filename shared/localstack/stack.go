@@ -432,15 +432,20 @@ func (s *Stack) Banner() string {
 		b.WriteString(", with simulated workers")
 	}
 	b.WriteString(".")
+	queueLine := "fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>"
+	pendingHint := `curl -X PUT %[1]s/local/queue/pending/proj-ci/linux -d '{"pendingTasks": 5}'`
 	if s.TaskclusterMode() {
 		fmt.Fprintf(&b, "\nTaskcluster mode: acting as %s of %s; every path but the two APIs below goes there,\nand pending tasks come from its queue.", s.TaskclusterClientID, s.TaskclusterRootURL)
+		upstream := strings.ReplaceAll(s.TaskclusterRootURL, "%", "%%") // goes into the format
+		queueLine = "everything else     " + upstream + " (through %[1]s)"
+		pendingHint = "# create tasks for proj-ci/linux in " + upstream + "'s queue"
 	}
-	fmt.Fprintf(&b, `
+	fmt.Fprintf(&b, strings.NewReplacer("<queue line>", queueLine, "<pending hint>", pendingHint).Replace(`
 
   root URL            %[1]s
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
   worker-manager      %[1]s/api/worker-manager/v1
-  fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>
+  <queue line>
 
   export TASKCLUSTER_ROOT_URL=%[1]s
   export TASKCLUSTER_CLIENT_ID=%[2]s
@@ -449,12 +454,12 @@ func (s *Stack) Banner() string {
 Try it (the README walks through it):
   curl %[1]s/api/worker-manager/v1/providers
   make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
-  curl -X PUT %[1]s/local/queue/pending/proj-ci/linux -d '{"pendingTasks": 5}'
+  <pending hint>
   curl %[1]s/local/cloud/instances
   curl %[1]s/api/worker-manager/v1/workers/proj-ci%%2Flinux
 
 The provisioner runs every %[4]s. Ctrl-C stops everything.
-`, s.URL, s.RootClientID, s.RootAccessToken, s.ProvisionInterval)
+`), s.URL, s.RootClientID, s.RootAccessToken, s.ProvisionInterval)
 	return b.String()
 }
 
