@@ -30,7 +30,7 @@ func TestTaskclusterClientFromSecretsManager(t *testing.T) {
 	for k, v := range map[string]string{
 		"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto.Endpoint(),
 		"WORKER_TYPES_TABLE": "wt", "WORKER_POOLS_TABLE": "wp", "WORKERS_TABLE": "w", "SECRETS_TABLE": "s", "ERRORS_TABLE": "e",
-		"CLIENTS_TABLE": "c", "STATUS_TABLE": "st", "ROOT_CLIENT_ID": "root", "ROOT_ACCESS_TOKEN": "tok", "SIGNING_KEY": "0123456789abcdef!",
+		"CLIENTS_TABLE": "c", "STATUS_TABLE": "st", "NONCES_TABLE": "n", "ROOT_CLIENT_ID": "root", "ROOT_ACCESS_TOKEN": "tok", "SIGNING_KEY": "0123456789abcdef!",
 		"INSTANCE_SET_ID": "prod", "TASKCLUSTER_ROOT_URL": "https://tc.example.com", "TASKCLUSTER_CLIENT_ID": "static/workerfleet",
 	} {
 		t.Setenv(k, v)
