@@ -93,3 +93,34 @@ func TestFrontDoor(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFrontDoor is the cost the front door adds to a request passed to the
+// deployment: a round trip through it against one straight to the upstream.
+func BenchmarkFrontDoor(b *testing.B) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, `{"tasks":[]}`)
+	}))
+	defer upstream.Close()
+	fd, err := NewFrontDoor(http.NotFoundHandler(), upstream.URL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	front := httptest.NewServer(fd)
+	defer front.Close()
+	body := []byte(`{"tasks":1,"workerGroup":"us-east-1","workerId":"i-0123456789abcdef0"}`)
+	for name, base := range map[string]string{"direct": upstream.URL, "through the front door": front.URL} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				req, _ := http.NewRequest("POST", base+"/api/queue/v1/claim-work/proj/pool", bytes.NewReader(body))
+				req.Header.Set("Authorization", `Hawk id="w", ts="1", nonce="n", mac="m"`)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
