@@ -243,3 +243,33 @@ func TestTaskclusterModeSimulatedWorkers(t *testing.T) {
 		t.Errorf("claims by %v; want a registered worker's and a worker type's", by)
 	}
 }
+
+// TestMakeRunInTaskclusterMode: make run, as a user starts it with TC_ROOT_URL,
+// TC_CLIENT_ID and TC_ACCESS_TOKEN, is in Taskcluster mode: it says so (and never
+// shows the token), launches for the deployment's pending tasks, and passes other
+// services' requests to it.
+func TestMakeRunInTaskclusterMode(t *testing.T) {
+	up := startStandIn(t)
+	up.addClient(upstreamClientID, upstreamClientToken, "auth:create-client:worker/*", "auth:create-client:aws-provisioner/*",
+		"assume:worker-type:*", "assume:worker-pool:*", "assume:worker-id:*", "queue:worker-id:*", "queue:claim-work:*",
+		"secrets:get:worker-type:*", "secrets:get:worker-pool:*") // no notify:email:*
+	m := startMakeRun(t, "TC_ROOT_URL="+up.URL, "TC_CLIENT_ID="+upstreamClientID, "TC_ACCESS_TOKEN="+upstreamClientToken)
+	out := m.output()
+	if !strings.Contains(out, "Taskcluster mode: acting as "+upstreamClientID+" of "+up.URL) ||
+		!strings.Contains(out, "lacks scopes workers' credentials and emailOnError need: notify:email:*") {
+		t.Errorf("make run's output does not say it is in Taskcluster mode, and what the client lacks:\n%s", out)
+	}
+	wm := tcworkermanager.New(&tcclient.Credentials{ClientID: "root", AccessToken: rootToken}, m.url)
+	if _, err := wm.CreateWorkerPool("proj-run/linux", &tcworkermanager.WorkerPoolDefinition{ProviderID: "aws", Config: json.RawMessage(awsPoolConfig),
+		Description: "make run", Owner: "ci@example.com"}); err != nil {
+		t.Fatalf("CreateWorkerPool: %v", err)
+	}
+	up.setPending("proj-run/linux", 1)
+	waitFor(t, "an instance for the deployment's pending task", 60*time.Second, func() bool { return alive(m.instances("proj-run/linux")) == 1 })
+	if got := m.get("/api/index/v1/task/some.namespace"); !strings.Contains(got, `"standIn":true`) {
+		t.Errorf("GET /api/index/v1/... through make run's URL: %s", got)
+	}
+	if strings.Contains(m.output(), upstreamClientToken) {
+		t.Errorf("make run's output shows the Taskcluster access token:\n%s", m.output())
+	}
+}
