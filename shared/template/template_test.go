@@ -222,7 +222,7 @@ func TestCfnLint(t *testing.T) {
 		"TaskclusterAccessTokenSecretName=workerfleet/taskcluster-client"}
 	for name, params := range map[string][]string{
 		"standalone":                 nil,
-		"Taskcluster mode":           taskcluster,
+		"Taskcluster mode":           append([]string{"PublicRootUrl=https://tc.example.com"}, taskcluster...),
 		"front door with its domain": append([]string{"FrontDoor=cloudfront", "FrontDoorDomainName=tc.example.com", "TaskclusterOriginDomain=ingress.tc.example.com", "FrontDoorCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"}, taskcluster...),
 	} {
 		args := []string{mustFind(t)}
