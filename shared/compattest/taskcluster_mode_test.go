@@ -76,14 +76,15 @@ func TestTaskclusterMode(t *testing.T) {
 		up.setPending(poolID, 1) // only the upstream queue knows of it
 		inst := liveInstance(t, s, poolID)
 		raw, _ := s.Fake.UserData(inst.ID)
-		var ud struct{ RootURL string }
+		var ud struct{ RootURL, WorkerGroup string }
 		if err := json.Unmarshal(raw, &ud); err != nil || ud.RootURL != s.URL {
 			t.Errorf("user data rootUrl %q, want the front door %s", ud.RootURL, s.URL)
 		}
+		group := ud.WorkerGroup // the providerId, as v25 sets it
 		doc, sig := imds(t, s, inst.ID)
 		proof, _ := json.Marshal(map[string]string{"document": doc, "signature": sig})
 		reg, err := tcworkermanager.New(nil, s.URL).RegisterWorker(&tcworkermanager.RegisterWorkerRequest{WorkerPoolID: poolID,
-			ProviderID: "aws", WorkerGroup: inst.Region, WorkerID: inst.ID, WorkerIdentityProof: proof})
+			ProviderID: "aws", WorkerGroup: group, WorkerID: inst.ID, WorkerIdentityProof: proof})
 		if err != nil {
 			t.Fatalf("RegisterWorker: %v", err)
 		}
@@ -97,26 +98,26 @@ func TestTaskclusterMode(t *testing.T) {
 		}
 		creds := &tcclient.Credentials{ClientID: reg.Credentials.ClientID, AccessToken: reg.Credentials.AccessToken, Certificate: reg.Credentials.Certificate}
 		q := tcqueue.New(creds, s.URL) // the one root URL: the front door passes it on
-		claim, err := q.ClaimWork("proj-up", "linux", &tcqueue.ClaimWorkRequest{Tasks: 1, WorkerGroup: inst.Region, WorkerID: inst.ID})
+		claim, err := q.ClaimWork("proj-up", "linux", &tcqueue.ClaimWorkRequest{Tasks: 1, WorkerGroup: group, WorkerID: inst.ID})
 		if err != nil || len(claim.Tasks) != 1 {
 			t.Fatalf("claimWork with the registered worker's credentials: %+v, %v", claim, err)
 		}
 		claims, _, _ := up.snapshot()
 		got := claims[len(claims)-1]
-		wantScopes := []string{"assume:worker-type:" + poolID, "assume:worker-pool:" + poolID, "assume:worker-id:" + inst.Region + "/" + inst.ID,
-			"queue:worker-id:" + inst.Region + "/" + inst.ID, "secrets:get:worker-type:" + poolID, "secrets:get:worker-pool:" + poolID,
+		wantScopes := []string{"assume:worker-type:" + poolID, "assume:worker-pool:" + poolID, "assume:worker-id:" + group + "/" + inst.ID,
+			"queue:worker-id:" + group + "/" + inst.ID, "secrets:get:worker-type:" + poolID, "secrets:get:worker-pool:" + poolID,
 			"queue:claim-work:" + poolID}
-		if got.ClientID != "worker/aws/"+poolID+"/"+inst.Region+"/"+inst.ID || !slices.Equal(got.Scopes[:len(wantScopes)], wantScopes) {
+		if got.ClientID != "worker/aws/"+poolID+"/"+group+"/"+inst.ID || !slices.Equal(got.Scopes[:len(wantScopes)], wantScopes) {
 			t.Errorf("the deployment saw %s with %v; want %v", got.ClientID, got.Scopes, wantScopes)
 		}
-		if _, err := q.ClaimWork("proj-up", "linux", &tcqueue.ClaimWorkRequest{Tasks: 1, WorkerGroup: inst.Region, WorkerID: "i-0someoneelse"}); status(err) != 403 {
+		if _, err := q.ClaimWork("proj-up", "linux", &tcqueue.ClaimWorkRequest{Tasks: 1, WorkerGroup: group, WorkerID: "i-0someoneelse"}); status(err) != 403 {
 			t.Errorf("claimWork as another worker: %v, want the deployment's 403", err)
 		}
 
 		// The same credentials on workerfleet's own API, checked with the
 		// deployment's authenticateHawk; the pool mails its errors through notify.
 		e, err := tcworkermanager.New(creds, s.URL).ReportWorkerError(poolID, &tcworkermanager.WorkerErrorReport{Kind: "disk-full", Title: "Disk full",
-			Description: "/ is full", Extra: json.RawMessage(`{}`), WorkerGroup: inst.Region, WorkerID: inst.ID})
+			Description: "/ is full", Extra: json.RawMessage(`{}`), WorkerGroup: group, WorkerID: inst.ID})
 		if err != nil {
 			t.Fatalf("ReportWorkerError with the worker's credentials: %v", err)
 		}

@@ -98,7 +98,7 @@ func TestWorkerRunnerV25(t *testing.T) {
 		inst := liveInstance(t, s, poolID)
 		st := runWorkerRunner(t, withMetadata, map[string]any{"providerType": "aws"},
 			"EC2_METADATA_BASE_URL="+s.URL+"/local/imds/"+inst.ID+"/latest")
-		if want := "worker/aws/" + poolID + "/" + inst.Region + "/" + inst.ID; st.Credentials.ClientID != want || st.WorkerID != inst.ID {
+		if want := "worker/aws/" + poolID + "/aws/" + inst.ID; st.Credentials.ClientID != want || st.WorkerID != inst.ID || st.WorkerGroup != "aws" {
 			t.Errorf("registered as %q (worker %s), want %q", st.Credentials.ClientID, st.WorkerID, want)
 		}
 		if st.RootURL != s.URL || st.ProviderMetadata["local-ipv4"] != inst.PrivateIP ||
@@ -106,7 +106,7 @@ func TestWorkerRunnerV25(t *testing.T) {
 			t.Errorf("run state: rootUrl %s, provider metadata %v", st.RootURL, st.ProviderMetadata)
 		}
 		reportError("aws provider", st)
-		if w, err := wm.Worker(poolID, inst.Region, inst.ID); err != nil || w.State != "running" {
+		if w, err := wm.Worker(poolID, st.WorkerGroup, inst.ID); err != nil || w.State != "running" {
 			t.Errorf("the worker after registration: %+v, %v", w, err)
 		}
 	})
