@@ -8,6 +8,7 @@
 #   make api ARGS='PUT /api/worker-manager/v1/worker-pool/a%2Fb @pool.json'
 #   make client ARGS='create ci-bot -scope queue:*'  
 #   make bench                          the benchmarks
+#   make sim TRACE=<file> [POOL=<pool.json>] [OUT=<dir>]  a demand trace replayed against a pool
 #   make deploy                         sam build && sam deploy
 #
 # SAM calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set.
@@ -43,7 +44,7 @@ build-Ec2EventsFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ec2-events
 
 # ---------------------------------------------------------------- everyday commands
-.PHONY: run test test-go test-compat lint invoke coldstart api bench deploy build clean client
+.PHONY: run test test-go test-compat lint invoke coldstart api bench deploy build clean client sim
 
 LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local
 
@@ -76,6 +77,11 @@ api: $(LOCAL_BIN)
 ## client: create an API client in the local stack's tables (or a deployment's; see README).
 client: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) client $(ARGS)
+
+## sim: replay a demand trace against a worker pool, workerfleet vs worker-manager (SIM_ARGS: more options, see -h).
+sim: $(LOCAL_BIN)
+	@test -n "$(TRACE)" || { echo "usage: make sim TRACE=<file> [POOL=<pool.json>] [OUT=<dir>] [SIM_ARGS='-seed 2 ...']"; exit 2; }
+	@exec $(LOCAL_BIN) sim -trace "$(TRACE)" $(if $(POOL),-pool "$(POOL)") $(if $(OUT),-out "$(OUT)") $(SIM_ARGS)
 
 ## test: every test: the module's, then the official-client compatibility module's.
 test: test-go test-compat

@@ -82,6 +82,15 @@ type Config struct {
 	CloudConfig json.RawMessage
 	// ProvisionInterval is the schedule's period (for backendStatus; default 1m).
 	ProvisionInterval time.Duration
+	// ProvisionCadence is the pause between iterations inside one invocation while
+	// demand moves (PROVISION_CADENCE; 0 = provision.DefaultCadenceInterval when the
+	// schedule's period leaves room, "off" or a negative value = one iteration per
+	// invocation).
+	ProvisionCadence time.Duration
+	// WorkerIdleTimeout is what pools' workers are told to idle at most where their
+	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
+	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
+	WorkerIdleTimeout time.Duration
 }
 
 // FromEnv reads the configuration the template gives the functions: table names,
@@ -132,6 +141,28 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 			return Config{}, fmt.Errorf("PROVISION_INTERVAL=%q: %w", d, err)
 		}
 		cfg.ProvisionInterval = iv
+	}
+	switch d := env("PROVISION_CADENCE"); d {
+	case "":
+	case "off", "0":
+		cfg.ProvisionCadence = -1
+	default:
+		iv, err := time.ParseDuration(d)
+		if err != nil || iv <= 0 {
+			return Config{}, fmt.Errorf("PROVISION_CADENCE=%q: a positive duration such as 15s, or off", d)
+		}
+		cfg.ProvisionCadence = iv
+	}
+	switch d := env("WORKER_IDLE_TIMEOUT"); d {
+	case "":
+	case "off", "0":
+		cfg.WorkerIdleTimeout = -1
+	default:
+		iv, err := time.ParseDuration(d)
+		if err != nil || iv < time.Second {
+			return Config{}, fmt.Errorf("WORKER_IDLE_TIMEOUT=%q: a duration of at least 1s such as 5m, or off", d)
+		}
+		cfg.WorkerIdleTimeout = iv
 	}
 	if !secrets {
 		if err := withoutSecrets(&cfg); err != nil {
@@ -561,8 +592,32 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	return &provision.Provisioner{
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
-			ErrorRetention: a.Config.ErrorRetention},
+			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout()},
 	}, nil
+}
+
+// workerIdleTimeout is the idle timeout the provisioner gives pools' workers.
+func (a *App) workerIdleTimeout() time.Duration {
+	switch d := a.Config.WorkerIdleTimeout; {
+	case d < 0:
+		return 0
+	case d == 0:
+		return provision.DefaultWorkerIdleTimeout
+	default:
+		return d
+	}
+}
+
+// cadence is the provisioner's cadence inside an invocation.
+func (a *App) cadence() provision.Cadence {
+	c := provision.DefaultCadence(a.Config.ProvisionInterval)
+	switch {
+	case a.Config.ProvisionCadence < 0:
+		return provision.Cadence{}
+	case a.Config.ProvisionCadence > 0 && c.Window > 0:
+		c.Interval = a.Config.ProvisionCadence
+	}
+	return c
 }
 
 func (a *App) sqsClient(region string) demand.SQSAPI {

@@ -112,7 +112,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		targets = append(targets, t)
 	}
 
-	// Workers, a query per target, concurrently.
+	// Live workers (stopped ones play no part), a query per target, concurrently.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, it.p.Config.Concurrency)
 	errs := make([]error, len(targets))
@@ -123,7 +123,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t.workers, errs[i] = s.Workers(ctx, t.key)
+			t.workers, errs[i] = s.LiveWorkers(ctx, t.key)
 		}()
 	}
 	wg.Wait()

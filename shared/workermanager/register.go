@@ -197,12 +197,9 @@ func (s *Service) registerAWS(ctx context.Context, wp store.WorkerPool, w store.
 	}
 	expires := earliest(now.Add(timeout), now.Add(maxCredentials))
 	_, err = s.Store.UpdateWorker(ctx, w.Pool, w.Key, func(fresh *store.Worker) error {
-		if fresh.State != store.Requested || !fresh.Registered.IsZero() {
+		if !fresh.MarkRegistered(now, expires) {
 			return errAlreadyRegistered
 		}
-		fresh.State, fresh.Registered, fresh.LastChecked = store.Running, now, now
-		fresh.TerminateAfter = expires
-		fresh.Expires = expires.Add(store.StoppedRetention)
 		return nil
 	})
 	if errors.Is(err, errAlreadyRegistered) {
