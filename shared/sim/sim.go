@@ -64,9 +64,9 @@ type Result struct {
 
 // Sample is a policy's state at one time.
 type Sample struct {
-	At                          time.Duration
-	Pending                     int
-	RunningCapacity, Requested  float64
+	At                         time.Duration
+	Pending                    int
+	RunningCapacity, Requested float64
 }
 
 // Run simulates every policy of o, concurrently, and summarises them.
