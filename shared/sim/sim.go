@@ -71,6 +71,11 @@ type Sample struct {
 
 // Run simulates every policy of o, concurrently, and summarises them.
 func Run(ctx context.Context, o Options) (*Result, error) {
+	return run1(ctx, o, nil)
+}
+
+// run1 is Run, keeping the runs in *keep if keep is set (tests inspect them).
+func run1(ctx context.Context, o Options, keep *[]*run) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
@@ -106,6 +111,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	if keep != nil {
+		*keep = runs
+	}
 	for i, r := range runs {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("policy %s: %w", r.policy, errs[i])
@@ -164,7 +172,7 @@ type run struct {
 type taskState struct {
 	claimedAt time.Duration // -1 until first claimed
 	claims    int
-	runs      int // runs started (a run cut short by an interruption is retried)
+	requeued  int // runs cut short by their worker's end, so the queue retried them
 }
 
 // worker is a simulated worker on one fake instance.
@@ -223,7 +231,11 @@ func newRun(o Options, p provision.Policy, cfg pool.Config, tmpl *template.Templ
 		return nil, fmt.Errorf("fake cloud: %w", err)
 	}
 	r.cloud, r.set = c, c.InstanceSet("sim")
-	db, names := memdb.New(tmpl.Tables, func(id string) string { return id })
+	db := memdb.New()
+	names, err := db.CreateTables(tmpl.Tables, func(id string) string { return id })
+	if err != nil {
+		return nil, err
+	}
 	r.db = db
 	r.store = store.New(db, store.TablesFromLogical(names), []byte("simulation token key"), store.WithClock(r.clock.Now))
 	r.events = &ec2events.Handler{Store: r.store, Log: quiet}
@@ -459,6 +471,7 @@ func (r *run) stopWorker(w *worker) {
 		delete(w.runningTasks, i)
 		r.claimed--
 		w.busy--
+		r.tasks[i].requeued++
 		r.queue = append([]int{i}, r.queue...)
 	}
 }

@@ -19,7 +19,8 @@ import (
 //	        | "begins_with" "(" operand "," operand ")"
 //	cmp     = "=" | "<>" | "<" | "<=" | ">" | ">="
 //	operand = ":value" | "#name" | name
-//	update  = { ("SET" path "=" operand {"," path "=" operand}) | ("REMOVE" path {"," path}) }
+//	update  = { ("SET" path "=" operand {"," path "=" operand}) | ("REMOVE" path {"," path})
+//	          | ("ADD" path operand {"," path operand}) }   (ADD: numbers only)
 //
 // Anything else is a ValidationException, so a store change that needs more
 // fails loudly in the simulator's tests rather than being misread.
@@ -360,6 +361,7 @@ func (p *parser) unary() (node, error) {
 type update struct {
 	set    [][2]operand // path, value
 	remove []operand
+	add    [][2]operand // path, number
 }
 
 func parseUpdate(expr string) (*update, error) {
@@ -402,6 +404,22 @@ func parseUpdate(expr string) (*update, error) {
 				}
 				p.next()
 			}
+		case "ADD":
+			for {
+				path, err := p.operand()
+				if err != nil {
+					return nil, err
+				}
+				v, err := p.operand()
+				if err != nil {
+					return nil, err
+				}
+				u.add = append(u.add, [2]operand{path, v})
+				if p.peek() != "," {
+					break
+				}
+				p.next()
+			}
 		default:
 			return nil, fmt.Errorf("unsupported update clause %q", clause)
 		}
@@ -423,6 +441,32 @@ func (u *update) apply(item map[string]types.AttributeValue, e *env) error {
 			return fmt.Errorf("SET %s: the value is missing", name)
 		}
 		item[name] = v
+	}
+	for _, a := range u.add {
+		name, err := e.name(string(a[0]))
+		if err != nil {
+			return err
+		}
+		v, err := a[1].resolve(item, e)
+		if err != nil {
+			return err
+		}
+		inc, ok := v.(*types.AttributeValueMemberN)
+		if !ok {
+			return fmt.Errorf("ADD %s: only numbers are supported", name)
+		}
+		cur := "0"
+		if old, ok := item[name].(*types.AttributeValueMemberN); ok {
+			cur = old.Value
+		} else if item[name] != nil {
+			return fmt.Errorf("ADD %s: the attribute is not a number", name)
+		}
+		x, err1 := strconv.ParseFloat(cur, 64)
+		y, err2 := strconv.ParseFloat(inc.Value, 64)
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("ADD %s: not a number", name)
+		}
+		item[name] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(x+y, 'f', -1, 64)}
 	}
 	for _, r := range u.remove {
 		name, err := e.name(string(r))

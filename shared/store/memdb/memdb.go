@@ -60,21 +60,31 @@ type index struct {
 	entries map[string]map[string]struct{}
 }
 
-// New creates the template's tables under the names name gives their logical ids,
-// and returns the DB and those names (logical id -> name).
-func New(tables map[string]*template.Table, name func(logicalID string) string) (*DB, map[string]string) {
-	db := &DB{tables: map[string]*table{}, exprs: map[string]node{}, upds: map[string]*update{}}
+// New returns a DB without tables.
+func New() *DB {
+	return &DB{tables: map[string]*table{}, exprs: map[string]node{}, upds: map[string]*update{}}
+}
+
+// CreateTables creates the template's tables (as dynamolocal.CreateTables does)
+// under the names name gives their logical ids, and returns those names (logical
+// id -> name). A name already taken is an error.
+func (db *DB) CreateTables(tables map[string]*template.Table, name func(logicalID string) string) (map[string]string, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
 	names := map[string]string{}
 	for id, def := range tables {
+		n := name(id)
+		if _, taken := db.tables[n]; taken {
+			return nil, &types.ResourceInUseException{Message: aws.String("Table already exists: " + n)}
+		}
 		t := &table{def: def, partitions: map[string]*partition{}, indexes: map[string]*index{}}
 		for i := range def.Indexes {
 			t.indexes[def.Indexes[i].Name] = &index{def: &def.Indexes[i], entries: map[string]map[string]struct{}{}}
 		}
-		n := name(id)
 		db.tables[n] = t
 		names[id] = n
 	}
-	return db, names
+	return names, nil
 }
 
 func validation(format string, args ...any) error {
@@ -423,7 +433,8 @@ func hashOf(n node, key string, e *env) (types.AttributeValue, bool) {
 }
 
 // Query reads one partition of a table or index, in range key order, applying
-// the key condition, then the filter; Limit bounds the items read.
+// the key condition, then the filter; Limit bounds the items read. Index queries
+// ignore ScanIndexForward and ExclusiveStartKey (the store pages no index).
 func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -483,30 +494,33 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 		if err != nil {
 			return nil, err
 		}
+		forward := in.ScanIndexForward == nil || *in.ScanIndexForward
 		if p := t.partitions[k]; p != nil {
-			start := 0
+			keys := p.keys
 			if in.ExclusiveStartKey != nil {
 				_, rng, err := t.keyOf(in.ExclusiveStartKey)
 				if err != nil {
 					return nil, err
 				}
-				start = sort.Search(len(p.keys), func(i int) bool { return p.keys[i] > rng })
+				if forward {
+					keys = keys[sort.Search(len(keys), func(i int) bool { return keys[i] > rng }):]
+				} else {
+					keys = keys[:sort.SearchStrings(keys, rng)]
+				}
 			}
-			for _, rk := range p.keys[start:] {
-				cands = append(cands, p.items[rk])
+			for i := range keys {
+				if !forward {
+					i = len(keys) - 1 - i
+				}
+				cands = append(cands, p.items[keys[i]])
 			}
 		}
 	}
-	return db.page(t, cands, keyCond, filter, e, in.Limit, in.ScanIndexForward == nil || *in.ScanIndexForward)
+	return db.page(t, cands, keyCond, filter, e, in.Limit)
 }
 
 // page applies conditions and the limit to candidates, in order.
-func (db *DB) page(t *table, cands []item, keyCond, filter node, e *env, limit *int32, forward bool) (*dynamodb.QueryOutput, error) {
-	if !forward {
-		for i, j := 0, len(cands)-1; i < j; i, j = i+1, j-1 {
-			cands[i], cands[j] = cands[j], cands[i]
-		}
-	}
+func (db *DB) page(t *table, cands []item, keyCond, filter node, e *env, limit *int32) (*dynamodb.QueryOutput, error) {
 	out := &dynamodb.QueryOutput{}
 	for i, it := range cands {
 		if limit != nil && int32(i) >= *limit {
@@ -583,7 +597,7 @@ func (db *DB) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamod
 			cands = append(cands, p.items[r])
 		}
 	}
-	q, err := db.page(t, cands, nil, filter, e, in.Limit, true)
+	q, err := db.page(t, cands, nil, filter, e, in.Limit)
 	if err != nil {
 		return nil, err
 	}
