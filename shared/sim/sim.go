@@ -217,6 +217,10 @@ func newRun(o Options, p provision.Policy, cfg pool.Config, tmpl *template.Templ
 	fc.PriceVolatility = math.Max(0, o.PriceVolatility)
 	fc.SpotInterruptionRate = math.Max(0, o.SpotInterruptionRate)
 	fc.Regions = r.regions
+	// EC2 lists terminated instances for about an hour; the provisioner needs them
+	// listed only until their terminated event is applied, which here is at once,
+	// and every iteration lists them all.
+	fc.TerminatedRetention = fake.Duration(15 * time.Minute)
 	fc.InstanceTypes = map[string]float64{}
 	for _, t := range r.types {
 		price, ok := ec2.ApproxOnDemandPrice("us-east-1", t)

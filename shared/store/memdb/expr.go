@@ -115,9 +115,13 @@ func (n beginsNode) eval(item map[string]types.AttributeValue, e *env) (bool, er
 	if err != nil {
 		return false, err
 	}
+	return beginsWith(a, b), nil
+}
+
+func beginsWith(a, b types.AttributeValue) bool {
 	as, ok1 := a.(*types.AttributeValueMemberS)
 	bs, ok2 := b.(*types.AttributeValueMemberS)
-	return ok1 && ok2 && strings.HasPrefix(as.Value, bs.Value), nil
+	return ok1 && ok2 && strings.HasPrefix(as.Value, bs.Value)
 }
 
 func (n cmpNode) eval(item map[string]types.AttributeValue, e *env) (bool, error) {
@@ -129,31 +133,36 @@ func (n cmpNode) eval(item map[string]types.AttributeValue, e *env) (bool, error
 	if err != nil {
 		return false, err
 	}
+	return compareOp(n.op, a, b), nil
+}
+
+// compareOp applies a comparator; a missing attribute (nil) compares false,
+// except that it differs from anything.
+func compareOp(op string, a, b types.AttributeValue) bool {
 	if a == nil || b == nil {
-		// A missing attribute compares false, except that it differs from anything.
-		return n.op == "<>" && (a == nil) != (b == nil), nil
+		return op == "<>" && (a == nil) != (b == nil)
 	}
 	c, comparable := compare(a, b)
-	switch n.op {
+	switch op {
 	case "=":
-		return comparable && c == 0, nil
+		return comparable && c == 0
 	case "<>":
-		return !comparable || c != 0, nil
+		return !comparable || c != 0
 	}
 	if !comparable {
-		return false, nil
+		return false
 	}
-	switch n.op {
+	switch op {
 	case "<":
-		return c < 0, nil
+		return c < 0
 	case "<=":
-		return c <= 0, nil
+		return c <= 0
 	case ">":
-		return c > 0, nil
+		return c > 0
 	case ">=":
-		return c >= 0, nil
+		return c >= 0
 	}
-	return false, fmt.Errorf("unknown comparator %q", n.op)
+	return false
 }
 
 // compare orders two scalar values of the same type (S, N or B); comparable is
@@ -185,6 +194,16 @@ func compareNumbers(a, b string) int {
 	if a == b {
 		return 0
 	}
+	if isDigits(a) && isDigits(b) && (len(a) == 1 || a[0] != '0') && (len(b) == 1 || b[0] != '0') {
+		// Non-negative integers without leading zeros: longer is larger.
+		if len(a) != len(b) {
+			if len(a) < len(b) {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	}
 	x, err1 := strconv.ParseFloat(a, 64)
 	y, err2 := strconv.ParseFloat(b, 64)
 	if err1 != nil || err2 != nil {
@@ -197,6 +216,18 @@ func compareNumbers(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // tokens splits an expression into identifiers, placeholders, punctuation and
@@ -476,4 +507,90 @@ func (u *update) apply(item map[string]types.AttributeValue, e *env) error {
 		delete(item, name)
 	}
 	return nil
+}
+
+// pred is a condition bound to one request's names and values, evaluated per
+// item without looking either up again.
+type pred func(item map[string]types.AttributeValue) bool
+
+// value is an operand bound to a request: a fixed value, or an attribute's.
+type value func(item map[string]types.AttributeValue) types.AttributeValue
+
+func (o operand) bind(e *env) (value, error) {
+	s := string(o)
+	if strings.HasPrefix(s, ":") {
+		v, ok := e.values[s]
+		if !ok {
+			return nil, fmt.Errorf("undefined expression attribute value %s", s)
+		}
+		return func(map[string]types.AttributeValue) types.AttributeValue { return v }, nil
+	}
+	name, err := e.name(s)
+	if err != nil {
+		return nil, err
+	}
+	return func(item map[string]types.AttributeValue) types.AttributeValue { return item[name] }, nil
+}
+
+// bind binds a parsed condition to a request's names and values.
+func bind(n node, e *env) (pred, error) {
+	switch x := n.(type) {
+	case orNode:
+		a, err := bind(x.a, e)
+		if err != nil {
+			return nil, err
+		}
+		b, err := bind(x.b, e)
+		if err != nil {
+			return nil, err
+		}
+		return func(it map[string]types.AttributeValue) bool { return a(it) || b(it) }, nil
+	case andNode:
+		a, err := bind(x.a, e)
+		if err != nil {
+			return nil, err
+		}
+		b, err := bind(x.b, e)
+		if err != nil {
+			return nil, err
+		}
+		return func(it map[string]types.AttributeValue) bool { return a(it) && b(it) }, nil
+	case notNode:
+		a, err := bind(x.a, e)
+		if err != nil {
+			return nil, err
+		}
+		return func(it map[string]types.AttributeValue) bool { return !a(it) }, nil
+	}
+	switch x := n.(type) {
+	case existsNode:
+		v, err := x.path.bind(e)
+		if err != nil {
+			return nil, err
+		}
+		want := x.want
+		return func(it map[string]types.AttributeValue) bool { return (v(it) != nil) == want }, nil
+	case beginsNode:
+		a, err := x.a.bind(e)
+		if err != nil {
+			return nil, err
+		}
+		b, err := x.b.bind(e)
+		if err != nil {
+			return nil, err
+		}
+		return func(it map[string]types.AttributeValue) bool { return beginsWith(a(it), b(it)) }, nil
+	case cmpNode:
+		a, err := x.a.bind(e)
+		if err != nil {
+			return nil, err
+		}
+		b, err := x.b.bind(e)
+		if err != nil {
+			return nil, err
+		}
+		op := x.op
+		return func(it map[string]types.AttributeValue) bool { return compareOp(op, a(it), b(it)) }, nil
+	}
+	return nil, fmt.Errorf("unknown expression node %T", n)
 }

@@ -34,6 +34,10 @@ import (
 
 type item = map[string]types.AttributeValue
 
+// Items are copied on the way in and never changed in place (an update writes a
+// copy), so reads hand out the stored maps themselves: callers must not modify
+// what they read, as the store, which only decodes it, does not.
+
 // DB is an in-memory set of tables. It is safe for concurrent use.
 type DB struct {
 	mu     sync.Mutex
@@ -262,7 +266,7 @@ func (db *DB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*d
 	if err != nil {
 		return nil, err
 	}
-	return &dynamodb.GetItemOutput{Item: clone(t.get(hash, rng))}, nil
+	return &dynamodb.GetItemOutput{Item: t.get(hash, rng)}, nil
 }
 
 // PutItem writes an item if its condition holds.
@@ -520,7 +524,19 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 }
 
 // page applies conditions and the limit to candidates, in order.
-func (db *DB) page(t *table, cands []item, keyCond, filter node, e *env, limit *int32) (*dynamodb.QueryOutput, error) {
+func (db *DB) page(t *table, cands []item, keyNode, filterNode node, e *env, limit *int32) (*dynamodb.QueryOutput, error) {
+	var keyCond, filter pred
+	var err error
+	if keyNode != nil {
+		if keyCond, err = bind(keyNode, e); err != nil {
+			return nil, validation("%v", err)
+		}
+	}
+	if filterNode != nil {
+		if filter, err = bind(filterNode, e); err != nil {
+			return nil, validation("%v", err)
+		}
+	}
 	out := &dynamodb.QueryOutput{}
 	for i, it := range cands {
 		if limit != nil && int32(i) >= *limit {
@@ -532,25 +548,10 @@ func (db *DB) page(t *table, cands []item, keyCond, filter node, e *env, limit *
 			break
 		}
 		out.ScannedCount++
-		if keyCond != nil {
-			ok, err := keyCond.eval(it, e)
-			if err != nil {
-				return nil, validation("%v", err)
-			}
-			if !ok {
-				continue
-			}
+		if (keyCond != nil && !keyCond(it)) || (filter != nil && !filter(it)) {
+			continue
 		}
-		if filter != nil {
-			ok, err := filter.eval(it, e)
-			if err != nil {
-				return nil, validation("%v", err)
-			}
-			if !ok {
-				continue
-			}
-		}
-		out.Items = append(out.Items, clone(it))
+		out.Items = append(out.Items, it)
 		out.Count++
 	}
 	return out, nil
