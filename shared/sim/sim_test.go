@@ -37,7 +37,7 @@ func synthetic(seed uint64) []Task {
 func simulate(t *testing.T, tasks []Task, tweak func(*Options)) ([]*run, *Result) {
 	t.Helper()
 	o := Options{Trace: "synthetic", Tasks: tasks, Warmup: 30 * time.Minute, End: 4 * time.Hour, Seed: 3,
-		Pool: json.RawMessage(strings.Replace(DefaultPool, `"maxCapacity": 1000`, `"maxCapacity": 40`, 1)),
+		Pool:       json.RawMessage(strings.Replace(DefaultPool, `"maxCapacity": 1000`, `"maxCapacity": 40`, 1)),
 		NeverClaim: 0.05, SpotInterruptionRate: 0.2}
 	if tweak != nil {
 		tweak(&o)
