@@ -88,6 +88,7 @@ test: test-go test-compat
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
+	WORKERFLEET_TEST_STORE=memdb $(GO) test -count=1 -timeout 5m ./shared/store/ ./shared/provision/ ./shared/ec2events/
 
 test-compat:
 	cd shared/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) test -count=1 -timeout 20m ./...
