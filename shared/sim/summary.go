@@ -87,7 +87,7 @@ func (r *run) summary() PolicySummary {
 	sort.Float64s(waits)
 	s.WaitP50, s.WaitP95, s.WaitP99 = percentile(waits, 0.50), percentile(waits, 0.95), percentile(waits, 0.99)
 	if len(waits) > 0 {
-		s.WaitMax = waits[len(waits)-1]
+		s.WaitMax = round(waits[len(waits)-1], 1)
 	}
 	var workerTime, capacityTime time.Duration
 	for _, w := range r.all {
