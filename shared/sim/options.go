@@ -14,19 +14,20 @@ import (
 )
 
 // DefaultPool is the pool a simulation runs when given none: two instance types in
-// three zones of one region, spot (written out, whatever the parser's default
-// market), capacity 1, maxCapacity 1000.
+// three zones of one region, spot (said both ways, market and v25's
+// InstanceMarketOptions, whatever the parser's default market), capacity 1,
+// maxCapacity 1000.
 const DefaultPool = `{
   "minCapacity": 0,
   "maxCapacity": 1000,
   "lifecycle": {"registrationTimeout": 900, "reregistrationTimeout": 345600},
   "launchConfigs": [
-    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1a"}}},
-    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1b"}}},
-    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1c"}}},
-    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "Placement": {"AvailabilityZone": "us-east-1a"}}},
-    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "Placement": {"AvailabilityZone": "us-east-1b"}}},
-    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "Placement": {"AvailabilityZone": "us-east-1c"}}}
+    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1a"}, "InstanceMarketOptions": {"MarketType": "spot"}}},
+    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1b"}, "InstanceMarketOptions": {"MarketType": "spot"}}},
+    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1c"}, "InstanceMarketOptions": {"MarketType": "spot"}}},
+    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "Placement": {"AvailabilityZone": "us-east-1a"}, "InstanceMarketOptions": {"MarketType": "spot"}}},
+    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "Placement": {"AvailabilityZone": "us-east-1b"}, "InstanceMarketOptions": {"MarketType": "spot"}}},
+    {"region": "us-east-1", "capacityPerInstance": 1, "market": "spot", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "Placement": {"AvailabilityZone": "us-east-1c"}, "InstanceMarketOptions": {"MarketType": "spot"}}}
   ]
 }`
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/provision"
 )
 
@@ -203,5 +204,22 @@ func TestTraceRoundTrip(t *testing.T) {
 	unsorted := []byte{0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1}
 	if _, err := ReadTrace(bytes.NewReader(unsorted)); err == nil {
 		t.Error("records out of order were accepted")
+	}
+}
+
+func TestDefaultPool(t *testing.T) {
+	cfg, err := pool.ParseConfig("aws", json.RawMessage(DefaultPool), pool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones, types := map[string]bool{}, map[string]bool{}
+	for _, o := range cfg.Options() {
+		if !o.Spot || o.Capacity != 1 || o.Region != "us-east-1" {
+			t.Errorf("option %s: spot %v, capacity %v, region %s; want spot, 1, us-east-1", o.ID, o.Spot, o.Capacity, o.Region)
+		}
+		zones[o.AvailabilityZone], types[o.InstanceType] = true, true
+	}
+	if len(zones) != 3 || len(types) != 2 || cfg.Sizing().MaxCapacity != 1000 {
+		t.Errorf("zones %v, types %v, maxCapacity %v; want 3 x 2, 1000", zones, types, cfg.Sizing().MaxCapacity)
 	}
 }
