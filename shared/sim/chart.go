@@ -62,15 +62,16 @@ func panel(trace string, pol provision.Policy, samples []Sample) (*plot.Plot, fl
 	p.Title.Text = fmt.Sprintf("%s: %s", trace, pol)
 	p.X.Label.Text = "trace time (hours)"
 	p.Y.Label.Text = "tasks / capacity"
-	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Top, p.Legend.Left = true, false
+	p.Legend.YOffs = vg.Points(12) // above the plot area, clear of the lines
 	series := []struct {
 		name  string
 		color color.RGBA
 		value func(Sample) float64
 	}{
-		{"pending tasks", color.RGBA{R: 214, G: 39, B: 40, A: 255}, func(s Sample) float64 { return float64(s.Pending) }},
 		{"running capacity", color.RGBA{R: 31, G: 119, B: 180, A: 255}, func(s Sample) float64 { return s.RunningCapacity }},
 		{"requested capacity", color.RGBA{R: 44, G: 160, B: 44, A: 255}, func(s Sample) float64 { return s.Requested }},
+		{"pending tasks", color.RGBA{R: 214, G: 39, B: 40, A: 255}, func(s Sample) float64 { return float64(s.Pending) }},
 	}
 	top := 0.0
 	for _, s := range series {

@@ -64,7 +64,9 @@ type Result struct {
 
 // Sample is a policy's state at one time.
 type Sample struct {
-	At                         time.Duration
+	At time.Duration
+	// Pending is the most tasks pending at once in the minute before At; the
+	// capacities are At's.
 	Pending                    int
 	RunningCapacity, Requested float64
 }
@@ -166,6 +168,7 @@ type run struct {
 	invocationSum time.Duration // simulated time invocations spent (first iteration to last)
 	invocations   int
 	samples       []Sample
+	peakPending   int // the most tasks pending at once since the last sample
 	failed        error
 }
 
@@ -291,6 +294,7 @@ func (r *run) simulate(ctx context.Context) error {
 			return r.failed
 		}
 		r.runTasks(t)
+		r.peakPending = max(r.peakPending, len(r.queue))
 		r.idleShutdowns(t)
 		if r.failed != nil {
 			return r.failed

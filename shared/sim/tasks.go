@@ -154,7 +154,8 @@ func (r *run) idleShutdowns(t time.Duration) {
 
 // sample records the queue and the fleet, and accrues the fleet's cost up to t.
 func (r *run) sample(t time.Duration) {
-	s := Sample{At: t, Pending: len(r.queue)}
+	s := Sample{At: t, Pending: max(r.peakPending, len(r.queue))}
+	r.peakPending = 0
 	for _, w := range r.alive {
 		switch {
 		case w.shutdown:
