@@ -10,10 +10,11 @@
 // expr.go) is a ValidationException, never a silent misreading. Not modelled:
 // the 1 MB page limit, capacity, throttling, eventual consistency of indexes.
 //
-// minidyn (github.com/truora/minidyn) was measured first: it sorts a table's keys
-// on every insert and evaluates a query against every item of the table, which at
-// the simulator's tens of thousands of worker records costs more than the
-// simulation itself.
+// minidyn (github.com/truora/minidyn, v0.8.2) was considered first and read, not
+// benchmarked: it sorts a table's keys on every insert and evaluates a query's key
+// condition against every item of the table (its core.Table.SearchData), so at
+// the simulator's tens of thousands of worker records and hundreds of thousands of
+// queries each call would cost O(table); here a query reads its partition only.
 package memdb
 
 import (
