@@ -53,10 +53,10 @@ require (
 	github.com/pborman/uuid v1.2.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect
+	github.com/stretchr/testify v1.11.1 // indirect
 	github.com/taskcluster/httpbackoff/v3 v3.0.0 // indirect
 	github.com/taskcluster/slugid-go v1.1.0 // indirect
 	github.com/taskcluster/taskcluster-lib-urls v13.0.0+incompatible // indirect
-	github.com/truora/minidyn v0.8.2 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.52.0 // indirect
 	golang.org/x/image v0.30.0 // indirect
