@@ -274,21 +274,9 @@ func (db *DB) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...func(*d
 func (db *DB) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	t, err := db.table(in.TableName)
+	t, _, _, old, err := db.conditional(in.TableName, in.Item, in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	if err != nil {
 		return nil, err
-	}
-	hash, rng, err := t.keyOf(in.Item)
-	if err != nil {
-		return nil, err
-	}
-	old := t.get(hash, rng)
-	ok, err := db.check(in.ConditionExpression, old, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, conditionFailed()
 	}
 	if err := t.put(clone(in.Item)); err != nil {
 		return nil, err
@@ -300,26 +288,37 @@ func (db *DB) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*d
 	return out, nil
 }
 
+// conditional finds the item a write addresses and checks the write's condition on
+// it: the table, the item's key, and the item as it was (nil when absent). A false
+// condition is DynamoDB's ConditionalCheckFailedException.
+func (db *DB) conditional(table *string, key item, cond *string, names map[string]string, values map[string]types.AttributeValue) (*table, string, string, item, error) {
+	t, err := db.table(table)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	hash, rng, err := t.keyOf(key)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	old := t.get(hash, rng)
+	ok, err := db.check(cond, old, names, values)
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	if !ok {
+		return nil, "", "", nil, conditionFailed()
+	}
+	return t, hash, rng, old, nil
+}
+
 // UpdateItem applies an update expression (SET, REMOVE) if its condition holds;
 // it creates the item when absent, as DynamoDB does.
 func (db *DB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	t, err := db.table(in.TableName)
+	t, _, _, old, err := db.conditional(in.TableName, in.Key, in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	if err != nil {
 		return nil, err
-	}
-	hash, rng, err := t.keyOf(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	old := t.get(hash, rng)
-	ok, err := db.check(in.ConditionExpression, old, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, conditionFailed()
 	}
 	expr := aws.ToString(in.UpdateExpression)
 	u, ok := db.upds[expr]
@@ -356,21 +355,9 @@ func (db *DB) UpdateItem(_ context.Context, in *dynamodb.UpdateItemInput, _ ...f
 func (db *DB) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	t, err := db.table(in.TableName)
+	t, hash, rng, old, err := db.conditional(in.TableName, in.Key, in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
 	if err != nil {
 		return nil, err
-	}
-	hash, rng, err := t.keyOf(in.Key)
-	if err != nil {
-		return nil, err
-	}
-	old := t.get(hash, rng)
-	ok, err := db.check(in.ConditionExpression, old, in.ExpressionAttributeNames, in.ExpressionAttributeValues)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, conditionFailed()
 	}
 	t.remove(hash, rng)
 	out := &dynamodb.DeleteItemOutput{}
