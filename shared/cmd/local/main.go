@@ -3,7 +3,7 @@
 //	local run                              the whole system, in the foreground (make run)
 //	local invoke -function F -event FILE   one function once on a sample event (make invoke)
 //	local coldstart [-n 7] [-function F]   cold starts of every function's bootstrap (make coldstart)
-//	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
+//	local api METHOD PATH|URL [BODY|@FILE|-]   one API call, signed with the root credentials (make api: from $ARGS)
 //	local client create ID -scope S ...    an API client (make client); see -h
 //	local docs                             the cloud drivers and their options (README)
 //	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
@@ -88,7 +88,7 @@ func install(ctx context.Context) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH [BODY|@FILE|-] | client ... | docs | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH|URL [BODY|@FILE|-] | client ... | docs | install`)
 	os.Exit(2)
 }
 
