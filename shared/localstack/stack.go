@@ -47,7 +47,10 @@ type Options struct {
 	Cloud string
 	// SimulateWorkers boots a simulated worker on every fake instance.
 	SimulateWorkers bool
-	// Seed makes the fake cloud deterministic (0: random).
+	// Seed makes the fake cloud deterministic (0: random). A given seed also holds
+	// the spot prices still (unless FakeCloud sets priceVolatility), so that a run
+	// repeats whatever the pace of the person typing: same instance ids, zones and
+	// prices.
 	Seed int64
 	// BootDelay and ShutdownDelay are the fake instances'.
 	BootDelay, ShutdownDelay time.Duration
@@ -356,15 +359,17 @@ func (s *Stack) Close() {
 	})
 }
 
-// Banner is what `make run` prints once the stack is ready.
+// Banner is what `make run` prints once the stack is ready: where everything is,
+// the credentials, and the walkthrough's first commands for this cloud.
 func (s *Stack) Banner() string {
 	var b strings.Builder
-	cloudName := "the fake cloud"
-	if s.Cloud == "ec2" {
-		cloudName = "the EC2 driver against moto"
+	switch {
+	case s.Fake != nil:
+		b.WriteString("\nworkerfleet is running on the fake cloud")
+	default:
+		fmt.Fprintf(&b, "\nworkerfleet is running on the EC2 driver against moto (%s)", s.moto.Endpoint())
 	}
-	fmt.Fprintf(&b, "\nworkerfleet is running on %s", cloudName)
-	if s.Fake != nil && s.SimulateWorkers {
+	if s.Sim != nil && s.SimulateWorkers {
 		b.WriteString(", with simulated workers")
 	}
 	fmt.Fprintf(&b, `.
@@ -373,20 +378,30 @@ func (s *Stack) Banner() string {
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
   worker-manager      %[1]s/api/worker-manager/v1
   fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>
-
+`, s.URL)
+	if s.Fake != nil {
+		fmt.Fprintf(&b, "  fake cloud          %s/local/cloud/instances\n", s.URL)
+		if s.Seed != 0 {
+			fmt.Fprintf(&b, "  seed                %d (from SEED; spot prices held still, so the run repeats)\n", s.Fake.Seed())
+		} else {
+			fmt.Fprintf(&b, "  seed                %d (random; spot prices move. SEED=<n> make run repeats a run)\n", s.Fake.Seed())
+		}
+	} else {
+		fmt.Fprintf(&b, "  moto (EC2)          %[1]s   (aws --endpoint-url %[1]s --region us-east-1 ec2 describe-instances;\n"+
+			"                      credentials testing/testing)\n", s.moto.Endpoint())
+	}
+	fmt.Fprintf(&b, `
   export TASKCLUSTER_ROOT_URL=%[1]s
   export TASKCLUSTER_CLIENT_ID=%[2]s
   export TASKCLUSTER_ACCESS_TOKEN=%[3]s
 
-Try it (the README walks through it):
+Try it (the README walks through it, and writes pool.json first):
   curl %[1]s/api/worker-manager/v1/providers
   make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
   curl -X PUT %[1]s/local/queue/pending/proj-ci/linux -d '{"pendingTasks": 5}'
-  curl %[1]s/local/cloud/instances
   curl %[1]s/api/worker-manager/v1/workers/proj-ci%%2Flinux
-
-The provisioner runs every %[4]s. Ctrl-C stops everything.
-`, s.URL, s.RootClientID, s.RootAccessToken, s.ProvisionInterval)
+`, s.URL, s.RootClientID, s.RootAccessToken)
+	fmt.Fprintf(&b, "\nThe provisioner runs every %s. Ctrl-C stops everything.\n", s.ProvisionInterval)
 	return b.String()
 }
 
@@ -431,7 +446,8 @@ func checkOptions(o Options) (*fake.Cloud, error) {
 }
 
 // fakeConfig is the fake cloud's configuration: o.FakeCloud over the driver's
-// defaults, with o's seed and delays where o.FakeCloud does not set them.
+// defaults, with o's seed and delays where o.FakeCloud does not set them, and still
+// prices when o has a seed and o.FakeCloud sets no priceVolatility.
 func fakeConfig(o Options) (fake.Config, error) {
 	fc, err := fake.ParseConfig(o.FakeCloud)
 	if err != nil {
@@ -441,6 +457,9 @@ func fakeConfig(o Options) (fake.Config, error) {
 	_ = json.Unmarshal(o.FakeCloud, &set) // empty (set stays nil), or an object ParseConfig accepted
 	if _, ok := set["seed"]; !ok {
 		fc.Seed = o.Seed
+	}
+	if _, ok := set["priceVolatility"]; !ok && o.Seed != 0 {
+		fc.PriceVolatility = 0
 	}
 	if _, ok := set["bootDelay"]; !ok {
 		fc.BootDelay = fake.Duration(o.BootDelay)

@@ -150,7 +150,7 @@ func (s *InstanceSet) Launch(ctx context.Context, req cloud.LaunchRequest) ([]cl
 	for _, inst := range out.Instances {
 		instances = append(instances, fromEC2(req.Region, aws.ToString(out.OwnerId), inst))
 	}
-	s.log.InfoContext(ctx, "launched instances", "region", req.Region, "instanceType", req.InstanceType,
+	s.log.DebugContext(ctx, "launched instances", "region", req.Region, "instanceType", req.InstanceType,
 		"count", len(instances), "spot", req.Spot, "clientToken", req.ClientToken)
 	return instances, nil
 }
