@@ -43,8 +43,8 @@ func serveInstances(c *fake.Cloud) http.HandlerFunc {
 
 // serveIMDS answers /local/imds/<instanceId>/latest/... as EC2's instance metadata
 // service does for that instance: dynamic/instance-identity/document and .../signature
-// (text), and user-data (the raw bytes).
-func serveIMDS(c *fake.Cloud) http.HandlerFunc {
+// (text), and user-data (the raw bytes); an unknown instance is a 404.
+func serveIMDS(c Machines) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/local/imds/"), "/")
 		if r.Method != "GET" || id == "" {

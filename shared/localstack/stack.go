@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -45,7 +46,8 @@ type Options struct {
 	ProvisionInterval time.Duration
 	// Cloud is "fake" (the simulated EC2) or "ec2" (the real EC2 driver against moto).
 	Cloud string
-	// SimulateWorkers boots a simulated worker on every fake instance.
+	// SimulateWorkers boots a simulated worker on every instance the provisioner
+	// launches, on the fake cloud or on moto.
 	SimulateWorkers bool
 	// Seed makes the fake cloud deterministic (0: random). A given seed also holds
 	// the spot prices still (unless FakeCloud sets priceVolatility), so that a run
@@ -64,6 +66,10 @@ type Options struct {
 	Providers string
 	// TaskDuration and IdleTimeout are the simulated workers'.
 	TaskDuration, IdleTimeout time.Duration
+	// DataDir, when set, keeps the tables (DynamoDB Local's -dbPath) and the key
+	// that seals client tokens there, so that both survive a restart; "" keeps the
+	// tables in memory, gone when the stack stops.
+	DataDir string
 	// Template is the path of template.yaml ("" finds it).
 	Template string
 	// Out receives the lines for people; Log the components' logs.
@@ -116,6 +122,8 @@ type Stack struct {
 
 	ddb      *dynamolocal.Server
 	moto     *motoserver.Server
+	fleet    *motoFleet // the moto instances' metadata and workers (CLOUD=ec2)
+	machines Machines
 	srv      *http.Server
 	ln       net.Listener
 	cancel   context.CancelFunc
@@ -132,8 +140,9 @@ type printed struct {
 
 // Start brings the stack up: DynamoDB Local and the template's tables, the cloud,
 // the APIs behind the local API Gateway, the fake queue, the control endpoints, the
-// provisioner on its schedule, and (with the fake cloud) EC2 events and simulated
-// workers. Close stops all of it.
+// provisioner on its schedule, simulated workers on the instances (the fake cloud's,
+// or moto's through the moto fleet), and with the fake cloud its EC2 events. Close
+// stops all of it.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o.defaults()
 	fakeCloud, err := checkOptions(o) // before anything starts: every mistake fails fast
@@ -163,17 +172,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.ddb, err = dynamolocal.Start(ctx); err != nil {
-		return nil, err
-	}
-	names, err := dynamolocal.CreateTables(ctx, s.ddb.Client(), tmpl.Tables, func(id string) string { return id })
+	names, signingKey, err := s.startTables(ctx, tmpl)
 	if err != nil {
 		return nil, err
 	}
 
 	cfg := app.Config{
 		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint, DynamoDBAccessKeyID: s.ddb.AccessKeyID,
-		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: randomKey(),
+		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: signingKey,
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
@@ -189,6 +195,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, fmt.Errorf("trust the fake cloud's identity key: %w", err)
 		}
 		opts = append(opts, app.WithCloud(s.Fake.InstanceSet(cloud.InstanceSetID(cfg.InstanceSetID))), app.WithVerifier(v))
+		s.machines = fakeMachines{s.Fake}
 	case "ec2":
 		if s.moto, err = motoserver.Start(ctx); err != nil {
 			return nil, fmt.Errorf("CLOUD=ec2 runs the EC2 driver against moto: %w", err)
@@ -200,6 +207,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		cfg.Cloud, cfg.AllowedRegions = ec2.Alias, []string{"us-east-1", "us-west-2"}
 		cfg.CloudConfig, _ = json.Marshal(map[string]any{"regions": cfg.AllowedRegions, "endpoint": s.moto.Endpoint()})
+		if s.fleet, err = newMotoFleet(s.moto.Endpoint(), cfg.AllowedRegions, cloud.InstanceSetID(cfg.InstanceSetID), o.BootDelay, o.Log); err != nil {
+			return nil, err
+		}
+		v := identity.NewAWSVerifier()
+		if err := v.Trust("*", s.fleet.signer.CertificatePEM()); err != nil {
+			return nil, fmt.Errorf("trust the moto instances' identity key: %w", err)
+		}
+		opts = append(opts, app.WithVerifier(v))
+		s.machines = s.fleet
 	}
 	if s.App, err = app.New(ctx, cfg, opts...); err != nil {
 		return nil, err
@@ -214,9 +230,17 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	prov.OnReport = s.printReport
 
+	s.Sim = &Simulator{Machines: s.machines, IMDS: s.URL + "/local/imds/", Queue: s.Queue, TaskDuration: o.TaskDuration,
+		IdleTimeout: o.IdleTimeout, Say: s.say, Log: o.Log}
+	if s.fleet != nil && o.SimulateWorkers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.fleet.Run(runCtx, time.Second, func(id string) { s.Sim.Boot(runCtx, id) })
+		}()
+	}
 	if s.Fake != nil {
 		handler := s.App.EC2Events()
-		s.Sim = &Simulator{Cloud: s.Fake, Queue: s.Queue, TaskDuration: o.TaskDuration, IdleTimeout: o.IdleTimeout, Say: s.say, Log: o.Log}
 		s.Fake.SetEventSink(func(_ context.Context, raw json.RawMessage) {
 			// As EventBridge does: asynchronously, each event on its own.
 			s.wg.Add(1)
@@ -257,8 +281,8 @@ func (s *Stack) handler(gw http.Handler) http.Handler {
 	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
-		mux.HandleFunc("/local/imds/", serveIMDS(s.Fake))
 	}
+	mux.HandleFunc("/local/imds/", serveIMDS(s.machines))
 	return mux
 }
 
@@ -369,7 +393,7 @@ func (s *Stack) Banner() string {
 	default:
 		fmt.Fprintf(&b, "\nworkerfleet is running on the EC2 driver against moto (%s)", s.moto.Endpoint())
 	}
-	if s.Sim != nil && s.SimulateWorkers {
+	if s.SimulateWorkers {
 		b.WriteString(", with simulated workers")
 	}
 	fmt.Fprintf(&b, `.
@@ -389,6 +413,11 @@ func (s *Stack) Banner() string {
 	} else {
 		fmt.Fprintf(&b, "  moto (EC2)          %[1]s   (aws --endpoint-url %[1]s --region us-east-1 ec2 describe-instances;\n"+
 			"                      credentials testing/testing)\n", s.moto.Endpoint())
+	}
+	if s.DataDir != "" {
+		fmt.Fprintf(&b, "  tables              kept in %s (PERSIST)\n", s.DataDir)
+	} else {
+		b.WriteString("  tables              in memory, gone at Ctrl-C (PERSIST=1 keeps them)\n")
 	}
 	fmt.Fprintf(&b, `
   export TASKCLUSTER_ROOT_URL=%[1]s
@@ -411,6 +440,47 @@ func (s *Stack) DynamoDBEndpoint() string { return s.ddb.Endpoint }
 // DynamoDBAccessKeyID is the access key id the stack's tables live under in its
 // DynamoDB Local.
 func (s *Stack) DynamoDBAccessKeyID() string { return s.ddb.AccessKeyID }
+
+// startTables starts DynamoDB Local with the template's tables, in memory or kept
+// in DataDir, and returns their names and the key that seals client tokens: kept in
+// DataDir too, or else fresh, since sealed tokens are only as durable as the key.
+func (s *Stack) startTables(ctx context.Context, tmpl *template.Template) (map[string]string, []byte, error) {
+	var opts []dynamolocal.StartOption
+	var tableOpts []dynamolocal.TableOption
+	if s.DataDir != "" {
+		opts = append(opts, dynamolocal.WithDBPath(filepath.Join(s.DataDir, "dynamodb")))
+		tableOpts = append(tableOpts, dynamolocal.KeepExisting())
+	}
+	var err error
+	if s.ddb, err = dynamolocal.Start(ctx, opts...); err != nil {
+		return nil, nil, err
+	}
+	names, err := dynamolocal.CreateTables(ctx, s.ddb.Client(), tmpl.Tables, func(id string) string { return id }, tableOpts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.DataDir == "" {
+		return names, randomKey(), nil
+	}
+	key, err := keptKey(filepath.Join(s.DataDir, "signing-key"))
+	return names, key, err
+}
+
+// keptKey reads the key in path, or writes a fresh one there (0600) first.
+func keptKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read the kept signing key: %w", err)
+	}
+	key = randomKey()
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("keep the signing key: %w", err)
+	}
+	return key, nil
+}
 
 func randomKey() []byte {
 	b := make([]byte, 32)

@@ -186,3 +186,9 @@ func fromEC2(region, owner string, inst types.Instance) cloud.Instance {
 	}
 	return out
 }
+
+// FromEC2 converts an instance of a DescribeInstances reservation (owner is its
+// OwnerId) as the driver does: for the local stack's simulated workers on moto.
+func FromEC2(region, owner string, inst types.Instance) cloud.Instance {
+	return fromEC2(region, owner, inst)
+}

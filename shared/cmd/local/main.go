@@ -150,6 +150,13 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("SEED=%q is not a number", s)
 		}
 	}
+	if p := os.Getenv("PERSIST"); p != "" && p != "0" && p != "false" {
+		dir, err := dynamolocal.CacheDir()
+		if err != nil {
+			return err
+		}
+		o.DataDir = filepath.Join(dir, fmt.Sprintf("persist-%d", o.Port))
+	}
 	if o.RootAccessToken == "" {
 		if o.RootAccessToken, err = auth.NewAccessToken(); err != nil {
 			return err
