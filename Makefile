@@ -18,7 +18,7 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w -buildid="
 require-artifacts-dir = test -n "$(ARTIFACTS_DIR)" || { echo "$@ is for sam build (it sets ARTIFACTS_DIR); use make build" >&2; exit 2; }
 
 .PHONY: build-AwsProvisionerApiFunction build-SecretsApiFunction build-WorkerManagerApiFunction \
-	build-RegistrationFunction build-ProvisionerFunction build-Ec2EventsFunction
+	build-RegistrationFunction build-ProvisionerFunction build-Ec2EventsFunction build-StatusPageFunction
 
 build-AwsProvisionerApiFunction:
 	@$(require-artifacts-dir)
@@ -44,8 +44,12 @@ build-Ec2EventsFunction:
 	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ec2-events
 
+build-StatusPageFunction:
+	@$(require-artifacts-dir)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status-page
+
 # ---------------------------------------------------------------- everyday commands
-.PHONY: help run test test-go test-compat lint invoke coldstart api bench deploy build clean client
+.PHONY: help run test test-go test-compat lint invoke coldstart api status bench deploy build clean client
 
 ## help: list these targets (also what a bare make does); changes nothing.
 help:
@@ -85,6 +89,10 @@ api: $(LOCAL_BIN)
 	@test -n "$$ARGS" || { echo "usage: make api ARGS='METHOD PATH|URL [JSON|@FILE|-]'" >&2; exit 2; }
 	@$(LOCAL_BIN) api || { rc=$$?; kill -PIPE $$PPID; exit $$rc; }
 
+## status: the fleet at a glance (pools, capacities, pending tasks, errors, last iteration), refreshing; the same as the page at the root URL.
+status: $(LOCAL_BIN)
+	@exec $(LOCAL_BIN) status $(ARGS)
+
 ## client: create an API client in the local stack's tables (or a deployment's; see README).
 client: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) client $(ARGS)
@@ -114,7 +122,7 @@ bench:
 
 ## build: build every function as SAM would, into .aws-sam/local/<LogicalId>/bootstrap.
 build:
-	@for fn in AwsProvisionerApiFunction SecretsApiFunction WorkerManagerApiFunction RegistrationFunction ProvisionerFunction Ec2EventsFunction; do \
+	@for fn in AwsProvisionerApiFunction SecretsApiFunction WorkerManagerApiFunction RegistrationFunction ProvisionerFunction Ec2EventsFunction StatusPageFunction; do \
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR=.aws-sam/local/$$fn || exit 1; \
 		echo "built .aws-sam/local/$$fn/bootstrap"; done
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/motoserver"
 	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/statuspage"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -172,5 +174,86 @@ func TestDataDirKeepsTablesAcrossRestarts(t *testing.T) {
 	}
 	if !strings.Contains(memory.Banner(), "in memory") {
 		t.Errorf("banner does not say the tables are in memory:\n%s", memory.Banner())
+	}
+}
+
+// chromium finds Debian's chromium; without it the test is skipped, unless
+// WORKERFLEET_REQUIRE_CHROMIUM is set (CI sets it: .ci/run installs chromium).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("WORKERFLEET_REQUIRE_CHROMIUM") != "" {
+		t.Fatal("chromium is not installed (apt-get install chromium), and WORKERFLEET_REQUIRE_CHROMIUM is set")
+	}
+	t.Skip("chromium is not installed (apt-get install chromium)")
+	return ""
+}
+
+// The status page, served by the API itself at the root URL, rendered by a real
+// browser (headless chromium): it shows the pools and the worker type the test
+// created, with their figures and capacity charts.
+func TestStatusPageInHeadlessChromium(t *testing.T) {
+	browser := chromium(t)
+	s, out := startStack(t, Options{SimulateWorkers: false})
+	createPool(t, s, "proj-ci/page-a")
+	createPool(t, s, "proj-ci/page-b")
+	wt, err := pool.ParseWorkerType([]byte(`{"description": "page", "owner": "me@example.com",
+		"minCapacity": 0, "maxCapacity": 3, "scalingRatio": 0, "minPrice": 0, "maxPrice": 1,
+		"launchSpec": {}, "userData": {}, "secrets": {}, "scopes": [],
+		"regions": [{"region": "us-east-1", "launchSpec": {"ImageId": "ami-0123456789abcdef0"}, "userData": {}, "secrets": {}, "scopes": []}],
+		"instanceTypes": [{"instanceType": "m5.large", "capacity": 1, "utility": 1, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": []}]}`), pool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.App.Store.CreateWorkerType(context.Background(), "page-builder", wt.Definition()); err != nil {
+		t.Fatal(err)
+	}
+	s.Queue.Set("proj-ci", "page-a", 1)
+
+	// Two iterations' figures for each: the first chart point and the second.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		snap, err := statuspage.Build(context.Background(), s.App.Store, s.ProvisionInterval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := 0
+		for _, p := range snap.Pools {
+			if len(p.History) >= 2 {
+				ready++
+			}
+		}
+		if ready == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("figures of 3 pools after 60s: %+v\n%s", snap, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), "--dump-dom", s.URL+"/")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	dom, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{`data-pool="proj-ci/page-a"`, `data-pool="proj-ci/page-b"`, `data-pool="page-builder"`,
+		"worker type", `id="provisioner"`, "<svg", "0 / 2", "0 / 3"} {
+		if !bytes.Contains(dom, []byte(want)) {
+			t.Errorf("the rendered page lacks %q:\n%s", want, dom)
+		}
+	}
+	if n := bytes.Count(dom, []byte("<polyline")); n != 9 {
+		t.Errorf("%d chart lines, want 3 per pool:\n%s", n, dom)
 	}
 }

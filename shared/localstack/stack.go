@@ -399,6 +399,7 @@ func (s *Stack) Banner() string {
 	fmt.Fprintf(&b, `.
 
   root URL            %[1]s
+  status page         %[1]s/   (make status in a terminal)
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
   worker-manager      %[1]s/api/worker-manager/v1
   fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>

@@ -316,9 +316,10 @@ func (it *iteration) checkIn(ctx context.Context) {
 		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
 	}
 	statuses := make([]store.PoolStatus, 0, len(rep.Pools))
+	history := it.poolHistory(ctx)
 	m := telemetry.NewMetrics("workerfleet")
 	for _, pr := range rep.Pools {
-		statuses = append(statuses, pr.status(it.now))
+		statuses = append(statuses, pr.status(it.now, history[pr.Key]))
 		m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
 		m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
 		m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
@@ -342,6 +343,24 @@ func (it *iteration) checkIn(ctx context.Context) {
 	}
 	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
 		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors, "outcome", rep.Outcome())
+}
+
+// poolHistory is each pool's stored figures over the last iterations (one Query
+// for all pools); without them (a failed read) the history starts afresh.
+func (it *iteration) poolHistory(ctx context.Context) map[string][]store.PoolSample {
+	if len(it.rep.Pools) == 0 {
+		return nil
+	}
+	prev, err := it.p.Store.PoolStatuses(ctx)
+	if err != nil {
+		it.p.log().WarnContext(ctx, "reading the pools' history failed; it starts afresh", "error", err.Error())
+		return nil
+	}
+	out := make(map[string][]store.PoolSample, len(prev))
+	for _, st := range prev {
+		out[st.Pool] = st.History
+	}
+	return out
 }
 
 // HandleEvent is the Lambda handler for the schedule's event: an EventBridge

@@ -164,6 +164,27 @@ type PoolStatus struct {
 	Terminated        int       `dynamodbav:"terminated"`
 	Decision          string    `dynamodbav:"decision"`
 	LastError         string    `dynamodbav:"lastError,omitempty"`
+	// MinCapacity and MaxCapacity are the pool's bounds; Interrupted the capacity
+	// of workers that got a spot interruption warning.
+	MinCapacity float64 `dynamodbav:"minCapacity"`
+	MaxCapacity float64 `dynamodbav:"maxCapacity"`
+	Interrupted float64 `dynamodbav:"interrupted"`
+	// History is the pool's figures at the last iterations, oldest first, at most
+	// PoolHistoryLength of them: the status page's capacity over time.
+	History []PoolSample `dynamodbav:"history,omitempty"`
+}
+
+// PoolHistoryLength is how many iterations' figures a PoolStatus keeps (an hour
+// at the deployed one-minute schedule).
+const PoolHistoryLength = 60
+
+// PoolSample is one iteration's figures for a pool, in short attribute names: a
+// status item carries PoolHistoryLength of them.
+type PoolSample struct {
+	Time      time.Time `dynamodbav:"t" json:"time"`
+	Running   float64   `dynamodbav:"r" json:"running"`
+	Requested float64   `dynamodbav:"q" json:"requested"`
+	Pending   int64     `dynamodbav:"p" json:"pendingTasks"`
 }
 
 // PutPoolStatuses stores per-pool figures, in batches.
@@ -179,6 +200,33 @@ func (s *Store) PutPoolStatuses(ctx context.Context, statuses []PoolStatus) erro
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
 	return s.batchWrite(ctx, s.tables.Status, reqs)
+}
+
+// PoolStatuses returns every pool's latest figures (those of pools seen in the
+// last week), in pool key order.
+func (s *Store) PoolStatuses(ctx context.Context) ([]PoolStatus, error) {
+	filter, names, values := notExpired(s.Now())
+	names["#pk"] = "pk"
+	values[":pk"] = str(pkPool)
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.tables.Status), KeyConditionExpression: aws.String("#pk = :pk"),
+		FilterExpression: aws.String(filter), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	var all []PoolStatus
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query pool statuses: %w", err)
+		}
+		for _, item := range out.Items {
+			var st PoolStatus
+			if err := unmarshal(item, &st); err != nil {
+				return nil, err
+			}
+			all = append(all, st)
+		}
+	}
+	return all, nil
 }
 
 // PoolStatus returns one pool's latest figures; ErrNotFound if none.

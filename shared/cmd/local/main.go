@@ -5,6 +5,7 @@
 //	local coldstart [-n 7] [-function F]   cold starts of every function's bootstrap (make coldstart)
 //	local api METHOD PATH|URL [BODY|@FILE|-]   one API call, signed with the root credentials (make api: from $ARGS)
 //	local client create ID -scope S ...    an API client (make client); see -h
+//	local status [-once]                   the fleet at a glance, refreshing (make status)
 //	local docs                             the cloud drivers and their options (README)
 //	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
 package main
@@ -50,6 +51,8 @@ func main() {
 		err = api(ctx, os.Args[2:])
 	case "client":
 		err = client(ctx, os.Args[2:])
+	case "status":
+		err = status(ctx, os.Args[2:])
 	case "docs":
 		driverDocs(os.Stdout)
 	case "install":
@@ -88,7 +91,7 @@ func install(ctx context.Context) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH|URL [BODY|@FILE|-] | client ... | docs | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH|URL [BODY|@FILE|-] | client ... | status [-once] | docs | install`)
 	os.Exit(2)
 }
 
