@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -171,20 +172,73 @@ type PoolStatus struct {
 	Interrupted float64 `dynamodbav:"interrupted"`
 	// History is the pool's figures at the last iterations, oldest first, at most
 	// PoolHistoryLength of them: the status page's capacity over time.
-	History []PoolSample `dynamodbav:"history,omitempty"`
+	History PoolHistory `dynamodbav:"history,omitempty"`
 }
 
 // PoolHistoryLength is how many iterations' figures a PoolStatus keeps (an hour
 // at the deployed one-minute schedule).
 const PoolHistoryLength = 60
 
-// PoolSample is one iteration's figures for a pool, in short attribute names: a
-// status item carries PoolHistoryLength of them.
+// PoolSample is one iteration's figures for a pool (its time to the second).
 type PoolSample struct {
-	Time      time.Time `dynamodbav:"t" json:"time"`
-	Running   float64   `dynamodbav:"r" json:"running"`
-	Requested float64   `dynamodbav:"q" json:"requested"`
-	Pending   int64     `dynamodbav:"p" json:"pendingTasks"`
+	Time      time.Time `json:"time"`
+	Running   float64   `json:"running"`
+	Requested float64   `json:"requested"`
+	Pending   int64     `json:"pendingTasks"`
+}
+
+// PoolHistory is stored as one string, "unix:running:requested:pending" for the
+// first sample and "seconds-since-the-previous:running:requested:pending" for
+// each next one, space-separated: about 10 bytes a sample, so that a status item
+// with its 60 samples stays near one 1 KB write unit (as a list of maps, it would
+// be about 2.8 KB more: four units a pool per iteration).
+type PoolHistory []PoolSample
+
+// MarshalDynamoDBAttributeValue writes the compact string.
+func (h PoolHistory) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+	var b strings.Builder
+	var prev int64
+	for i, s := range h {
+		t := s.Time.Unix()
+		if i > 0 {
+			b.WriteByte(' ')
+			t, prev = t-prev, t
+		} else {
+			prev = t
+		}
+		fmt.Fprintf(&b, "%d:%s:%s:%d", t, strconv.FormatFloat(s.Running, 'g', -1, 64), strconv.FormatFloat(s.Requested, 'g', -1, 64), s.Pending)
+	}
+	return str(b.String()), nil
+}
+
+// UnmarshalDynamoDBAttributeValue reads the compact string.
+func (h *PoolHistory) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	v, ok := av.(*types.AttributeValueMemberS)
+	if !ok {
+		return fmt.Errorf("pool history: %T is not a string", av)
+	}
+	*h = nil
+	var t int64
+	for i, f := range strings.Fields(v.Value) {
+		parts := strings.Split(f, ":")
+		if len(parts) != 4 {
+			return fmt.Errorf("pool history: sample %q", f)
+		}
+		d, err1 := strconv.ParseInt(parts[0], 10, 64)
+		r, err2 := strconv.ParseFloat(parts[1], 64)
+		q, err3 := strconv.ParseFloat(parts[2], 64)
+		p, err4 := strconv.ParseInt(parts[3], 10, 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return fmt.Errorf("pool history: sample %q: %w", f, err)
+		}
+		if i == 0 {
+			t = d
+		} else {
+			t += d
+		}
+		*h = append(*h, PoolSample{Time: time.Unix(t, 0).UTC(), Running: r, Requested: q, Pending: p})
+	}
+	return nil
 }
 
 // PutPoolStatuses stores per-pool figures, in batches.
