@@ -246,6 +246,8 @@ type iteration struct {
 	backoffs *backoffs
 	listings map[string]*listing // by region
 	prices   *priceBook
+	// history receives the pools' stored figures, read while the iteration works.
+	history chan map[string][]store.PoolSample
 
 	mu       sync.Mutex
 	problems []string
@@ -264,6 +266,8 @@ func (it *iteration) run(ctx context.Context) error {
 	if it.targets, err = it.load(ctx); err != nil {
 		return err
 	}
+	it.history = make(chan map[string][]store.PoolSample, 1)
+	go func() { it.history <- it.readHistory(context.WithoutCancel(ctx)) }()
 	if it.backoffs, err = loadBackoffs(ctx, it.p.Store, it.now); err != nil {
 		return err
 	}
@@ -316,7 +320,10 @@ func (it *iteration) checkIn(ctx context.Context) {
 		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
 	}
 	statuses := make([]store.PoolStatus, 0, len(rep.Pools))
-	history := it.poolHistory(ctx)
+	var history map[string][]store.PoolSample
+	if it.history != nil {
+		history = <-it.history
+	}
 	m := telemetry.NewMetrics("workerfleet")
 	for _, pr := range rep.Pools {
 		statuses = append(statuses, pr.status(it.now, history[pr.Key]))
@@ -345,10 +352,10 @@ func (it *iteration) checkIn(ctx context.Context) {
 		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors, "outcome", rep.Outcome())
 }
 
-// poolHistory is each pool's stored figures over the last iterations (one Query
+// readHistory is each pool's stored figures over the last iterations (one Query
 // for all pools); without them (a failed read) the history starts afresh.
-func (it *iteration) poolHistory(ctx context.Context) map[string][]store.PoolSample {
-	if len(it.rep.Pools) == 0 {
+func (it *iteration) readHistory(ctx context.Context) map[string][]store.PoolSample {
+	if len(it.targets) == 0 {
 		return nil
 	}
 	prev, err := it.p.Store.PoolStatuses(ctx)
