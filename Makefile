@@ -49,7 +49,7 @@ build-StatusPageFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status-page
 
 # ---------------------------------------------------------------- everyday commands
-.PHONY: help run test test-go test-compat lint invoke coldstart api status bench deploy build clean client
+.PHONY: help run test test-go test-compat lint invoke coldstart api status bench deploy build clean client sim
 
 ## help: list these targets (also what a bare make does); changes nothing.
 help:
@@ -66,6 +66,7 @@ $(LOCAL_BIN): FORCE
 FORCE:
 
 ## run: the whole system on this machine, in the foreground; Ctrl-C stops all of it.
+## TC_ROOT_URL, TC_CLIENT_ID and TC_ACCESS_TOKEN run it in Taskcluster mode (README).
 run: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) run
 
@@ -97,11 +98,17 @@ status: $(LOCAL_BIN)
 client: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) client $(ARGS)
 
+## sim: replay a demand trace against a worker pool, workerfleet vs worker-manager (SIM_ARGS: more options, see -h).
+sim: $(LOCAL_BIN)
+	@test -n "$(TRACE)" || { echo "usage: make sim TRACE=<file> [POOL=<pool.json>] [OUT=<dir>] [SIM_ARGS='-seed 2 ...']"; exit 2; }
+	@exec $(LOCAL_BIN) sim -trace "$(TRACE)" $(if $(POOL),-pool "$(POOL)") $(if $(OUT),-out "$(OUT)") $(SIM_ARGS)
+
 ## test: every test: the module's, then the official-client compatibility module's.
 test: test-go test-compat
 
 test-go:
 	$(GO) test -count=1 -timeout 20m ./...
+	WORKERFLEET_TEST_STORE=memdb $(GO) test -count=1 -timeout 5m ./shared/store/ ./shared/provision/ ./shared/ec2events/
 
 test-compat:
 	cd shared/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) test -count=1 -timeout 20m ./...

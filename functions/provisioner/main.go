@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 
@@ -13,7 +14,9 @@ import (
 )
 
 func main() {
-	p, err := app.MustLoad().Provisioner(os.Stdout)
+	a := app.MustLoad()
+	a.LogTaskclusterClientCheck(context.Background()) // once per cold start, in Taskcluster mode
+	p, err := a.Provisioner(os.Stdout)
 	if err != nil {
 		slog.Error("cannot start", "error", err.Error())
 		os.Exit(1)

@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
+	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcauth"
 
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
@@ -32,6 +34,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/ec2events"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/provision"
 	"github.com/workerfleet/workerfleet/shared/statuspage"
@@ -60,6 +63,12 @@ type Config struct {
 	// TaskclusterRootURL: pending tasks come from its queue, and unknown clients are
 	// checked with its auth service. "" means no Taskcluster.
 	TaskclusterRootURL string
+	// TaskclusterClientID and TaskclusterAccessToken are the Taskcluster client
+	// workerfleet acts as in Taskcluster mode (as worker-manager runs as
+	// static/taskcluster/worker-manager): worker credentials are issued by it, so
+	// the deployment's auth service accepts them, and emailOnError mails go through
+	// its notify service. Both empty: standalone, credentials issued by the root.
+	TaskclusterClientID, TaskclusterAccessToken string
 	// DelegateAuth checks clients unknown here with TaskclusterRootURL's auth service.
 	DelegateAuth bool
 	// AllowedRegions are the EC2 regions definitions may use.
@@ -74,6 +83,15 @@ type Config struct {
 	CloudConfig json.RawMessage
 	// ProvisionInterval is the schedule's period (for backendStatus; default 1m).
 	ProvisionInterval time.Duration
+	// ProvisionCadence is the pause between iterations inside one invocation while
+	// demand moves (PROVISION_CADENCE; 0 = provision.DefaultCadenceInterval when the
+	// schedule's period leaves room, "off" or a negative value = one iteration per
+	// invocation).
+	ProvisionCadence time.Duration
+	// WorkerIdleTimeout is what pools' workers are told to idle at most where their
+	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
+	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
+	WorkerIdleTimeout time.Duration
 }
 
 // FromEnv reads the configuration the template gives the functions: table names,
@@ -100,6 +118,7 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		CloudConfig:         json.RawMessage(env("CLOUD_CONFIG")),
 	}
 	cfg.DelegateAuth = cfg.TaskclusterRootURL != "" && env("TASKCLUSTER_AUTH_DELEGATION") != "false"
+	cfg.TaskclusterClientID = env("TASKCLUSTER_CLIENT_ID")
 	for _, r := range strings.Split(env("ALLOWED_REGIONS"), ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			cfg.AllowedRegions = append(cfg.AllowedRegions, r)
@@ -124,12 +143,39 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		}
 		cfg.ProvisionInterval = iv
 	}
+	switch d := env("PROVISION_CADENCE"); d {
+	case "":
+	case "off", "0":
+		cfg.ProvisionCadence = -1
+	default:
+		iv, err := time.ParseDuration(d)
+		if err != nil || iv <= 0 {
+			return Config{}, fmt.Errorf("PROVISION_CADENCE=%q: a positive duration such as 15s, or off", d)
+		}
+		cfg.ProvisionCadence = iv
+	}
+	switch d := env("WORKER_IDLE_TIMEOUT"); d {
+	case "":
+	case "off", "0":
+		cfg.WorkerIdleTimeout = -1
+	default:
+		iv, err := time.ParseDuration(d)
+		if err != nil || iv < time.Second {
+			return Config{}, fmt.Errorf("WORKER_IDLE_TIMEOUT=%q: a duration of at least 1s such as 5m, or off", d)
+		}
+		cfg.WorkerIdleTimeout = iv
+	}
 	if !secrets {
 		if err := withoutSecrets(&cfg); err != nil {
 			return Config{}, err
 		}
 	} else if cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0 {
 		if err := cfg.loadSecrets(ctx, env("ROOT_CREDENTIALS_SECRET"), env("SIGNING_KEY_SECRET")); err != nil {
+			return Config{}, err
+		}
+	}
+	if cfg.TaskclusterClientID != "" {
+		if err := cfg.loadTaskclusterToken(ctx, env("TASKCLUSTER_ACCESS_TOKEN_SECRET")); err != nil {
 			return Config{}, err
 		}
 	}
@@ -197,6 +243,53 @@ func secretString(ctx context.Context, sm *secretsmanager.Client, arn string) (s
 	return aws.ToString(out.SecretString), nil
 }
 
+// loadTaskclusterToken reads the Taskcluster client's access token from Secrets
+// Manager: the secret's string is the token, or a JSON object with accessToken (and
+// then, if it names one, the same clientId as TASKCLUSTER_CLIENT_ID).
+func (c *Config) loadTaskclusterToken(ctx context.Context, arn string) error {
+	if arn == "" {
+		return errors.New("TASKCLUSTER_CLIENT_ID is set: set TASKCLUSTER_ACCESS_TOKEN_SECRET to the Secrets Manager secret holding its access token")
+	}
+	awsCfg, err := telemetry.AWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("read the Taskcluster access token secret: %w", err)
+	}
+	token, err := parseTaskclusterToken(aws.ToString(out.SecretString), c.TaskclusterClientID)
+	if err != nil {
+		return fmt.Errorf("the Taskcluster access token secret: %w", err)
+	}
+	c.TaskclusterAccessToken = token
+	return nil
+}
+
+// parseTaskclusterToken reads a secret string that is an access token, or
+// {"clientId": ..., "accessToken": ...}. Errors never quote the secret.
+func parseTaskclusterToken(secret, clientID string) (string, error) {
+	secret = strings.TrimSpace(secret)
+	if !strings.HasPrefix(secret, "{") {
+		return secret, nil
+	}
+	var v struct {
+		ClientID    string `json:"clientId"`
+		AccessToken string `json:"accessToken"`
+	}
+	if err := json.Unmarshal([]byte(secret), &v); err != nil || v.AccessToken == "" {
+		return "", errors.New("it is JSON but not {\"accessToken\": ...}")
+	}
+	if v.ClientID != "" && v.ClientID != clientID {
+		return "", fmt.Errorf("it is for client %q, not TASKCLUSTER_CLIENT_ID %q", v.ClientID, clientID)
+	}
+	return v.AccessToken, nil
+}
+
+// TaskclusterMode reports whether workerfleet acts as a client of a Taskcluster
+// deployment (issuing worker credentials as that client), rather than standalone.
+func (c *Config) TaskclusterMode() bool { return c.TaskclusterClientID != "" }
+
 func (c *Config) validate() error {
 	var missing []string
 	for name, v := range map[string]string{
@@ -211,6 +304,16 @@ func (c *Config) validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("configuration lacks: %s", strings.Join(missing, ", "))
+	}
+	if c.TaskclusterClientID != "" || c.TaskclusterAccessToken != "" {
+		switch {
+		case c.TaskclusterRootURL == "":
+			return errors.New("a Taskcluster client is configured without a Taskcluster root URL")
+		case c.TaskclusterClientID == "" || c.TaskclusterAccessToken == "":
+			return errors.New("the Taskcluster client needs both a client id and an access token")
+		case c.TaskclusterClientID == c.RootClientID:
+			return fmt.Errorf("the Taskcluster client id %q is the root client's: give the root another id", c.RootClientID)
+		}
 	}
 	if len(c.SigningKey) < 16 {
 		return errors.New("the signing key must be at least 16 bytes")
@@ -229,13 +332,17 @@ func (c *Config) validate() error {
 
 // App is the wired product.
 type App struct {
-	Config   Config
-	Store    *store.Store
-	Sealer   *auth.Sealer
-	Auth     *auth.Authenticator
+	Config Config
+	Store  *store.Store
+	Sealer *auth.Sealer
+	Auth   *auth.Authenticator
+	// Issuer mints worker credentials: the root standalone, the Taskcluster client
+	// in Taskcluster mode.
 	Issuer   auth.Issuer
 	Verifier *identity.Verifier
-	Log      *slog.Logger
+	// Mailer mails errors of pools with emailOnError (Taskcluster mode); nil: none.
+	Mailer notify.Mailer
+	Log    *slog.Logger
 
 	awsCfg       func() (aws.Config, error)
 	validateSpec func(json.RawMessage) error
@@ -278,6 +385,9 @@ func WithResourceChecks(newChecker func(cfg aws.Config, endpoint string) awsprov
 	return func(a *App) { a.newChecker = newChecker }
 }
 
+// WithMailer replaces the mailer of emailOnError errors.
+func WithMailer(m notify.Mailer) Option { return func(a *App) { a.Mailer = m } }
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(a *App) { a.Log = l } }
 
@@ -295,6 +405,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: slog.Default(), Verifier: identity.NewAWSVerifier()}
+	if cfg.TaskclusterMode() {
+		a.Mailer = &notify.Taskcluster{RootURL: cfg.TaskclusterRootURL, Credentials: a.TaskclusterCredentials()}
+	}
 	var once sync.Once
 	var awsCfg aws.Config
 	var awsErr error
@@ -333,7 +446,22 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 		a.Auth.Remote = &auth.TaskclusterAuth{RootURL: cfg.TaskclusterRootURL}
 	}
 	a.Issuer = auth.Issuer{ClientID: root.ClientID, AccessToken: root.AccessToken, Scopes: root.Scopes, Now: a.Store.Now}
+	if cfg.TaskclusterMode() {
+		// The deployment's auth service is the authority on its client's scopes: it
+		// checks them when a worker uses the credentials (CheckTaskclusterClient
+		// says ahead which ones the client lacks).
+		a.Issuer = auth.Issuer{ClientID: cfg.TaskclusterClientID, AccessToken: cfg.TaskclusterAccessToken, Scopes: []string{"*"}, Now: a.Store.Now}
+	}
 	return a, nil
+}
+
+// TaskclusterCredentials are the Taskcluster client's credentials (Taskcluster
+// mode), or nil.
+func (a *App) TaskclusterCredentials() *tcclient.Credentials {
+	if !a.Config.TaskclusterMode() {
+		return nil
+	}
+	return &tcclient.Credentials{ClientID: a.Config.TaskclusterClientID, AccessToken: a.Config.TaskclusterAccessToken}
 }
 
 func storeDB(s *store.Store) store.DB {
@@ -443,7 +571,7 @@ func (a *App) resourceChecker() (awsprovisioner.ResourceChecker, error) {
 
 // WorkerManager is the worker-manager APIs' service.
 func (a *App) WorkerManager() *workermanager.Service {
-	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier,
+	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier, Mailer: a.Mailer,
 		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log,
 		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}
 }
@@ -463,10 +591,34 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 		sources.Taskcluster = &demand.Taskcluster{RootURL: a.Config.TaskclusterRootURL}
 	}
 	return &provision.Provisioner{
-		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics,
+		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
-			ErrorRetention: a.Config.ErrorRetention},
+			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout()},
 	}, nil
+}
+
+// workerIdleTimeout is the idle timeout the provisioner gives pools' workers.
+func (a *App) workerIdleTimeout() time.Duration {
+	switch d := a.Config.WorkerIdleTimeout; {
+	case d < 0:
+		return 0
+	case d == 0:
+		return provision.DefaultWorkerIdleTimeout
+	default:
+		return d
+	}
+}
+
+// cadence is the provisioner's cadence inside an invocation.
+func (a *App) cadence() provision.Cadence {
+	c := provision.DefaultCadence(a.Config.ProvisionInterval)
+	switch {
+	case a.Config.ProvisionCadence < 0:
+		return provision.Cadence{}
+	case a.Config.ProvisionCadence > 0 && c.Window > 0:
+		c.Interval = a.Config.ProvisionCadence
+	}
+	return c
 }
 
 func (a *App) sqsClient(region string) demand.SQSAPI {
@@ -574,3 +726,73 @@ func CreateClient(ctx context.Context, st *store.Store, sealer *auth.Sealer, cli
 }
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9!@/:.+|_-]+$`)
+
+// TaskclusterClientScopes are the scopes the Taskcluster client needs in Taskcluster
+// mode: to name worker credentials (auth:create-client), to grant what
+// registerWorker and getSecret grant, and to mail emailOnError errors. The scopes
+// worker types give their instances (their scopes fields) come on top.
+var TaskclusterClientScopes = []string{
+	"auth:create-client:worker/*",
+	"auth:create-client:aws-provisioner/*",
+	"assume:worker-type:*",
+	"assume:worker-pool:*",
+	"assume:worker-id:*",
+	"queue:worker-id:*",
+	"queue:claim-work:*",
+	"secrets:get:worker-type:*",
+	"secrets:get:worker-pool:*",
+	"notify:email:*",
+}
+
+// CheckTaskclusterClient asks the deployment's auth service for the Taskcluster
+// client's scopes (auth.currentScopes) and returns those of TaskclusterClientScopes
+// it lacks. Standalone, it returns nothing.
+func (a *App) CheckTaskclusterClient(ctx context.Context) ([]string, error) {
+	if !a.Config.TaskclusterMode() {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := tcauth.New(a.TaskclusterCredentials(), a.Config.TaskclusterRootURL)
+	c.Context = ctx
+	type result struct {
+		scopes *tcauth.SetOfScopes
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() { s, err := c.CurrentScopes(); done <- result{s, err} }()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ask %s for the scopes of %s: %w", a.Config.TaskclusterRootURL, a.Config.TaskclusterClientID, ctx.Err())
+	}
+	if r.err != nil {
+		var apiErr *tcclient.APICallException
+		if errors.As(r.err, &apiErr) && apiErr.CallSummary != nil && apiErr.CallSummary.HTTPResponse != nil {
+			return nil, fmt.Errorf("ask %s for the scopes of %s: answered %s (are TASKCLUSTER_CLIENT_ID and its access token right?)",
+				a.Config.TaskclusterRootURL, a.Config.TaskclusterClientID, apiErr.CallSummary.HTTPResponse.Status)
+		}
+		return nil, fmt.Errorf("ask %s for the scopes of %s: the auth service could not be reached", a.Config.TaskclusterRootURL, a.Config.TaskclusterClientID)
+	}
+	var missing []string
+	for _, s := range TaskclusterClientScopes {
+		if !auth.Satisfies(r.scopes.Scopes, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing, nil
+}
+
+// LogTaskclusterClientCheck logs what CheckTaskclusterClient finds, as an error when
+// the client lacks scopes: workers would get credentials the deployment refuses.
+func (a *App) LogTaskclusterClientCheck(ctx context.Context) {
+	missing, err := a.CheckTaskclusterClient(ctx)
+	switch {
+	case err != nil:
+		a.Log.WarnContext(ctx, "cannot check the Taskcluster client's scopes", "error", err.Error())
+	case len(missing) > 0:
+		a.Log.ErrorContext(ctx, "the Taskcluster client lacks scopes: the deployment will refuse the credentials workers get, or the mails of emailOnError",
+			"clientId", a.Config.TaskclusterClientID, "missing", missing)
+	}
+}

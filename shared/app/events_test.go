@@ -51,7 +51,8 @@ func TestSampleEventsThroughTheirHandlers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := app.Config{Tables: storetest.Tables(t), RootClientID: "root", RootAccessToken: "root-token-0123456789",
-		SigningKey: []byte("0123456789abcdef0123456789abcdef"), InstanceSetID: "test", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias}
+		SigningKey: []byte("0123456789abcdef0123456789abcdef"), InstanceSetID: "test", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias,
+		ProvisionCadence: -1} // one iteration per event: the cadence is provision's to test
 	a, err := app.New(ctx, cfg, app.WithDB(storetest.DB(t)), app.WithLogger(quiet), app.WithCloud(fc.InstanceSet("test")),
 		app.WithVerifier(identity.NewAWSVerifier()))
 	if err != nil {

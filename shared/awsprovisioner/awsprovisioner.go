@@ -69,17 +69,17 @@ func (s *Service) WorkerTypesAPI() *httpapi.API {
 	s.started = time.Now()
 	a := httpapi.New(Base, s.Authn, []string{"workerType"}, httpapi.WithLogger(s.log()))
 	for _, r := range []httpapi.Route{
-		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping},
-		{Name: "backendStatus", Method: "GET", Pattern: "/backend-status", Handler: s.backendStatus},
-		{Name: "listWorkerTypeSummaries", Method: "GET", Pattern: "/list-worker-type-summaries", Handler: s.listWorkerTypeSummaries},
+		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
+		{Name: "backendStatus", Method: "GET", Pattern: "/backend-status", Handler: s.backendStatus, NoScopes: true},
+		{Name: "listWorkerTypeSummaries", Method: "GET", Pattern: "/list-worker-type-summaries", Handler: s.listWorkerTypeSummaries, NoScopes: true},
 		{Name: "createWorkerType", Method: "PUT", Pattern: "/worker-type/<workerType>", Handler: s.createWorkerType},
 		{Name: "updateWorkerType", Method: "POST", Pattern: "/worker-type/<workerType>/update", Handler: s.updateWorkerType},
-		{Name: "workerTypeLastModified", Method: "GET", Pattern: "/worker-type-last-modified/<workerType>", Handler: s.workerTypeLastModified},
+		{Name: "workerTypeLastModified", Method: "GET", Pattern: "/worker-type-last-modified/<workerType>", Handler: s.workerTypeLastModified, NoScopes: true},
 		{Name: "workerType", Method: "GET", Pattern: "/worker-type/<workerType>", Handler: s.workerType},
 		{Name: "removeWorkerType", Method: "DELETE", Pattern: "/worker-type/<workerType>", Handler: s.removeWorkerType},
-		{Name: "listWorkerTypes", Method: "GET", Pattern: "/list-worker-types", Handler: s.listWorkerTypes},
+		{Name: "listWorkerTypes", Method: "GET", Pattern: "/list-worker-types", Handler: s.listWorkerTypes, NoScopes: true},
 		{Name: "getLaunchSpecs", Method: "GET", Pattern: "/worker-type/<workerType>/launch-specifications", Handler: s.getLaunchSpecs},
-		{Name: "state", Method: "GET", Pattern: "/state/<workerType>", Handler: s.state},
+		{Name: "state", Method: "GET", Pattern: "/state/<workerType>", Handler: s.state, NoScopes: true},
 	} {
 		a.Handle(r)
 	}
@@ -92,9 +92,9 @@ func (s *Service) SecretsAPI() *httpapi.API {
 	token := []string{"token"} // a secret's token is its credential: never logged
 	for _, r := range []httpapi.Route{
 		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret, Credentials: token},
-		{Name: "getSecret", Method: "GET", Pattern: "/secret/<token>", Handler: s.getSecret, Credentials: token},
-		{Name: "removeSecret", Method: "DELETE", Pattern: "/secret/<token>", Handler: s.removeSecret, Credentials: token},
-		{Name: "instanceStarted", Method: "GET", Pattern: "/instance-started/<instanceId>/<token>", Handler: s.instanceStarted, Credentials: token},
+		{Name: "getSecret", Method: "GET", Pattern: "/secret/<token>", Handler: s.getSecret, Credentials: token, NoScopes: true},
+		{Name: "removeSecret", Method: "DELETE", Pattern: "/secret/<token>", Handler: s.removeSecret, Credentials: token, NoScopes: true},
+		{Name: "instanceStarted", Method: "GET", Pattern: "/instance-started/<instanceId>/<token>", Handler: s.instanceStarted, Credentials: token, NoScopes: true},
 	} {
 		a.Handle(r)
 	}

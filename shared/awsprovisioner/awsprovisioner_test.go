@@ -400,10 +400,10 @@ func TestSecrets(t *testing.T) {
 	if got.Data["password"] != "hunter2" || len(got.Scopes) != 1 || got.Credentials.ClientID != "aws-provisioner/wt" || got.Credentials.Certificate == "" {
 		t.Fatalf("getSecret answer %s", won.Body)
 	}
-	// The credentials work, with exactly the secret's scopes.
+	// The credentials work, with the aws-provisioner's scopes and the secret's.
 	creds := &tcclient.Credentials{ClientID: got.Credentials.ClientID, AccessToken: got.Credentials.AccessToken, Certificate: got.Credentials.Certificate}
 	c, err := h.App.Auth.Authenticate(ctx, authRequest(t, creds))
-	if err != nil || c.ClientID != "aws-provisioner/wt" || fmt.Sprint(c.Scopes) != "[queue:claim-work:x]" {
+	if err != nil || c.ClientID != "aws-provisioner/wt" || fmt.Sprint(c.Scopes) != "[assume:worker-type:aws-provisioner-v1/wt assume:worker-id:* queue:claim-work:x]" {
 		t.Errorf("issued credentials: %+v, %v", c, err)
 	}
 	if r := h.Do(nil, "GET", base+"/secret/"+token, nil); r.Status != 404 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,6 +94,21 @@ func (s *Service) createSecret(ctx context.Context, r *httpapi.Request) (*httpap
 	return httpapi.OK(nil), nil
 }
 
+// SecretScopes are the scopes of the credentials getSecret hands out for a secret of
+// workerType: what the aws-provisioner gave its instances (its worker-type role,
+// assume:worker-type:aws-provisioner-v1/<workerType>, and assume:worker-id:*), and
+// the scopes the secret carries (the worker type's, merged for the instance's region
+// and instance type), without repeats.
+func SecretScopes(workerType string, scopes []string) []string {
+	out := []string{"assume:worker-type:" + pool.ProvisionerID + "/" + workerType, "assume:worker-id:*"}
+	for _, s := range scopes {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // getSecret trades a token for its secret, once: the secret's data is erased as it
 // is read, so the token, still readable in the instance's user data, yields nothing
 // to whatever reads it later. The secret is consumed last, once everything that can
@@ -112,7 +128,7 @@ func (s *Service) getSecret(ctx context.Context, r *httpapi.Request) (*httpapi.R
 		return nil, fmt.Errorf("read secret: %w", err)
 	}
 	now := s.Store.Now()
-	creds, err := s.Issuer.Temporary(CredentialsClientID(sec.WorkerType), sec.Scopes, now.Add(-5*time.Minute), now.Add(CredentialLifetime))
+	creds, err := s.Issuer.Temporary(CredentialsClientID(sec.WorkerType), SecretScopes(sec.WorkerType, sec.Scopes), now.Add(-5*time.Minute), now.Add(CredentialLifetime))
 	if err != nil {
 		return nil, fmt.Errorf("issue credentials for worker type %s: %w", sec.WorkerType, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/localstack"
+	"github.com/workerfleet/workerfleet/shared/provision"
 )
 
 // migrationProviders are provider ids as real deployments name theirs.
@@ -346,6 +347,13 @@ func checkLaunch(t *testing.T, s *localstack.Stack, tc v25PoolCase, inst cloud.I
 		s.URL, tc.workerPoolID, tc.providerID, tc.providerID, tc.workerConfig)
 	if err := json.Unmarshal([]byte(wantJSON), &wantUD); err != nil {
 		t.Fatal(err)
+	}
+	// The one deliberate difference: workers whose workerConfig sets no idle timeout
+	// are given the deployment's (WORKER_IDLE_TIMEOUT; see the README's table).
+	if wc, ok := wantUD["workerConfig"].(map[string]any); ok {
+		if _, set := wc[provision.IdleTimeoutKey]; !set {
+			wc[provision.IdleTimeoutKey] = provision.DefaultWorkerIdleTimeout.Seconds()
+		}
 	}
 	if diff := cmp.Diff(gotUD, wantUD); diff != "" {
 		t.Errorf("%s: user data (-got +want):\n%s", where, diff)

@@ -53,6 +53,9 @@ type Caller struct {
 	Authenticated bool
 }
 
+// anonymousScope is what unauthenticated callers hold, as in Taskcluster.
+const anonymousScope = "assume:anonymous"
+
 // AuthRequest is what an authenticator needs to check a request's credentials.
 type AuthRequest struct {
 	Method, Host, Port string
@@ -89,6 +92,12 @@ type Route struct {
 	// Credentials names the path parameters that are credentials (a secret's token):
 	// request logs show them as <redacted>.
 	Credentials []string
+	// NoScopes marks a method that requires no scopes (Taskcluster's reference
+	// lists none for it). As Taskcluster's API library does, such a method is served
+	// without authenticating the caller: whatever Authorization header or bewit comes
+	// (an empty client id, an expired certificate, an unknown client), the handler
+	// sees the anonymous caller. Every other route authenticates fully.
+	NoScopes bool
 }
 
 // Response is a handler's result.
@@ -496,6 +505,10 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		return nil, TooLarge("request body is %d bytes; the limit is %d", len(req.Body), a.maxBody)
 	}
 
+	if route.NoScopes {
+		req.Caller = Caller{Scopes: []string{anonymousScope}}
+		return route.Handler(ctx, req)
+	}
 	host, port := hostPort(req.Header)
 	caller, err := a.auth.Authenticate(ctx, AuthRequest{
 		Method:        req.Method,
@@ -573,10 +586,17 @@ func eventBody(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 }
 
 // hostPort is the host and port the client addressed: the Host header (API Gateway
-// passes the domain the client called), and the port from it, or from
-// X-Forwarded-Port, or the scheme's default.
+// passes the domain the client called), or X-Forwarded-Host when a front door (a
+// CloudFront distribution, a Taskcluster deployment's ingress) forwards the request
+// under another name; and the port from it, or from X-Forwarded-Port, or the
+// scheme's default. Taking X-Forwarded-Host grants nothing: the host only decides
+// which name the request's MAC is checked against, and a client signs the name it
+// chooses.
 func hostPort(h http.Header) (string, string) {
 	host := h.Get("Host")
+	if fwd, _, _ := strings.Cut(h.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fwd) != "" {
+		host = strings.TrimSpace(fwd) // the first proxy's, the name the client used
+	}
 	if hst, p, err := net.SplitHostPort(host); err == nil {
 		return hst, p
 	}

@@ -250,6 +250,51 @@ func TestAuthenticatorSeesWhatTheClientSigned(t *testing.T) {
 	}
 }
 
+// TestNoScopesMethodsDoNotAuthenticate: as Taskcluster's API library, a method that
+// requires no scopes is served without looking at the caller's credentials, however
+// bad; every other method still fails on them.
+func TestNoScopesMethodsDoNotAuthenticate(t *testing.T) {
+	authn := &recordingAuth{}
+	a := testAPI(authn)
+	a.Handle(Route{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", NoScopes: true,
+		Handler: func(_ context.Context, r *Request) (*Response, error) {
+			return OK(map[string]any{"clientId": r.Caller.ClientID, "authenticated": r.Caller.Authenticated, "scopes": r.Caller.Scopes}), nil
+		}})
+	tests := []struct {
+		name       string
+		err        error
+		path       string
+		wantStatus int
+	}{
+		{"no-scope method, refused credentials", AuthenticationFailed("ext.certificate expired"), "/api/worker-manager/v1/worker-pools", 200},
+		{"no-scope method, authenticator unreachable", errors.New("auth service down"), "/api/worker-manager/v1/worker-pools", 200},
+		{"no-scope method, valid credentials", nil, "/api/worker-manager/v1/worker-pools", 200},
+		{"scoped method, refused credentials", AuthenticationFailed("ext.certificate expired"), "/api/worker-manager/v1/ping", 401},
+		{"scoped method, authenticator unreachable", errors.New("auth service down"), "/api/worker-manager/v1/ping", 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			authn.err, authn.last = tt.err, AuthRequest{}
+			ev := event("GET", tt.path, "", "")
+			ev.Headers["authorization"] = `Hawk id="", ts="1", nonce="n", mac="m"`
+			status, body := call(t, a, ev)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d %v, want %d", status, body, tt.wantStatus)
+			}
+			asked := authn.last.Authorization != ""
+			if want := tt.wantStatus != 200; asked != want {
+				t.Errorf("authenticator asked: %v, want %v", asked, want)
+			}
+			if status == 200 {
+				want := map[string]any{"clientId": "", "authenticated": false, "scopes": []any{"assume:anonymous"}}
+				if diff := cmp.Diff(want, body); diff != "" {
+					t.Errorf("caller seen by the handler (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
 func TestHostPort(t *testing.T) {
 	tests := []struct {
 		headers            map[string]string
@@ -259,6 +304,10 @@ func TestHostPort(t *testing.T) {
 		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Port": "443"}, "abc.execute-api.us-east-1.amazonaws.com", "443"},
 		{map[string]string{"Host": "api.example.com", "X-Forwarded-Proto": "http"}, "api.example.com", "80"},
 		{map[string]string{"Host": "api.example.com"}, "api.example.com", "443"},
+		// Behind a front door: the name the client used.
+		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Host": "tc.example.com", "X-Forwarded-Port": "443"}, "tc.example.com", "443"},
+		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Host": "tc.example.com:8443, cdn.internal"}, "tc.example.com", "8443"},
+		{map[string]string{"Host": "api.example.com", "X-Forwarded-Host": " "}, "api.example.com", "443"},
 	}
 	for _, tt := range tests {
 		h := http.Header{}

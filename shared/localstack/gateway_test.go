@@ -183,7 +183,11 @@ func TestStackNeverRedirects(t *testing.T) {
 		writeJSON(w, 404, map[string]string{"code": "ResourceNotFound", "message": "x"})
 	})
 	s := &Stack{Queue: NewQueue()}
-	srv := httptest.NewServer(s.handler(gw))
+	h, err := s.handler(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, p := range []string{"/api/x//y", "/api/x/../y", "//api/x", "/api/x/./y"} {

@@ -3,9 +3,12 @@ package localstack
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,4 +193,42 @@ func (f *motoFleet) Shutdown(id string) error {
 	}
 	f.mu.Unlock()
 	return nil
+}
+
+// serveIMDS (the moto instances' metadata; the fake cloud's is metadataService) answers /local/imds/<instanceId>/latest/... as EC2's instance metadata
+// service does for that instance: dynamic/instance-identity/document and .../signature
+// (text), and user-data (the raw bytes); an unknown instance is a 404.
+func serveIMDS(c Machines) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/local/imds/"), "/")
+		if r.Method != "GET" || id == "" {
+			http.NotFound(w, r)
+			return
+		}
+		var body []byte
+		var err error
+		switch rest {
+		case "latest/dynamic/instance-identity/document":
+			body, _, err = c.IdentityDocument(id)
+		case "latest/dynamic/instance-identity/signature":
+			var sig string
+			_, sig, err = c.IdentityDocument(id)
+			body = []byte(sig)
+		case "latest/user-data":
+			body, err = c.UserData(id)
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		if errors.Is(err, fake.ErrNotFound) {
+			http.NotFound(w, r)
+			return
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	}
 }

@@ -70,11 +70,34 @@ type Options struct {
 	// that seals client tokens there, so that both survive a restart; "" keeps the
 	// tables in memory, gone when the stack stops.
 	DataDir string
+	// TaskclusterRootURL, TaskclusterClientID and TaskclusterAccessToken put the
+	// stack in Taskcluster mode against that deployment (TC_ROOT_URL, TC_CLIENT_ID,
+	// TC_ACCESS_TOKEN of make run): worker credentials are issued as that client,
+	// pending counts come from its queue, unknown Hawk credentials are checked with
+	// its auth service, and the stack's URL is the workers' one root URL: it serves
+	// the two APIs and passes every other path to the deployment (FrontDoor). The
+	// fake queue is not served then. Empty: standalone, with the fake queue.
+	TaskclusterRootURL, TaskclusterClientID, TaskclusterAccessToken string
 	// Template is the path of template.yaml ("" finds it).
 	Template string
 	// Out receives the lines for people; Log the components' logs.
 	Out io.Writer
 	Log *slog.Logger
+}
+
+// TaskclusterMode reports whether the stack runs against an upstream Taskcluster
+// deployment.
+func (o *Options) TaskclusterMode() bool { return o.TaskclusterRootURL != "" }
+
+// checkTaskcluster refuses half a Taskcluster configuration.
+func (o *Options) checkTaskcluster() error {
+	switch {
+	case o.TaskclusterRootURL == "" && (o.TaskclusterClientID != "" || o.TaskclusterAccessToken != ""):
+		return errors.New("TC_CLIENT_ID and TC_ACCESS_TOKEN need TC_ROOT_URL, the Taskcluster deployment they belong to")
+	case o.TaskclusterRootURL != "" && (o.TaskclusterClientID == "" || o.TaskclusterAccessToken == ""):
+		return errors.New("TC_ROOT_URL needs TC_CLIENT_ID and TC_ACCESS_TOKEN: the client workerfleet acts as there (see the README's Taskcluster mode)")
+	}
+	return nil
 }
 
 func (o *Options) defaults() {
@@ -149,6 +172,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := o.checkTaskcluster(); err != nil {
+		return nil, err
+	}
 	s := &Stack{Options: o, Queue: NewQueue(), Fake: fakeCloud}
 	defer func() {
 		if err != nil {
@@ -184,6 +210,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
 		return nil, err
+	}
+	if o.TaskclusterMode() {
+		cfg.TaskclusterRootURL = strings.TrimSuffix(o.TaskclusterRootURL, "/")
+		cfg.TaskclusterClientID, cfg.TaskclusterAccessToken = o.TaskclusterClientID, o.TaskclusterAccessToken
+		cfg.DelegateAuth = true
 	}
 	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate),
 		app.WithResourceChecks(func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker { return exists.New(cfg, endpoint) })}
@@ -241,6 +272,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	if s.Fake != nil {
 		handler := s.App.EC2Events()
+		if o.TaskclusterMode() {
+			s.Sim.Tasks = QueueTasks{} // the upstream queue, through the front door, with each worker's credentials
+		}
 		s.Fake.SetEventSink(func(_ context.Context, raw json.RawMessage) {
 			// As EventBridge does: asynchronously, each event on its own.
 			s.wg.Add(1)
@@ -258,7 +292,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		go func() { defer s.wg.Done(); s.Fake.Run(runCtx, 500*time.Millisecond) }()
 	}
 
-	s.srv = &http.Server{Handler: s.handler(gw), ReadHeaderTimeout: 10 * time.Second}
+	handler, err := s.handler(gw)
+	if err != nil {
+		return nil, err
+	}
+	s.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -267,6 +305,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}()
 
+	if o.TaskclusterMode() {
+		missing, err := s.App.CheckTaskclusterClient(ctx)
+		switch {
+		case err != nil:
+			s.say("warning: %v", err)
+		case len(missing) > 0:
+			s.say("warning: %s lacks scopes workers' credentials and emailOnError need: %s", o.TaskclusterClientID, strings.Join(missing, ", "))
+		}
+	}
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.schedule(runCtx, prov) }()
 	return s, nil
@@ -274,16 +321,37 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 
 // handler serves the stack's port: the fake queue, the control endpoints, and
 // everything else through the API gateway.
-func (s *Stack) handler(gw http.Handler) http.Handler {
+func (s *Stack) handler(gw http.Handler) (http.Handler, error) {
 	mux := &prefixMux{fallback: gw}
-	mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
-	mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
-	mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
 	}
-	mux.HandleFunc("/local/imds/", serveIMDS(s.machines))
-	return mux
+	if s.Fake != nil {
+		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)
+	} else {
+		mux.HandleFunc("/local/imds/", serveIMDS(s.machines))
+	}
+	if !s.TaskclusterMode() {
+		mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
+		mux.HandleFunc("/local/queue/pending", s.Queue.ServeControl)
+		mux.HandleFunc("/local/queue/pending/", s.Queue.ServeControl)
+		return mux, nil
+	}
+	// Taskcluster mode: the front door, and no fake queue.
+	upstream := strings.TrimSuffix(s.TaskclusterRootURL, "/")
+	fd, err := NewFrontDoor(gw, upstream, s.Log)
+	if err != nil {
+		return nil, err
+	}
+	mux.fallback = fd
+	mux.HandleFunc("/local/queue/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "ResourceNotFound",
+			"message": "in Taskcluster mode pending tasks come from " + upstream + "'s queue: create tasks there"})
+	})
+	mux.HandleFunc("/local/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"code": "ResourceNotFound", "message": "no such local endpoint " + r.URL.Path})
+	})
+	return mux, nil
 }
 
 // schedule invokes the provisioner with a scheduled event every interval, as
@@ -390,37 +458,50 @@ func (s *Stack) Banner() string {
 	switch {
 	case s.Fake != nil:
 		b.WriteString("\nworkerfleet is running on the fake cloud")
-	default:
+	case s.moto != nil:
 		fmt.Fprintf(&b, "\nworkerfleet is running on the EC2 driver against moto (%s)", s.moto.Endpoint())
+	default:
+		b.WriteString("\nworkerfleet is running")
 	}
 	if s.SimulateWorkers {
 		b.WriteString(", with simulated workers")
 	}
-	fmt.Fprintf(&b, `.
+	b.WriteString(".")
+	queueLine := "fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>"
+	pendingHint := `curl -X PUT %[1]s/local/queue/pending/proj-ci/linux -d '{"pendingTasks": 5}'`
+	if s.TaskclusterMode() {
+		fmt.Fprintf(&b, "\nTaskcluster mode: acting as %s of %s; every path but the two APIs below goes there,\nand pending tasks come from its queue.", s.TaskclusterClientID, s.TaskclusterRootURL)
+		upstream := strings.ReplaceAll(s.TaskclusterRootURL, "%", "%%") // goes into the format
+		queueLine = "everything else     " + upstream + " (through %[1]s)"
+		pendingHint = "# create tasks for proj-ci/linux in " + upstream + "'s queue"
+	}
+	var where strings.Builder
+	if s.Fake != nil {
+		where.WriteString("  fake cloud          %[1]s/local/cloud/instances\n")
+		if s.Seed != 0 {
+			fmt.Fprintf(&where, "  seed                %d (from SEED; spot prices held still, so the run repeats)\n", s.Fake.Seed())
+		} else {
+			fmt.Fprintf(&where, "  seed                %d (random; spot prices move. SEED=<n> make run repeats a run)\n", s.Fake.Seed())
+		}
+	} else if s.moto != nil {
+		m := s.moto.Endpoint()
+		fmt.Fprintf(&where, "  moto (EC2)          %s   (aws --endpoint-url %s --region us-east-1 ec2 describe-instances;\n"+
+			"                      credentials testing/testing)\n", m, m)
+	}
+	if s.DataDir != "" {
+		fmt.Fprintf(&where, "  tables              kept in %s (PERSIST)\n", strings.ReplaceAll(s.DataDir, "%", "%%"))
+	} else {
+		where.WriteString("  tables              in memory, gone at Ctrl-C (PERSIST=1 keeps them)\n")
+	}
+	fmt.Fprintf(&b, strings.NewReplacer("<queue line>", queueLine, "<pending hint>", pendingHint, "<where>\n", where.String()).Replace(`
 
   root URL            %[1]s
   status page         %[1]s/   (make status in a terminal)
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
   worker-manager      %[1]s/api/worker-manager/v1
-  fake queue          %[1]s/api/queue/v1/pending/<provisionerId>/<workerType>
-`, s.URL)
-	if s.Fake != nil {
-		fmt.Fprintf(&b, "  fake cloud          %s/local/cloud/instances\n", s.URL)
-		if s.Seed != 0 {
-			fmt.Fprintf(&b, "  seed                %d (from SEED; spot prices held still, so the run repeats)\n", s.Fake.Seed())
-		} else {
-			fmt.Fprintf(&b, "  seed                %d (random; spot prices move. SEED=<n> make run repeats a run)\n", s.Fake.Seed())
-		}
-	} else {
-		fmt.Fprintf(&b, "  moto (EC2)          %[1]s   (aws --endpoint-url %[1]s --region us-east-1 ec2 describe-instances;\n"+
-			"                      credentials testing/testing)\n", s.moto.Endpoint())
-	}
-	if s.DataDir != "" {
-		fmt.Fprintf(&b, "  tables              kept in %s (PERSIST)\n", s.DataDir)
-	} else {
-		b.WriteString("  tables              in memory, gone at Ctrl-C (PERSIST=1 keeps them)\n")
-	}
-	fmt.Fprintf(&b, `
+  <queue line>
+<where>
+
   export TASKCLUSTER_ROOT_URL=%[1]s
   export TASKCLUSTER_CLIENT_ID=%[2]s
   export TASKCLUSTER_ACCESS_TOKEN=%[3]s
@@ -428,10 +509,11 @@ func (s *Stack) Banner() string {
 Try it (the README walks through it, and writes pool.json first):
   curl %[1]s/api/worker-manager/v1/providers
   make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
-  curl -X PUT %[1]s/local/queue/pending/proj-ci/linux -d '{"pendingTasks": 5}'
+  <pending hint>
   curl %[1]s/api/worker-manager/v1/workers/proj-ci%%2Flinux
-`, s.URL, s.RootClientID, s.RootAccessToken)
-	fmt.Fprintf(&b, "\nThe provisioner runs every %s. Ctrl-C stops everything.\n", s.ProvisionInterval)
+
+The provisioner runs every %[4]s. Ctrl-C stops everything.
+`), s.URL, s.RootClientID, s.RootAccessToken, s.ProvisionInterval)
 	return b.String()
 }
 

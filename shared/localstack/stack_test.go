@@ -151,3 +151,25 @@ func TestSampleEventsNameTheWalkthroughsFirstInstance(t *testing.T) {
 		}
 	}
 }
+
+func TestBannerInTaskclusterMode(t *testing.T) {
+	s := &Stack{Options: Options{RootClientID: "root", RootAccessToken: "tok", ProvisionInterval: time.Second,
+		TaskclusterRootURL: "https://tc.example.com/a%20b", TaskclusterClientID: "project/workerfleet", TaskclusterAccessToken: "tc-secret"},
+		URL: "http://127.0.0.1:8080"}
+	b := s.Banner()
+	for _, want := range []string{"Taskcluster mode: acting as project/workerfleet of https://tc.example.com/a%20b",
+		"everything else     https://tc.example.com/a%20b (through http://127.0.0.1:8080)", "# create tasks for proj-ci/linux in"} {
+		if !strings.Contains(b, want) {
+			t.Errorf("banner lacks %q:\n%s", want, b)
+		}
+	}
+	for _, unwanted := range []string{"fake queue", "/local/queue/pending", "tc-secret", "%!"} {
+		if strings.Contains(b, unwanted) {
+			t.Errorf("banner in Taskcluster mode shows %q:\n%s", unwanted, b)
+		}
+	}
+	s.Options = Options{RootClientID: "root", RootAccessToken: "tok", ProvisionInterval: time.Second}
+	if b := s.Banner(); !strings.Contains(b, "fake queue          http://127.0.0.1:8080/api/queue/v1/pending/") || strings.Contains(b, "Taskcluster mode") {
+		t.Errorf("standalone banner:\n%s", b)
+	}
+}

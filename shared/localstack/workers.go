@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcworkermanager"
 
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
@@ -42,18 +43,19 @@ func (m fakeMachines) State(id string) string {
 	return inst.State
 }
 
-// Simulator plays the workers: when an instance starts running, a goroutine reads
-// its user data from the instance metadata endpoint (IMDS) and, as a real worker
-// would, fetches and removes its secret (aws-provisioner worker types) or registers
-// with the identity document IMDS serves (worker-manager pools); then it works off
-// pending tasks from the queue, and shuts its instance down once idle. So the fleet
-// grows and shrinks with demand.
+// Simulator plays the workers: when a fake instance starts running, a goroutine reads
+// its user data and, as a real worker would, fetches and removes its secret
+// (aws-provisioner worker types) or registers with its identity document
+// (worker-manager pools); then it works off pending tasks from the queue, and shuts
+// its instance down once idle. So the fleet grows and shrinks with demand.
 type Simulator struct {
 	Machines Machines
 	// IMDS is the base URL of the instances' metadata: IMDS + <instanceId> +
 	// "/latest/user-data", as the stack's /local/imds/ serves it.
 	IMDS  string
 	Queue *Queue
+	// Tasks is where workers take their tasks; nil: the fake queue, Queue.
+	Tasks TaskSource
 	// TaskDuration is how long one task takes; IdleTimeout how long a worker waits
 	// without work before shutting down.
 	TaskDuration, IdleTimeout time.Duration
@@ -116,16 +118,18 @@ func (s *Simulator) run(ctx context.Context, id string) {
 		s.Log.Warn("simulated worker: user data is not JSON", "instanceId", id)
 		return
 	}
-	var provisionerID, workerType, name string
+	var name string
+	w := SimulatedWorker{WorkerID: id}
 	capacity := int64(1)
 	switch {
 	case ud["securityToken"] != nil:
-		provisionerID, workerType = str(ud["provisionerId"]), str(ud["workerType"])
-		name = "worker type " + workerType
+		w.ProvisionerID, w.WorkerType = str(ud["provisionerId"]), str(ud["workerType"])
+		w.WorkerGroup, w.RootURL = str(ud["region"]), str(ud["taskclusterRootUrl"])
+		name = "worker type " + w.WorkerType
 		if c, ok := ud["capacity"].(float64); ok && c >= 1 {
 			capacity = int64(c)
 		}
-		if err := s.fetchSecret(ctx, id, ud); err != nil {
+		if w.Credentials, err = s.fetchSecret(ctx, id, ud); err != nil {
 			s.Say("  worker %s (%s): could not get its secret: %v; shutting down", id, name, err)
 			_ = s.Machines.Shutdown(id)
 			return
@@ -133,14 +137,15 @@ func (s *Simulator) run(ctx context.Context, id string) {
 		s.Say("  worker %s (%s): read and removed its one-time secret, reported instanceStarted", id, name)
 	case ud["workerPoolId"] != nil:
 		poolID := str(ud["workerPoolId"])
-		provisionerID, workerType = pool.SplitWorkerPoolID(poolID)
+		w.ProvisionerID, w.WorkerType = pool.SplitWorkerPoolID(poolID)
+		w.WorkerGroup, w.RootURL = str(ud["workerGroup"]), str(ud["rootUrl"])
 		name = "pool " + poolID
 		if wc, ok := ud["workerConfig"].(map[string]any); ok {
 			if c, ok := wc["capacity"].(float64); ok && c >= 1 {
 				capacity = int64(c)
 			}
 		}
-		if err := s.register(ctx, id, ud); err != nil {
+		if w.Credentials, err = s.register(ctx, id, ud); err != nil {
 			s.Say("  worker %s (%s): registration refused: %v; shutting down", id, name, err)
 			_ = s.Machines.Shutdown(id)
 			return
@@ -150,7 +155,20 @@ func (s *Simulator) run(ctx context.Context, id string) {
 		return
 	}
 
+	s.work(ctx, w, name, capacity)
+}
+
+// work claims up to capacity tasks every TaskDuration, reports the last ones done,
+// and shuts the instance down once idle for IdleTimeout.
+func (s *Simulator) work(ctx context.Context, w SimulatedWorker, name string, capacity int64) {
+	tasks := s.Tasks
+	if tasks == nil {
+		tasks = fakeQueueTasks{s.Queue}
+	}
+	id := w.WorkerID
 	lastWork := time.Now()
+	var running []ClaimedTask
+	var lastErr string
 	tick := time.NewTicker(s.TaskDuration)
 	defer tick.Stop()
 	for {
@@ -159,11 +177,24 @@ func (s *Simulator) run(ctx context.Context, id string) {
 			return
 		case <-tick.C:
 		}
+		for _, t := range running {
+			if err := tasks.Complete(ctx, w, t); err != nil {
+				s.Log.Warn("simulated worker: reporting a task done failed", "instanceId", id, "error", err.Error())
+			}
+		}
+		running = nil
 		if s.Machines.State(id) != "running" {
 			return // terminated by the provisioner (or shut down)
 		}
-		if n := s.Queue.Claim(provisionerID, workerType, capacity); n > 0 {
-			lastWork = time.Now()
+		claimed, err := tasks.Claim(ctx, w, capacity)
+		if err != nil && err.Error() != lastErr { // said once, not every tick
+			s.Say("  worker %s (%s): %v", id, name, err)
+		}
+		if lastErr = ""; err != nil {
+			lastErr = err.Error()
+		}
+		if len(claimed) > 0 {
+			running, lastWork = claimed, time.Now()
 			continue
 		}
 		if time.Since(lastWork) >= s.IdleTimeout {
@@ -176,48 +207,51 @@ func (s *Simulator) run(ctx context.Context, id string) {
 
 // fetchSecret does what an aws-provisioner worker does at boot: getSecret with the
 // token from its user data, removeSecret, instanceStarted.
-func (s *Simulator) fetchSecret(ctx context.Context, id string, ud map[string]any) error {
+func (s *Simulator) fetchSecret(ctx context.Context, id string, ud map[string]any) (*tcclient.Credentials, error) {
 	base, token := str(ud["provisionerBaseUrl"]), str(ud["securityToken"])
 	if base == "" || token == "" {
-		return fmt.Errorf("user data lacks provisionerBaseUrl or securityToken")
+		return nil, fmt.Errorf("user data lacks provisionerBaseUrl or securityToken")
 	}
 	var secret struct {
-		Credentials struct{ ClientID string } `json:"credentials"`
+		Credentials tcclient.Credentials `json:"credentials"`
 	}
 	if err := call(ctx, "GET", base+"/secret/"+url.PathEscape(token), &secret); err != nil {
-		return fmt.Errorf("getSecret: %w", err)
+		return nil, fmt.Errorf("getSecret: %w", err)
 	}
 	if secret.Credentials.ClientID == "" {
-		return fmt.Errorf("getSecret gave no credentials")
+		return nil, fmt.Errorf("getSecret gave no credentials")
 	}
 	if err := call(ctx, "DELETE", base+"/secret/"+url.PathEscape(token), nil); err != nil {
-		return fmt.Errorf("removeSecret: %w", err)
+		return nil, fmt.Errorf("removeSecret: %w", err)
 	}
-	return call(ctx, "GET", base+"/instance-started/"+url.PathEscape(id)+"/"+url.PathEscape(token), nil)
+	if err := call(ctx, "GET", base+"/instance-started/"+url.PathEscape(id)+"/"+url.PathEscape(token), nil); err != nil {
+		return nil, err
+	}
+	return &secret.Credentials, nil
 }
 
 // register does what worker-runner does for an aws pool: registerWorker with the
 // instance identity document and its signature, through the official client.
-func (s *Simulator) register(ctx context.Context, id string, ud map[string]any) error {
+func (s *Simulator) register(ctx context.Context, id string, ud map[string]any) (*tcclient.Credentials, error) {
 	doc, err := s.metadata(ctx, id, "dynamic/instance-identity/document")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sig, err := s.metadata(ctx, id, "dynamic/instance-identity/signature")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	proof, _ := json.Marshal(map[string]string{"document": string(doc), "signature": string(sig)})
 	wm := tcworkermanager.New(nil, str(ud["rootUrl"]))
 	wm.Context = ctx
-	_, err = wm.RegisterWorker(&tcworkermanager.RegisterWorkerRequest{
+	reg, err := wm.RegisterWorker(&tcworkermanager.RegisterWorkerRequest{
 		WorkerPoolID: str(ud["workerPoolId"]), ProviderID: str(ud["providerId"]), WorkerGroup: str(ud["workerGroup"]),
 		WorkerID: id, WorkerIdentityProof: proof,
 	})
 	if err != nil {
-		return fmt.Errorf("%s", strings.SplitN(err.Error(), "\n", 2)[0])
+		return nil, fmt.Errorf("%s", firstLine(err.Error()))
 	}
-	return nil
+	return &tcclient.Credentials{ClientID: reg.Credentials.ClientID, AccessToken: reg.Credentials.AccessToken, Certificate: reg.Credentials.Certificate}, nil
 }
 
 // metadata reads one path of instance id's metadata (under latest/), as a worker

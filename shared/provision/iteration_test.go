@@ -2,6 +2,7 @@ package provision
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -637,5 +638,34 @@ func TestLaunchConfigWeightsAndLimits(t *testing.T) {
 	// the last usable one, c5.large, however cheap m5.xlarge may be.
 	if byType["m5.large"] != 2 || byType["c5.large"] != 1 || byType["m5.xlarge"] != 0 {
 		t.Errorf("instances by type %v; want 2 m5.large (maxCapacity 2), 1 c5.large, no m5.xlarge (initialWeight 0)", byType)
+	}
+}
+
+// poolMail records the emails the provisioner sends.
+type poolMail struct{ to, subjects []string }
+
+func (m *poolMail) Email(_ context.Context, address, subject, _ string) error {
+	m.to, m.subjects = append(m.to, address), append(m.subjects, subject)
+	return nil
+}
+
+// TestEmailOnErrorMailsProvisioningErrors: an error the provisioner records for a
+// pool with emailOnError is mailed to its owner, once per recorded error; pools
+// without it get no email.
+func TestEmailOnErrorMailsProvisioningErrors(t *testing.T) {
+	e := newEnv(t)
+	mail := &poolMail{}
+	e.p.Mailer = mail
+	bad := `{"minCapacity":1,"maxCapacity":2,"launchConfigs":[
+		{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"not-an-ami","InstanceType":"m5.large"}}]}`
+	loud := e.createPool("proj/loud", "aws", bad)
+	e.createPool("proj/quiet", "aws", bad)
+	if _, err := e.store.UpdateWorkerPool(ctx, loud.WorkerPoolID, func(p *store.WorkerPool) error { p.EmailOnError = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	e.iterate()
+	e.iterate() // backed off: no second error, no second email
+	if len(mail.to) != 1 || mail.to[0] != "me@example.com" || !strings.HasPrefix(mail.subjects[0], "Taskcluster Worker Manager Error: ") {
+		t.Errorf("emails to %v with subjects %v; want one to the loud pool's owner", mail.to, mail.subjects)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -106,6 +107,32 @@ func (t *target) withRoom(live map[string]int) []pool.Option {
 	return out
 }
 
+// stopping sums the capacity of t's workers that are shutting down.
+func (t *target) stopping() float64 {
+	c := 0.0
+	for _, w := range t.workers {
+		if w.State == store.Stopping {
+			c += w.Capacity
+		}
+	}
+	return c
+}
+
+// idle is the running capacity without a task, when the demand source reports
+// claimed tasks (ClaimedDemand); 0 otherwise, or when it cannot say.
+func (it *iteration) idle(ctx context.Context, t *target, running float64) float64 {
+	cd, ok := it.p.Demand.(ClaimedDemand)
+	if !ok {
+		return 0
+	}
+	claimed, err := cd.Claimed(ctx, t.demand)
+	if err != nil {
+		t.note("claimed tasks unknown: %v", err)
+		return 0
+	}
+	return math.Max(0, running-float64(claimed))
+}
+
 // provisionTarget: demand, estimate, choose, launch.
 func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 	if !t.provision {
@@ -124,7 +151,9 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		pending = 0
 	}
 	running, requested, interrupted := t.capacities()
-	change := t.sizing.CapacityChange(running, requested, float64(pending))
+	state := capacityState{pending: float64(pending), running: running, requested: requested, interrupted: interrupted,
+		idle: it.idle(ctx, t, running), stopping: t.stopping()}
+	change := it.p.Config.Policy.estimate(t.sizing, state)
 	// Interrupted workers do not satisfy demand, but they still count against
 	// maxCapacity until they are gone: maxCapacity is never exceeded.
 	headroom := t.sizing.MaxCapacity - running - requested - interrupted
@@ -151,7 +180,7 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		if round == 0 {
 			excluded = ex
 		}
-		allocs := allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.p.Config)
+		allocs := it.p.Config.Policy.allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.p.Config, it.id)
 		if len(allocs) == 0 {
 			break
 		}
@@ -256,7 +285,7 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 
 func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocation, round int) int {
 	token := it.launchToken(t, a, round, 0)
-	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), a.c.opt)
+	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), withIdleTimeout(a.c.opt, it.p.Config.WorkerIdleTimeout))
 	if err != nil {
 		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
 		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)
@@ -455,12 +484,19 @@ func (it *iteration) recordPoolError(ctx context.Context, t *target, kind, title
 		t.addError(title + ": " + firstLine(description))
 	}
 	raw, _ := json.Marshal(extra)
-	if _, err := it.p.Store.AddError(context.WithoutCancel(ctx), store.PoolError{
+	e, err := it.p.Store.AddError(context.WithoutCancel(ctx), store.PoolError{
 		Pool: t.key, ErrorID: slugid.Nice(), Kind: kind, Title: title, Description: description, Extra: raw,
-	}, it.p.Config.ErrorRetention); err != nil {
+	}, it.p.Config.ErrorRetention)
+	if err != nil {
 		it.problem("recording an error for %s: %v", t.key, err)
 	}
 	it.p.log().WarnContext(ctx, "pool error", "pool", t.key, "kind", kind, "title", title, "description", description)
+	if err == nil && t.record != nil && t.record.EmailOnError && it.p.Mailer != nil {
+		if err := notify.Send(context.WithoutCancel(ctx), it.p.Mailer, t.record.Owner, notify.PoolError{WorkerPoolID: t.key,
+			ErrorID: e.ErrorID, Title: title, Description: description, Extra: extra}); err != nil {
+			it.problem("mailing an error of %s to its owner (emailOnError): %v", t.key, err)
+		}
+	}
 }
 
 func firstLine(s string) string {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
@@ -89,6 +90,16 @@ type Config struct {
 	MaxShare float64
 	// MaxLaunchesPerPool bounds the instances one pool launches in one iteration (250).
 	MaxLaunchesPerPool int
+	// Policy is the scaling policy (PolicyWorkerfleet; PolicyWorkerManager is the
+	// simulator's baseline).
+	Policy Policy
+	// WorkerIdleTimeout, if set, goes into pools' workers' user data as
+	// workerConfig.idleTimeoutSecs where their pool's workerConfig sets none (see
+	// DefaultWorkerIdleTimeout); 0 leaves workers to their own default.
+	WorkerIdleTimeout time.Duration
+	// Cadence is how often an invocation iterates while demand moves (HandleEvent);
+	// the zero value runs one iteration per invocation.
+	Cadence Cadence
 	// TokenKey derives aws-provisioner instances' secret tokens from their launch
 	// tokens, so a retried launch reuses the secret of the instance EC2 returns again.
 	TokenKey []byte
@@ -127,6 +138,9 @@ func (c *Config) defaults() {
 	if c.MaxShare <= 0 || c.MaxShare > 1 {
 		c.MaxShare = 0.6
 	}
+	if c.Policy == "" {
+		c.Policy = PolicyWorkerfleet
+	}
 	if c.MaxLaunchesPerPool <= 0 {
 		c.MaxLaunchesPerPool = 250
 	}
@@ -149,6 +163,9 @@ type Provisioner struct {
 	Metrics io.Writer
 	// OnReport, if set, receives each iteration's report (the local stack prints it).
 	OnReport func(*Report)
+	// Mailer, if set, mails the errors recorded for pools with emailOnError to
+	// their owners (a Taskcluster deployment's notify service).
+	Mailer notify.Mailer
 }
 
 // Report is what an iteration did.
@@ -372,15 +389,38 @@ func (it *iteration) readHistory(ctx context.Context) map[string][]store.PoolSam
 
 // HandleEvent is the Lambda handler for the schedule's event: an EventBridge
 // Scheduler event (whose detail is the string "{}") or a classic rule's (an object);
-// only its id is used, to recognise a retry of the same invocation.
+// only its id is used, to recognise a retry of the same invocation. It runs one
+// iteration, and more at Config.Cadence while demand moves (their ids are the
+// event's with "/1", "/2", ... appended).
 func (p *Provisioner) HandleEvent(ctx context.Context, ev events.CloudWatchEvent) error {
 	id := ev.ID
 	if id == "" {
 		id = NewIterationID()
 	}
-	rep, err := p.Run(ctx, id)
-	if err == nil && p.OnReport != nil {
-		p.OnReport(rep)
+	start := time.Now()
+	for n := 0; ; n++ {
+		iterID := id
+		if n > 0 {
+			iterID = fmt.Sprintf("%s/%d", id, n)
+		}
+		rep, err := p.Run(ctx, iterID)
+		if err != nil {
+			return err
+		}
+		if p.OnReport != nil {
+			p.OnReport(rep)
+		}
+		wait, again := p.Config.Cadence.Next(rep, time.Since(start))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait+2*p.Config.DeadlineMargin {
+			again = false // no time for a whole iteration before Lambda's deadline
+		}
+		if !again {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
-	return err
 }

@@ -66,6 +66,41 @@ func (t *target) note(format string, args ...any) {
 	t.mu.Unlock()
 }
 
+// configCache remembers parsed pool configs, keyed by provider and config: a
+// warm Lambda (and a cadence's iterations) parses each config once, not on every
+// iteration (schema validation is most of an iteration's CPU otherwise). Parsing
+// is a pure function of the key, so one cache serves every Provisioner.
+type configCache struct {
+	mu      sync.Mutex
+	entries map[string]configEntry
+}
+
+type configEntry struct {
+	cfg pool.Config
+	err error
+}
+
+var configs configCache
+
+// maxCachedConfigs bounds the cache; past it, it starts over.
+const maxCachedConfigs = 1024
+
+func parseConfig(providerID string, raw []byte, o pool.Options) (pool.Config, error) {
+	key := providerID + "\x00" + fmt.Sprintf("%#v", o.Providers) + "\x00" + string(raw)
+	c := &configs
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		return e.cfg, e.err
+	}
+	cfg, err := pool.ParseConfig(providerID, raw, o)
+	if c.entries == nil || len(c.entries) >= maxCachedConfigs {
+		c.entries = map[string]configEntry{}
+	}
+	c.entries[key] = configEntry{cfg: cfg, err: err}
+	return cfg, err
+}
+
 // load reads every worker type and pool and their workers.
 func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	s := it.p.Store
@@ -94,7 +129,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	for i := range pools {
 		wp := pools[i]
 		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp}
-		cfg, perr := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: it.p.Config.Providers})
+		cfg, perr := parseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: it.p.Config.Providers})
 		switch {
 		case perr != nil:
 			t.addError("the stored config is no longer valid: " + perr.Error())
@@ -112,7 +147,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		targets = append(targets, t)
 	}
 
-	// Workers, a query per target, concurrently.
+	// Live workers (stopped ones play no part), a query per target, concurrently.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, it.p.Config.Concurrency)
 	errs := make([]error, len(targets))
@@ -123,7 +158,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t.workers, errs[i] = s.Workers(ctx, t.key)
+			t.workers, errs[i] = s.LiveWorkers(ctx, t.key)
 		}()
 	}
 	wg.Wait()

@@ -276,6 +276,31 @@ func (s *Store) Workers(ctx context.Context, pool string) ([]Worker, error) {
 	return all, nil
 }
 
+// LiveWorkers returns the pool's workers that have not stopped: what the
+// provisioner works with. Stopped records stay listed (Workers, ListWorkers) for
+// StoppedRetention, which in a busy pool is many times the live ones; the filter
+// keeps them out of every iteration's reading and decoding.
+func (s *Store) LiveWorkers(ctx context.Context, pool string) ([]Worker, error) {
+	in := workersQuery(s, pool, "")
+	in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #st <> :stopped")
+	in.ExpressionAttributeNames["#st"] = "state"
+	in.ExpressionAttributeValues[":stopped"] = str(string(Stopped))
+	var all []Worker
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query live workers of %s: %w", pool, err)
+		}
+		ws, err := unmarshalWorkers(out.Items)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ws...)
+	}
+	return all, nil
+}
+
 func workersQuery(s *Store, pool, workerGroup string) *dynamodb.QueryInput {
 	filter, names, values := notExpired(s.Now())
 	names["#p"] = attrPool
@@ -314,6 +339,20 @@ func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 // StoppedRetention is how long a stopped worker's record stays listed before
 // DynamoDB's TTL removes it.
 const StoppedRetention = 24 * time.Hour
+
+// MarkRegistered records a requested worker's registration at now: it runs, and
+// lives until until (its credentials' expiry), its record StoppedRetention longer.
+// It reports false, changing nothing, if the worker is not requested or has
+// registered already.
+func (w *Worker) MarkRegistered(now, until time.Time) bool {
+	if w.State != Requested || !w.Registered.IsZero() {
+		return false
+	}
+	w.State, w.Registered, w.LastChecked = Running, now, now
+	w.TerminateAfter = until
+	w.Expires = until.Add(StoppedRetention)
+	return true
+}
 
 // MarkStopping moves a requested or running worker to stopping, recording why. It
 // reports whether anything changed.

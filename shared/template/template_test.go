@@ -212,14 +212,27 @@ func globalEnv(t *testing.T, data []byte) map[string]any {
 }
 
 // TestCfnLint runs cfn-lint (which validates SAM templates as `sam validate --lint`
-// does) when it is installed; `make lint` runs it too and says how to install it.
+// does) when it is installed, standalone and in Taskcluster mode with and without the
+// CloudFront front door; `make lint` runs it too and says how to install it.
 func TestCfnLint(t *testing.T) {
 	if _, err := exec.LookPath("cfn-lint"); err != nil {
 		t.Skip("cfn-lint is not installed (pip install cfn-lint aws-sam-translator)")
 	}
-	out, err := exec.Command("cfn-lint", mustFind(t)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	taskcluster := []string{"TaskclusterRootUrl=https://tc.example.com", "TaskclusterClientId=static/workerfleet",
+		"TaskclusterAccessTokenSecretName=workerfleet/taskcluster-client"}
+	for name, params := range map[string][]string{
+		"standalone":                 nil,
+		"Taskcluster mode":           append([]string{"PublicRootUrl=https://tc.example.com"}, taskcluster...),
+		"front door with its domain": append([]string{"FrontDoor=cloudfront", "FrontDoorDomainName=tc.example.com", "TaskclusterOriginDomain=ingress.tc.example.com", "FrontDoorCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"}, taskcluster...),
+	} {
+		args := []string{mustFind(t)}
+		if len(params) > 0 {
+			args = append(args, append([]string{"--parameters"}, params...)...)
+		}
+		out, err := exec.Command("cfn-lint", args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("cfn-lint template.yaml (%s): %v\n%s", name, err, out)
+		}
 	}
 }
 

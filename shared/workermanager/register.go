@@ -33,16 +33,29 @@ type registerRequest struct {
 	WorkerIdentityProof json.RawMessage `json:"workerIdentityProof"`
 }
 
-// workerScopes are the scopes a registered worker's credentials carry, as the seed
-// lists them.
-func workerScopes(w store.Worker) []string {
+// CredentialsStartSkew is how far before registration worker credentials start, as
+// worker-manager v25 starts them (15 minutes), so that a worker or auth service
+// whose clock runs behind still accepts them.
+const CredentialsStartSkew = 15 * time.Minute
+
+// WorkerScopes are the scopes a registered worker's credentials carry, as
+// worker-manager v25 grants them: the seed's five, and the deprecated worker-type
+// role and secret names that deployments' roles and secrets still use.
+func WorkerScopes(poolID, workerGroup, workerID string) []string {
 	return []string{
-		"assume:worker-pool:" + w.Pool,
-		"assume:worker-id:" + w.WorkerGroup + "/" + w.WorkerID,
-		"queue:worker-id:" + w.WorkerGroup + "/" + w.WorkerID,
-		"secrets:get:worker-pool:" + w.Pool,
-		"queue:claim-work:" + w.Pool,
+		"assume:worker-type:" + poolID,
+		"assume:worker-pool:" + poolID,
+		"assume:worker-id:" + workerGroup + "/" + workerID,
+		"queue:worker-id:" + workerGroup + "/" + workerID,
+		"secrets:get:worker-type:" + poolID,
+		"secrets:get:worker-pool:" + poolID,
+		"queue:claim-work:" + poolID,
 	}
+}
+
+// WorkerClientID is the client id of a registered worker's credentials.
+func WorkerClientID(providerID, poolID, workerGroup, workerID string) string {
+	return "worker/" + providerID + "/" + poolID + "/" + workerGroup + "/" + workerID
 }
 
 // registerWorker: a worker proves who it is and gets credentials. Failures are 400
@@ -97,8 +110,8 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 		s.log().WarnContext(ctx, "registration refused", "workerPoolId", req.WorkerPoolID, "workerGroup", req.WorkerGroup, "workerId", req.WorkerID, "reason", err.Error())
 		return nil, err
 	}
-	name := "worker/" + w.ProviderID + "/" + w.Pool + "/" + w.WorkerGroup + "/" + w.WorkerID
-	creds, err := s.Issuer.Temporary(name, workerScopes(w), now.Add(-time.Minute), expires)
+	name := WorkerClientID(w.ProviderID, w.Pool, w.WorkerGroup, w.WorkerID)
+	creds, err := s.Issuer.Temporary(name, WorkerScopes(w.Pool, w.WorkerGroup, w.WorkerID), now.Add(-CredentialsStartSkew), expires)
 	if err != nil {
 		return nil, fmt.Errorf("issue worker credentials: %w", err)
 	}
@@ -184,12 +197,9 @@ func (s *Service) registerAWS(ctx context.Context, wp store.WorkerPool, w store.
 	}
 	expires := earliest(now.Add(timeout), now.Add(maxCredentials))
 	_, err = s.Store.UpdateWorker(ctx, w.Pool, w.Key, func(fresh *store.Worker) error {
-		if fresh.State != store.Requested || !fresh.Registered.IsZero() {
+		if !fresh.MarkRegistered(now, expires) {
 			return errAlreadyRegistered
 		}
-		fresh.State, fresh.Registered, fresh.LastChecked = store.Running, now, now
-		fresh.TerminateAfter = expires
-		fresh.Expires = expires.Add(store.StoppedRetention)
 		return nil
 	})
 	if errors.Is(err, errAlreadyRegistered) {

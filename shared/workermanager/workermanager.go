@@ -16,6 +16,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
@@ -44,6 +45,9 @@ type Service struct {
 	Verifier *identity.Verifier
 	// Parse validates pool configs for this deployment.
 	Parse pool.Options
+	// Mailer, if set, mails reported errors to the owners of pools with
+	// emailOnError (a Taskcluster deployment's notify service).
+	Mailer notify.Mailer
 	// ErrorRetention is how long reported errors stay listed (default 7 days).
 	ErrorRetention time.Duration
 	Log            *slog.Logger
@@ -69,20 +73,20 @@ func (s *Service) API() *httpapi.API {
 	s.started = time.Now()
 	a := httpapi.New(Base, s.Authn, []string{"workerPoolId"}, httpapi.WithLogger(s.log()))
 	for _, r := range []httpapi.Route{
-		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping},
-		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders},
+		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
+		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders, NoScopes: true},
 		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool},
 		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool},
 		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool},
-		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool},
-		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools},
+		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool, NoScopes: true},
+		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
 		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError},
-		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors},
-		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>", Handler: s.listWorkersForWorkerGroup},
-		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker},
+		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},
+		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true},
+		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true},
 		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker},
 		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker},
-		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool},
+		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
 	} {
 		a.Handle(r)
 	}
@@ -92,7 +96,7 @@ func (s *Service) API() *httpapi.API {
 // RegistrationAPI is registerWorker alone (the RegistrationFunction).
 func (s *Service) RegistrationAPI() *httpapi.API {
 	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
-	a.Handle(httpapi.Route{Name: "registerWorker", Method: "POST", Pattern: "/worker/register", Handler: s.registerWorker})
+	a.Handle(httpapi.Route{Name: "registerWorker", Method: "POST", Pattern: "/worker/register", Handler: s.registerWorker, NoScopes: true})
 	return a
 }
 

@@ -11,12 +11,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,6 +280,56 @@ func TestReportedErrors(t *testing.T) {
 	}
 }
 
+// mailbox records the emails a Mailer is asked to send; err makes them fail.
+type mailbox struct {
+	mu   sync.Mutex
+	sent []string // address, subject and content, one string each
+	err  error
+}
+
+func (m *mailbox) Email(_ context.Context, address, subject, content string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, address+"\n"+subject+"\n"+content)
+	return m.err
+}
+
+// TestEmailOnError: a reported error is mailed to the owner of a pool with
+// emailOnError, and only then; an email that fails still leaves the error recorded.
+func TestEmailOnError(t *testing.T) {
+	mail := &mailbox{}
+	h := apptest.New(t, app.WithMailer(mail))
+	quiet, loud := poolBody("static", `{}`), poolBody("static", `{}`)
+	loud["emailOnError"], loud["owner"] = true, "owner@example.com"
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/quiet"), quiet)
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/loud"), loud)
+	report := func(pool string) apptest.Response {
+		return h.Do(h.Root, "POST", base+"/worker-pool-errors/"+esc(pool), map[string]any{"kind": "disk-full", "title": "Disk full",
+			"description": "no space left", "extra": map[string]any{"disk": "/"}, "workerGroup": "g", "workerId": "w1"})
+	}
+	if r := report("p/quiet"); r.Status != 200 || len(mail.sent) != 0 {
+		t.Errorf("a pool without emailOnError: %d, %d emails", r.Status, len(mail.sent))
+	}
+	r := report("p/loud")
+	if r.Status != 200 || len(mail.sent) != 1 {
+		t.Fatalf("a pool with emailOnError: %d, %d emails", r.Status, len(mail.sent))
+	}
+	id := r.JSON(t)["errorId"].(string)
+	for _, want := range []string{"owner@example.com\nTaskcluster Worker Manager Error: Disk full\n", "the worker pool p/loud:", "no space left",
+		"ErrorId: " + id, "disk: /", "workerId: w1"} {
+		if !strings.Contains(mail.sent[0], want) {
+			t.Errorf("the email lacks %q:\n%s", want, mail.sent[0])
+		}
+	}
+	mail.err = errors.New("notify is down")
+	if r := report("p/loud"); r.Status != 200 {
+		t.Errorf("report while mail fails: %d %s", r.Status, r.Body)
+	}
+	if l := h.Do(nil, "GET", base+"/worker-pool-errors/"+esc("p/loud"), nil).JSON(t)["workerPoolErrors"].([]any); len(l) != 2 {
+		t.Errorf("%d errors recorded, want 2", len(l))
+	}
+}
+
 func TestStaticWorkers(t *testing.T) {
 	h := apptest.New(t)
 	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/static"), poolBody("static", `{"lifecycle":{"reregistrationTimeout":7200}}`))
@@ -328,7 +380,7 @@ func TestStaticWorkers(t *testing.T) {
 }
 
 // checkCredentials checks a registerWorker answer: credentials that authenticate as
-// the named worker with the seed's five scopes, expiring as expected.
+// the named worker with worker-manager v25's seven scopes, expiring as expected.
 func checkCredentials(t *testing.T, h *apptest.Harness, r apptest.Response, clientID, poolID, workerID string, life time.Duration) {
 	t.Helper()
 	var resp struct {
@@ -341,13 +393,21 @@ func checkCredentials(t *testing.T, h *apptest.Harness, r apptest.Response, clie
 	if d := time.Until(resp.Expires); d < life-time.Minute || d > life+time.Minute {
 		t.Errorf("credentials expire in %v, want %v", d, life)
 	}
+	var cert struct{ Start int64 }
+	if err := json.Unmarshal([]byte(resp.Credentials.Certificate), &cert); err != nil {
+		t.Fatal(err)
+	}
+	if back := time.Since(time.UnixMilli(cert.Start)); back < 15*time.Minute || back > 16*time.Minute {
+		t.Errorf("credentials start %v back, want 15 minutes as worker-manager v25's", back.Round(time.Second))
+	}
 	creds := &tcclient.Credentials{ClientID: resp.Credentials.ClientID, AccessToken: resp.Credentials.AccessToken, Certificate: resp.Credentials.Certificate}
 	c, err := h.App.Auth.Authenticate(ctx, signedGET(t, creds))
 	if err != nil {
 		t.Fatalf("the worker's credentials do not authenticate: %v", err)
 	}
-	want := []string{"assume:worker-pool:" + poolID, "assume:worker-id:" + workerID, "queue:worker-id:" + workerID,
-		"secrets:get:worker-pool:" + poolID, "queue:claim-work:" + poolID}
+	want := []string{"assume:worker-type:" + poolID, "assume:worker-pool:" + poolID, "assume:worker-id:" + workerID,
+		"queue:worker-id:" + workerID, "secrets:get:worker-type:" + poolID, "secrets:get:worker-pool:" + poolID,
+		"queue:claim-work:" + poolID}
 	if c.ClientID != clientID || !cmp.Equal(c.Scopes, want) {
 		t.Errorf("worker credentials: %s %v, want %s %v", c.ClientID, c.Scopes, clientID, want)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
+	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -260,7 +261,8 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 	if err := r.Require(reportErrorScopes.Bind(map[string]string{"workerPoolId": poolID, "workerGroup": req.WorkerGroup, "workerId": req.WorkerID})); err != nil {
 		return nil, err
 	}
-	if _, err := s.Store.WorkerPool(ctx, poolID); err != nil {
+	wp, err := s.Store.WorkerPool(ctx, poolID)
+	if err != nil {
 		return nil, storeError(err, "worker pool "+poolID)
 	}
 	extra["workerGroup"], extra["workerId"] = req.WorkerGroup, req.WorkerID
@@ -270,6 +272,7 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 	if err != nil {
 		return nil, storeError(err, "worker pool error")
 	}
+	s.mailError(ctx, wp, e, extra)
 	return httpapi.OK(errorOut(e)), nil
 }
 
@@ -291,4 +294,18 @@ func (s *Service) listWorkerPoolErrors(ctx context.Context, r *httpapi.Request) 
 		out = append(out, errorOut(e))
 	}
 	return httpapi.OK(page("workerPoolErrors", out, next)), nil
+}
+
+// mailError mails a reported error to the pool's owner when the pool asks for it
+// (emailOnError) and a mailer is configured. As in worker-manager, the error is
+// recorded whether or not the email goes out; a failure is logged.
+func (s *Service) mailError(ctx context.Context, wp store.WorkerPool, e store.PoolError, extra map[string]any) {
+	if !wp.EmailOnError || s.Mailer == nil {
+		return
+	}
+	err := notify.Send(ctx, s.Mailer, wp.Owner, notify.PoolError{WorkerPoolID: wp.WorkerPoolID, ErrorID: e.ErrorID, Title: e.Title,
+		Description: e.Description, Extra: extra})
+	if err != nil {
+		s.log().WarnContext(ctx, "emailOnError: the error was recorded but not mailed", "workerPoolId", wp.WorkerPoolID, "errorId", e.ErrorID, "error", err.Error())
+	}
 }

@@ -27,6 +27,7 @@ type instance struct {
 	request     []byte // the RunInstances input it was launched with, as JSON
 	record      *launchRecord
 	interrupted bool
+	interruptAt time.Time // when an announced interruption stops the instance
 }
 
 // launchRecord remembers a ClientToken's launch, for idempotency.
@@ -183,7 +184,7 @@ func (c *Cloud) beginShutdown(inst *instance, at time.Time) {
 // interrupt announces a spot interruption: a rebalance recommendation and the
 // interruption warning now, the shutdown SpotInterruptionNotice later.
 func (c *Cloud) interrupt(inst *instance, at time.Time) {
-	inst.interrupted = true
+	inst.interrupted, inst.interruptAt = true, at.Add(SpotInterruptionNotice)
 	c.emitLocked(inst, "EC2 Instance Rebalance Recommendation", rebalanceDetail{InstanceID: inst.inst.ID}, at)
 	c.emitLocked(inst, "EC2 Spot Instance Interruption Warning", interruptionDetail{InstanceID: inst.inst.ID, InstanceAction: "terminate"}, at)
 	c.schedule(at.Add(SpotInterruptionNotice), timerInterruptShutdown, inst.inst.ID)

@@ -56,7 +56,8 @@ func invoke(ctx context.Context, args []string) error {
 		return invokeEmulated(ctx, id, raw)
 	}
 
-	cfg := app.Config{InstanceSetID: "local", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias}
+	// One provisioning iteration per invoke, as the local stack runs them: no cadence.
+	cfg := app.Config{InstanceSetID: "local", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias, ProvisionCadence: -1}
 	st, err := readState()
 	if err != nil && !errors.Is(err, errNoStack) {
 		return err

@@ -6,6 +6,7 @@
 //	local api METHOD PATH|URL [BODY|@FILE|-]   one API call, signed with the root credentials (make api: from $ARGS)
 //	local client create ID -scope S ...    an API client (make client); see -h
 //	local status [-once]                   the fleet at a glance, refreshing (make status)
+//	local sim -trace FILE [-pool F] [-out D] a demand trace replayed against a pool (make sim)
 //	local docs                             the cloud drivers and their options (README)
 //	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
 package main
@@ -53,6 +54,8 @@ func main() {
 		err = client(ctx, os.Args[2:])
 	case "status":
 		err = status(ctx, os.Args[2:])
+	case "sim":
+		err = simulate(ctx, os.Args[2:])
 	case "docs":
 		driverDocs(os.Stdout)
 	case "install":
@@ -91,7 +94,7 @@ func install(ctx context.Context) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH|URL [BODY|@FILE|-] | client ... | status [-once] | docs | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH|URL [BODY|@FILE|-] | client ... | sim -trace FILE ... | status [-once] | docs | install`)
 	os.Exit(2)
 }
 
@@ -132,6 +135,9 @@ func run(ctx context.Context) error {
 	o := localstack.Options{
 		RootClientID: env("ROOT_CLIENT_ID", "root"), RootAccessToken: os.Getenv("ROOT_ACCESS_TOKEN"),
 		Cloud: env("CLOUD", "fake"), SimulateWorkers: env("SIMULATE_WORKERS", "true") != "false", Log: logger(),
+		// Taskcluster mode (README): the deployment, and the client it acts as there.
+		TaskclusterRootURL: os.Getenv("TC_ROOT_URL"), TaskclusterClientID: os.Getenv("TC_CLIENT_ID"),
+		TaskclusterAccessToken: os.Getenv("TC_ACCESS_TOKEN"),
 	}
 	var err error
 	if o.Port, err = strconv.Atoi(env("PORT", "8080")); err != nil {

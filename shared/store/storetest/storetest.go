@@ -1,6 +1,11 @@
 // Package storetest gives tests a real DynamoDB Local and fresh tables built from
 // template.yaml. A test package calls Main from its TestMain; each test then calls New
 // for a Store over tables of its own, so tests never see each other's items.
+//
+// With WORKERFLEET_TEST_STORE=memdb, the same tests run on the simulator's
+// in-memory DynamoDB (store/memdb) instead: `make test` runs the store's and the
+// provisioner's tests both ways, so the simulator's store cannot drift from the
+// real one unnoticed.
 package storetest
 
 import (
@@ -11,18 +16,25 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/store/memdb"
 	"github.com/workerfleet/workerfleet/shared/template"
 )
 
 var (
 	server *dynamolocal.Server
+	mem    *memdb.DB // in memdb mode
 	tmpl   *template.Template
 	seq    atomic.Int64
 )
+
+// StoreEnv names the environment variable choosing the store tests run on:
+// "memdb", or DynamoDB Local otherwise.
+const StoreEnv = "WORKERFLEET_TEST_STORE"
+
+// InMemory reports whether tests run on the in-memory DynamoDB.
+func InMemory() bool { return os.Getenv(StoreEnv) == "memdb" }
 
 // Main starts DynamoDB Local, runs the package's tests, and stops it.
 func Main(m *testing.M) {
@@ -40,6 +52,10 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "storetest:", err)
 		return 1
 	}
+	if InMemory() {
+		mem = memdb.New()
+		return m.Run()
+	}
 	if server, err = dynamolocal.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "storetest:", err)
 		return 1
@@ -48,9 +64,13 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// DB returns a client of the package's DynamoDB Local.
-func DB(t testing.TB) *dynamodb.Client {
+// DB returns a client of the package's DynamoDB Local (or, in memdb mode, the
+// in-memory DynamoDB).
+func DB(t testing.TB) store.DB {
 	t.Helper()
+	if mem != nil {
+		return mem
+	}
 	if server == nil {
 		t.Fatal("storetest: DynamoDB Local is not running; call storetest.Main(m) from TestMain")
 	}
@@ -61,9 +81,17 @@ func DB(t testing.TB) *dynamodb.Client {
 // TTL sweeper is off (dynamolocal.WithoutTTL): tests' clocks are simulated.
 func Tables(t testing.TB) store.Tables {
 	t.Helper()
-	db := DB(t)
 	prefix := fmt.Sprintf("t%d_", seq.Add(1))
-	names, err := dynamolocal.CreateTables(context.Background(), db, tmpl.Tables, func(id string) string { return prefix + id }, dynamolocal.WithoutTTL())
+	name := func(id string) string { return prefix + id }
+	if mem != nil {
+		names, err := mem.CreateTables(tmpl.Tables, name)
+		if err != nil {
+			t.Fatalf("storetest: %v", err)
+		}
+		return store.TablesFromLogical(names)
+	}
+	DB(t)
+	names, err := dynamolocal.CreateTables(context.Background(), server.Client(), tmpl.Tables, name, dynamolocal.WithoutTTL())
 	if err != nil {
 		t.Fatalf("storetest: %v", err)
 	}

@@ -1,0 +1,56 @@
+package store
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/google/go-cmp/cmp"
+)
+
+// reflected is Worker without its hand-written decoder.
+type reflected Worker
+
+func TestWorkerDecoderMatchesReflection(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
+	full := Worker{Pool: "p/q", Key: "g/i-1", WorkerGroup: "g", WorkerID: "i-1", ProviderID: "aws", State: Running, Capacity: 2.5,
+		Created: at, LastModified: at.Add(time.Second), LastChecked: at.Add(2 * time.Second), Expires: at.Add(time.Hour), TTL: 12345,
+		InstanceID: "i-1", Region: "us-east-1", AvailabilityZone: "us-east-1a", InstanceType: "m5.large", ImageID: "ami-1",
+		AccountID: "123456789012", PrivateIP: "10.0.0.1", Spot: true, Price: 0.031, OptionID: "opt", LaunchToken: "tok",
+		EC2State: "running", EC2StateTime: at.Add(3 * time.Second), LaunchTime: at.Add(4 * time.Second), RunningTime: at.Add(5 * time.Second),
+		StoppingTime: at.Add(6 * time.Second), TerminatedTime: at.Add(7 * time.Second), InterruptionDeadline: at.Add(8 * time.Second),
+		RebalanceTime: at.Add(9 * time.Second), RegistrationDeadline: at.Add(10 * time.Second), Registered: at.Add(11 * time.Second),
+		TerminateAfter: at.Add(12 * time.Second), StopReason: "why", SecretTokenHash: []byte{1, 2}, StaticSecretHash: []byte{3}, Version: 7}
+
+	// Every field is set, so a field added to Worker without a decoder shows here.
+	v := reflect.ValueOf(full)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("dynamodbav"), ",")
+		if v.Field(i).IsZero() {
+			t.Errorf("the test sets no %s", f.Name)
+		}
+		if _, ok := workerFields[name]; !ok {
+			t.Errorf("field %s (attribute %q) has no decoder", f.Name, name)
+		}
+	}
+	for _, w := range []Worker{full, {Pool: "p", Key: "k", State: Requested, Version: 1}} {
+		item, err := marshal(&w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want reflected
+		if err := attributevalue.UnmarshalMap(item, &want); err != nil {
+			t.Fatal(err)
+		}
+		var got Worker
+		if err := unmarshal(item, &got); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Worker(want), got); diff != "" {
+			t.Errorf("hand decoder differs from attributevalue's (-reflection +hand):\n%s", diff)
+		}
+	}
+}
