@@ -1,19 +1,11 @@
 # workerfleet: a serverless EC2 worker provisioner.
 #
-#   make run                            the whole system on this machine (see README)
-#   make test                           every test (needs Java and npm; see README)
-#   make lint                           gofmt, go vet, cfn-lint
-#   make invoke FN=<function> EVENT=events/<file>.json
-#   make coldstart                      init duration and bootstrap size of every function
-#   make api ARGS='PUT /api/worker-manager/v1/worker-pool/a%2Fb @pool.json'
-#   make client ARGS='create ci-bot -scope queue:*'  
-#   make bench                          the benchmarks
-#   make sim TRACE=<file> [POOL=<pool.json>] [OUT=<dir>]  a demand trace replayed against a pool
-#   make deploy                         sam build && sam deploy
-#
-# SAM calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set.
+# `make` or `make help` lists the everyday targets (their `## target:` lines below).
+# SAM calls the build-<LogicalId> targets (BuildMethod: makefile) with ARTIFACTS_DIR set;
+# they refuse to run without it.
 
 SHELL := /bin/bash
+.DEFAULT_GOAL := help
 GO ?= go
 CACHE_DIR ?= $(or $(WORKERFLEET_CACHE),$(HOME)/.cache/workerfleet)
 export WORKERFLEET_CACHE := $(CACHE_DIR)
@@ -22,29 +14,48 @@ export WORKERFLEET_CACHE := $(CACHE_DIR)
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w -buildid="
 
+# SAM sets ARTIFACTS_DIR; without it the bootstrap would land in /.
+require-artifacts-dir = test -n "$(ARTIFACTS_DIR)" || { echo "$@ is for sam build (it sets ARTIFACTS_DIR); use make build" >&2; exit 2; }
+
 .PHONY: build-AwsProvisionerApiFunction build-SecretsApiFunction build-WorkerManagerApiFunction \
-	build-RegistrationFunction build-ProvisionerFunction build-Ec2EventsFunction
+	build-RegistrationFunction build-ProvisionerFunction build-Ec2EventsFunction build-StatusPageFunction
 
 build-AwsProvisionerApiFunction:
+	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/aws-provisioner-api
 
 build-SecretsApiFunction:
+	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/secrets-api
 
 build-WorkerManagerApiFunction:
+	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/worker-manager-api
 
 build-RegistrationFunction:
+	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/registration
 
 build-ProvisionerFunction:
+	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/provisioner
 
 build-Ec2EventsFunction:
+	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/ec2-events
 
+build-StatusPageFunction:
+	@$(require-artifacts-dir)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status-page
+
 # ---------------------------------------------------------------- everyday commands
-.PHONY: run test test-go test-compat lint invoke coldstart api bench deploy build clean client sim
+.PHONY: help run test test-go test-compat lint invoke coldstart api status bench deploy build clean client sim
+
+## help: list these targets (also what a bare make does); changes nothing.
+help:
+	@echo "make <target>, with:"
+	@sed -n 's/^## \([a-z-]*\): \(.*\)/  \1\t\2/p' $(firstword $(MAKEFILE_LIST)) | expand -t 12
+	@echo "Settings (PORT, SEED, CLOUD, LOG_LEVEL, ...) are in the README's \"The local stack\"."
 
 LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local
 
@@ -69,10 +80,19 @@ invoke: $(LOCAL_BIN)
 coldstart: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) coldstart -n "$(or $(N),7)" $(if $(FN),-function "$(FN)")
 
-## api: one API call signed with the running stack's root credentials (curl cannot sign Hawk).
+## api: one API call, Hawk-signed with the running stack's root credentials: ARGS='METHOD PATH|URL [JSON|@FILE|-]'.
+# ARGS reaches the command through the environment (make puts command-line variables
+# there), so the JSON's quotes survive; the command splits it itself. A non-2xx answer
+# must fail the call without make's "*** [api] Error 1" line, which make prints for
+# every failing recipe: so the recipe ends make itself with SIGPIPE, the one fatal
+# signal make has no handler for and shells do not announce (exit status 141).
 api: $(LOCAL_BIN)
-	@test -n "$(ARGS)" || { echo "usage: make api ARGS='METHOD PATH [BODY|@FILE|-]'"; exit 2; }
-	@exec $(LOCAL_BIN) api $(ARGS)
+	@test -n "$$ARGS" || { echo "usage: make api ARGS='METHOD PATH|URL [JSON|@FILE|-]'" >&2; exit 2; }
+	@$(LOCAL_BIN) api || { rc=$$?; kill -PIPE $$PPID; exit $$rc; }
+
+## status: the fleet at a glance (pools, capacities, pending tasks, errors, last iteration), refreshing; the same as the page at the root URL.
+status: $(LOCAL_BIN)
+	@exec $(LOCAL_BIN) status $(ARGS)
 
 ## client: create an API client in the local stack's tables (or a deployment's; see README).
 client: $(LOCAL_BIN)
@@ -93,6 +113,7 @@ test-go:
 test-compat:
 	cd shared/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) test -count=1 -timeout 20m ./...
 
+## lint: gofmt, go vet (both modules), cfn-lint of template.yaml.
 lint:
 	@unformatted=$$(gofmt -l functions shared); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -100,6 +121,7 @@ lint:
 	@if command -v cfn-lint >/dev/null; then cfn-lint template.yaml && echo "cfn-lint: template.yaml ok"; \
 	else echo "cfn-lint is not installed: pip install cfn-lint aws-sam-translator (then make lint again)"; exit 1; fi
 
+## bench: the benchmarks (the README lists the numbers).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./shared/provision/
 	$(GO) test -run '^$$' -bench . ./shared/auth/ ./shared/identity/ ./shared/cloud/fake/ ./shared/pool/
@@ -107,13 +129,15 @@ bench:
 
 ## build: build every function as SAM would, into .aws-sam/local/<LogicalId>/bootstrap.
 build:
-	@for fn in AwsProvisionerApiFunction SecretsApiFunction WorkerManagerApiFunction RegistrationFunction ProvisionerFunction Ec2EventsFunction; do \
+	@for fn in AwsProvisionerApiFunction SecretsApiFunction WorkerManagerApiFunction RegistrationFunction ProvisionerFunction Ec2EventsFunction StatusPageFunction; do \
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR=.aws-sam/local/$$fn || exit 1; \
 		echo "built .aws-sam/local/$$fn/bootstrap"; done
 
+## deploy: sam build && sam deploy (see the README's Deploying).
 deploy:
 	sam build
 	sam deploy
 
+## clean: remove .aws-sam.
 clean:
 	rm -rf .aws-sam

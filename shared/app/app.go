@@ -37,6 +37,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/provision"
+	"github.com/workerfleet/workerfleet/shared/statuspage"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
 	"github.com/workerfleet/workerfleet/shared/workermanager"
@@ -684,6 +685,11 @@ func (a *App) HTTPFunctions() map[string]*httpapi.API {
 // DefaultRouteFunction is the function template.yaml gives API Gateway's $default
 // route.
 const DefaultRouteFunction = "AwsProvisionerApiFunction"
+
+// StatusPage is the StatusPageFunction's handler: the fleet at a glance.
+func (a *App) StatusPage() *statuspage.Page {
+	return &statuspage.Page{Store: a.Store, Interval: a.Config.ProvisionInterval, Log: a.Log}
+}
 
 // CreateClient adds an API client with its own scopes and returns its access token,
 // which is shown only now: the table keeps it sealed.

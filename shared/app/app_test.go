@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/statuspage"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
 	"github.com/workerfleet/workerfleet/shared/template"
@@ -39,6 +40,12 @@ func TestRoutesMatchTheTemplate(t *testing.T) {
 	tmpl := storetest.Template()
 	apis := a.HTTPFunctions()
 	for id, f := range tmpl.Functions {
+		if id == "StatusPageFunction" { // its own handler (a page, not an httpapi.API)
+			if len(f.Routes) != 1 || f.Routes[0].Key() != statuspage.Route {
+				t.Errorf("%s: routes %v, want only %s", id, f.Routes, statuspage.Route)
+			}
+			continue
+		}
 		api, ok := apis[id]
 		if len(f.Routes) == 0 {
 			if ok {

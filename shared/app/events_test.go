@@ -115,7 +115,7 @@ func TestSampleEventsThroughTheirHandlers(t *testing.T) {
 		}
 	}
 
-	const instance = "i-0abcd1234ef567890"
+	const instance = "i-0e8637375f3abd4f0"
 	if _, err := a.Store.CreateWorker(ctx, store.Worker{Pool: "proj-ci/linux", WorkerGroup: "us-east-1", WorkerID: instance, InstanceID: instance, ProviderID: "aws"}); err != nil {
 		t.Fatal(err)
 	}

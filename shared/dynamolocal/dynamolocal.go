@@ -215,9 +215,35 @@ func classPath(dir string, extra ...string) string {
 	return strings.Join(append(extra, filepath.Join(dir, "DynamoDBLocal.jar"), filepath.Join(dir, "DynamoDBLocal_lib", "*")), string(os.PathListSeparator))
 }
 
-// Start installs DynamoDB Local if needed and starts an in-memory server on a free
-// port of 127.0.0.1, returning once it answers requests.
-func Start(ctx context.Context) (*Server, error) {
+// StartOption adjusts Start.
+type StartOption func(*startOptions)
+
+type startOptions struct{ dbPath string }
+
+// WithDBPath keeps the tables in a database file in dir (DynamoDB Local's -dbPath),
+// under an access key id kept there too, so that they survive a restart; dir is
+// created. Without it the server keeps them in memory, under a fresh key id.
+func WithDBPath(dir string) StartOption { return func(o *startOptions) { o.dbPath = dir } }
+
+// Start installs DynamoDB Local if needed and starts a server on a free port of
+// 127.0.0.1, in memory unless WithDBPath says otherwise, returning once it answers
+// requests.
+func Start(ctx context.Context, opts ...StartOption) (*Server, error) {
+	var o startOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	storage := []string{"-inMemory"}
+	if o.dbPath != "" {
+		abs, err := filepath.Abs(o.dbPath)
+		if err != nil {
+			return nil, fmt.Errorf("start dynamodb local: %w", err)
+		}
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return nil, fmt.Errorf("start dynamodb local: %w", err)
+		}
+		o.dbPath, storage = abs, []string{"-dbPath", abs}
+	}
 	dir, err := Install(ctx)
 	if err != nil {
 		return nil, err
@@ -233,15 +259,16 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
-	key := make([]byte, 16)
-	if _, err := rand.Read(key); err != nil {
+	key, err := accessKey(o.dbPath)
+	if err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
-	cmd := exec.Command("java",
-		"-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
+	args := []string{
+		"-Djava.library.path=" + filepath.Join(dir, "DynamoDBLocal_lib"),
 		"-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-cp", classPath(dir, classes), launcherClass,
-		"-inMemory", "-disableTelemetry", "-port", strconv.Itoa(port))
+	}
+	cmd := exec.Command("java", append(append(args, storage...), "-disableTelemetry", "-port", strconv.Itoa(port))...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = processAttrs()
 	logs := &tailBuffer{max: 8 << 10}
@@ -249,7 +276,7 @@ func Start(ctx context.Context) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
-	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKeyID: "wf" + hex.EncodeToString(key), cmd: cmd, done: make(chan error, 1)}
+	s := &Server{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), AccessKeyID: key, cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 
 	client := s.Client()
@@ -274,6 +301,27 @@ func Start(ctx context.Context) (*Server, error) {
 			return nil, fmt.Errorf("start dynamodb local: not answering after 60s: %v: %s", err, logs.String())
 		}
 	}
+}
+
+// accessKey is a fresh random access key id, or with a database folder the one kept
+// in it (written 0600 the first time), whose tables the database holds.
+func accessKey(dbPath string) (string, error) {
+	if dbPath != "" {
+		if b, err := os.ReadFile(filepath.Join(dbPath, "access-key-id")); err == nil && len(b) > 0 {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	key := "wf" + hex.EncodeToString(b)
+	if dbPath != "" {
+		if err := os.WriteFile(filepath.Join(dbPath, "access-key-id"), []byte(key+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return key, nil
 }
 
 // Client returns a DynamoDB client for the server, with its access key id.
@@ -307,7 +355,11 @@ func (s *Server) Stop() {
 // TableOption adjusts CreateTables.
 type TableOption func(*tableOptions)
 
-type tableOptions struct{ noTTL bool }
+type tableOptions struct{ noTTL, keepExisting bool }
+
+// KeepExisting leaves a table that already exists as it is (a database kept by
+// WithDBPath) instead of failing.
+func KeepExisting() TableOption { return func(o *tableOptions) { o.keepExisting = true } }
 
 // WithoutTTL leaves DynamoDB's TTL sweeper off. Tests run on simulated clocks, often
 // days from the real one, and DynamoDB Local deletes items whose ttl is past by the
@@ -343,6 +395,11 @@ func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*t
 			})
 		}
 		if _, err := db.CreateTable(ctx, in); err != nil {
+			var inUse *types.ResourceInUseException
+			if o.keepExisting && errors.As(err, &inUse) {
+				names[id] = tableName
+				continue
+			}
 			return nil, fmt.Errorf("create table %s (%s): %w", tableName, id, err)
 		}
 		if t.TTLAttribute != "" && !o.noTTL {

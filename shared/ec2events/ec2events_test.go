@@ -145,7 +145,7 @@ func newHandler(t *testing.T) (*ec2events.Handler, *store.Store) {
 // Lambda handler and follows one instance from launch to termination.
 func TestRecordedSampleEvents(t *testing.T) {
 	h, s := newHandler(t)
-	const instance = "i-0abcd1234ef567890" // the instance the samples name
+	const instance = "i-0e8637375f3abd4f0" // the samples' instance: the walkthrough's first (SEED=2 make run)
 	if _, err := s.CreateWorker(ctx, requested(instance)); err != nil {
 		t.Fatal(err)
 	}

@@ -14,5 +14,6 @@ func APIGateway(a *app.App, t *template.Template, log *slog.Logger) (*Gateway, e
 	for id, api := range a.HTTPFunctions() {
 		fns[id] = api.Serve
 	}
+	fns["StatusPageFunction"] = a.StatusPage().Serve
 	return NewGateway(t, fns, log)
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -45,9 +46,13 @@ type Options struct {
 	ProvisionInterval time.Duration
 	// Cloud is "fake" (the simulated EC2) or "ec2" (the real EC2 driver against moto).
 	Cloud string
-	// SimulateWorkers boots a simulated worker on every fake instance.
+	// SimulateWorkers boots a simulated worker on every instance the provisioner
+	// launches, on the fake cloud or on moto.
 	SimulateWorkers bool
-	// Seed makes the fake cloud deterministic (0: random).
+	// Seed makes the fake cloud deterministic (0: random). A given seed also holds
+	// the spot prices still (unless FakeCloud sets priceVolatility), so that a run
+	// repeats whatever the pace of the person typing: same instance ids, zones and
+	// prices.
 	Seed int64
 	// BootDelay and ShutdownDelay are the fake instances'.
 	BootDelay, ShutdownDelay time.Duration
@@ -61,6 +66,10 @@ type Options struct {
 	Providers string
 	// TaskDuration and IdleTimeout are the simulated workers'.
 	TaskDuration, IdleTimeout time.Duration
+	// DataDir, when set, keeps the tables (DynamoDB Local's -dbPath) and the key
+	// that seals client tokens there, so that both survive a restart; "" keeps the
+	// tables in memory, gone when the stack stops.
+	DataDir string
 	// TaskclusterRootURL, TaskclusterClientID and TaskclusterAccessToken put the
 	// stack in Taskcluster mode against that deployment (TC_ROOT_URL, TC_CLIENT_ID,
 	// TC_ACCESS_TOKEN of make run): worker credentials are issued as that client,
@@ -136,6 +145,8 @@ type Stack struct {
 
 	ddb      *dynamolocal.Server
 	moto     *motoserver.Server
+	fleet    *motoFleet // the moto instances' metadata and workers (CLOUD=ec2)
+	machines Machines
 	srv      *http.Server
 	ln       net.Listener
 	cancel   context.CancelFunc
@@ -152,8 +163,9 @@ type printed struct {
 
 // Start brings the stack up: DynamoDB Local and the template's tables, the cloud,
 // the APIs behind the local API Gateway, the fake queue, the control endpoints, the
-// provisioner on its schedule, and (with the fake cloud) EC2 events and simulated
-// workers. Close stops all of it.
+// provisioner on its schedule, simulated workers on the instances (the fake cloud's,
+// or moto's through the moto fleet), and with the fake cloud its EC2 events. Close
+// stops all of it.
 func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	o.defaults()
 	fakeCloud, err := checkOptions(o) // before anything starts: every mistake fails fast
@@ -186,17 +198,14 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.ddb, err = dynamolocal.Start(ctx); err != nil {
-		return nil, err
-	}
-	names, err := dynamolocal.CreateTables(ctx, s.ddb.Client(), tmpl.Tables, func(id string) string { return id })
+	names, signingKey, err := s.startTables(ctx, tmpl)
 	if err != nil {
 		return nil, err
 	}
 
 	cfg := app.Config{
 		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint, DynamoDBAccessKeyID: s.ddb.AccessKeyID,
-		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: randomKey(),
+		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: signingKey,
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
@@ -217,6 +226,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			return nil, fmt.Errorf("trust the fake cloud's identity key: %w", err)
 		}
 		opts = append(opts, app.WithCloud(s.Fake.InstanceSet(cloud.InstanceSetID(cfg.InstanceSetID))), app.WithVerifier(v))
+		s.machines = fakeMachines{s.Fake}
 	case "ec2":
 		if s.moto, err = motoserver.Start(ctx); err != nil {
 			return nil, fmt.Errorf("CLOUD=ec2 runs the EC2 driver against moto: %w", err)
@@ -228,6 +238,15 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 		cfg.Cloud, cfg.AllowedRegions = ec2.Alias, []string{"us-east-1", "us-west-2"}
 		cfg.CloudConfig, _ = json.Marshal(map[string]any{"regions": cfg.AllowedRegions, "endpoint": s.moto.Endpoint()})
+		if s.fleet, err = newMotoFleet(s.moto.Endpoint(), cfg.AllowedRegions, cloud.InstanceSetID(cfg.InstanceSetID), o.BootDelay, o.Log); err != nil {
+			return nil, err
+		}
+		v := identity.NewAWSVerifier()
+		if err := v.Trust("*", s.fleet.signer.CertificatePEM()); err != nil {
+			return nil, fmt.Errorf("trust the moto instances' identity key: %w", err)
+		}
+		opts = append(opts, app.WithVerifier(v))
+		s.machines = s.fleet
 	}
 	if s.App, err = app.New(ctx, cfg, opts...); err != nil {
 		return nil, err
@@ -242,9 +261,17 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	}
 	prov.OnReport = s.printReport
 
+	s.Sim = &Simulator{Machines: s.machines, IMDS: s.URL + "/local/imds/", Queue: s.Queue, TaskDuration: o.TaskDuration,
+		IdleTimeout: o.IdleTimeout, Say: s.say, Log: o.Log}
+	if s.fleet != nil && o.SimulateWorkers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.fleet.Run(runCtx, time.Second, func(id string) { s.Sim.Boot(runCtx, id) })
+		}()
+	}
 	if s.Fake != nil {
 		handler := s.App.EC2Events()
-		s.Sim = &Simulator{Cloud: s.Fake, Queue: s.Queue, TaskDuration: o.TaskDuration, IdleTimeout: o.IdleTimeout, Say: s.say, Log: o.Log}
 		if o.TaskclusterMode() {
 			s.Sim.Tasks = QueueTasks{} // the upstream queue, through the front door, with each worker's credentials
 		}
@@ -298,7 +325,11 @@ func (s *Stack) handler(gw http.Handler) (http.Handler, error) {
 	mux := &prefixMux{fallback: gw}
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
+	}
+	if s.Fake != nil {
 		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)
+	} else {
+		mux.HandleFunc("/local/imds/", serveIMDS(s.machines))
 	}
 	if !s.TaskclusterMode() {
 		mux.HandleFunc("/api/queue/v1/", s.Queue.ServeTaskcluster)
@@ -420,15 +451,19 @@ func (s *Stack) Close() {
 	})
 }
 
-// Banner is what `make run` prints once the stack is ready.
+// Banner is what `make run` prints once the stack is ready: where everything is,
+// the credentials, and the walkthrough's first commands for this cloud.
 func (s *Stack) Banner() string {
 	var b strings.Builder
-	cloudName := "the fake cloud"
-	if s.Cloud == "ec2" {
-		cloudName = "the EC2 driver against moto"
+	switch {
+	case s.Fake != nil:
+		b.WriteString("\nworkerfleet is running on the fake cloud")
+	case s.moto != nil:
+		fmt.Fprintf(&b, "\nworkerfleet is running on the EC2 driver against moto (%s)", s.moto.Endpoint())
+	default:
+		b.WriteString("\nworkerfleet is running")
 	}
-	fmt.Fprintf(&b, "\nworkerfleet is running on %s", cloudName)
-	if s.Fake != nil && s.SimulateWorkers {
+	if s.SimulateWorkers {
 		b.WriteString(", with simulated workers")
 	}
 	b.WriteString(".")
@@ -440,22 +475,41 @@ func (s *Stack) Banner() string {
 		queueLine = "everything else     " + upstream + " (through %[1]s)"
 		pendingHint = "# create tasks for proj-ci/linux in " + upstream + "'s queue"
 	}
-	fmt.Fprintf(&b, strings.NewReplacer("<queue line>", queueLine, "<pending hint>", pendingHint).Replace(`
+	var where strings.Builder
+	if s.Fake != nil {
+		where.WriteString("  fake cloud          %[1]s/local/cloud/instances\n")
+		if s.Seed != 0 {
+			fmt.Fprintf(&where, "  seed                %d (from SEED; spot prices held still, so the run repeats)\n", s.Fake.Seed())
+		} else {
+			fmt.Fprintf(&where, "  seed                %d (random; spot prices move. SEED=<n> make run repeats a run)\n", s.Fake.Seed())
+		}
+	} else if s.moto != nil {
+		m := s.moto.Endpoint()
+		fmt.Fprintf(&where, "  moto (EC2)          %s   (aws --endpoint-url %s --region us-east-1 ec2 describe-instances;\n"+
+			"                      credentials testing/testing)\n", m, m)
+	}
+	if s.DataDir != "" {
+		fmt.Fprintf(&where, "  tables              kept in %s (PERSIST)\n", strings.ReplaceAll(s.DataDir, "%", "%%"))
+	} else {
+		where.WriteString("  tables              in memory, gone at Ctrl-C (PERSIST=1 keeps them)\n")
+	}
+	fmt.Fprintf(&b, strings.NewReplacer("<queue line>", queueLine, "<pending hint>", pendingHint, "<where>\n", where.String()).Replace(`
 
   root URL            %[1]s
+  status page         %[1]s/   (make status in a terminal)
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
   worker-manager      %[1]s/api/worker-manager/v1
   <queue line>
+<where>
 
   export TASKCLUSTER_ROOT_URL=%[1]s
   export TASKCLUSTER_CLIENT_ID=%[2]s
   export TASKCLUSTER_ACCESS_TOKEN=%[3]s
 
-Try it (the README walks through it):
+Try it (the README walks through it, and writes pool.json first):
   curl %[1]s/api/worker-manager/v1/providers
   make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
   <pending hint>
-  curl %[1]s/local/cloud/instances
   curl %[1]s/api/worker-manager/v1/workers/proj-ci%%2Flinux
 
 The provisioner runs every %[4]s. Ctrl-C stops everything.
@@ -469,6 +523,47 @@ func (s *Stack) DynamoDBEndpoint() string { return s.ddb.Endpoint }
 // DynamoDBAccessKeyID is the access key id the stack's tables live under in its
 // DynamoDB Local.
 func (s *Stack) DynamoDBAccessKeyID() string { return s.ddb.AccessKeyID }
+
+// startTables starts DynamoDB Local with the template's tables, in memory or kept
+// in DataDir, and returns their names and the key that seals client tokens: kept in
+// DataDir too, or else fresh, since sealed tokens are only as durable as the key.
+func (s *Stack) startTables(ctx context.Context, tmpl *template.Template) (map[string]string, []byte, error) {
+	var opts []dynamolocal.StartOption
+	var tableOpts []dynamolocal.TableOption
+	if s.DataDir != "" {
+		opts = append(opts, dynamolocal.WithDBPath(filepath.Join(s.DataDir, "dynamodb")))
+		tableOpts = append(tableOpts, dynamolocal.KeepExisting())
+	}
+	var err error
+	if s.ddb, err = dynamolocal.Start(ctx, opts...); err != nil {
+		return nil, nil, err
+	}
+	names, err := dynamolocal.CreateTables(ctx, s.ddb.Client(), tmpl.Tables, func(id string) string { return id }, tableOpts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.DataDir == "" {
+		return names, randomKey(), nil
+	}
+	key, err := keptKey(filepath.Join(s.DataDir, "signing-key"))
+	return names, key, err
+}
+
+// keptKey reads the key in path, or writes a fresh one there (0600) first.
+func keptKey(path string) ([]byte, error) {
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read the kept signing key: %w", err)
+	}
+	key = randomKey()
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return nil, fmt.Errorf("keep the signing key: %w", err)
+	}
+	return key, nil
+}
 
 func randomKey() []byte {
 	b := make([]byte, 32)
@@ -504,7 +599,8 @@ func checkOptions(o Options) (*fake.Cloud, error) {
 }
 
 // fakeConfig is the fake cloud's configuration: o.FakeCloud over the driver's
-// defaults, with o's seed and delays where o.FakeCloud does not set them.
+// defaults, with o's seed and delays where o.FakeCloud does not set them, and still
+// prices when o has a seed and o.FakeCloud sets no priceVolatility.
 func fakeConfig(o Options) (fake.Config, error) {
 	fc, err := fake.ParseConfig(o.FakeCloud)
 	if err != nil {
@@ -514,6 +610,9 @@ func fakeConfig(o Options) (fake.Config, error) {
 	_ = json.Unmarshal(o.FakeCloud, &set) // empty (set stays nil), or an object ParseConfig accepted
 	if _, ok := set["seed"]; !ok {
 		fc.Seed = o.Seed
+	}
+	if _, ok := set["priceVolatility"]; !ok && o.Seed != 0 {
+		fc.PriceVolatility = 0
 	}
 	if _, ok := set["bootDelay"]; !ok {
 		fc.BootDelay = fake.Duration(o.BootDelay)

@@ -2,11 +2,16 @@ package localstack
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/provision"
 )
 
@@ -76,6 +81,74 @@ func TestFakeConfig(t *testing.T) {
 					time.Duration(fc.ShutdownDelay), fc.CapacityErrorRate, tt.wantSeed, tt.wantBoot, tt.wantShut, tt.wantRate)
 			}
 		})
+	}
+}
+
+// A seed holds the spot prices still, so that a run repeats; FAKE_CLOUD may still
+// move them, and without a seed they move as the driver's default has it.
+func TestFakeConfigSeedHoldsPricesStill(t *testing.T) {
+	moving := fake.DefaultConfig().PriceVolatility
+	for _, tt := range []struct {
+		name string
+		seed int64
+		json string
+		want float64
+	}{
+		{"seed", 42, "", 0},
+		{"seed, FAKE_CLOUD moves them", 42, `{"priceVolatility": 0.05}`, 0.05},
+		{"FAKE_CLOUD's seed alone", 0, `{"seed": 3}`, moving},
+		{"no seed", 0, "", moving},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fc, err := fakeConfig(Options{Seed: tt.seed, FakeCloud: json.RawMessage(tt.json)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fc.PriceVolatility != tt.want {
+				t.Errorf("priceVolatility %v, want %v", fc.PriceVolatility, tt.want)
+			}
+		})
+	}
+}
+
+// The sample EC2 events (events/ec2-events-*.json) name the first instance the
+// README's walkthrough launches with SEED=2 (2 x c5.xlarge in us-west-2b), so that
+// make invoke FN=ec2-events acts on a worker the walkthrough has.
+func TestSampleEventsNameTheWalkthroughsFirstInstance(t *testing.T) {
+	fc, err := fakeConfig(Options{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fake.New(fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.InstanceSet("local").Launch(context.Background(), cloud.LaunchRequest{Region: "us-west-2", AvailabilityZone: "us-west-2b",
+		InstanceType: "c5.xlarge", ImageID: "ami-0fedcba9876543210", Count: 2, Spot: true, ClientToken: "walkthrough"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "ec2-events*.json"))
+	if len(files) == 0 {
+		t.Fatal("no sample EC2 events")
+	}
+	for _, f := range files {
+		var ev struct {
+			Region string `json:"region"`
+			Detail struct {
+				InstanceID string `json:"instance-id"`
+			} `json:"detail"`
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if ev.Detail.InstanceID != got[0].ID || ev.Region != got[0].Region {
+			t.Errorf("%s names %s in %s; the walkthrough's first instance is %s in %s", f, ev.Detail.InstanceID, ev.Region, got[0].ID, got[0].Region)
+		}
 	}
 }
 

@@ -19,13 +19,40 @@ import (
 	"github.com/workerfleet/workerfleet/shared/pool"
 )
 
+// Machines are the instances the simulated workers run on, as a worker sees its
+// own: the instance metadata service (user data, signed identity document: what
+// /local/imds/ serves) and the power button. The fake cloud is one; moto's
+// instances (CLOUD=ec2) are another.
+type Machines interface {
+	UserData(id string) ([]byte, error)
+	IdentityDocument(id string) (document []byte, signature string, err error)
+	// State is the instance's EC2 state, "" when it is unknown.
+	State(id string) string
+	// Shutdown is the instance shutting itself down.
+	Shutdown(id string) error
+}
+
+// fakeMachines are the fake cloud's instances.
+type fakeMachines struct{ *fake.Cloud }
+
+func (m fakeMachines) State(id string) string {
+	inst, ok := m.Instance(id)
+	if !ok {
+		return ""
+	}
+	return inst.State
+}
+
 // Simulator plays the workers: when a fake instance starts running, a goroutine reads
 // its user data and, as a real worker would, fetches and removes its secret
 // (aws-provisioner worker types) or registers with its identity document
 // (worker-manager pools); then it works off pending tasks from the queue, and shuts
 // its instance down once idle. So the fleet grows and shrinks with demand.
 type Simulator struct {
-	Cloud *fake.Cloud
+	Machines Machines
+	// IMDS is the base URL of the instances' metadata: IMDS + <instanceId> +
+	// "/latest/user-data", as the stack's /local/imds/ serves it.
+	IMDS  string
 	Queue *Queue
 	// Tasks is where workers take their tasks; nil: the fake queue, Queue.
 	Tasks TaskSource
@@ -54,20 +81,26 @@ func (s *Simulator) OnEvent(ctx context.Context, raw json.RawMessage) {
 	if json.Unmarshal(raw, &ev) != nil || ev.DetailType != "EC2 Instance State-change Notification" || ev.Detail.State != "running" {
 		return
 	}
+	s.Boot(ctx, ev.Detail.InstanceID)
+}
+
+// Boot starts the worker of instance id, once: the fake cloud's running event or
+// the moto fleet's poll calls it.
+func (s *Simulator) Boot(ctx context.Context, id string) {
 	s.mu.Lock()
 	if s.workers == nil {
 		s.workers = map[string]bool{}
 	}
-	if s.workers[ev.Detail.InstanceID] {
+	if s.workers[id] {
 		s.mu.Unlock()
 		return
 	}
-	s.workers[ev.Detail.InstanceID] = true
+	s.workers[id] = true
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.run(ctx, ev.Detail.InstanceID)
+		s.run(ctx, id)
 	}()
 }
 
@@ -76,7 +109,7 @@ func (s *Simulator) Wait() { s.wg.Wait() }
 
 // run is one worker's life.
 func (s *Simulator) run(ctx context.Context, id string) {
-	raw, err := s.Cloud.UserData(id)
+	raw, err := s.metadata(ctx, id, "user-data")
 	if err != nil || len(raw) == 0 {
 		return // not an instance we launched
 	}
@@ -98,7 +131,7 @@ func (s *Simulator) run(ctx context.Context, id string) {
 		}
 		if w.Credentials, err = s.fetchSecret(ctx, id, ud); err != nil {
 			s.Say("  worker %s (%s): could not get its secret: %v; shutting down", id, name, err)
-			_ = s.Cloud.Shutdown(id)
+			_ = s.Machines.Shutdown(id)
 			return
 		}
 		s.Say("  worker %s (%s): read and removed its one-time secret, reported instanceStarted", id, name)
@@ -114,7 +147,7 @@ func (s *Simulator) run(ctx context.Context, id string) {
 		}
 		if w.Credentials, err = s.register(ctx, id, ud); err != nil {
 			s.Say("  worker %s (%s): registration refused: %v; shutting down", id, name, err)
-			_ = s.Cloud.Shutdown(id)
+			_ = s.Machines.Shutdown(id)
 			return
 		}
 		s.Say("  worker %s (%s): registered with its identity document, got credentials", id, name)
@@ -150,7 +183,7 @@ func (s *Simulator) work(ctx context.Context, w SimulatedWorker, name string, ca
 			}
 		}
 		running = nil
-		if inst, ok := s.Cloud.Instance(id); !ok || inst.State != "running" {
+		if s.Machines.State(id) != "running" {
 			return // terminated by the provisioner (or shut down)
 		}
 		claimed, err := tasks.Claim(ctx, w, capacity)
@@ -166,7 +199,7 @@ func (s *Simulator) work(ctx context.Context, w SimulatedWorker, name string, ca
 		}
 		if time.Since(lastWork) >= s.IdleTimeout {
 			s.Say("  worker %s (%s): idle for %s, shutting its instance down", id, name, s.IdleTimeout)
-			_ = s.Cloud.Shutdown(id)
+			_ = s.Machines.Shutdown(id)
 			return
 		}
 	}
@@ -200,11 +233,15 @@ func (s *Simulator) fetchSecret(ctx context.Context, id string, ud map[string]an
 // register does what worker-runner does for an aws pool: registerWorker with the
 // instance identity document and its signature, through the official client.
 func (s *Simulator) register(ctx context.Context, id string, ud map[string]any) (*tcclient.Credentials, error) {
-	doc, sig, err := s.Cloud.IdentityDocument(id)
+	doc, err := s.metadata(ctx, id, "dynamic/instance-identity/document")
 	if err != nil {
 		return nil, err
 	}
-	proof, _ := json.Marshal(map[string]string{"document": string(doc), "signature": sig})
+	sig, err := s.metadata(ctx, id, "dynamic/instance-identity/signature")
+	if err != nil {
+		return nil, err
+	}
+	proof, _ := json.Marshal(map[string]string{"document": string(doc), "signature": string(sig)})
 	wm := tcworkermanager.New(nil, str(ud["rootUrl"]))
 	wm.Context = ctx
 	reg, err := wm.RegisterWorker(&tcworkermanager.RegisterWorkerRequest{
@@ -215,6 +252,28 @@ func (s *Simulator) register(ctx context.Context, id string, ud map[string]any) 
 		return nil, fmt.Errorf("%s", firstLine(err.Error()))
 	}
 	return &tcclient.Credentials{ClientID: reg.Credentials.ClientID, AccessToken: reg.Credentials.AccessToken, Certificate: reg.Credentials.Certificate}, nil
+}
+
+// metadata reads one path of instance id's metadata (under latest/), as a worker
+// reads its IMDS.
+func (s *Simulator) metadata(ctx context.Context, id, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", s.IMDS+url.PathEscape(id)+"/latest/"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("instance metadata %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("instance metadata %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("instance metadata %s: %s", path, resp.Status)
+	}
+	return body, nil
 }
 
 func call(ctx context.Context, method, u string, out any) error {

@@ -384,6 +384,11 @@ func (it *iteration) record(ctx context.Context, t *target, a allocation, inst c
 	t.mu.Lock()
 	t.workers = append(t.workers, created)
 	t.mu.Unlock()
+	attrs := []any{"instanceId", inst.ID, "pool", t.key, "instanceType", inst.InstanceType, "availabilityZone", inst.AvailabilityZone, "spot", a.c.opt.Spot}
+	if a.c.price > 0 {
+		attrs = append(attrs, "pricePerHour", a.c.price)
+	}
+	it.p.log().InfoContext(ctx, "launched instance", attrs...)
 	return true
 }
 

@@ -263,6 +263,8 @@ type iteration struct {
 	backoffs *backoffs
 	listings map[string]*listing // by region
 	prices   *priceBook
+	// history receives the pools' stored figures, read while the iteration works.
+	history chan map[string][]store.PoolSample
 
 	mu       sync.Mutex
 	problems []string
@@ -281,6 +283,8 @@ func (it *iteration) run(ctx context.Context) error {
 	if it.targets, err = it.load(ctx); err != nil {
 		return err
 	}
+	it.history = make(chan map[string][]store.PoolSample, 1)
+	go func() { it.history <- it.readHistory(context.WithoutCancel(ctx)) }()
 	if it.backoffs, err = loadBackoffs(ctx, it.p.Store, it.now); err != nil {
 		return err
 	}
@@ -333,9 +337,13 @@ func (it *iteration) checkIn(ctx context.Context) {
 		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
 	}
 	statuses := make([]store.PoolStatus, 0, len(rep.Pools))
+	var history map[string][]store.PoolSample
+	if it.history != nil {
+		history = <-it.history
+	}
 	m := telemetry.NewMetrics("workerfleet")
 	for _, pr := range rep.Pools {
-		statuses = append(statuses, pr.status(it.now))
+		statuses = append(statuses, pr.status(it.now, history[pr.Key]))
 		m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
 		m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
 		m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
@@ -359,6 +367,24 @@ func (it *iteration) checkIn(ctx context.Context) {
 	}
 	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
 		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors, "outcome", rep.Outcome())
+}
+
+// readHistory is each pool's stored figures over the last iterations (one Query
+// for all pools); without them (a failed read) the history starts afresh.
+func (it *iteration) readHistory(ctx context.Context) map[string][]store.PoolSample {
+	if len(it.targets) == 0 {
+		return nil
+	}
+	prev, err := it.p.Store.PoolStatuses(ctx)
+	if err != nil {
+		it.p.log().WarnContext(ctx, "reading the pools' history failed; it starts afresh", "error", err.Error())
+		return nil
+	}
+	out := make(map[string][]store.PoolSample, len(prev))
+	for _, st := range prev {
+		out[st.Pool] = st.History
+	}
+	return out
 }
 
 // HandleEvent is the Lambda handler for the schedule's event: an EventBridge

@@ -94,15 +94,17 @@ type terminations struct {
 type termination struct {
 	id     string
 	target *target // nil for instances of no known target
+	// pool (the instance's pool tag) and reason are for the log line.
+	pool, reason string
 }
 
-func (ts *terminations) add(region, id string, t *target) {
+func (ts *terminations) add(region, id string, t *target, pool, reason string) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.byRegion == nil {
 		ts.byRegion = map[string][]termination{}
 	}
-	ts.byRegion[region] = append(ts.byRegion[region], termination{id: id, target: t})
+	ts.byRegion[region] = append(ts.byRegion[region], termination{id: id, target: t, pool: pool, reason: reason})
 }
 
 func alive(ec2State string) bool {
@@ -158,8 +160,7 @@ func (it *iteration) reconcile(ctx context.Context) {
 					}
 				}
 			}
-			it.p.log().InfoContext(ctx, "terminating orphan instance", "instanceId", id, "region", region, "pool", poolKey, "reason", reason)
-			ts.add(region, id, t)
+			ts.add(region, id, t, poolKey, reason)
 		}
 	}
 	it.terminate(ctx, &ts)
@@ -227,7 +228,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 		// A termination that did not take (the record says stopping, EC2 still runs
 		// it): terminate again.
 		if w.State == store.Stopping && (inst.State == cloud.StatePending || inst.State == cloud.StateRunning) {
-			ts.add(w.Region, w.InstanceID, t)
+			ts.add(w.Region, w.InstanceID, t, t.key, w.StopReason)
 			continue
 		}
 		reason, due := it.stopDue(t, w)
@@ -241,8 +242,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 		}
 		t.workers[i] = updated
 		if stopped {
-			it.p.log().InfoContext(ctx, "terminating worker", "pool", t.key, "worker", w.WorkerID, "reason", reason)
-			ts.add(w.Region, w.InstanceID, t)
+			ts.add(w.Region, w.InstanceID, t, t.key, reason)
 		}
 	}
 }
@@ -309,6 +309,7 @@ func (it *iteration) terminate(ctx context.Context, ts *terminations) {
 					continue
 				}
 				counted[tm.id] = true
+				it.p.log().InfoContext(ctx, "terminated instance", "instanceId", tm.id, "region", region, "pool", tm.pool, "reason", tm.reason)
 				if tm.target != nil {
 					tm.target.mu.Lock()
 					tm.target.report.Terminated++

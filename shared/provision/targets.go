@@ -152,7 +152,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	sem := make(chan struct{}, it.p.Config.Concurrency)
 	errs := make([]error, len(targets))
 	for i, t := range targets {
-		t.report = PoolReport{Key: t.key, Name: t.name}
+		t.report = PoolReport{Key: t.key, Name: t.name, MinCapacity: t.sizing.MinCapacity, MaxCapacity: t.sizing.MaxCapacity}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -179,10 +179,13 @@ type PoolReport struct {
 	Running, Requested, Interrupted float64
 	// Change is the capacity the scaling rule asked for; Desired the total it aims at.
 	Change, Desired float64
-	Launches        []LaunchReport
-	Terminated      int
-	Errors          []string
-	Note            string
+	// MinCapacity and MaxCapacity are the pool's bounds (0 for a pool that is not
+	// provisioned, such as a deleted one).
+	MinCapacity, MaxCapacity float64
+	Launches                 []LaunchReport
+	Terminated               int
+	Errors                   []string
+	Note                     string
 }
 
 // LaunchReport is one launch call's result.
@@ -243,14 +246,19 @@ func (r PoolReport) Line() string {
 	return b.String()
 }
 
-func (r PoolReport) status(now time.Time) store.PoolStatus {
+// status is the report as the pool's stored figures, its history being history
+// (the previous iteration's, oldest first) with this iteration's sample added.
+func (r PoolReport) status(now time.Time, history []store.PoolSample) store.PoolStatus {
 	st := store.PoolStatus{
 		Pool: r.Key, Updated: now, PendingTasks: r.PendingTasks, DesiredCapacity: r.Desired,
 		RequestedCapacity: r.Requested, RunningCapacity: r.Running, StoppingCapacity: r.Interrupted,
 		Launched: r.LaunchedCount(), Terminated: r.Terminated, Decision: r.Line(),
+		MinCapacity: r.MinCapacity, MaxCapacity: r.MaxCapacity, Interrupted: r.Interrupted,
 	}
 	if len(r.Errors) > 0 {
 		st.LastError = r.Errors[len(r.Errors)-1]
 	}
+	history = append(history, store.PoolSample{Time: now, Running: r.Running, Requested: r.Requested, Pending: r.PendingTasks})
+	st.History = history[max(0, len(history)-store.PoolHistoryLength):]
 	return st
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -164,6 +165,80 @@ type PoolStatus struct {
 	Terminated        int       `dynamodbav:"terminated"`
 	Decision          string    `dynamodbav:"decision"`
 	LastError         string    `dynamodbav:"lastError,omitempty"`
+	// MinCapacity and MaxCapacity are the pool's bounds; Interrupted the capacity
+	// of workers that got a spot interruption warning.
+	MinCapacity float64 `dynamodbav:"minCapacity"`
+	MaxCapacity float64 `dynamodbav:"maxCapacity"`
+	Interrupted float64 `dynamodbav:"interrupted"`
+	// History is the pool's figures at the last iterations, oldest first, at most
+	// PoolHistoryLength of them: the status page's capacity over time.
+	History PoolHistory `dynamodbav:"history,omitempty"`
+}
+
+// PoolHistoryLength is how many iterations' figures a PoolStatus keeps (an hour
+// at the deployed one-minute schedule).
+const PoolHistoryLength = 60
+
+// PoolSample is one iteration's figures for a pool (its time to the second).
+type PoolSample struct {
+	Time      time.Time `json:"time"`
+	Running   float64   `json:"running"`
+	Requested float64   `json:"requested"`
+	Pending   int64     `json:"pendingTasks"`
+}
+
+// PoolHistory is stored as one string, "unix:running:requested:pending" for the
+// first sample and "seconds-since-the-previous:running:requested:pending" for
+// each next one, space-separated: about 10 bytes a sample, so that a status item
+// with its 60 samples stays near one 1 KB write unit (as a list of maps, it would
+// be about 2.8 KB more: four units a pool per iteration).
+type PoolHistory []PoolSample
+
+// MarshalDynamoDBAttributeValue writes the compact string.
+func (h PoolHistory) MarshalDynamoDBAttributeValue() (types.AttributeValue, error) {
+	var b strings.Builder
+	var prev int64
+	for i, s := range h {
+		t := s.Time.Unix()
+		if i > 0 {
+			b.WriteByte(' ')
+			t, prev = t-prev, t
+		} else {
+			prev = t
+		}
+		fmt.Fprintf(&b, "%d:%s:%s:%d", t, strconv.FormatFloat(s.Running, 'g', -1, 64), strconv.FormatFloat(s.Requested, 'g', -1, 64), s.Pending)
+	}
+	return str(b.String()), nil
+}
+
+// UnmarshalDynamoDBAttributeValue reads the compact string.
+func (h *PoolHistory) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) error {
+	v, ok := av.(*types.AttributeValueMemberS)
+	if !ok {
+		return fmt.Errorf("pool history: %T is not a string", av)
+	}
+	*h = nil
+	var t int64
+	for i, f := range strings.Fields(v.Value) {
+		parts := strings.Split(f, ":")
+		if len(parts) != 4 {
+			return fmt.Errorf("pool history: sample %q", f)
+		}
+		d, err1 := strconv.ParseInt(parts[0], 10, 64)
+		r, err2 := strconv.ParseFloat(parts[1], 64)
+		q, err3 := strconv.ParseFloat(parts[2], 64)
+		p, err4 := strconv.ParseInt(parts[3], 10, 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return fmt.Errorf("pool history: sample %q: %w", f, err)
+		}
+		if i == 0 {
+			t = d
+		} else {
+			t += d
+		}
+		*h = append(*h, PoolSample{Time: time.Unix(t, 0).UTC(), Running: r, Requested: q, Pending: p})
+	}
+	return nil
 }
 
 // PutPoolStatuses stores per-pool figures, in batches.
@@ -179,6 +254,33 @@ func (s *Store) PutPoolStatuses(ctx context.Context, statuses []PoolStatus) erro
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
 	return s.batchWrite(ctx, s.tables.Status, reqs)
+}
+
+// PoolStatuses returns every pool's latest figures (those of pools seen in the
+// last week), in pool key order.
+func (s *Store) PoolStatuses(ctx context.Context) ([]PoolStatus, error) {
+	filter, names, values := notExpired(s.Now())
+	names["#pk"] = "pk"
+	values[":pk"] = str(pkPool)
+	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName: aws.String(s.tables.Status), KeyConditionExpression: aws.String("#pk = :pk"),
+		FilterExpression: aws.String(filter), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+	})
+	var all []PoolStatus
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query pool statuses: %w", err)
+		}
+		for _, item := range out.Items {
+			var st PoolStatus
+			if err := unmarshal(item, &st); err != nil {
+				return nil, err
+			}
+			all = append(all, st)
+		}
+	}
+	return all, nil
 }
 
 // PoolStatus returns one pool's latest figures; ErrNotFound if none.

@@ -111,7 +111,7 @@ func (s *InstanceSet) Terminate(ctx context.Context, region string, ids []string
 		}
 	}
 	if len(ours) > 0 {
-		s.log.InfoContext(ctx, "terminated instances", "region", region, "count", len(ours))
+		s.log.DebugContext(ctx, "terminated instances", "region", region, "count", len(ours))
 	}
 	return nil
 }

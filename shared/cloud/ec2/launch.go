@@ -150,7 +150,7 @@ func (s *InstanceSet) Launch(ctx context.Context, req cloud.LaunchRequest) ([]cl
 	for _, inst := range out.Instances {
 		instances = append(instances, fromEC2(req.Region, aws.ToString(out.OwnerId), inst))
 	}
-	s.log.InfoContext(ctx, "launched instances", "region", req.Region, "instanceType", req.InstanceType,
+	s.log.DebugContext(ctx, "launched instances", "region", req.Region, "instanceType", req.InstanceType,
 		"count", len(instances), "spot", req.Spot, "clientToken", req.ClientToken)
 	return instances, nil
 }
@@ -185,4 +185,10 @@ func fromEC2(region, owner string, inst types.Instance) cloud.Instance {
 		out.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	return out
+}
+
+// FromEC2 converts an instance of a DescribeInstances reservation (owner is its
+// OwnerId) as the driver does: for the local stack's simulated workers on moto.
+func FromEC2(region, owner string, inst types.Instance) cloud.Instance {
+	return fromEC2(region, owner, inst)
 }

@@ -136,7 +136,7 @@ func (c *Cloud) buildCatalog() {
 			r.subnets[subnetID(az)] = az
 			for _, t := range types {
 				// Spot prices start at 28% to 48% of on-demand, differently per AZ.
-				base := roundPrice(r.onDemand[t] * (0.28 + 0.2*c.rng.Float64()))
+				base := roundPrice(r.onDemand[t] * (0.28 + 0.2*c.prices.Float64()))
 				key := az + "/" + t
 				r.prices[key] = &spotPrice{base: base, current: base, changed: start}
 				r.order = append(r.order, key)
@@ -187,7 +187,7 @@ func (c *Cloud) walkPrices(now time.Time) {
 			sp := r.prices[key]
 			_, typ, _ := strings.Cut(key, "/")
 			logP := math.Log(sp.current)
-			logP += pull*(math.Log(sp.base)-logP) + vol*c.rng.NormFloat64()
+			logP += pull*(math.Log(sp.base)-logP) + vol*c.prices.NormFloat64()
 			p := roundPrice(math.Min(math.Exp(logP), r.onDemand[typ]))
 			if p != sp.current {
 				sp.current = p

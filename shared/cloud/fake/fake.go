@@ -14,8 +14,10 @@
 // (ec2.BuildRunInstancesInput), so the two read requests alike.
 //
 // Everything random (instance ids, prices, injected failures, interruptions,
-// event ids) comes from one generator seeded by Config.Seed: two clouds with the
-// same seed, clock and calls behave identically. Time moves only when Step runs
+// event ids) comes from generators seeded by Config.Seed: two clouds with the
+// same seed, clock and calls behave identically. Spot prices have a generator of
+// their own, so the ids and failures of a sequence of calls do not depend on how
+// many price steps ran in between. Time moves only when Step runs
 // (or Run, which calls it on a ticker).
 //
 // Many InstanceSets (one per InstanceSetID) share one Cloud, as deployments share
@@ -215,6 +217,11 @@ type Cloud struct {
 	now func() time.Time
 	log *slog.Logger
 	rng *mrand.Rand
+	// prices drives the spot prices alone and eventIDs the events' ids alone, so
+	// that the walk's steps (one per Step, as the wall clock ticks in the local
+	// stack) and the events' timing never shift the instance ids, zones, injected
+	// failures or interruptions a seed gives a sequence of calls.
+	prices, eventIDs *mrand.Rand
 
 	sinkMu sync.RWMutex
 	sink   EventSink
@@ -281,7 +288,9 @@ func New(cfg Config, opts ...Option) (*Cloud, error) {
 		c.key = key
 	}
 	c.cfg = cfg
-	c.rng = mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15))
+	c.prices = mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15))
+	c.rng = mrand.New(mrand.NewPCG(uint64(cfg.Seed)^0x5851f42d4c957f2d, uint64(cfg.Seed)))
+	c.eventIDs = mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x2545f4914f6cdd1d))
 	c.buildCatalog()
 	for key, n := range cfg.Capacity {
 		az, typ, _ := strings.Cut(key, "/")
@@ -497,8 +506,8 @@ func notFound(id string) error { return fmt.Errorf("instance %s: %w", id, ErrNot
 // uuid returns a random (version 4) UUID from the seeded generator.
 func (c *Cloud) uuid() string {
 	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], c.rng.Uint64())
-	binary.BigEndian.PutUint64(b[8:], c.rng.Uint64())
+	binary.BigEndian.PutUint64(b[:8], c.eventIDs.Uint64())
+	binary.BigEndian.PutUint64(b[8:], c.eventIDs.Uint64())
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := fmt.Sprintf("%x", b)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/workerfleet/workerfleet/shared/cloud"
 )
 
 // IdentityDocument returns instance id's identity document, in the JSON EC2's
@@ -32,7 +34,7 @@ func (c *Cloud) IdentityDocument(id string) (document []byte, signature string, 
 	inst, ok := c.byID[id]
 	var doc []byte
 	if ok {
-		doc = identityDocument(c.cfg.AccountID, inst)
+		doc = identityDocument(c.cfg.AccountID, inst.arch, inst.inst)
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -42,35 +44,81 @@ func (c *Cloud) IdentityDocument(id string) (document []byte, signature string, 
 	if err != nil {
 		return nil, "", fmt.Errorf("identity document of %s: %w", id, err)
 	}
+	sig, err := signDocument(key, doc)
+	if err != nil {
+		return nil, "", fmt.Errorf("identity document of %s: %w", id, err)
+	}
+	return doc, sig, nil
+}
+
+// signDocument is base64 of the RSA PKCS#1 v1.5 signature over doc's SHA-256.
+func signDocument(key *rsa.PrivateKey, doc []byte) (string, error) {
 	sum := sha256.Sum256(doc)
 	sig, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, sum[:])
 	if err != nil {
-		return nil, "", fmt.Errorf("identity document of %s: sign: %w", id, err)
+		return "", fmt.Errorf("sign: %w", err)
 	}
-	return doc, base64.StdEncoding.EncodeToString(sig), nil
+	return base64.StdEncoding.EncodeToString(sig), nil
 }
+
+// IdentitySigner signs instance identity documents exactly as the fake cloud does
+// its own, for the instances of another emulator: the local stack's moto
+// instances (CLOUD=ec2), whose simulated workers register with them. Its key is
+// generated and, like the fake cloud's, only the local stack may trust it.
+type IdentitySigner struct {
+	key  *rsa.PrivateKey
+	cert []byte
+}
+
+// NewIdentitySigner makes a signer with a fresh key.
+func NewIdentitySigner() (*IdentitySigner, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("generate identity key: %w", err)
+	}
+	cert, err := selfSignedCertificate(key, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &IdentitySigner{key: key, cert: cert}, nil
+}
+
+// Document returns inst's identity document, in EC2's JSON and field order, with
+// account and arch (x86_64 or arm64), and its signature.
+func (s *IdentitySigner) Document(account, arch string, inst cloud.Instance) (document []byte, signature string, err error) {
+	doc := identityDocument(account, arch, inst)
+	sig, err := signDocument(s.key, doc)
+	if err != nil {
+		return nil, "", fmt.Errorf("identity document of %s: %w", inst.ID, err)
+	}
+	return doc, sig, nil
+}
+
+// CertificatePEM is the self-signed certificate of the signer's key, for the
+// local stack's verifier.
+func (s *IdentitySigner) CertificatePEM() []byte { return append([]byte(nil), s.cert...) }
 
 // identityDocument writes the document as EC2 does: pretty-printed, one field a
 // line, `"key" : value`, in EC2's field order.
-func identityDocument(account string, inst *instance) []byte {
+func identityDocument(account, arch string, inst cloud.Instance) []byte {
 	fields := []struct {
 		key   string
 		value any
 	}{
 		{"accountId", account},
-		{"architecture", inst.arch},
-		{"availabilityZone", inst.inst.AvailabilityZone},
+		{"architecture", arch},
+		{"availabilityZone", inst.AvailabilityZone},
 		{"billingProducts", nil},
 		{"devpayProductCodes", nil},
 		{"marketplaceProductCodes", nil},
-		{"imageId", inst.inst.ImageID},
-		{"instanceId", inst.inst.ID},
-		{"instanceType", inst.inst.InstanceType},
+		{"imageId", inst.ImageID},
+		{"instanceId", inst.ID},
+		{"instanceType", inst.InstanceType},
 		{"kernelId", nil},
-		{"pendingTime", inst.inst.LaunchTime.UTC().Format("2006-01-02T15:04:05Z")},
-		{"privateIp", inst.inst.PrivateIP},
+		{"pendingTime", inst.LaunchTime.UTC().Format("2006-01-02T15:04:05Z")},
+		{"privateIp", inst.PrivateIP},
 		{"ramdiskId", nil},
-		{"region", inst.inst.Region},
+		{"region", inst.Region},
 		{"version", "2017-09-30"},
 	}
 	var b bytes.Buffer
@@ -147,32 +195,40 @@ func (c *Cloud) identityKey() (*rsa.PrivateKey, []byte, error) {
 			}
 			key = k
 		}
-		serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+		cert, err := selfSignedCertificate(key, c.now())
 		if err != nil {
-			c.keyErr = fmt.Errorf("identity certificate serial: %w", err)
-			return
-		}
-		now := c.now()
-		tmpl := &x509.Certificate{
-			SerialNumber: serial,
-			Subject: pkix.Name{
-				Organization: []string{"workerfleet"},
-				CommonName:   "workerfleet fake cloud instance identity (local stack only, never trust elsewhere)",
-			},
-			NotBefore:             now.Add(-time.Hour),
-			NotAfter:              now.AddDate(10, 0, 0),
-			KeyUsage:              x509.KeyUsageDigitalSignature,
-			BasicConstraintsValid: true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			c.keyErr = fmt.Errorf("identity certificate: %w", err)
+			c.keyErr = err
 			return
 		}
 		c.key = key
-		c.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		c.certPEM = cert
 	})
 	return c.key, c.certPEM, c.keyErr
+}
+
+// selfSignedCertificate is a PEM certificate for key, valid from an hour before now
+// for ten years, naming itself as never to be trusted outside the local stack.
+func selfSignedCertificate(key *rsa.PrivateKey, now time.Time) ([]byte, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("identity certificate serial: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject: pkix.Name{
+			Organization: []string{"workerfleet"},
+			CommonName:   "workerfleet fake cloud instance identity (local stack only, never trust elsewhere)",
+		},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(10, 0, 0),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("identity certificate: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // parseRSAKey reads an RSA private key in PKCS#1 ("RSA PRIVATE KEY") or PKCS#8

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -393,5 +396,35 @@ func TestRunSteps(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Run did not return after its context was cancelled")
+	}
+}
+
+// A seed gives the same instances whatever number of price steps and events ran
+// between the launches (the local stack steps the prices as the wall clock ticks,
+// and events come as instances boot and stop).
+func TestSeedGivesTheSameInstancesWhateverThePriceStepsAndEvents(t *testing.T) {
+	launchAll := func(steps int) []string {
+		c, clock := newCloud(t, func(cfg *fake.Config) { cfg.PriceVolatility = 0.05 })
+		set := c.InstanceSet("s")
+		var ids []string
+		for i := range 3 {
+			for range steps * (i + 1) {
+				clock.Advance(time.Minute) // boots the earlier instances: events
+				c.Step()
+			}
+			if steps > 0 && i == 1 { // more events: the first instance stops
+				first, _, _ := strings.Cut(ids[0], " ")
+				if err := c.Shutdown(first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			inst := launchOne(t, set, func(r *cloud.LaunchRequest) { r.ClientToken = fmt.Sprint("t", i) })
+			ids = append(ids, inst.ID+" "+inst.AvailabilityZone)
+		}
+		return ids
+	}
+	still, stepped := launchAll(0), launchAll(7)
+	if !reflect.DeepEqual(still, stepped) {
+		t.Errorf("instances without price steps or events %v, with them %v", still, stepped)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,14 +14,22 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 )
 
+// apiUsage is how api is called.
+const apiUsage = "usage: api METHOD PATH|URL [JSON | @FILE | -]   e.g. api GET /api/worker-manager/v1/worker-pools"
+
 // api makes one API call signed with the running stack's root credentials (or
 // TASKCLUSTER_ROOT_URL / _CLIENT_ID / _ACCESS_TOKEN), and prints the answer: the
-// signing curl cannot do.
+// signing curl cannot do. Without arguments it takes them from $ARGS (make api), as
+// one string: METHOD, then PATH or URL, then the body verbatim, quotes and spaces
+// included. A non-2xx answer exits with status 1.
 func api(ctx context.Context, args []string) error {
-	if len(args) < 2 || len(args) > 3 {
-		return fmt.Errorf("usage: api METHOD PATH [BODY | @FILE | -]   e.g. api GET /api/worker-manager/v1/worker-pools")
+	if len(args) == 0 {
+		args = splitAPIArgs(os.Getenv("ARGS"))
 	}
-	method, path := strings.ToUpper(args[0]), args[1]
+	if len(args) < 2 || len(args) > 3 {
+		return errors.New(apiUsage)
+	}
+	method, target := strings.ToUpper(args[0]), args[1]
 	root, id, token := os.Getenv("TASKCLUSTER_ROOT_URL"), os.Getenv("TASKCLUSTER_CLIENT_ID"), os.Getenv("TASKCLUSTER_ACCESS_TOKEN")
 	fromEnv := root != "" && id != ""
 	if !fromEnv {
@@ -45,7 +54,7 @@ func api(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(root, "/")+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, requestURL(root, target), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -65,7 +74,7 @@ func api(ctx context.Context, args []string) error {
 	if json.Indent(&pretty, out, "", "  ") == nil {
 		out = pretty.Bytes()
 	}
-	fmt.Fprintf(os.Stderr, "%s %s -> %s\n", method, path, resp.Status)
+	fmt.Fprintf(os.Stderr, "%s %s -> %s\n", method, target, resp.Status)
 	if resp.StatusCode == http.StatusUnauthorized && fromEnv {
 		fmt.Fprintf(os.Stderr, "(signed as %s at %s, from TASKCLUSTER_*; a restarted stack has a new root token: unset them to use the running stack's)\n", id, root)
 	}
@@ -74,4 +83,34 @@ func api(ctx context.Context, args []string) error {
 		os.Exit(1)
 	}
 	return nil
+}
+
+// splitAPIArgs splits make api's ARGS: the method and the path (or URL) are the
+// first two words; the rest, trimmed, is the body as written.
+func splitAPIArgs(s string) []string {
+	var out []string
+	s = strings.TrimSpace(s)
+	for len(out) < 2 && s != "" {
+		end := strings.IndexAny(s, " \t\n")
+		if end < 0 {
+			end = len(s)
+		}
+		out = append(out, s[:end])
+		s = strings.TrimSpace(s[end:])
+	}
+	if s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// requestURL is target as is when it is a full URL, else target under root.
+func requestURL(root, target string) string {
+	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
+		return target
+	}
+	if !strings.HasPrefix(target, "/") {
+		target = "/" + target
+	}
+	return strings.TrimSuffix(root, "/") + target
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2/launchspec"
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
+	"github.com/workerfleet/workerfleet/shared/ec2events"
 	"github.com/workerfleet/workerfleet/shared/provision"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/template"
@@ -124,13 +125,35 @@ func invoke(ctx context.Context, args []string) error {
 		}
 		return p.HandleEvent(ctx, ev)
 	case "Ec2EventsFunction":
-		if err := a.EC2Events().HandleEvent(ctx, ev); err != nil {
-			return err
-		}
-		fmt.Println("ok: applied (an instance without a worker record is left alone)")
-		return nil
+		return invokeEC2Events(ctx, a, ev)
 	}
 	return fmt.Errorf("function %s has no handler here", id)
+}
+
+// invokeEC2Events applies the event as the handler does and says what it did to
+// which worker record.
+func invokeEC2Events(ctx context.Context, a *app.App, ev events.CloudWatchEvent) error {
+	e, err := ec2events.FromCloudWatchEvent(ev)
+	if err != nil {
+		return err
+	}
+	outcome, err := a.EC2Events().Apply(ctx, e)
+	if err != nil {
+		return err
+	}
+	switch outcome {
+	case ec2events.Applied, ec2events.Unchanged:
+		w, err := a.Store.WorkerByInstance(ctx, e.InstanceID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: worker %s of %s is now %s (EC2 state %s)\n", outcome, w.WorkerID, w.Pool, w.State, w.EC2State)
+	case ec2events.Unknown:
+		fmt.Printf("unknown: no worker record for %s, so it is left alone (start make run with SEED=2 and follow the README's walkthrough for one)\n", e.InstanceID)
+	default:
+		fmt.Printf("%s: not an event this function uses (%s)\n", outcome, e.DetailType)
+	}
+	return nil
 }
 
 var kebab = regexp.MustCompile(`([a-z0-9])([A-Z])`)

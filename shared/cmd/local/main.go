@@ -3,8 +3,9 @@
 //	local run                              the whole system, in the foreground (make run)
 //	local invoke -function F -event FILE   one function once on a sample event (make invoke)
 //	local coldstart [-n 7] [-function F]   cold starts of every function's bootstrap (make coldstart)
-//	local api METHOD PATH [BODY|@FILE|-]   one API call, signed with the root credentials (make api)
+//	local api METHOD PATH|URL [BODY|@FILE|-]   one API call, signed with the root credentials (make api: from $ARGS)
 //	local client create ID -scope S ...    an API client (make client); see -h
+//	local status [-once]                   the fleet at a glance, refreshing (make status)
 //	local sim -trace FILE [-pool F] [-out D] a demand trace replayed against a pool (make sim)
 //	local docs                             the cloud drivers and their options (README)
 //	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
@@ -51,6 +52,8 @@ func main() {
 		err = api(ctx, os.Args[2:])
 	case "client":
 		err = client(ctx, os.Args[2:])
+	case "status":
+		err = status(ctx, os.Args[2:])
 	case "sim":
 		err = simulate(ctx, os.Args[2:])
 	case "docs":
@@ -91,7 +94,7 @@ func install(ctx context.Context) error {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH [BODY|@FILE|-] | client ... | sim -trace FILE ... | docs | install`)
+	fmt.Fprintln(os.Stderr, `usage: local run | invoke -function F -event FILE [-in-process] | coldstart [-n N] [-function F] | api METHOD PATH|URL [BODY|@FILE|-] | client ... | sim -trace FILE ... | status [-once] | docs | install`)
 	os.Exit(2)
 }
 
@@ -155,6 +158,13 @@ func run(ctx context.Context) error {
 		if o.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("SEED=%q is not a number", s)
 		}
+	}
+	if p := os.Getenv("PERSIST"); p != "" && p != "0" && p != "false" {
+		dir, err := dynamolocal.CacheDir()
+		if err != nil {
+			return err
+		}
+		o.DataDir = filepath.Join(dir, fmt.Sprintf("persist-%d", o.Port))
 	}
 	if o.RootAccessToken == "" {
 		if o.RootAccessToken, err = auth.NewAccessToken(); err != nil {
