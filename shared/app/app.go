@@ -143,27 +143,11 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		}
 		cfg.ProvisionInterval = iv
 	}
-	switch d := env("PROVISION_CADENCE"); d {
-	case "":
-	case "off", "0":
-		cfg.ProvisionCadence = -1
-	default:
-		iv, err := time.ParseDuration(d)
-		if err != nil || iv <= 0 {
-			return Config{}, fmt.Errorf("PROVISION_CADENCE=%q: a positive duration such as 15s, or off", d)
-		}
-		cfg.ProvisionCadence = iv
+	if cfg.ProvisionCadence, err = offDuration("PROVISION_CADENCE", time.Nanosecond, "a positive duration such as 15s, or off"); err != nil {
+		return Config{}, err
 	}
-	switch d := env("WORKER_IDLE_TIMEOUT"); d {
-	case "":
-	case "off", "0":
-		cfg.WorkerIdleTimeout = -1
-	default:
-		iv, err := time.ParseDuration(d)
-		if err != nil || iv < time.Second {
-			return Config{}, fmt.Errorf("WORKER_IDLE_TIMEOUT=%q: a duration of at least 1s such as 5m, or off", d)
-		}
-		cfg.WorkerIdleTimeout = iv
+	if cfg.WorkerIdleTimeout, err = offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"); err != nil {
+		return Config{}, err
 	}
 	if !secrets {
 		if err := withoutSecrets(&cfg); err != nil {
@@ -180,6 +164,24 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		}
 	}
 	return cfg, cfg.validate()
+}
+
+// offDuration reads the duration setting name: "" is 0 (the default), "off" or
+// "0" is -1 (off), anything else a duration no shorter than least, or an error saying
+// what is wanted.
+func offDuration(name string, least time.Duration, want string) (time.Duration, error) {
+	switch d := os.Getenv(name); d {
+	case "":
+		return 0, nil
+	case "off", "0":
+		return -1, nil
+	default:
+		iv, err := time.ParseDuration(d)
+		if err != nil || iv < least {
+			return 0, fmt.Errorf("%s=%q: %s", name, d, want)
+		}
+		return iv, nil
+	}
 }
 
 // withoutSecrets is for a function that authenticates no one, issues nothing and
