@@ -153,15 +153,10 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		if err := withoutSecrets(&cfg); err != nil {
 			return Config{}, err
 		}
-	} else if cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0 {
-		if err := cfg.loadSecrets(ctx, env("ROOT_CREDENTIALS_SECRET"), env("SIGNING_KEY_SECRET")); err != nil {
-			return Config{}, err
-		}
 	}
-	if cfg.TaskclusterClientID != "" {
-		if err := cfg.loadTaskclusterToken(ctx, env("TASKCLUSTER_ACCESS_TOKEN_SECRET")); err != nil {
-			return Config{}, err
-		}
+	withRoot := secrets && (cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0)
+	if err := cfg.loadSecrets(ctx, withRoot, env("ROOT_CREDENTIALS_SECRET"), env("SIGNING_KEY_SECRET"), env("TASKCLUSTER_ACCESS_TOKEN_SECRET")); err != nil {
+		return Config{}, err
 	}
 	return cfg, cfg.validate()
 }
@@ -203,37 +198,68 @@ func withoutSecrets(cfg *Config) error {
 	return nil
 }
 
-// loadSecrets reads the root credentials and the signing key from Secrets Manager,
-// both at once: a function's init waits for one round trip, not two.
-func (c *Config) loadSecrets(ctx context.Context, rootARN, keyARN string) error {
-	if rootARN == "" || keyARN == "" {
+// loadSecrets reads from Secrets Manager the secrets the function needs and was not
+// given: the root credentials and the signing key when withRoot, and in Taskcluster
+// mode the Taskcluster client's access token. It reads them all at once through one
+// client: a function's init waits for one round trip, not one per secret.
+func (c *Config) loadSecrets(ctx context.Context, withRoot bool, rootARN, keyARN, tcARN string) error {
+	withTC := c.TaskclusterMode()
+	if withRoot && (rootARN == "" || keyARN == "") {
 		return errors.New("set ROOT_ACCESS_TOKEN and SIGNING_KEY, or ROOT_CREDENTIALS_SECRET and SIGNING_KEY_SECRET")
+	}
+	errNoTCSecret := errors.New("TASKCLUSTER_CLIENT_ID is set: set TASKCLUSTER_ACCESS_TOKEN_SECRET to the Secrets Manager secret holding its access token")
+	switch {
+	case !withRoot && !withTC:
+		return nil
+	case !withRoot && tcARN == "":
+		return errNoTCSecret // nothing to read
 	}
 	awsCfg, err := telemetry.AWSConfig(ctx)
 	if err != nil {
 		return err
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
-	var root, key string
-	var rootErr, keyErr error
+	var root, key, tc string
+	var rootErr, keyErr, tcErr error
 	var wg sync.WaitGroup
-	wg.Go(func() { root, rootErr = secretString(ctx, sm, rootARN) })
-	wg.Go(func() { key, keyErr = secretString(ctx, sm, keyARN) })
+	if withRoot {
+		wg.Go(func() { root, rootErr = secretString(ctx, sm, rootARN) })
+		wg.Go(func() { key, keyErr = secretString(ctx, sm, keyARN) })
+	}
+	if withTC && tcARN != "" {
+		wg.Go(func() { tc, tcErr = secretString(ctx, sm, tcARN) })
+	}
 	wg.Wait()
-	if rootErr != nil {
-		return fmt.Errorf("read root credentials secret: %w", rootErr)
+	if withRoot {
+		if rootErr != nil {
+			return fmt.Errorf("read root credentials secret: %w", rootErr)
+		}
+		if keyErr != nil {
+			return fmt.Errorf("read signing key secret: %w", keyErr)
+		}
+		var creds struct {
+			ClientID    string `json:"clientId"`
+			AccessToken string `json:"accessToken"`
+		}
+		if err := json.Unmarshal([]byte(root), &creds); err != nil {
+			return fmt.Errorf("root credentials secret is not {clientId, accessToken}: %w", err)
+		}
+		c.RootClientID, c.RootAccessToken, c.SigningKey = creds.ClientID, creds.AccessToken, []byte(key)
 	}
-	if keyErr != nil {
-		return fmt.Errorf("read signing key secret: %w", keyErr)
+	if !withTC {
+		return nil
 	}
-	var creds struct {
-		ClientID    string `json:"clientId"`
-		AccessToken string `json:"accessToken"`
+	switch {
+	case tcARN == "":
+		return errNoTCSecret
+	case tcErr != nil:
+		return fmt.Errorf("read the Taskcluster access token secret: %w", tcErr)
 	}
-	if err := json.Unmarshal([]byte(root), &creds); err != nil {
-		return fmt.Errorf("root credentials secret is not {clientId, accessToken}: %w", err)
+	token, err := parseTaskclusterToken(tc, c.TaskclusterClientID)
+	if err != nil {
+		return fmt.Errorf("the Taskcluster access token secret: %w", err)
 	}
-	c.RootClientID, c.RootAccessToken, c.SigningKey = creds.ClientID, creds.AccessToken, []byte(key)
+	c.TaskclusterAccessToken = token
 	return nil
 }
 
@@ -243,29 +269,6 @@ func secretString(ctx context.Context, sm *secretsmanager.Client, arn string) (s
 		return "", err
 	}
 	return aws.ToString(out.SecretString), nil
-}
-
-// loadTaskclusterToken reads the Taskcluster client's access token from Secrets
-// Manager: the secret's string is the token, or a JSON object with accessToken (and
-// then, if it names one, the same clientId as TASKCLUSTER_CLIENT_ID).
-func (c *Config) loadTaskclusterToken(ctx context.Context, arn string) error {
-	if arn == "" {
-		return errors.New("TASKCLUSTER_CLIENT_ID is set: set TASKCLUSTER_ACCESS_TOKEN_SECRET to the Secrets Manager secret holding its access token")
-	}
-	awsCfg, err := telemetry.AWSConfig(ctx)
-	if err != nil {
-		return err
-	}
-	out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return fmt.Errorf("read the Taskcluster access token secret: %w", err)
-	}
-	token, err := parseTaskclusterToken(aws.ToString(out.SecretString), c.TaskclusterClientID)
-	if err != nil {
-		return fmt.Errorf("the Taskcluster access token secret: %w", err)
-	}
-	c.TaskclusterAccessToken = token
-	return nil
 }
 
 // parseTaskclusterToken reads a secret string that is an access token, or
