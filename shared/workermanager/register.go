@@ -22,6 +22,15 @@ const PendingTimeSkew = 5 * time.Minute
 // DefaultReregistrationTimeout is how long credentials last when the pool says nothing.
 const DefaultReregistrationTimeout = 96 * time.Hour
 
+// reregistrationTimeout is how long a worker of wp's credentials last: the pool's
+// reregistrationTimeout, or DefaultReregistrationTimeout.
+func (s *Service) reregistrationTimeout(wp store.WorkerPool) time.Duration {
+	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
+		return cfg.Sizing().ReregistrationTimeout
+	}
+	return DefaultReregistrationTimeout
+}
+
 // maxCredentials is the longest temporary credentials may live.
 const maxCredentials = 31*24*time.Hour - time.Minute
 
@@ -134,10 +143,7 @@ func (s *Service) registerStatic(ctx context.Context, wp store.WorkerPool, w sto
 	if !w.State.Alive() {
 		return time.Time{}, httpapi.InputError("worker %s/%s is %s", w.WorkerGroup, w.WorkerID, w.State)
 	}
-	timeout := DefaultReregistrationTimeout
-	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
-		timeout = cfg.Sizing().ReregistrationTimeout
-	}
+	timeout := s.reregistrationTimeout(wp)
 	expires := earliest(w.Expires, now.Add(timeout), now.Add(maxCredentials))
 	if _, err := s.Store.UpdateWorker(ctx, w.Pool, w.Key, func(fresh *store.Worker) error {
 		fresh.Registered, fresh.LastChecked = now, now
@@ -191,10 +197,7 @@ func (s *Service) registerAWS(ctx context.Context, wp store.WorkerPool, w store.
 	if !w.RegistrationDeadline.IsZero() && (now.After(w.RegistrationDeadline) || doc.PendingTime.After(w.RegistrationDeadline)) {
 		return time.Time{}, httpapi.InputError("worker did not register within its registrationTimeout")
 	}
-	timeout := DefaultReregistrationTimeout
-	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
-		timeout = cfg.Sizing().ReregistrationTimeout
-	}
+	timeout := s.reregistrationTimeout(wp)
 	expires := earliest(now.Add(timeout), now.Add(maxCredentials))
 	_, err = s.Store.UpdateWorker(ctx, w.Pool, w.Key, func(fresh *store.Worker) error {
 		if !fresh.MarkRegistered(now, expires) {
