@@ -24,6 +24,7 @@ func (s *Service) checkResources(ctx context.Context, def pool.WorkerType) error
 	if err != nil {
 		return fmt.Errorf("EC2 resource checks: %w", err)
 	}
+	options := def.Options() // expanded once, not once per region
 	var reasons []string
 	for _, r := range def.Regions {
 		missing, err := rc.MissingImages(ctx, r.Region, []string{r.ImageID()})
@@ -33,7 +34,7 @@ func (s *Service) checkResources(ctx context.Context, def pool.WorkerType) error
 		for _, id := range missing {
 			reasons = append(reasons, fmt.Sprintf("%s not found in %s", id, r.Region))
 		}
-		groups := securityGroupNames(def, r.Region)
+		groups := securityGroupNames(options, r.Region)
 		missing, err = rc.MissingSecurityGroups(ctx, r.Region, groups)
 		if err != nil {
 			return unavailable(err)
@@ -49,10 +50,10 @@ func (s *Service) checkResources(ctx context.Context, def pool.WorkerType) error
 }
 
 // securityGroupNames are the SecurityGroups (names) of every merged launch spec of
-// region, sorted, without duplicates.
-func securityGroupNames(def pool.WorkerType, region string) []string {
+// region among a worker type's options, sorted, without duplicates.
+func securityGroupNames(options []pool.Option, region string) []string {
 	var out []string
-	for _, o := range def.Options() {
+	for _, o := range options {
 		if o.Region != region {
 			continue
 		}
