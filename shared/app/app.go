@@ -351,10 +351,7 @@ type App struct {
 
 	awsCfg       func() (aws.Config, error)
 	validateSpec func(json.RawMessage) error
-	newChecker   func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker
-	checkerOnce  sync.Once
-	checker      awsprovisioner.ResourceChecker
-	checkerErr   error
+	resources    func() (awsprovisioner.ResourceChecker, error) // see WithResourceChecks
 	cloudOnce    sync.Once
 	cloud        cloud.InstanceSet
 	cloudErr     error
@@ -387,7 +384,23 @@ func WithLaunchSpecValidator(fn func(json.RawMessage) error) Option {
 // a worker type names exist, as the aws-provisioner did. Only with the ec2 driver:
 // the fake cloud has no image catalog. The aws-provisioner-api function sets it.
 func WithResourceChecks(newChecker func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker) Option {
-	return func(a *App) { a.newChecker = newChecker }
+	return func(a *App) {
+		// Built on first use, against the ec2 driver's endpoint when its
+		// configuration names one (moto in the local stack).
+		a.resources = sync.OnceValues(func() (awsprovisioner.ResourceChecker, error) {
+			var cc struct {
+				Endpoint string `json:"endpoint"`
+			}
+			if len(a.Config.CloudConfig) > 0 {
+				_ = json.Unmarshal(a.Config.CloudConfig, &cc)
+			}
+			cfg, err := a.awsCfg()
+			if err != nil {
+				return nil, err
+			}
+			return newChecker(cfg, cc.Endpoint), nil
+		})
+	}
 }
 
 // WithMailer replaces the mailer of emailOnError errors.
@@ -548,30 +561,10 @@ func (a *App) Cloud() (cloud.InstanceSet, error) {
 func (a *App) AWSProvisioner() *awsprovisioner.Service {
 	svc := &awsprovisioner.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Parse: a.parseOptions(),
 		RootURL: a.Config.RootURL, CheckInInterval: a.Config.ProvisionInterval, Log: a.Log}
-	if a.newChecker != nil && (a.Config.Cloud == "" || a.Config.Cloud == "ec2") {
-		svc.Resources = a.resourceChecker
+	if a.resources != nil && (a.Config.Cloud == "" || a.Config.Cloud == "ec2") {
+		svc.Resources = a.resources
 	}
 	return svc
-}
-
-// resourceChecker builds the EC2 resource checker on first use, against the ec2
-// driver's endpoint when its configuration names one (moto in the local stack).
-func (a *App) resourceChecker() (awsprovisioner.ResourceChecker, error) {
-	a.checkerOnce.Do(func() {
-		var cc struct {
-			Endpoint string `json:"endpoint"`
-		}
-		if len(a.Config.CloudConfig) > 0 {
-			_ = json.Unmarshal(a.Config.CloudConfig, &cc)
-		}
-		cfg, err := a.awsCfg()
-		if err != nil {
-			a.checkerErr = err
-			return
-		}
-		a.checker = a.newChecker(cfg, cc.Endpoint)
-	})
-	return a.checker, a.checkerErr
 }
 
 // WorkerManager is the worker-manager APIs' service.
