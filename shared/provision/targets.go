@@ -66,39 +66,50 @@ func (t *target) note(format string, args ...any) {
 	t.mu.Unlock()
 }
 
-// configCache remembers parsed pool configs, keyed by provider and config: a
-// warm Lambda (and a cadence's iterations) parses each config once, not on every
-// iteration (schema validation is most of an iteration's CPU otherwise). Parsing
-// is a pure function of the key, so one cache serves every Provisioner.
-type configCache struct {
+// parseCache remembers parsed pool configs and worker type definitions, by what
+// was parsed: a warm Lambda (and a cadence's iterations) parses each once, not on
+// every iteration (schema validation is most of an iteration's CPU otherwise).
+// Parsing is a pure function of the key, so one cache serves every Provisioner.
+type parseCache[T any] struct {
 	mu      sync.Mutex
-	entries map[string]configEntry
+	entries map[string]parsed[T]
 }
 
-type configEntry struct {
-	cfg pool.Config
+type parsed[T any] struct {
+	v   T
 	err error
 }
 
-var configs configCache
+var (
+	configs     parseCache[pool.Config]
+	workerTypes parseCache[pool.WorkerType]
+)
 
-// maxCachedConfigs bounds the cache; past it, it starts over.
+// maxCachedConfigs bounds each cache; past it, it starts over.
 const maxCachedConfigs = 1024
 
-func parseConfig(providerID string, raw []byte, o pool.Options) (pool.Config, error) {
-	key := providerID + "\x00" + fmt.Sprintf("%#v", o.Providers) + "\x00" + string(raw)
-	c := &configs
+func (c *parseCache[T]) get(key string, parse func() (T, error)) (T, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.entries[key]; ok {
-		return e.cfg, e.err
+		return e.v, e.err
 	}
-	cfg, err := pool.ParseConfig(providerID, raw, o)
+	v, err := parse()
 	if c.entries == nil || len(c.entries) >= maxCachedConfigs {
-		c.entries = map[string]configEntry{}
+		c.entries = map[string]parsed[T]{}
 	}
-	c.entries[key] = configEntry{cfg: cfg, err: err}
-	return cfg, err
+	c.entries[key] = parsed[T]{v: v, err: err}
+	return v, err
+}
+
+func parseConfig(providerID string, raw []byte, o pool.Options) (pool.Config, error) {
+	key := providerID + "\x00" + fmt.Sprintf("%#v", o.Providers) + "\x00" + string(raw)
+	return configs.get(key, func() (pool.Config, error) { return pool.ParseConfig(providerID, raw, o) })
+}
+
+// parseWorkerType is pool.ParseWorkerType with the default options, cached.
+func parseWorkerType(raw []byte) (pool.WorkerType, error) {
+	return workerTypes.get(string(raw), func() (pool.WorkerType, error) { return pool.ParseWorkerType(raw, pool.Options{}) })
 }
 
 // load reads every worker type and pool and their workers.
@@ -116,7 +127,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	for _, wt := range types {
 		t := &target{key: store.WorkerTypePool(wt.Name), name: wt.Name, kind: kindWorkerType, providerID: WorkerTypeProvider,
 			lastModified: wt.LastModified, demand: demand.Query{ProvisionerID: pool.ProvisionerID, WorkerType: wt.Name}}
-		def, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
+		def, perr := parseWorkerType(wt.Definition)
 		if perr != nil {
 			// A stored definition that no longer parses is kept as it is: its instances
 			// are neither launched nor drained until someone fixes it.

@@ -205,6 +205,27 @@ func scanPage[T any](ctx context.Context, s *Store, table, list string, page Pag
 	return items, next, err
 }
 
+// queryAll reads every page of a query, decoding each item as a T; what names the
+// query in its error.
+func queryAll[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, what string) ([]T, error) {
+	var items []T
+	p := dynamodb.NewQueryPaginator(s.db, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query %s: %w", what, err)
+		}
+		for _, it := range out.Items {
+			var v T
+			if err := unmarshal(it, &v); err != nil {
+				return nil, err
+			}
+			items = append(items, v)
+		}
+	}
+	return items, nil
+}
+
 func scanAll[T any](ctx context.Context, s *Store, table string) ([]T, error) {
 	var items []T
 	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})

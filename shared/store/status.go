@@ -262,25 +262,10 @@ func (s *Store) PoolStatuses(ctx context.Context) ([]PoolStatus, error) {
 	filter, names, values := notExpired(s.Now())
 	names["#pk"] = "pk"
 	values[":pk"] = str(pkPool)
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+	return queryAll[PoolStatus](ctx, s, &dynamodb.QueryInput{
 		TableName: aws.String(s.tables.Status), KeyConditionExpression: aws.String("#pk = :pk"),
 		FilterExpression: aws.String(filter), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	})
-	var all []PoolStatus
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query pool statuses: %w", err)
-		}
-		for _, item := range out.Items {
-			var st PoolStatus
-			if err := unmarshal(item, &st); err != nil {
-				return nil, err
-			}
-			all = append(all, st)
-		}
-	}
-	return all, nil
+	}, "pool statuses")
 }
 
 // PoolStatus returns one pool's latest figures; ErrNotFound if none.
@@ -323,28 +308,13 @@ func (s *Store) PutBackoff(ctx context.Context, b Backoff) error {
 // Backoffs returns the backoffs still in force.
 func (s *Store) Backoffs(ctx context.Context) ([]Backoff, error) {
 	now := s.Now()
-	var out []Backoff
-	p := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+	return queryAll[Backoff](ctx, s, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Status),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		FilterExpression:          aws.String("untilMs > :now"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pkBackoff), ":now": num(now.UnixMilli())},
 		ConsistentRead:            aws.Bool(true),
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query backoffs: %w", err)
-		}
-		for _, it := range page.Items {
-			var b Backoff
-			if err := unmarshal(it, &b); err != nil {
-				return nil, err
-			}
-			out = append(out, b)
-		}
-	}
-	return out, nil
+	}, "backoffs")
 }
 
 // Price is a cached hourly price of an instance type in an availability zone.

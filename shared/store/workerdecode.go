@@ -64,102 +64,88 @@ func avTime(v types.AttributeValue) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("want a time, got %T", v)
 }
 
-func strField(f func(*Worker) *string) func(*Worker, types.AttributeValue) error {
+func avFloat(v types.AttributeValue) (float64, error) {
+	s, err := avNumber(v)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+func avInt(v types.AttributeValue) (int64, error) {
+	s, err := avNumber(v)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// field sets the field f picks to the attribute as decode reads it.
+func field[T any](decode func(types.AttributeValue) (T, error), f func(*Worker) *T) func(*Worker, types.AttributeValue) error {
 	return func(w *Worker, v types.AttributeValue) (err error) {
-		*f(w), err = avString(v)
+		*f(w), err = decode(v)
 		return err
 	}
 }
 
-func timeField(f func(*Worker) *time.Time) func(*Worker, types.AttributeValue) error {
-	return func(w *Worker, v types.AttributeValue) (err error) {
-		*f(w), err = avTime(v)
-		return err
+func avBytes(v types.AttributeValue) ([]byte, error) {
+	b, ok := v.(*types.AttributeValueMemberB)
+	if !ok {
+		return nil, fmt.Errorf("want binary, got %T", v)
 	}
+	return append([]byte(nil), b.Value...), nil
 }
 
-func floatField(f func(*Worker) *float64) func(*Worker, types.AttributeValue) error {
-	return func(w *Worker, v types.AttributeValue) error {
-		s, err := avNumber(v)
-		if err != nil {
-			return err
-		}
-		*f(w), err = strconv.ParseFloat(s, 64)
-		return err
+func avBool(v types.AttributeValue) (bool, error) {
+	b, ok := v.(*types.AttributeValueMemberBOOL)
+	if !ok {
+		return false, fmt.Errorf("want a boolean, got %T", v)
 	}
-}
-
-func intField(f func(*Worker) *int64) func(*Worker, types.AttributeValue) error {
-	return func(w *Worker, v types.AttributeValue) error {
-		s, err := avNumber(v)
-		if err != nil {
-			return err
-		}
-		*f(w), err = strconv.ParseInt(s, 10, 64)
-		return err
-	}
-}
-
-func bytesField(f func(*Worker) *[]byte) func(*Worker, types.AttributeValue) error {
-	return func(w *Worker, v types.AttributeValue) error {
-		b, ok := v.(*types.AttributeValueMemberB)
-		if !ok {
-			return fmt.Errorf("want binary, got %T", v)
-		}
-		*f(w) = append([]byte(nil), b.Value...)
-		return nil
-	}
+	return b.Value, nil
 }
 
 // workerFields decodes each attribute of a worker record, by name.
 var workerFields = map[string]func(*Worker, types.AttributeValue) error{
-	"pool":        strField(func(w *Worker) *string { return &w.Pool }),
-	"worker":      strField(func(w *Worker) *string { return &w.Key }),
-	"workerGroup": strField(func(w *Worker) *string { return &w.WorkerGroup }),
-	"workerId":    strField(func(w *Worker) *string { return &w.WorkerID }),
-	"providerId":  strField(func(w *Worker) *string { return &w.ProviderID }),
+	"pool":        field(avString, func(w *Worker) *string { return &w.Pool }),
+	"worker":      field(avString, func(w *Worker) *string { return &w.Key }),
+	"workerGroup": field(avString, func(w *Worker) *string { return &w.WorkerGroup }),
+	"workerId":    field(avString, func(w *Worker) *string { return &w.WorkerID }),
+	"providerId":  field(avString, func(w *Worker) *string { return &w.ProviderID }),
 	"state": func(w *Worker, v types.AttributeValue) error {
 		s, err := avString(v)
 		w.State = State(s)
 		return err
 	},
-	"capacity":         floatField(func(w *Worker) *float64 { return &w.Capacity }),
-	"created":          timeField(func(w *Worker) *time.Time { return &w.Created }),
-	"lastModified":     timeField(func(w *Worker) *time.Time { return &w.LastModified }),
-	"lastChecked":      timeField(func(w *Worker) *time.Time { return &w.LastChecked }),
-	"expires":          timeField(func(w *Worker) *time.Time { return &w.Expires }),
-	"ttl":              intField(func(w *Worker) *int64 { return &w.TTL }),
-	"instanceId":       strField(func(w *Worker) *string { return &w.InstanceID }),
-	"region":           strField(func(w *Worker) *string { return &w.Region }),
-	"availabilityZone": strField(func(w *Worker) *string { return &w.AvailabilityZone }),
-	"instanceType":     strField(func(w *Worker) *string { return &w.InstanceType }),
-	"imageId":          strField(func(w *Worker) *string { return &w.ImageID }),
-	"accountId":        strField(func(w *Worker) *string { return &w.AccountID }),
-	"privateIp":        strField(func(w *Worker) *string { return &w.PrivateIP }),
-	"spot": func(w *Worker, v types.AttributeValue) error {
-		b, ok := v.(*types.AttributeValueMemberBOOL)
-		if !ok {
-			return fmt.Errorf("want a boolean, got %T", v)
-		}
-		w.Spot = b.Value
-		return nil
-	},
-	"price":                floatField(func(w *Worker) *float64 { return &w.Price }),
-	"optionId":             strField(func(w *Worker) *string { return &w.OptionID }),
-	"launchToken":          strField(func(w *Worker) *string { return &w.LaunchToken }),
-	"ec2State":             strField(func(w *Worker) *string { return &w.EC2State }),
-	"ec2StateTime":         timeField(func(w *Worker) *time.Time { return &w.EC2StateTime }),
-	"launchTime":           timeField(func(w *Worker) *time.Time { return &w.LaunchTime }),
-	"runningTime":          timeField(func(w *Worker) *time.Time { return &w.RunningTime }),
-	"stoppingTime":         timeField(func(w *Worker) *time.Time { return &w.StoppingTime }),
-	"terminatedTime":       timeField(func(w *Worker) *time.Time { return &w.TerminatedTime }),
-	"interruptionDeadline": timeField(func(w *Worker) *time.Time { return &w.InterruptionDeadline }),
-	"rebalanceTime":        timeField(func(w *Worker) *time.Time { return &w.RebalanceTime }),
-	"registrationDeadline": timeField(func(w *Worker) *time.Time { return &w.RegistrationDeadline }),
-	"registered":           timeField(func(w *Worker) *time.Time { return &w.Registered }),
-	"terminateAfter":       timeField(func(w *Worker) *time.Time { return &w.TerminateAfter }),
-	"stopReason":           strField(func(w *Worker) *string { return &w.StopReason }),
-	"secretTokenHash":      bytesField(func(w *Worker) *[]byte { return &w.SecretTokenHash }),
-	"staticSecretHash":     bytesField(func(w *Worker) *[]byte { return &w.StaticSecretHash }),
-	"version":              intField(func(w *Worker) *int64 { return &w.Version }),
+	"capacity":             field(avFloat, func(w *Worker) *float64 { return &w.Capacity }),
+	"created":              field(avTime, func(w *Worker) *time.Time { return &w.Created }),
+	"lastModified":         field(avTime, func(w *Worker) *time.Time { return &w.LastModified }),
+	"lastChecked":          field(avTime, func(w *Worker) *time.Time { return &w.LastChecked }),
+	"expires":              field(avTime, func(w *Worker) *time.Time { return &w.Expires }),
+	"ttl":                  field(avInt, func(w *Worker) *int64 { return &w.TTL }),
+	"instanceId":           field(avString, func(w *Worker) *string { return &w.InstanceID }),
+	"region":               field(avString, func(w *Worker) *string { return &w.Region }),
+	"availabilityZone":     field(avString, func(w *Worker) *string { return &w.AvailabilityZone }),
+	"instanceType":         field(avString, func(w *Worker) *string { return &w.InstanceType }),
+	"imageId":              field(avString, func(w *Worker) *string { return &w.ImageID }),
+	"accountId":            field(avString, func(w *Worker) *string { return &w.AccountID }),
+	"privateIp":            field(avString, func(w *Worker) *string { return &w.PrivateIP }),
+	"spot":                 field(avBool, func(w *Worker) *bool { return &w.Spot }),
+	"price":                field(avFloat, func(w *Worker) *float64 { return &w.Price }),
+	"optionId":             field(avString, func(w *Worker) *string { return &w.OptionID }),
+	"launchToken":          field(avString, func(w *Worker) *string { return &w.LaunchToken }),
+	"ec2State":             field(avString, func(w *Worker) *string { return &w.EC2State }),
+	"ec2StateTime":         field(avTime, func(w *Worker) *time.Time { return &w.EC2StateTime }),
+	"launchTime":           field(avTime, func(w *Worker) *time.Time { return &w.LaunchTime }),
+	"runningTime":          field(avTime, func(w *Worker) *time.Time { return &w.RunningTime }),
+	"stoppingTime":         field(avTime, func(w *Worker) *time.Time { return &w.StoppingTime }),
+	"terminatedTime":       field(avTime, func(w *Worker) *time.Time { return &w.TerminatedTime }),
+	"interruptionDeadline": field(avTime, func(w *Worker) *time.Time { return &w.InterruptionDeadline }),
+	"rebalanceTime":        field(avTime, func(w *Worker) *time.Time { return &w.RebalanceTime }),
+	"registrationDeadline": field(avTime, func(w *Worker) *time.Time { return &w.RegistrationDeadline }),
+	"registered":           field(avTime, func(w *Worker) *time.Time { return &w.Registered }),
+	"terminateAfter":       field(avTime, func(w *Worker) *time.Time { return &w.TerminateAfter }),
+	"stopReason":           field(avString, func(w *Worker) *string { return &w.StopReason }),
+	"secretTokenHash":      field(avBytes, func(w *Worker) *[]byte { return &w.SecretTokenHash }),
+	"staticSecretHash":     field(avBytes, func(w *Worker) *[]byte { return &w.StaticSecretHash }),
+	"version":              field(avInt, func(w *Worker) *int64 { return &w.Version }),
 }

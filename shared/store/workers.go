@@ -260,20 +260,7 @@ func (s *Store) ListWorkers(ctx context.Context, pool, workerGroup string, page 
 
 // Workers returns every (unexpired) worker of a pool.
 func (s *Store) Workers(ctx context.Context, pool string) ([]Worker, error) {
-	var all []Worker
-	p := dynamodb.NewQueryPaginator(s.db, workersQuery(s, pool, ""))
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query workers of %s: %w", pool, err)
-		}
-		ws, err := unmarshalWorkers(out.Items)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ws...)
-	}
-	return all, nil
+	return queryAll[Worker](ctx, s, workersQuery(s, pool, ""), "workers of "+pool)
 }
 
 // LiveWorkers returns the pool's workers that have not stopped: what the
@@ -285,20 +272,7 @@ func (s *Store) LiveWorkers(ctx context.Context, pool string) ([]Worker, error) 
 	in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #st <> :stopped")
 	in.ExpressionAttributeNames["#st"] = "state"
 	in.ExpressionAttributeValues[":stopped"] = str(string(Stopped))
-	var all []Worker
-	p := dynamodb.NewQueryPaginator(s.db, in)
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query live workers of %s: %w", pool, err)
-		}
-		ws, err := unmarshalWorkers(out.Items)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ws...)
-	}
-	return all, nil
+	return queryAll[Worker](ctx, s, in, "live workers of "+pool)
 }
 
 func workersQuery(s *Store, pool, workerGroup string) *dynamodb.QueryInput {

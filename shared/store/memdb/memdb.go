@@ -108,6 +108,14 @@ func (db *DB) table(name *string) (*table, error) {
 	return t, nil
 }
 
+// filter parses an optional filter expression (nil: none).
+func (db *DB) filter(expr *string) (node, error) {
+	if aws.ToString(expr) == "" {
+		return nil, nil
+	}
+	return db.cond(*expr)
+}
+
 func (db *DB) cond(expr string) (node, error) {
 	if n, ok := db.exprs[expr]; ok {
 		return n, nil
@@ -424,6 +432,16 @@ func hashOf(n node, key string, e *env) (types.AttributeValue, bool) {
 	return nil, false
 }
 
+// partitionOf is the partition (keyString) of the hash key attribute key that a
+// key condition fixes.
+func partitionOf(keyCond node, key string, e *env) (string, error) {
+	hv, ok := hashOf(keyCond, key, e)
+	if !ok {
+		return "", validation("the key condition must fix %s", key)
+	}
+	return keyString(hv)
+}
+
 // Query reads one partition of a table or index, in range key order, applying
 // the key condition, then the filter; Limit bounds the items read. Index queries
 // ignore ScanIndexForward and ExclusiveStartKey (the store pages no index).
@@ -439,11 +457,9 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 	if err != nil {
 		return nil, err
 	}
-	var filter node
-	if f := aws.ToString(in.FilterExpression); f != "" {
-		if filter, err = db.cond(f); err != nil {
-			return nil, err
-		}
+	filter, err := db.filter(in.FilterExpression)
+	if err != nil {
+		return nil, err
 	}
 	// The candidate items, in order.
 	var cands []item
@@ -452,11 +468,7 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 		if !ok {
 			return nil, validation("the table has no index %s", name)
 		}
-		hv, ok := hashOf(keyCond, idx.def.HashKey, e)
-		if !ok {
-			return nil, validation("the key condition must fix %s", idx.def.HashKey)
-		}
-		k, err := keyString(hv)
+		k, err := partitionOf(keyCond, idx.def.HashKey, e)
 		if err != nil {
 			return nil, err
 		}
@@ -478,11 +490,7 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 			cands = append(cands, it)
 		}
 	} else {
-		hv, ok := hashOf(keyCond, t.def.HashKey, e)
-		if !ok {
-			return nil, validation("the key condition must fix %s", t.def.HashKey)
-		}
-		k, err := keyString(hv)
+		k, err := partitionOf(keyCond, t.def.HashKey, e)
 		if err != nil {
 			return nil, err
 		}
@@ -557,11 +565,9 @@ func (db *DB) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamod
 		return nil, validation("scans of an index are not supported")
 	}
 	e := &env{names: in.ExpressionAttributeNames, values: in.ExpressionAttributeValues}
-	var filter node
-	if f := aws.ToString(in.FilterExpression); f != "" {
-		if filter, err = db.cond(f); err != nil {
-			return nil, err
-		}
+	filter, err := db.filter(in.FilterExpression)
+	if err != nil {
+		return nil, err
 	}
 	hashes := make([]string, 0, len(t.partitions))
 	for h := range t.partitions {
@@ -599,7 +605,7 @@ func (db *DB) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dynamod
 func (db *DB) Sweep(now time.Time) int {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	n := 0
+	n, nowUnix := 0, fmt.Sprint(now.Unix())
 	for _, t := range db.tables {
 		attr := t.def.TTLAttribute
 		if attr == "" {
@@ -612,7 +618,7 @@ func (db *DB) Sweep(now time.Time) int {
 				if !ok {
 					continue
 				}
-				if c := compareNumbers(v.Value, fmt.Sprint(now.Unix())); c <= 0 && v.Value != "0" {
+				if c := compareNumbers(v.Value, nowUnix); c <= 0 && v.Value != "0" {
 					doomed = append(doomed, [2]string{h, r})
 				}
 			}

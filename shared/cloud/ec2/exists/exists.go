@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -25,16 +26,26 @@ type Checker struct {
 	DescribeSecurityGroups func(ctx context.Context, region string, in *ec2.DescribeSecurityGroupsInput) (*ec2.DescribeSecurityGroupsOutput, error)
 }
 
-// New is a Checker whose clients are built from cfg, one per region, against
-// endpoint ("" is EC2's own; a moto server's URL in the local stack).
+// New is a Checker whose clients are built from cfg, one per region (on first
+// use, then kept), against endpoint ("" is EC2's own; a moto server's URL in the
+// local stack).
 func New(cfg aws.Config, endpoint string) *Checker {
+	var mu sync.Mutex
+	clients := map[string]*ec2.Client{}
 	client := func(region string) *ec2.Client {
-		return ec2.NewFromConfig(cfg, func(o *ec2.Options) {
-			o.Region = region
-			if endpoint != "" {
-				o.BaseEndpoint = aws.String(endpoint)
-			}
-		})
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := clients[region]
+		if !ok {
+			c = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+				o.Region = region
+				if endpoint != "" {
+					o.BaseEndpoint = aws.String(endpoint)
+				}
+			})
+			clients[region] = c
+		}
+		return c
 	}
 	return &Checker{
 		DescribeImages: func(ctx context.Context, region string, in *ec2.DescribeImagesInput) (*ec2.DescribeImagesOutput, error) {
