@@ -33,6 +33,7 @@ const unreachable = "http://127.0.0.1:9"
 type emulation struct {
 	templatePath string
 	tmpl         *template.Template
+	doc          map[string]any // the template as plain values, for the functions' environments
 	emulator     string
 	binDir       string
 	tables       map[string]string
@@ -59,6 +60,9 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 		return nil, err
 	}
 	if e.tmpl, err = template.Load(e.templatePath); err != nil {
+		return nil, err
+	}
+	if e.doc, err = readTemplateDocument(e.templatePath); err != nil {
 		return nil, err
 	}
 	cache, err := dynamolocal.CacheDir()
@@ -173,7 +177,7 @@ func (e *emulation) bootstrap(ctx context.Context, id string) (string, error) {
 // directly (no Secrets Manager), DynamoDB Local, the EC2 endpoint, and what Lambda
 // itself sets.
 func (e *emulation) env(id string) (map[string]string, error) {
-	f, doc, err := readLambdaFunction(e.templatePath, id)
+	f, err := lambdaFunctionOf(e.doc, id)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +196,7 @@ func (e *emulation) env(id string) (map[string]string, error) {
 	if e.secretARNs[0] != "" {
 		d.Overrides["ROOT_CREDENTIALS_SECRET"], d.Overrides["SIGNING_KEY_SECRET"] = e.secretARNs[0], e.secretARNs[1]
 	}
-	vars, err := d.environment(f, doc)
+	vars, err := d.environment(f, e.doc)
 	if err != nil {
 		return nil, err
 	}
