@@ -233,12 +233,18 @@ func (e *emulation) start(ctx context.Context, id string, output io.Writer) (*ri
 	if err != nil {
 		return nil, "", err
 	}
+	em, err := e.startBuilt(ctx, id, bin, output)
+	return em, bin, err
+}
+
+// startBuilt is start with the function's bootstrap already built (bin) and
+// ensureEC2 done.
+func (e *emulation) startBuilt(ctx context.Context, id, bin string, output io.Writer) (*rie.Emulator, error) {
 	vars, err := e.env(id)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	em, err := rie.Start(ctx, rie.Options{Emulator: e.emulator, Bootstrap: bin, Env: vars, Output: output})
-	return em, bin, err
+	return rie.Start(ctx, rie.Options{Emulator: e.emulator, Bootstrap: bin, Env: vars, Output: output})
 }
 
 // invokeEmulated is `make invoke`: the function's real bootstrap, once, under the
