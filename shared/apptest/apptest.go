@@ -95,19 +95,7 @@ func (r Response) Code() string {
 // a []byte or string, sent as is.
 func (h *Harness) Do(creds *tcclient.Credentials, method, path string, body any) Response {
 	h.T.Helper()
-	var raw []byte
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		raw = b
-	case string:
-		raw = []byte(b)
-	default:
-		var err error
-		if raw, err = json.Marshal(b); err != nil {
-			h.T.Fatal(err)
-		}
-	}
+	raw := h.encode(body)
 	req, err := http.NewRequest(method, h.URL+path, bytes.NewReader(raw))
 	if err != nil {
 		h.T.Fatal(err)
@@ -127,17 +115,7 @@ func (h *Harness) Do(creds *tcclient.Credentials, method, path string, body any)
 // resolved, escapes kept), and a body as Do does.
 func (h *Harness) DoRaw(method, path string, body any) Response {
 	h.T.Helper()
-	var raw []byte
-	switch b := body.(type) {
-	case nil:
-	case string:
-		raw = []byte(b)
-	default:
-		var err error
-		if raw, err = json.Marshal(b); err != nil {
-			h.T.Fatal(err)
-		}
-	}
+	raw := h.encode(body)
 	req, err := http.NewRequest(method, h.URL, bytes.NewReader(raw))
 	if err != nil {
 		h.T.Fatal(err)
@@ -147,6 +125,25 @@ func (h *Harness) DoRaw(method, path string, body any) Response {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	return h.send(req)
+}
+
+// encode is a request body as Do and DoRaw send it: nil is none, a []byte or string
+// goes as is, anything else as JSON.
+func (h *Harness) encode(body any) []byte {
+	h.T.Helper()
+	switch b := body.(type) {
+	case nil:
+		return nil
+	case []byte:
+		return b
+	case string:
+		return []byte(b)
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	return raw
 }
 
 func (h *Harness) send(req *http.Request) Response {

@@ -325,8 +325,6 @@ func (s *Stack) handler(gw http.Handler) (http.Handler, error) {
 	mux := &prefixMux{fallback: gw}
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
-	}
-	if s.Fake != nil {
 		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)
 	} else {
 		mux.HandleFunc("/local/imds/", serveIMDS(s.machines))

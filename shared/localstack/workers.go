@@ -15,7 +15,9 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcworkermanager"
 
+	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
+	"github.com/workerfleet/workerfleet/shared/ec2events"
 	"github.com/workerfleet/workerfleet/shared/pool"
 )
 
@@ -78,7 +80,7 @@ func (s *Simulator) OnEvent(ctx context.Context, raw json.RawMessage) {
 			State      string `json:"state"`
 		} `json:"detail"`
 	}
-	if json.Unmarshal(raw, &ev) != nil || ev.DetailType != "EC2 Instance State-change Notification" || ev.Detail.State != "running" {
+	if json.Unmarshal(raw, &ev) != nil || ev.DetailType != ec2events.StateChange || ev.Detail.State != cloud.StateRunning {
 		return
 	}
 	s.Boot(ctx, ev.Detail.InstanceID)
@@ -183,7 +185,7 @@ func (s *Simulator) work(ctx context.Context, w SimulatedWorker, name string, ca
 			}
 		}
 		running = nil
-		if s.Machines.State(id) != "running" {
+		if s.Machines.State(id) != cloud.StateRunning {
 			return // terminated by the provisioner (or shut down)
 		}
 		claimed, err := tasks.Claim(ctx, w, capacity)

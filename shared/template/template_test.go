@@ -240,15 +240,7 @@ func TestCfnLint(t *testing.T) {
 // provisioner's policy grants is in the README's permissions table, and the table
 // names no action the policy lacks.
 func TestREADMEListsTheProvisionerCloudPermissions(t *testing.T) {
-	_, dir := load(t)
-	data, err := os.ReadFile(filepath.Join(dir, "template.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := template.ParseDocument(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc, dir := document(t)
 	fn, _ := doc["Resources"].(map[string]any)["ProvisionerFunction"].(map[string]any)
 	props, _ := fn["Properties"].(map[string]any)
 	granted := map[string]bool{}

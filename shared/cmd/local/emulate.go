@@ -33,6 +33,7 @@ const unreachable = "http://127.0.0.1:9"
 type emulation struct {
 	templatePath string
 	tmpl         *template.Template
+	doc          map[string]any // the template as plain values, for the functions' environments
 	emulator     string
 	binDir       string
 	tables       map[string]string
@@ -59,6 +60,9 @@ func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*em
 		return nil, err
 	}
 	if e.tmpl, err = template.Load(e.templatePath); err != nil {
+		return nil, err
+	}
+	if e.doc, err = readTemplateDocument(e.templatePath); err != nil {
 		return nil, err
 	}
 	cache, err := dynamolocal.CacheDir()
@@ -173,7 +177,7 @@ func (e *emulation) bootstrap(ctx context.Context, id string) (string, error) {
 // directly (no Secrets Manager), DynamoDB Local, the EC2 endpoint, and what Lambda
 // itself sets.
 func (e *emulation) env(id string) (map[string]string, error) {
-	f, doc, err := readLambdaFunction(e.templatePath, id)
+	f, err := lambdaFunctionOf(e.doc, id)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +196,7 @@ func (e *emulation) env(id string) (map[string]string, error) {
 	if e.secretARNs[0] != "" {
 		d.Overrides["ROOT_CREDENTIALS_SECRET"], d.Overrides["SIGNING_KEY_SECRET"] = e.secretARNs[0], e.secretARNs[1]
 	}
-	vars, err := d.environment(f, doc)
+	vars, err := d.environment(f, e.doc)
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +233,18 @@ func (e *emulation) start(ctx context.Context, id string, output io.Writer) (*ri
 	if err != nil {
 		return nil, "", err
 	}
+	em, err := e.startBuilt(ctx, id, bin, output)
+	return em, bin, err
+}
+
+// startBuilt is start with the function's bootstrap already built (bin) and
+// ensureEC2 done.
+func (e *emulation) startBuilt(ctx context.Context, id, bin string, output io.Writer) (*rie.Emulator, error) {
 	vars, err := e.env(id)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	em, err := rie.Start(ctx, rie.Options{Emulator: e.emulator, Bootstrap: bin, Env: vars, Output: output})
-	return em, bin, err
+	return rie.Start(ctx, rie.Options{Emulator: e.emulator, Bootstrap: bin, Env: vars, Output: output})
 }
 
 // invokeEmulated is `make invoke`: the function's real bootstrap, once, under the

@@ -131,7 +131,11 @@ func TestEveryFunctionGetsItsTemplateEnvironment(t *testing.T) {
 	if e.templatePath, err = template.Find(); err != nil {
 		t.Fatal(err)
 	}
-	f, doc, err := readLambdaFunction(e.templatePath, "ProvisionerFunction")
+	if e.doc, err = readTemplateDocument(e.templatePath); err != nil {
+		t.Fatal(err)
+	}
+	doc := e.doc
+	f, err := lambdaFunctionOf(doc, "ProvisionerFunction")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +148,7 @@ func TestEveryFunctionGetsItsTemplateEnvironment(t *testing.T) {
 		if asMap(r)["Type"] != "AWS::Serverless::Function" {
 			continue
 		}
-		if f, _, err = readLambdaFunction(e.templatePath, id); err != nil {
+		if f, err = lambdaFunctionOf(doc, id); err != nil {
 			t.Fatal(err)
 		}
 		vars, err := e.env(id)
@@ -166,7 +170,7 @@ func TestEveryFunctionGetsItsTemplateEnvironment(t *testing.T) {
 	}
 	// A function's own settings override the globals.
 	props := asMap(asMap(asMap(doc["Resources"])["ProvisionerFunction"])["Properties"])
-	if f, _, _ = readLambdaFunction(e.templatePath, "ProvisionerFunction"); f.MemoryMB != props["MemorySize"] || f.TimeoutS != props["Timeout"] {
+	if f, _ = lambdaFunctionOf(doc, "ProvisionerFunction"); f.MemoryMB != props["MemorySize"] || f.TimeoutS != props["Timeout"] {
 		t.Errorf("ProvisionerFunction: memory %d MB, timeout %d s; the template says %v and %v", f.MemoryMB, f.TimeoutS, props["MemorySize"], props["Timeout"])
 	}
 }

@@ -21,20 +21,26 @@ type lambdaFunction struct {
 	TimeoutS  int
 }
 
-// readLambdaFunction reads a function's runtime settings from the template file.
-func readLambdaFunction(path, id string) (*lambdaFunction, map[string]any, error) {
+// readTemplateDocument reads the template file as plain values (intrinsic functions
+// unresolved), for lambdaFunctionOf and localDeployment.environment.
+func readTemplateDocument(path string) (map[string]any, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the template: %w", err)
+		return nil, fmt.Errorf("read the template: %w", err)
 	}
 	doc, err := template.ParseDocument(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the template: %w", err)
+		return nil, fmt.Errorf("read the template: %w", err)
 	}
+	return doc, nil
+}
+
+// lambdaFunctionOf is a function's runtime settings in the template document.
+func lambdaFunctionOf(doc map[string]any, id string) (*lambdaFunction, error) {
 	globals := asMap(asMap(doc["Globals"])["Function"])
 	props := asMap(asMap(asMap(doc["Resources"])[id])["Properties"])
 	if props == nil {
-		return nil, nil, fmt.Errorf("the template has no function %s", id)
+		return nil, fmt.Errorf("the template has no function %s", id)
 	}
 	f := &lambdaFunction{LogicalID: id, Env: map[string]any{}, MemoryMB: 128, TimeoutS: 3}
 	for _, src := range []map[string]any{globals, props} {
@@ -48,7 +54,7 @@ func readLambdaFunction(path, id string) (*lambdaFunction, map[string]any, error
 			f.TimeoutS = n
 		}
 	}
-	return f, doc, nil
+	return f, nil
 }
 
 // localDeployment is what the template's references mean on this machine.
