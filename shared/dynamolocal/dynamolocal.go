@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/workerfleet/workerfleet/shared/childproc"
 	"github.com/workerfleet/workerfleet/shared/template"
 )
 
@@ -255,7 +255,7 @@ func Start(ctx context.Context, opts ...StartOption) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
 	}
@@ -270,8 +270,8 @@ func Start(ctx context.Context, opts ...StartOption) (*Server, error) {
 	}
 	cmd := exec.Command("java", append(append(args, storage...), "-disableTelemetry", "-port", strconv.Itoa(port))...)
 	cmd.Dir = dir
-	cmd.SysProcAttr = processAttrs()
-	logs := &tailBuffer{max: 8 << 10}
+	cmd.SysProcAttr = childproc.Attrs()
+	logs := childproc.NewTail(8 << 10)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dynamodb local: %w", err)
@@ -424,28 +424,3 @@ func keySchema(hash, rng string) []types.KeySchemaElement {
 	}
 	return ks
 }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written, for error messages.
-type tailBuffer struct {
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > b.max {
-		b.buf = b.buf[len(b.buf)-b.max:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string { return strings.TrimSpace(string(b.buf)) }

@@ -11,14 +11,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/workerfleet/workerfleet/shared/childproc"
 )
 
 // Command is the moto server executable looked up on PATH.
@@ -48,13 +48,13 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, ErrNotInstalled
 	}
-	port, err := freePort()
+	port, err := childproc.FreePort()
 	if err != nil {
 		return nil, fmt.Errorf("start moto: %w", err)
 	}
 	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.SysProcAttr = processAttrs()
-	logs := &tailBuffer{max: 8 << 10}
+	cmd.SysProcAttr = childproc.Attrs()
+	logs := childproc.NewTail(8 << 10)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto: %w", err)
@@ -148,36 +148,3 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 
 // Done is closed when the server process has exited.
 func (s *Server) Done() <-chan struct{} { return s.done }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written, for error messages. The process
-// writes from its own goroutines while Start may read, hence the lock.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if len(b.buf) > b.max {
-		b.buf = b.buf[len(b.buf)-b.max:]
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(string(b.buf))
-}
