@@ -121,7 +121,8 @@ func TestDuplicateAndOverlappingInvocations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := *e.p // two Lambda instances
+			// Two Lambda instances: the same configuration, each its own process state.
+			p := &Provisioner{Store: e.p.Store, Cloud: e.p.Cloud, Demand: e.p.Demand, Config: e.p.Config, Log: e.p.Log}
 			r, err := p.Run(ctx, NewIterationID())
 			if err != nil {
 				t.Error(err)

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -667,5 +671,71 @@ func TestEmailOnErrorMailsProvisioningErrors(t *testing.T) {
 	e.iterate() // backed off: no second error, no second email
 	if len(mail.to) != 1 || mail.to[0] != "me@example.com" || !strings.HasPrefix(mail.subjects[0], "Taskcluster Worker Manager Error: ") {
 		t.Errorf("emails to %v with subjects %v; want one to the loud pool's owner", mail.to, mail.subjects)
+	}
+}
+
+// TestWorkerMissingFromTheLiveIndexIsNotAnOrphan: the live index the provisioner
+// reads is eventually consistent, and records written before it existed are not in
+// it. An instance whose record is missing from it is confirmed by a consistent read
+// before it is terminated as an orphan: it keeps running, counts as capacity, and
+// its record joins the index.
+func TestWorkerMissingFromTheLiveIndexIsNotAnOrphan(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/lag", 0, 10)
+	e.demand.set("proj/lag", 2)
+	if rep := e.iterate(); rep.Launched != 2 {
+		t.Fatalf("first iteration launched %d, want 2", rep.Launched)
+	}
+	e.advance(time.Minute) // the instances run (their events rewrite the records)
+
+	// One record as an older version wrote it: no livePool, so the index lacks it.
+	w := e.workers("proj/lag")[0]
+	w.LivePool = ""
+	item, err := attributevalue.MarshalMap(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.DB().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(e.store.Tables().Workers), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := e.store.LiveWorkers(ctx, "proj/lag"); len(live) != 1 {
+		t.Fatalf("setup: %d live workers listed, want 1 (one record outside the index)", len(live))
+	}
+
+	rep := e.iterate()
+	if inst, _ := e.cloud.Instance(w.InstanceID); inst.State != cloud.StateRunning {
+		t.Errorf("the instance of the record outside the index is %s, want running", inst.State)
+	}
+	if rep.Terminated != 0 || rep.Launched != 0 {
+		t.Errorf("second iteration terminated %d and launched %d; want 0 and 0 (the record counts)", rep.Terminated, rep.Launched)
+	}
+	live, err := e.store.LiveWorkers(ctx, "proj/lag")
+	if err != nil || len(live) != 2 {
+		t.Errorf("after the iteration: %d live workers listed, %v; want 2", len(live), err)
+	}
+	e.checkNoLeak()
+}
+
+// TestRecordsFromBeforeTheLiveIndexAreReconciled: a process's first iteration adds
+// the records written before the live index to it, so one whose instance is gone
+// is still found and stopped.
+func TestRecordsFromBeforeTheLiveIndexAreReconciled(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/old", 0, 10)
+	created := e.clock.Now().Add(-time.Hour)
+	w := store.Worker{Pool: "proj/old", Key: store.WorkerKey("aws", "i-0000000000000dead"), WorkerGroup: "aws", WorkerID: "i-0000000000000dead",
+		ProviderID: "aws", State: store.Running, Created: created, LastModified: created, LastChecked: created,
+		Expires: e.clock.Now().Add(time.Hour), InstanceID: "i-0000000000000dead", Region: "us-east-1", Version: 2}
+	item, err := attributevalue.MarshalMap(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.DB().PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(e.store.Tables().Workers), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	e.iterate()
+	got, err := e.store.WorkerByKey(ctx, w.Pool, w.Key)
+	if err != nil || got.State != store.Stopped || got.StopReason != ReasonNotListed {
+		t.Errorf("record from before the index: state %s (%q), %v; want stopped: %s", got.State, got.StopReason, err, ReasonNotListed)
 	}
 }

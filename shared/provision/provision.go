@@ -166,6 +166,10 @@ type Provisioner struct {
 	// Mailer, if set, mails the errors recorded for pools with emailOnError to
 	// their owners (a Taskcluster deployment's notify service).
 	Mailer notify.Mailer
+
+	// indexed holds the pool keys whose records this process has added to the live
+	// index (store.IndexLiveWorkers), once each.
+	indexed sync.Map
 }
 
 // Report is what an iteration did.

@@ -140,15 +140,18 @@ func (it *iteration) reconcile(ctx context.Context) {
 			}
 			poolKey := inst.Tags[cloud.TagPool]
 			t := targets[poolKey]
+			group := region
+			if g := inst.Tags[TagWorkerGroup]; g != "" {
+				group = g
+			}
 			reason := ReasonOrphan
+			if t != nil && it.recorded(ctx, t, store.WorkerKey(group, id)) {
+				continue
+			}
 			if t == nil {
 				reason = ReasonTargetGone
 				// Its record, if any, is not among the loaded ones: stop it by key.
 				if poolKey != "" {
-					group := region
-					if g := inst.Tags[TagWorkerGroup]; g != "" {
-						group = g
-					}
 					_, err := it.p.Store.UpdateWorker(ctx, poolKey, store.WorkerKey(group, id), func(w *store.Worker) error {
 						if !w.MarkStopping(ReasonTargetGone) {
 							return store.ErrNoChange
@@ -164,6 +167,34 @@ func (it *iteration) reconcile(ctx context.Context) {
 		}
 	}
 	it.terminate(ctx, &ts)
+}
+
+// recorded reports whether a live record of t's, missing from the loaded ones,
+// knows the instance after all: the live index is eventually consistent, so an
+// instance is an orphan only when a consistent read of its record finds none (or a
+// stopped one). A live record found is added to the index (written back, it gains
+// the index key if it was written before the index existed) and to t's workers for
+// this iteration's counting. If the read fails, the instance is spared this time.
+func (it *iteration) recorded(ctx context.Context, t *target, key string) bool {
+	w, err := it.p.Store.WorkerByKey(ctx, t.key, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false
+	case err != nil:
+		it.problem("pool %s: reading the record of %s before terminating it as an orphan: %v", t.key, key, err)
+		return true
+	case w.State == store.Stopped:
+		return false
+	}
+	if w.LivePool == "" {
+		if updated, err := it.p.Store.UpdateWorker(ctx, t.key, key, func(*store.Worker) error { return nil }); err == nil {
+			w = updated
+		} else {
+			it.problem("pool %s: adding %s to the live index: %v", t.key, key, err)
+		}
+	}
+	t.workers = append(t.workers, w)
+	return true
 }
 
 // reconcileTarget updates t's records from EC2's listing and schedules terminations.

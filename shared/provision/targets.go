@@ -169,6 +169,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			it.indexLive(ctx, t.key)
 			t.workers, errs[i] = s.LiveWorkers(ctx, t.key)
 		}()
 	}
@@ -179,6 +180,25 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		}
 	}
 	return targets, nil
+}
+
+// indexLive adds, once per process and pool, the pool's records written before the
+// live index existed (or by an older version during an upgrade) to that index, so
+// LiveWorkers sees them. A failure is a problem of this iteration; the next tries
+// again.
+func (it *iteration) indexLive(ctx context.Context, key string) {
+	if _, done := it.p.indexed.Load(key); done {
+		return
+	}
+	n, err := it.p.Store.IndexLiveWorkers(ctx, key)
+	if err != nil {
+		it.problem("adding the live workers of %s to the live index: %v", key, err)
+		return
+	}
+	if n > 0 {
+		it.p.log().Info("added worker records written before the live index to it", "iteration", it.id, "pool", key, "workers", n)
+	}
+	it.p.indexed.Store(key, true)
 }
 
 // PoolReport is what an iteration saw and did for one worker type or pool.

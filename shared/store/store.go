@@ -70,6 +70,7 @@ var Schema = map[string][2]string{
 	"WorkerPoolsTable":           {"workerPoolId", ""},
 	"WorkersTable":               {attrPool, attrWorker},
 	"WorkersTable/byInstance":    {"instanceId", ""},
+	"WorkersTable/live":          {attrLivePool, attrWorker},
 	"SecretsTable":               {"token", ""},
 	"WorkerPoolErrorsTable":      {attrPool, "error"},
 	"ClientsTable":               {"clientId", ""},
@@ -99,8 +100,11 @@ func TablesFromLogical(names map[string]string) Tables {
 const (
 	attrPool   = "pool"
 	attrWorker = "worker"
-	attrTTL    = "ttl"
-	attrNonce  = "nonce"
+	// attrLivePool is the live index's hash key: a worker record's pool while the
+	// worker has not stopped, absent after.
+	attrLivePool = "livePool"
+	attrTTL      = "ttl"
+	attrNonce    = "nonce"
 )
 
 var (

@@ -148,4 +148,5 @@ var workerFields = map[string]func(*Worker, types.AttributeValue) error{
 	"secretTokenHash":      field(avBytes, func(w *Worker) *[]byte { return &w.SecretTokenHash }),
 	"staticSecretHash":     field(avBytes, func(w *Worker) *[]byte { return &w.StaticSecretHash }),
 	"version":              field(avInt, func(w *Worker) *int64 { return &w.Version }),
+	"livePool":             field(avString, func(w *Worker) *string { return &w.LivePool }),
 }

@@ -107,6 +107,18 @@ type Worker struct {
 	StaticSecretHash []byte `dynamodbav:"staticSecretHash,omitempty"`
 
 	Version int64 `dynamodbav:"version"`
+
+	// LivePool is Pool until the worker stops, then empty: the live index holds
+	// only records that carry it. The store keeps it; callers never set it.
+	LivePool string `dynamodbav:"livePool,omitempty"`
+}
+
+// indexLive sets LivePool from the state.
+func (w *Worker) indexLive() {
+	w.LivePool = ""
+	if w.State != Stopped {
+		w.LivePool = w.Pool
+	}
 }
 
 func (w *Worker) version() int64     { return w.Version }
@@ -134,6 +146,7 @@ func (s *Store) CreateWorker(ctx context.Context, w Worker) (Worker, error) {
 	}
 	w.TTL = ttlOf(w.Expires)
 	w.Version = 1
+	w.indexLive()
 	item, err := marshal(&w)
 	if err != nil {
 		return Worker{}, err
@@ -155,8 +168,14 @@ func (s *Store) CreateWorker(ctx context.Context, w Worker) (Worker, error) {
 
 // Worker reads one worker; ErrNotFound if absent or expired.
 func (s *Store) Worker(ctx context.Context, pool, workerGroup, workerID string) (Worker, error) {
+	return s.WorkerByKey(ctx, pool, WorkerKey(workerGroup, workerID))
+}
+
+// WorkerByKey reads one worker by its pool and sort key (WorkerKey), consistently;
+// ErrNotFound if absent or expired.
+func (s *Store) WorkerByKey(ctx context.Context, pool, key string) (Worker, error) {
 	var w Worker
-	if err := s.getItem(ctx, s.tables.Workers, workerKey(pool, WorkerKey(workerGroup, workerID)), &w); err != nil {
+	if err := s.getItem(ctx, s.tables.Workers, workerKey(pool, key), &w); err != nil {
 		return Worker{}, err
 	}
 	if w.TTL != 0 && w.TTL <= s.Now().Unix() {
@@ -213,6 +232,7 @@ func (s *Store) UpdateWorker(ctx context.Context, pool, key string, fn func(*Wor
 			w.LastModified = later(s.Now(), w.LastModified)
 		}
 		w.TTL = ttlOf(w.Expires)
+		w.indexLive()
 		return nil
 	})
 }
@@ -265,14 +285,60 @@ func (s *Store) Workers(ctx context.Context, pool string) ([]Worker, error) {
 
 // LiveWorkers returns the pool's workers that have not stopped: what the
 // provisioner works with. Stopped records stay listed (Workers, ListWorkers) for
-// StoppedRetention, which in a busy pool is many times the live ones; the filter
-// keeps them out of every iteration's reading and decoding.
+// StoppedRetention, which in a busy pool is many times the live ones, so this reads
+// the sparse live index, which holds only records that are not stopped: a read's
+// cost follows the live workers, not the day's launches.
+//
+// The index is eventually consistent: a record written a moment ago may be missing
+// or show its previous state. Callers that act on a record's absence (the
+// provisioner terminating an instance no record knows) confirm it with a
+// consistent read first. Records written before the index existed are missing
+// until IndexLiveWorkers adds them.
 func (s *Store) LiveWorkers(ctx context.Context, pool string) ([]Worker, error) {
+	filter, names, values := notExpired(s.Now())
+	names["#lp"] = attrLivePool
+	values[":p"] = str(pool)
+	return queryAll[Worker](ctx, s, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.tables.Workers),
+		IndexName:                 aws.String(liveIndex),
+		KeyConditionExpression:    aws.String("#lp = :p"),
+		FilterExpression:          aws.String(filter),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}, "live workers of "+pool)
+}
+
+// liveIndex is the Workers table's sparse index of records not stopped.
+const liveIndex = "live"
+
+// IndexLiveWorkers adds to the live index the pool's records that are not stopped
+// but lack LivePool (written before the index existed, or by an older version
+// during an upgrade), by writing them back unchanged otherwise. It reads the pool's
+// whole partition, consistently, so it is for once per process, not per iteration.
+// It returns how many records it indexed.
+func (s *Store) IndexLiveWorkers(ctx context.Context, pool string) (int, error) {
 	in := workersQuery(s, pool, "")
-	in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #st <> :stopped")
+	in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #st <> :stopped AND attribute_not_exists(#lp)")
 	in.ExpressionAttributeNames["#st"] = "state"
+	in.ExpressionAttributeNames["#lp"] = attrLivePool
 	in.ExpressionAttributeValues[":stopped"] = str(string(Stopped))
-	return queryAll[Worker](ctx, s, in, "live workers of "+pool)
+	missing, err := queryAll[Worker](ctx, s, in, "unindexed workers of "+pool)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, w := range missing {
+		_, err := s.UpdateWorker(ctx, w.Pool, w.Key, func(*Worker) error { return nil })
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, ErrNotFound):
+			// Gone meanwhile (expired, or deleted).
+		default:
+			return n, fmt.Errorf("index worker %s/%s: %w", pool, w.Key, err)
+		}
+	}
+	return n, nil
 }
 
 func workersQuery(s *Store, pool, workerGroup string) *dynamodb.QueryInput {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ func simulate(ctx context.Context, args []string) error {
 		policies = fs.String("policies", "workerfleet,worker-manager", "policies to run, comma-separated")
 		cadence  = fs.Duration("cadence", 0, "workerfleet's pause between iterations inside an invocation while demand moves (0: the deployed default; negative: off)")
 		quiet    = fs.Bool("quiet", false, "no progress bar")
+		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file (go tool pprof reads it)")
 	)
 	fs.Int64Var(&o.Seed, "seed", 1, "seed of spot prices, interruptions and workers that never claim")
 	fs.DurationVar(&o.StartupDelay, "startup-delay", 20*time.Second, "time from launch until a worker claims")
@@ -92,6 +94,17 @@ func simulate(ctx context.Context, args []string) error {
 			}
 			_ = bar.Add64(done)
 		}
+	}
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	res, err := sim.Run(ctx, o)
