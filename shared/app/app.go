@@ -360,9 +360,16 @@ type App struct {
 // Option adjusts New (the local stack and tests use them).
 type Option func(*App)
 
-// WithDB makes the store use db (DynamoDB Local, or a counting wrapper).
+// WithDB makes the store use db (DynamoDB Local, or a wrapper that counts or
+// guards), keeping the store's clock.
 func WithDB(db store.DB) Option {
-	return func(a *App) { a.Store = store.New(db, a.Config.Tables, a.Config.SigningKey) }
+	return func(a *App) {
+		var opts []store.Option
+		if a.Store != nil {
+			opts = append(opts, store.WithClock(a.Store.Now))
+		}
+		a.Store = store.New(db, a.Config.Tables, a.Config.SigningKey, opts...)
+	}
 }
 
 // WithCloud makes the app use an instance set (the fake cloud) instead of the driver.

@@ -48,7 +48,11 @@ func New(t testing.TB, opts ...app.Option) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := localstack.APIGateway(a, storetest.Template(), Quiet)
+	fns, err := localstack.FunctionApps(context.Background(), storetest.Template(), cfg, a.Store.DB(), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := localstack.APIGateway(fns, storetest.Template(), Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/workerfleet/workerfleet/shared/ec2events"
+	"github.com/workerfleet/workerfleet/shared/iamguard"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
@@ -136,9 +137,15 @@ func TestOlderEventsDoNotRewindEC2State(t *testing.T) {
 // newHandler's store reads the clock of the recorded events (t0 and the samples'
 // 2026-11-22), so stopped records, which expire a day after they stop, stay readable
 // whatever day the tests run.
+//
+// The handler's DynamoDB calls are held to Ec2EventsFunction's policies in
+// template.yaml (iamguard), as IAM holds them deployed; the returned store, the
+// tests' own, is not.
 func newHandler(t *testing.T) (*ec2events.Handler, *store.Store) {
-	s := storetest.New(t, store.WithClock(func() time.Time { return t0.Add(30 * time.Minute) }))
-	return &ec2events.Handler{Store: s, Log: quiet}, s
+	clock := store.WithClock(func() time.Time { return t0.Add(30 * time.Minute) })
+	db, tables, key := storetest.DB(t), storetest.Tables(t), storetest.Key(t)
+	guarded := iamguard.Wrap(db, storetest.Template().Functions["Ec2EventsFunction"], tables.ByLogicalID())
+	return &ec2events.Handler{Store: store.New(guarded, tables, key, clock), Log: quiet}, store.New(db, tables, key, clock)
 }
 
 // TestRecordedSampleEvents feeds the exact JSON AWS sends (kept in events/) through the

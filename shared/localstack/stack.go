@@ -251,11 +251,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 	if s.App, err = app.New(ctx, cfg, opts...); err != nil {
 		return nil, err
 	}
-	gw, err := APIGateway(s.App, tmpl, o.Log)
+	// Each function as deployed: its own app, its DynamoDB calls held to its role.
+	fns, err := FunctionApps(ctx, tmpl, cfg, s.App.Store.DB(), opts...)
 	if err != nil {
 		return nil, err
 	}
-	prov, err := s.App.Provisioner(io.Discard)
+	gw, err := APIGateway(fns, tmpl, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	prov, err := fns["ProvisionerFunction"].Provisioner(io.Discard)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +276,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}()
 	}
 	if s.Fake != nil {
-		handler := s.App.EC2Events()
+		handler := fns["Ec2EventsFunction"].EC2Events()
 		if o.TaskclusterMode() {
 			s.Sim.Tasks = QueueTasks{} // the upstream queue, through the front door, with each worker's credentials
 		}

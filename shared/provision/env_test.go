@@ -14,6 +14,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/demand"
 	"github.com/workerfleet/workerfleet/shared/ec2events"
+	"github.com/workerfleet/workerfleet/shared/iamguard"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
@@ -86,15 +87,21 @@ func newEnv(t testing.TB, tweak ...func(*fake.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := storetest.New(t, store.WithClock(clock.Now))
-	events := &ec2events.Handler{Store: s, Log: quiet}
+	// The provisioner's and the ec2-events handler's DynamoDB calls are held to
+	// their functions' policies in template.yaml, as IAM holds them deployed.
+	db, tables, key := storetest.DB(t), storetest.Tables(t), storetest.Key(t)
+	guard := func(fn string) store.DB {
+		return iamguard.Wrap(db, storetest.Template().Functions[fn], tables.ByLogicalID())
+	}
+	s := store.New(db, tables, key, store.WithClock(clock.Now)) // the tests' own: setting up and looking
+	events := &ec2events.Handler{Store: store.New(guard("Ec2EventsFunction"), tables, key, store.WithClock(clock.Now)), Log: quiet}
 	c.SetEventSink(func(ctx context.Context, raw json.RawMessage) {
 		if err := events.HandleRaw(ctx, raw); err != nil {
 			t.Errorf("ec2 event: %v", err)
 		}
 	})
 	e := &env{t: t, clock: clock, cloud: c, set: c.InstanceSet("deployment-a"), store: s, demand: &demandStub{pending: map[string]int64{}, fail: map[string]error{}}}
-	e.p = &Provisioner{Store: s, Cloud: e.set, Demand: e.demand, Log: quiet,
+	e.p = &Provisioner{Store: store.New(guard("ProvisionerFunction"), tables, key, store.WithClock(clock.Now)), Cloud: e.set, Demand: e.demand, Log: quiet,
 		Config: Config{RootURL: "https://tc.example.com", Regions: []string{"us-east-1", "us-west-2"}, TokenKey: []byte("test key")}}
 	return e
 }

@@ -83,6 +83,15 @@ var Schema = map[string][2]string{
 	"HawkNoncesTable#ttl":        {"ttl", ""},
 }
 
+// ByLogicalID is TablesFromLogical's inverse: logical id -> table name.
+func (t Tables) ByLogicalID() map[string]string {
+	return map[string]string{
+		LogicalIDs.WorkerTypes: t.WorkerTypes, LogicalIDs.WorkerPools: t.WorkerPools, LogicalIDs.Workers: t.Workers,
+		LogicalIDs.Secrets: t.Secrets, LogicalIDs.Errors: t.Errors, LogicalIDs.Clients: t.Clients,
+		LogicalIDs.Status: t.Status, LogicalIDs.Nonces: t.Nonces,
+	}
+}
+
 // TablesFromLogical builds Tables from a logical id -> table name map.
 func TablesFromLogical(names map[string]string) Tables {
 	return Tables{

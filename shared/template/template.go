@@ -47,6 +47,8 @@ type Function struct {
 	Routes      []Route
 	Schedules   []Schedule
 	Rules       []Rule
+	// DynamoDB is what its Policies allow of DynamoDB (see AllowsDynamoDB).
+	DynamoDB []DynamoDBGrant
 }
 
 // Route is one HTTP API route: a method and a path in API Gateway's syntax, where
@@ -217,6 +219,10 @@ func (t *Template) Routes() []Route {
 
 func parseFunction(id string, r Resource, globals map[string]any) (*Function, error) {
 	f := &Function{LogicalID: id, CodeURI: str(r.Properties["CodeUri"]), BuildMethod: str(r.Metadata["BuildMethod"])}
+	var err error
+	if f.DynamoDB, err = dynamoDBGrants(id, r.Properties["Policies"]); err != nil {
+		return nil, err
+	}
 	if f.CodeURI == "" {
 		f.CodeURI = str(globals["CodeUri"])
 	}
