@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -353,5 +354,29 @@ func BenchmarkReplayProtection(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestClientIDsAreBoundedAtCreation: a client whose id could never authenticate (over
+// auth.MaxClientIDLength, or outside the pattern) is refused when created, and
+// nothing is stored; one at the bound works.
+func TestClientIDsAreBoundedAtCreation(t *testing.T) {
+	h := apptest.New(t)
+	ctx := context.Background()
+	for _, id := range []string{strings.Repeat("c", auth.MaxClientIDLength+1), "has space", ""} {
+		if _, err := h.App.CreateClient(ctx, id, "too long", []string{"*"}, time.Time{}); err == nil {
+			t.Errorf("CreateClient(%.20q…, %d bytes) accepted", id, len(id))
+		}
+		if _, err := h.App.Store.Client(ctx, id); id != "" && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a refused client (%d bytes) was stored: %v", len(id), err)
+		}
+	}
+	id := strings.Repeat("c", auth.MaxClientIDLength)
+	tok, err := h.App.CreateClient(ctx, id, "at the bound", []string{"queue:*"}, time.Time{})
+	if err != nil {
+		t.Fatalf("CreateClient at the bound: %v", err)
+	}
+	if r := h.Do(&tcclient.Credentials{ClientID: id, AccessToken: tok}, "DELETE", apBase+"/worker-type/absent", nil); r.Status == 401 {
+		t.Errorf("the client at the bound does not authenticate: %d %s", r.Status, truncate(r.Body))
 	}
 }

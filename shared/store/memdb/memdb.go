@@ -380,30 +380,56 @@ func (db *DB) DeleteItem(_ context.Context, in *dynamodb.DeleteItemInput, _ ...f
 func (db *DB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	n := 0
+	// Everything is checked before anything is written, as DynamoDB refuses a
+	// malformed batch whole.
+	type write struct {
+		t         *table
+		put       item
+		hash, rng string
+	}
+	var writes []write
+	seen := map[*table]map[string]bool{}
 	for name, reqs := range in.RequestItems {
 		t, err := db.table(aws.String(name))
 		if err != nil {
 			return nil, err
 		}
+		if seen[t] == nil {
+			seen[t] = map[string]bool{}
+		}
 		for _, r := range reqs {
-			n++
+			w := write{t: t}
+			key := item(nil)
 			switch {
-			case r.PutRequest != nil:
-				if err := t.put(clone(r.PutRequest.Item)); err != nil {
-					return nil, err
-				}
-			case r.DeleteRequest != nil:
-				hash, rng, err := t.keyOf(r.DeleteRequest.Key)
-				if err != nil {
-					return nil, err
-				}
-				t.remove(hash, rng)
+			case r.PutRequest != nil && r.DeleteRequest == nil:
+				w.put, key = r.PutRequest.Item, r.PutRequest.Item
+			case r.DeleteRequest != nil && r.PutRequest == nil:
+				key = r.DeleteRequest.Key
+			default:
+				return nil, validation("a write request must hold exactly one of PutRequest and DeleteRequest")
 			}
+			if w.hash, w.rng, err = t.keyOf(key); err != nil {
+				return nil, err
+			}
+			if pk := primary(w.hash, w.rng); seen[t][pk] {
+				return nil, validation("Provided list of item keys contains duplicates")
+			} else {
+				seen[t][pk] = true
+			}
+			writes = append(writes, w)
 		}
 	}
-	if n > 25 {
-		return nil, validation("too many items in one BatchWriteItem: %d (at most 25)", n)
+	if len(writes) == 0 || len(writes) > 25 {
+		return nil, validation("a BatchWriteItem holds 1 to 25 write requests, not %d", len(writes))
+	}
+	for _, w := range writes {
+		if w.put != nil {
+			if err := w.t.put(clone(w.put)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		w.t.remove(w.hash, w.rng)
 	}
 	return &dynamodb.BatchWriteItemOutput{}, nil
 }
