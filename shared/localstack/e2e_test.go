@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/motoserver"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/statuspage"
@@ -174,6 +175,42 @@ func TestDataDirKeepsTablesAcrossRestarts(t *testing.T) {
 	}
 	if !strings.Contains(memory.Banner(), "in memory") {
 		t.Errorf("banner does not say the tables are in memory:\n%s", memory.Banner())
+	}
+}
+
+// TestPersistedStackWithASeedIssuesNewInstanceIDs: with PERSIST and a fixed SEED, a
+// restarted stack's fake cloud would issue the earlier run's instance ids again,
+// and the kept records naming them would claim the new instances; it skips them.
+func TestPersistedStackWithASeedIssuesNewInstanceIDs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	launch := func(s *Stack) string {
+		t.Helper()
+		insts, err := s.Fake.InstanceSet("local").Launch(ctx, cloud.LaunchRequest{Region: "us-east-1", InstanceType: "m5.large",
+			ImageID: "ami-0123456789abcdef0", Count: 1, ClientToken: "persist-test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return insts[0].ID
+	}
+	first, _ := startStack(t, Options{DataDir: dir, Seed: 3, SimulateWorkers: false})
+	kept := launch(first)
+	if _, err := first.App.Store.CreateWorker(ctx, store.Worker{Pool: "proj-ci/kept", WorkerGroup: "aws", WorkerID: kept, InstanceID: kept,
+		Region: "us-east-1", Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	second, _ := startStack(t, Options{DataDir: dir, Seed: 3, SimulateWorkers: false})
+	if id := launch(second); id == kept {
+		t.Errorf("the restarted stack issued %s again, which a kept record names", id)
+	}
+	second.Close()
+
+	// Without kept records the seed gives the same ids.
+	fresh, _ := startStack(t, Options{Seed: 3, SimulateWorkers: false})
+	if id := launch(fresh); id != kept {
+		t.Errorf("a fresh stack with the same seed issued %s, want %s", id, kept)
 	}
 }
 

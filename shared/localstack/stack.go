@@ -275,6 +275,16 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.fleet.Run(runCtx, time.Second, func(id string) { s.Sim.Boot(runCtx, id) })
 		}()
 	}
+	if s.Fake != nil && o.DataDir != "" {
+		// Kept tables name the instances of earlier runs; a fresh fake cloud with the
+		// same seed would issue those ids again, and their old records would claim
+		// the new instances.
+		st := s.App.Store
+		s.Fake.AvoidIDs(func(id string) bool {
+			_, err := st.WorkerByInstance(runCtx, id)
+			return err == nil // found (a failing read issues the id rather than spin)
+		})
+	}
 	if s.Fake != nil {
 		handler := fns["Ec2EventsFunction"].EC2Events()
 		if o.TaskclusterMode() {

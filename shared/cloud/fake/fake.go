@@ -226,6 +226,9 @@ type Cloud struct {
 	sinkMu sync.RWMutex
 	sink   EventSink
 
+	// avoid, if set, reports ids the cloud must not issue (see AvoidIDs).
+	avoid func(id string) bool
+
 	regions     map[string]*region
 	regionNames []string
 	catalog     map[string]typeInfo
@@ -351,6 +354,17 @@ func (c *Cloud) SetEventSink(sink EventSink) {
 	c.sinkMu.Lock()
 	defer c.sinkMu.Unlock()
 	c.sink = sink
+}
+
+// AvoidIDs makes the cloud skip instance ids taken reports true for: ids that
+// records kept from an earlier run still name (the local stack's PERSIST), which a
+// fresh cloud with the same seed would otherwise issue again. A seed still gives
+// the same ids wherever none is avoided. Call it before the first launch; taken is
+// called with the cloud's lock held and must not call the cloud.
+func (c *Cloud) AvoidIDs(taken func(id string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.avoid = taken
 }
 
 // InstanceSet returns the instance set of the deployment id in this cloud.

@@ -291,7 +291,7 @@ func (c *Cloud) launch(r *region, set cloud.InstanceSetID, in *awsec2.RunInstanc
 func (c *Cloud) newInstanceID() string {
 	for {
 		id := fmt.Sprintf("i-0%016x", c.rng.Uint64())
-		if _, taken := c.byID[id]; !taken {
+		if _, taken := c.byID[id]; !taken && (c.avoid == nil || !c.avoid(id)) {
 			return id
 		}
 	}
