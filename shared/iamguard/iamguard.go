@@ -56,52 +56,43 @@ func (g *DB) check(action string, table *string, index *string) error {
 		g.Function.LogicalID, g.Function.LogicalID, action, resource, action)}
 }
 
-// GetItem is checked, then forwarded.
+// forward makes the call if the check (err) passed.
+func forward[T any](err error, call func() (T, error)) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return call()
+}
+
+// GetItem is checked against the table, then forwarded.
 func (g *DB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	if err := g.check("dynamodb:GetItem", in.TableName, nil); err != nil {
-		return nil, err
-	}
-	return g.DB.GetItem(ctx, in, opts...)
+	return forward(g.check("dynamodb:GetItem", in.TableName, nil), func() (*dynamodb.GetItemOutput, error) { return g.DB.GetItem(ctx, in, opts...) })
 }
 
-// PutItem is checked, then forwarded.
+// PutItem is checked against the table, then forwarded.
 func (g *DB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if err := g.check("dynamodb:PutItem", in.TableName, nil); err != nil {
-		return nil, err
-	}
-	return g.DB.PutItem(ctx, in, opts...)
+	return forward(g.check("dynamodb:PutItem", in.TableName, nil), func() (*dynamodb.PutItemOutput, error) { return g.DB.PutItem(ctx, in, opts...) })
 }
 
-// UpdateItem is checked, then forwarded.
+// UpdateItem is checked against the table, then forwarded.
 func (g *DB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if err := g.check("dynamodb:UpdateItem", in.TableName, nil); err != nil {
-		return nil, err
-	}
-	return g.DB.UpdateItem(ctx, in, opts...)
+	return forward(g.check("dynamodb:UpdateItem", in.TableName, nil), func() (*dynamodb.UpdateItemOutput, error) { return g.DB.UpdateItem(ctx, in, opts...) })
 }
 
-// DeleteItem is checked, then forwarded.
+// DeleteItem is checked against the table, then forwarded.
 func (g *DB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	if err := g.check("dynamodb:DeleteItem", in.TableName, nil); err != nil {
-		return nil, err
-	}
-	return g.DB.DeleteItem(ctx, in, opts...)
+	return forward(g.check("dynamodb:DeleteItem", in.TableName, nil), func() (*dynamodb.DeleteItemOutput, error) { return g.DB.DeleteItem(ctx, in, opts...) })
 }
 
 // Query is checked against the table, or the index it reads, then forwarded.
 func (g *DB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	if err := g.check("dynamodb:Query", in.TableName, in.IndexName); err != nil {
-		return nil, err
-	}
-	return g.DB.Query(ctx, in, opts...)
+	return forward(g.check("dynamodb:Query", in.TableName, in.IndexName), func() (*dynamodb.QueryOutput, error) { return g.DB.Query(ctx, in, opts...) })
 }
 
 // Scan is checked against the table, or the index it reads, then forwarded.
 func (g *DB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	if err := g.check("dynamodb:Scan", in.TableName, in.IndexName); err != nil {
-		return nil, err
-	}
-	return g.DB.Scan(ctx, in, opts...)
+	return forward(g.check("dynamodb:Scan", in.TableName, in.IndexName), func() (*dynamodb.ScanOutput, error) { return g.DB.Scan(ctx, in, opts...) })
 }
 
 // BatchWriteItem is checked against every table it writes, then forwarded.
