@@ -60,7 +60,8 @@ func Install(ctx context.Context, binDir string) (string, error) {
 	return path, nil
 }
 
-// LambdaBuildFlags are the flags the Makefile's SAM build targets use.
+// LambdaBuildFlags are the flags the Makefile's SAM build targets use (LAMBDA_FLAGS;
+// a test holds the two equal).
 var LambdaBuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w -buildid="}
 
 // Build builds the Go package pkg (./functions/x) of the module in dir as a Lambda

@@ -1,9 +1,15 @@
 package rie
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/workerfleet/workerfleet/shared/template"
 )
 
 // TestReportWriterTakesTheLifecycleFigures: the emulator's REPORT line claims a
@@ -44,5 +50,55 @@ func TestReportWriterTakesTheLifecycleFigures(t *testing.T) {
 		"02 Dec 2026 04:43:01,620 [WARNING] (rapid) Reset initiated: SandboxTerminated\n"
 	if out.String() != want {
 		t.Errorf("passed on:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestLambdaBuildFlagsAreTheMakefiles: make invoke and make coldstart build the
+// bootstraps with LambdaBuildFlags; they must be the flags SAM's build targets use
+// (the Makefile's LAMBDA_FLAGS), or the emulator measures another binary.
+func TestLambdaBuildFlagsAreTheMakefiles(t *testing.T) {
+	path, err := template.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(filepath.Dir(path), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags string
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if v, ok := strings.CutPrefix(line, "LAMBDA_FLAGS"); ok {
+			if v, ok = strings.CutPrefix(strings.TrimSpace(v), ":="); ok {
+				flags = strings.TrimSpace(v)
+			}
+		}
+	}
+	if flags == "" {
+		t.Fatal("the Makefile sets no LAMBDA_FLAGS :=")
+	}
+	// The shell's word splitting of that line: spaces separate words, except inside
+	// double quotes, which it removes.
+	var words []string
+	var word strings.Builder
+	quoted, inWord := false, false
+	for _, r := range flags {
+		switch {
+		case r == '"':
+			quoted, inWord = !quoted, true
+		case r == ' ' && !quoted:
+			if inWord {
+				words, inWord = append(words, word.String()), false
+				word.Reset()
+			}
+		default:
+			word.WriteRune(r)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, word.String())
+	}
+	if diff := cmp.Diff(words, LambdaBuildFlags); diff != "" {
+		t.Errorf("LambdaBuildFlags differ from the Makefile's LAMBDA_FLAGS %s (-Makefile +rie):\n%s", flags, diff)
 	}
 }
