@@ -92,6 +92,15 @@ func FromCloudWatchEvent(ev events.CloudWatchEvent) (Event, error) {
 	return e, nil
 }
 
+// Parse reads one EventBridge event, as EventBridge delivers it, into an Event.
+func Parse(raw json.RawMessage) (Event, error) {
+	var ev events.CloudWatchEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	return FromCloudWatchEvent(ev)
+}
+
 // Apply folds an event into a worker record and reports whether the record changed.
 // See the package documentation for the rules.
 func Apply(w *store.Worker, e Event) bool {

@@ -73,17 +73,11 @@ type Simulator struct {
 // OnEvent takes each EventBridge event of the fake cloud; a "running" state change
 // boots a worker on that instance.
 func (s *Simulator) OnEvent(ctx context.Context, raw json.RawMessage) {
-	var ev struct {
-		DetailType string `json:"detail-type"`
-		Detail     struct {
-			InstanceID string `json:"instance-id"`
-			State      string `json:"state"`
-		} `json:"detail"`
-	}
-	if json.Unmarshal(raw, &ev) != nil || ev.DetailType != ec2events.StateChange || ev.Detail.State != cloud.StateRunning {
+	ev, err := ec2events.Parse(raw)
+	if err != nil || ev.DetailType != ec2events.StateChange || ev.State != cloud.StateRunning {
 		return
 	}
-	s.Boot(ctx, ev.Detail.InstanceID)
+	s.Boot(ctx, ev.InstanceID)
 }
 
 // Boot starts the worker of instance id, once: the fake cloud's running event or

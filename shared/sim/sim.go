@@ -364,26 +364,20 @@ func (r *run) onEvent(ctx context.Context, raw json.RawMessage) {
 	if err := r.events.HandleRaw(ctx, raw); err != nil && r.failed == nil {
 		r.failed = fmt.Errorf("ec2-events: %w", err)
 	}
-	var ev struct {
-		DetailType string `json:"detail-type"`
-		Detail     struct {
-			InstanceID string `json:"instance-id"`
-			State      string `json:"state"`
-		} `json:"detail"`
-	}
-	if json.Unmarshal(raw, &ev) != nil || ev.DetailType != ec2events.StateChange {
+	ev, err := ec2events.Parse(raw)
+	if err != nil || ev.DetailType != ec2events.StateChange {
 		return
 	}
-	if ev.Detail.State == cloud.StatePending {
+	if ev.State == cloud.StatePending {
 		// Launched: its record is written after the launch returns.
-		r.launched = append(r.launched, ev.Detail.InstanceID)
+		r.launched = append(r.launched, ev.InstanceID)
 		return
 	}
-	w := r.worker(ev.Detail.InstanceID)
+	w := r.worker(ev.InstanceID)
 	if w == nil {
 		return
 	}
-	switch ev.Detail.State {
+	switch ev.State {
 	case cloud.StateRunning:
 		r.boot(w)
 	case cloud.StateShuttingDown:

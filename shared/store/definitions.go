@@ -193,13 +193,9 @@ func scanPage[T any](ctx context.Context, s *Store, table, list string, page Pag
 	if err != nil {
 		return nil, "", fmt.Errorf("scan %s: %w", table, err)
 	}
-	items := make([]T, 0, len(out.Items))
-	for _, it := range out.Items {
-		var v T
-		if err := unmarshal(it, &v); err != nil {
-			return nil, "", err
-		}
-		items = append(items, v)
+	items, err := decodeItems(make([]T, 0, len(out.Items)), out.Items)
+	if err != nil {
+		return nil, "", err
 	}
 	next, err := s.encodeToken(list, out.LastEvaluatedKey)
 	return items, next, err
@@ -215,12 +211,8 @@ func queryAll[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, wha
 		if err != nil {
 			return nil, fmt.Errorf("query %s: %w", what, err)
 		}
-		for _, it := range out.Items {
-			var v T
-			if err := unmarshal(it, &v); err != nil {
-				return nil, err
-			}
-			items = append(items, v)
+		if items, err = decodeItems(items, out.Items); err != nil {
+			return nil, err
 		}
 	}
 	return items, nil
@@ -234,12 +226,8 @@ func scanAll[T any](ctx context.Context, s *Store, table string) ([]T, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: %w", table, err)
 		}
-		for _, it := range out.Items {
-			var v T
-			if err := unmarshal(it, &v); err != nil {
-				return nil, err
-			}
-			items = append(items, v)
+		if items, err = decodeItems(items, out.Items); err != nil {
+			return nil, err
 		}
 	}
 	return items, nil

@@ -70,13 +70,9 @@ func (s *Store) ListErrors(ctx context.Context, pool string, page Page) ([]PoolE
 	if err != nil {
 		return nil, "", fmt.Errorf("list pool errors: %w", err)
 	}
-	errs := make([]PoolError, 0, len(out.Items))
-	for _, it := range out.Items {
-		var e PoolError
-		if err := unmarshal(it, &e); err != nil {
-			return nil, "", err
-		}
-		errs = append(errs, e)
+	errs, err := decodeItems(make([]PoolError, 0, len(out.Items)), out.Items)
+	if err != nil {
+		return nil, "", err
 	}
 	next, err := s.encodeToken(list, out.LastEvaluatedKey)
 	return errs, next, err

@@ -197,6 +197,18 @@ func unmarshal(item map[string]types.AttributeValue, v any) error {
 	return nil
 }
 
+// decodeItems appends each item, decoded as a T, to into.
+func decodeItems[T any](into []T, items []map[string]types.AttributeValue) ([]T, error) {
+	for _, it := range items {
+		var v T
+		if err := unmarshal(it, &v); err != nil {
+			return nil, err
+		}
+		into = append(into, v)
+	}
+	return into, nil
+}
+
 func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
 
 func num(n int64) types.AttributeValue {

@@ -270,7 +270,7 @@ func (s *Store) ListWorkers(ctx context.Context, pool, workerGroup string, page 
 	if err != nil {
 		return nil, "", fmt.Errorf("list workers: %w", err)
 	}
-	workers, err := unmarshalWorkers(out.Items)
+	workers, err := decodeItems(make([]Worker, 0, len(out.Items)), out.Items)
 	if err != nil {
 		return nil, "", err
 	}
@@ -359,18 +359,6 @@ func workersQuery(s *Store, pool, workerGroup string) *dynamodb.QueryInput {
 		ExpressionAttributeValues: values,
 		ConsistentRead:            aws.Bool(true),
 	}
-}
-
-func unmarshalWorkers(items []map[string]types.AttributeValue) ([]Worker, error) {
-	ws := make([]Worker, 0, len(items))
-	for _, it := range items {
-		var w Worker
-		if err := unmarshal(it, &w); err != nil {
-			return nil, err
-		}
-		ws = append(ws, w)
-	}
-	return ws, nil
 }
 
 // IsNotFound reports whether err means "no such item".

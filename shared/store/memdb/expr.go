@@ -308,24 +308,21 @@ func parseCondition(expr string) (node, error) {
 }
 
 func (p *parser) or() (node, error) {
-	n, err := p.and()
-	for err == nil && strings.EqualFold(p.peek(), "OR") {
-		p.next()
-		var b node
-		if b, err = p.and(); err == nil {
-			n = orNode{n, b}
-		}
-	}
-	return n, err
+	return p.chain("OR", p.and, func(a, b node) node { return orNode{a, b} })
 }
 
 func (p *parser) and() (node, error) {
-	n, err := p.unary()
-	for err == nil && strings.EqualFold(p.peek(), "AND") {
+	return p.chain("AND", p.unary, func(a, b node) node { return andNode{a, b} })
+}
+
+// chain parses operands (sub) joined by the keyword op, left to right.
+func (p *parser) chain(op string, sub func() (node, error), join func(a, b node) node) (node, error) {
+	n, err := sub()
+	for err == nil && strings.EqualFold(p.peek(), op) {
 		p.next()
 		var b node
-		if b, err = p.unary(); err == nil {
-			n = andNode{n, b}
+		if b, err = sub(); err == nil {
+			n = join(n, b)
 		}
 	}
 	return n, err
