@@ -744,6 +744,9 @@ var TaskclusterClientScopes = []string{
 	"queue:claim-work:*",
 	"secrets:get:worker-type:*",
 	"secrets:get:worker-pool:*",
+	"worker-manager:remove-worker:*",
+	"worker-manager:reregister-worker:*",
+	"worker-manager:should-worker-terminate:*",
 	"notify:email:*",
 }
 

@@ -142,12 +142,21 @@ func (r *Request) Require(req Requirement) error {
 
 // Decode unmarshals the JSON body into v, strictly: unknown fields, trailing data and
 // wrong types are 400 InputValidationErrors.
-func (r *Request) Decode(v any) error {
+func (r *Request) Decode(v any) error { return r.decode(v, true) }
+
+// DecodeTolerant is Decode that ignores fields v does not have: for the calls of
+// workers, which a newer worker may make with fields added since, and which must not
+// lock it out.
+func (r *Request) DecodeTolerant(v any) error { return r.decode(v, false) }
+
+func (r *Request) decode(v any, strict bool) error {
 	if len(r.Body) == 0 {
 		return InputValidationError("request body is empty; a JSON object is required")
 	}
 	dec := json.NewDecoder(strings.NewReader(string(r.Body)))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return InputValidationError("request body: %s", describeJSONError(err))
 	}

@@ -235,3 +235,14 @@ func previewUserData(name string, lastModified time.Time, o Option, gen UserData
 	}
 	return b
 }
+
+// WorkerConfigJSON is the workerConfig a pool's worker launched for o receives,
+// exactly as PoolUserData writes it into the user data: what registerWorker hands
+// today's worker-runner, which reads it from there and not from the user data.
+func (o Option) WorkerConfigJSON() ([]byte, error) {
+	b, err := marshal(decodeObject(o.WorkerConfig))
+	if err != nil {
+		return nil, fmt.Errorf("workerConfig: %w", err)
+	}
+	return b, nil
+}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/notify"
@@ -118,19 +119,20 @@ func (t *target) stopping() float64 {
 	return c
 }
 
-// idle is the running capacity without a task, when the demand source reports
-// claimed tasks (ClaimedDemand); 0 otherwise, or when it cannot say.
-func (it *iteration) idle(ctx context.Context, t *target, running float64) float64 {
+// claimed is the number of t's tasks being worked on, when the demand source
+// reports claimed tasks (ClaimedDemand); known is false otherwise, or when it
+// cannot say.
+func (it *iteration) claimed(ctx context.Context, t *target) (claimed float64, known bool) {
 	cd, ok := it.p.Demand.(ClaimedDemand)
 	if !ok {
-		return 0
+		return 0, false
 	}
-	claimed, err := cd.Claimed(ctx, t.demand)
+	n, err := cd.Claimed(ctx, t.demand)
 	if err != nil {
 		t.note("claimed tasks unknown: %v", err)
-		return 0
+		return 0, false
 	}
-	return math.Max(0, running-float64(claimed))
+	return float64(n), true
 }
 
 // provisionTarget: demand, estimate, choose, launch.
@@ -145,14 +147,24 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		return
 	}
 	pending, err := it.p.Demand.Pending(ctx, t.demand)
+	demandKnown := err == nil
 	if err != nil {
 		it.poolErrorOnce(ctx, t, KindDemand, "Pending tasks could not be read",
 			fmt.Sprintf("The provisioner asked %s and got: %v. No capacity is added for demand until this works (minCapacity is still kept).", t.demand, err))
 		pending = 0
 	}
 	running, requested, interrupted := t.capacities()
+	claimed, claimedKnown := it.claimed(ctx, t)
+	idle := 0.0
+	if claimedKnown {
+		idle = math.Max(0, running-claimed)
+	}
+	if demandKnown {
+		// Without demand figures, no worker is told it is surplus.
+		it.decideTermination(ctx, t, float64(pending), claimed, claimedKnown, running)
+	}
 	state := capacityState{pending: float64(pending), running: running, requested: requested, interrupted: interrupted,
-		idle: it.idle(ctx, t, running), stopping: t.stopping()}
+		idle: idle, stopping: t.stopping()}
 	change := it.p.Config.Policy.estimate(t.sizing, state)
 	// Interrupted workers do not satisfy demand, but they still count against
 	// maxCapacity until they are gone: maxCapacity is never exceeded.
@@ -285,10 +297,18 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 
 func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocation, round int) int {
 	token := it.launchToken(t, a, round, 0)
-	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), withIdleTimeout(a.c.opt, it.p.Config.WorkerIdleTimeout))
+	opt := withIdleTimeout(a.c.opt, it.p.Config.WorkerIdleTimeout)
+	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), opt)
 	if err != nil {
 		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
 		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)
+		return 0
+	}
+	configHash, err := it.keepWorkerConfig(ctx, t, opt)
+	if err != nil {
+		// Workers launched now could not be given their configuration at
+		// registration: launch nothing until the table takes it.
+		it.poolError(ctx, t, KindRecord, "The launch's workerConfig could not be stored", err.Error(), a)
 		return 0
 	}
 	insts, err := it.p.Cloud.Launch(ctx, it.launchRequest(t, a, a.count, token, userData))
@@ -298,12 +318,58 @@ func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocatio
 	}
 	n := 0
 	for _, inst := range insts {
-		if it.record(ctx, t, a, inst, token, nil) {
+		if it.record(ctx, t, a, inst, token, nil, configHash) {
 			n++
 		}
 	}
 	it.reportLaunch(t, a, n)
 	return n
+}
+
+// workerConfigKept is how long a kept workerConfig outlives the last launch that
+// uses it, beyond its workers' registration window.
+const workerConfigKept = 24 * time.Hour
+
+// keepWorkerConfig stores the workerConfig a launch of opt gives t's workers
+// (store.PutWorkerConfig) for as long as they may register, and returns its hash.
+// The provisioner remembers what it stored, so a configuration is written once a
+// day, not once a launch.
+func (it *iteration) keepWorkerConfig(ctx context.Context, t *target, opt pool.Option) (string, error) {
+	config, err := opt.WorkerConfigJSON()
+	if err != nil {
+		return "", err
+	}
+	hash := store.WorkerConfigHash(config)
+	need := t.registerBy(it.now)
+	key := t.key + "\x00" + hash
+	if until, ok := it.p.configsKept.Load(key); ok && !until.(time.Time).Before(need) {
+		return hash, nil
+	}
+	until := need.Add(workerConfigKept)
+	if _, err := it.p.Store.PutWorkerConfig(ctx, t.key, config, until); err != nil {
+		return "", err
+	}
+	it.p.configsKept.Store(key, until)
+	return hash, nil
+}
+
+// registerBy is when a worker of t launched at now must have registered: its
+// registration deadline, or its end of life when the pool sets no deadline.
+func (t *target) registerBy(now time.Time) time.Time {
+	if t.sizing.RegistrationTimeout > 0 {
+		return now.Add(t.sizing.RegistrationTimeout)
+	}
+	return t.terminateAfter(now)
+}
+
+// terminateAfter is when a worker of t launched at now reaches its end of life
+// unless it renews its credentials (reregisterWorker).
+func (t *target) terminateAfter(now time.Time) time.Time {
+	s := t.sizing
+	if s.ReregistrationTimeout > 0 {
+		return now.Add(s.RegistrationTimeout + s.ReregistrationTimeout)
+	}
+	return now.Add(pool.WorkerTypeLifetime)
 }
 
 func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a allocation, round, index int) (bool, error) {
@@ -337,7 +403,7 @@ func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a 
 	sum := sha256.Sum256([]byte(secret))
 	ok := false
 	for _, inst := range insts {
-		ok = it.record(ctx, t, a, inst, token, sum[:]) || ok
+		ok = it.record(ctx, t, a, inst, token, sum[:], "") || ok
 	}
 	if ok {
 		it.reportLaunch(t, a, 1)
@@ -348,14 +414,14 @@ func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a 
 // record writes a launched instance's worker record. A record already there (a
 // retried launch) is fine. If it cannot be written, the instance is terminated at
 // once rather than left unrecorded (the next iteration's orphan sweep would catch it).
-func (it *iteration) record(ctx context.Context, t *target, a allocation, inst cloud.Instance, token string, secretHash []byte) bool {
+func (it *iteration) record(ctx context.Context, t *target, a allocation, inst cloud.Instance, token string, secretHash []byte, configHash string) bool {
 	s := t.sizing
 	w := store.Worker{
 		Pool: t.key, WorkerGroup: t.workerGroup(inst.Region), WorkerID: inst.ID, ProviderID: t.providerID, State: store.Requested,
 		Capacity: a.c.opt.Capacity, InstanceID: inst.ID, Region: inst.Region, AvailabilityZone: inst.AvailabilityZone,
 		InstanceType: inst.InstanceType, ImageID: inst.ImageID, AccountID: inst.AccountID, PrivateIP: inst.PrivateIP,
 		Spot: a.c.opt.Spot, Price: a.c.price, OptionID: a.c.opt.ID, LaunchToken: token, LaunchTime: inst.LaunchTime,
-		SecretTokenHash: secretHash,
+		SecretTokenHash: secretHash, WorkerConfigHash: configHash,
 	}
 	if w.Region == "" {
 		w.Region, w.WorkerGroup = a.c.opt.Region, t.workerGroup(a.c.opt.Region)
@@ -363,11 +429,7 @@ func (it *iteration) record(ctx context.Context, t *target, a allocation, inst c
 	if s.RegistrationTimeout > 0 {
 		w.RegistrationDeadline = it.now.Add(s.RegistrationTimeout)
 	}
-	if s.ReregistrationTimeout > 0 {
-		w.TerminateAfter = it.now.Add(s.RegistrationTimeout + s.ReregistrationTimeout)
-	} else {
-		w.TerminateAfter = it.now.Add(pool.WorkerTypeLifetime)
-	}
+	w.TerminateAfter = t.terminateAfter(it.now)
 	w.Expires = w.TerminateAfter.Add(store.StoppedRetention)
 	created, err := it.p.Store.CreateWorker(context.WithoutCancel(ctx), w)
 	switch {

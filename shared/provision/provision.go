@@ -170,6 +170,9 @@ type Provisioner struct {
 	// indexed holds the pool keys whose records this process has added to the live
 	// index (store.IndexLiveWorkers), once each.
 	indexed sync.Map
+	// configsKept holds, by pool key and workerConfig hash, until when this process
+	// has stored each workerConfig its launches used (keepWorkerConfig).
+	configsKept sync.Map
 }
 
 // Report is what an iteration did.

@@ -440,7 +440,7 @@ func (r *run) boot(w *worker) {
 	}
 	now := r.clock.Now()
 	_, err := r.store.UpdateWorker(r.ctx, w.pool, w.key, func(rec *store.Worker) error {
-		if !rec.MarkRegistered(now, now.Add(r.lifetime)) {
+		if !rec.MarkRegistered(now, now.Add(r.lifetime), nil) {
 			return store.ErrNoChange
 		}
 		return nil

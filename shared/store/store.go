@@ -249,10 +249,22 @@ func update[T any, P interface {
 	*T
 	versioned
 }](ctx context.Context, s *Store, table string, key map[string]types.AttributeValue, fn func(P) error) (T, error) {
+	return updateFrom[T, P](ctx, s, table, key, nil, fn)
+}
+
+// updateFrom is update starting from read, a record the caller read a moment ago,
+// instead of a fresh read (nil: read first). A stale one costs a conditional write
+// that fails and a read; a current one saves the read.
+func updateFrom[T any, P interface {
+	*T
+	versioned
+}](ctx context.Context, s *Store, table string, key map[string]types.AttributeValue, read *T, fn func(P) error) (T, error) {
 	var zero T
 	for attempt := 0; ; attempt++ {
 		var cur T
-		if err := s.getItem(ctx, table, key, P(&cur)); err != nil {
+		if attempt == 0 && read != nil {
+			cur = *read
+		} else if err := s.getItem(ctx, table, key, P(&cur)); err != nil {
 			return zero, err
 		}
 		next := cur

@@ -22,7 +22,8 @@ func TestWorkerDecoderMatchesReflection(t *testing.T) {
 		EC2State: "running", EC2StateTime: at.Add(3 * time.Second), LaunchTime: at.Add(4 * time.Second), RunningTime: at.Add(5 * time.Second),
 		StoppingTime: at.Add(6 * time.Second), TerminatedTime: at.Add(7 * time.Second), InterruptionDeadline: at.Add(8 * time.Second),
 		RebalanceTime: at.Add(9 * time.Second), RegistrationDeadline: at.Add(10 * time.Second), Registered: at.Add(11 * time.Second),
-		TerminateAfter: at.Add(12 * time.Second), StopReason: "why", SecretTokenHash: []byte{1, 2}, StaticSecretHash: []byte{3}, Version: 7, LivePool: "p/q"}
+		TerminateAfter: at.Add(12 * time.Second), StopReason: "why", SecretTokenHash: []byte{1, 2}, StaticSecretHash: []byte{3}, Version: 7, LivePool: "p/q",
+		RegistrationSecretHash: []byte{4}, WorkerConfigHash: "cfg", ShouldTerminate: true, TerminateReason: "over capacity", SurplusSince: at.Add(13 * time.Second)}
 
 	// Every field is set, so a field added to Worker without a decoder shows here.
 	v := reflect.ValueOf(full)

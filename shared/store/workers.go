@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,6 +109,22 @@ type Worker struct {
 	// Proofs, hashed: the DB never holds a usable secret.
 	SecretTokenHash  []byte `dynamodbav:"secretTokenHash,omitempty"`
 	StaticSecretHash []byte `dynamodbav:"staticSecretHash,omitempty"`
+	// RegistrationSecretHash is the hash of the secret registerWorker (then each
+	// reregisterWorker) gave the worker, which its next reregisterWorker must show.
+	RegistrationSecretHash []byte `dynamodbav:"registrationSecretHash,omitempty"`
+
+	// WorkerConfigHash names the workerConfig the worker was launched with (see
+	// Store.PutWorkerConfig), which registerWorker hands it.
+	WorkerConfigHash string `dynamodbav:"workerConfigHash,omitempty"`
+
+	// ShouldTerminate is the provisioner's last word on whether the worker is still
+	// needed (shouldWorkerTerminate), and TerminateReason why; both empty until the
+	// provisioner has decided.
+	ShouldTerminate bool   `dynamodbav:"shouldTerminate,omitempty"`
+	TerminateReason string `dynamodbav:"terminateReason,omitempty"`
+	// SurplusSince is when the provisioner first found the worker beyond what its
+	// pool needs (zero while it is needed).
+	SurplusSince time.Time `dynamodbav:"surplusSince,omitempty"`
 
 	Version int64 `dynamodbav:"version"`
 
@@ -220,7 +240,18 @@ func (s *Store) WorkerByInstance(ctx context.Context, instanceID string) (Worker
 // stopped worker stays stopped; fn's attempt is an error), LastModified moves only when
 // the state changes, and the TTL follows Expires. fn may return ErrNoChange.
 func (s *Store) UpdateWorker(ctx context.Context, pool, key string, fn func(*Worker) error) (Worker, error) {
-	return update(ctx, s, s.tables.Workers, workerKey(pool, key), func(w *Worker) error {
+	return s.updateWorker(ctx, pool, key, nil, fn)
+}
+
+// UpdateWorkerFrom is UpdateWorker starting from read, the record as the caller read
+// it a moment ago: when nothing changed it since, the update costs one conditional
+// write and no read.
+func (s *Store) UpdateWorkerFrom(ctx context.Context, read Worker, fn func(*Worker) error) (Worker, error) {
+	return s.updateWorker(ctx, read.Pool, read.Key, &read, fn)
+}
+
+func (s *Store) updateWorker(ctx context.Context, pool, key string, read *Worker, fn func(*Worker) error) (Worker, error) {
+	return updateFrom(ctx, s, s.tables.Workers, workerKey(pool, key), read, func(w *Worker) error {
 		before := w.State
 		if err := fn(w); err != nil {
 			return err
@@ -370,15 +401,50 @@ const StoppedRetention = 24 * time.Hour
 
 // MarkRegistered records a requested worker's registration at now: it runs, and
 // lives until until (its credentials' expiry), its record StoppedRetention longer.
-// It reports false, changing nothing, if the worker is not requested or has
-// registered already.
-func (w *Worker) MarkRegistered(now, until time.Time) bool {
+// secretHash is the hash of the secret its first reregisterWorker must show. It
+// reports false, changing nothing, if the worker is not requested or has registered
+// already.
+func (w *Worker) MarkRegistered(now, until time.Time, secretHash []byte) bool {
 	if w.State != Requested || !w.Registered.IsZero() {
 		return false
 	}
 	w.State, w.Registered, w.LastChecked = Running, now, now
+	w.RegistrationSecretHash = secretHash
+	w.extendLife(until)
+	return true
+}
+
+// MarkReregistered records a running worker's renewal: it lives until until (its new
+// credentials' expiry), and secretHash is what its next renewal must show. It
+// reports false, changing nothing, unless the worker runs and shows oldHash's secret
+// (so of two renewals with the same secret, one wins).
+func (w *Worker) MarkReregistered(until time.Time, oldHash, secretHash []byte) bool {
+	if w.State != Running || len(w.RegistrationSecretHash) == 0 || !bytes.Equal(w.RegistrationSecretHash, oldHash) {
+		return false
+	}
+	w.RegistrationSecretHash = secretHash
+	if len(w.StaticSecretHash) == 0 {
+		// A static worker's record lives as long as createWorker said.
+		w.extendLife(until)
+	}
+	return true
+}
+
+// extendLife moves the worker's end of life to until, and its record's expiry
+// StoppedRetention past that.
+func (w *Worker) extendLife(until time.Time) {
 	w.TerminateAfter = until
 	w.Expires = until.Add(StoppedRetention)
+}
+
+// DecideTermination records the provisioner's answer to shouldWorkerTerminate and
+// since when the worker has been surplus (zero: it is needed). It reports whether
+// anything changed.
+func (w *Worker) DecideTermination(terminate bool, reason string, surplusSince time.Time) bool {
+	if w.ShouldTerminate == terminate && w.TerminateReason == reason && w.SurplusSince.Equal(surplusSince) {
+		return false
+	}
+	w.ShouldTerminate, w.TerminateReason, w.SurplusSince = terminate, reason, surplusSince
 	return true
 }
 
@@ -407,4 +473,56 @@ func (w *Worker) MarkStopped(at time.Time, reason string) bool {
 	}
 	w.Expires = at.Add(StoppedRetention)
 	return true
+}
+
+// workerConfigPool is the partition of pool's launch-time workerConfigs in the
+// Workers table: no worker pool or worker type id has a '~', so no query of a
+// pool's workers ever meets them, and they carry no livePool or instanceId, so
+// neither index holds them.
+func workerConfigPool(pool string) string { return "~workerConfig/" + pool }
+
+// WorkerConfigHash names a workerConfig by its content.
+func WorkerConfigHash(config []byte) string {
+	sum := sha256.Sum256(config)
+	return hex.EncodeToString(sum[:16])
+}
+
+// workerConfigItem is a workerConfig a pool's workers were launched with.
+type workerConfigItem struct {
+	Pool   string `dynamodbav:"pool"`
+	Key    string `dynamodbav:"worker"`
+	Config string `dynamodbav:"config"`
+	TTL    int64  `dynamodbav:"ttl"`
+}
+
+// PutWorkerConfig keeps the workerConfig a launch gives pool's workers (in their
+// user data) until at least until, so that registerWorker can hand each worker the
+// configuration it was launched with, as today's worker-runner expects, whatever
+// the pool's definition says by then. Workers record only its hash
+// (WorkerConfigHash): one item serves every worker launched with the same
+// configuration, and worker records, read every iteration, stay small. It returns
+// the hash.
+func (s *Store) PutWorkerConfig(ctx context.Context, pool string, config []byte, until time.Time) (string, error) {
+	hash := WorkerConfigHash(config)
+	item, err := marshal(&workerConfigItem{Pool: workerConfigPool(pool), Key: hash, Config: string(config), TTL: until.Unix()})
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.tables.Workers), Item: item}); err != nil {
+		return "", fmt.Errorf("keep the workerConfig of %s: %w", pool, err)
+	}
+	return hash, nil
+}
+
+// WorkerConfig reads a workerConfig PutWorkerConfig kept; ErrNotFound if it is
+// unknown or has expired.
+func (s *Store) WorkerConfig(ctx context.Context, pool, hash string) (json.RawMessage, error) {
+	var it workerConfigItem
+	if err := s.getItem(ctx, s.tables.Workers, workerKey(workerConfigPool(pool), hash), &it); err != nil {
+		return nil, err
+	}
+	if it.TTL != 0 && it.TTL <= s.Now().Unix() {
+		return nil, ErrNotFound
+	}
+	return json.RawMessage(it.Config), nil
 }

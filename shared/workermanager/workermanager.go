@@ -86,6 +86,7 @@ func (s *Service) API() *httpapi.API {
 		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true},
 		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker},
 		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker},
+		{Name: "shouldWorkerTerminate", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate", Handler: s.shouldWorkerTerminate},
 		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
 	} {
 		a.Handle(r)
@@ -93,10 +94,13 @@ func (s *Service) API() *httpapi.API {
 	return a
 }
 
-// RegistrationAPI is registerWorker alone (the RegistrationFunction).
+// RegistrationAPI is the worker interface that issues credentials (the
+// RegistrationFunction): registerWorker, and reregisterWorker, through which a
+// registered worker renews them.
 func (s *Service) RegistrationAPI() *httpapi.API {
 	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
 	a.Handle(httpapi.Route{Name: "registerWorker", Method: "POST", Pattern: "/worker/register", Handler: s.registerWorker, NoScopes: true})
+	a.Handle(httpapi.Route{Name: "reregisterWorker", Method: "POST", Pattern: "/worker/reregister", Handler: s.reregisterWorker})
 	return a
 }
 

@@ -407,7 +407,10 @@ func checkCredentials(t *testing.T, h *apptest.Harness, r apptest.Response, clie
 	}
 	want := []string{"assume:worker-type:" + poolID, "assume:worker-pool:" + poolID, "assume:worker-id:" + workerID,
 		"queue:worker-id:" + workerID, "secrets:get:worker-type:" + poolID, "secrets:get:worker-pool:" + poolID,
-		"queue:claim-work:" + poolID}
+		"queue:claim-work:" + poolID,
+		// Today's worker-manager adds the three a worker needs for itself.
+		"worker-manager:remove-worker:" + poolID + "/" + workerID, "worker-manager:reregister-worker:" + poolID + "/" + workerID,
+		"worker-manager:should-worker-terminate:" + poolID + "/" + workerID}
 	if c.ClientID != clientID || !cmp.Equal(c.Scopes, want) {
 		t.Errorf("worker credentials: %s %v, want %s %v", c.ClientID, c.Scopes, clientID, want)
 	}
@@ -441,7 +444,10 @@ func (tm *terminations) Terminate(_ context.Context, region string, ids []string
 	return nil
 }
 
-func newAWSEnv(t testing.TB) *awsEnv {
+func newAWSEnv(t testing.TB) *awsEnv { return newAWSEnvWith(t) }
+
+// newAWSEnvWith is newAWSEnv with further app options.
+func newAWSEnvWith(t testing.TB, opts ...app.Option) *awsEnv {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -453,7 +459,7 @@ func newAWSEnv(t testing.TB) *awsEnv {
 		t.Fatal(err)
 	}
 	term := &terminations{}
-	h := apptest.New(t, app.WithVerifier(v), app.WithCloud(terminatingSet{term}))
+	h := apptest.New(t, append([]app.Option{app.WithVerifier(v), app.WithCloud(terminatingSet{term})}, opts...)...)
 	if r := h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/aws"), poolBody("aws", awsConfig)); r.Status != 200 {
 		t.Fatal(string(r.Body))
 	}

@@ -309,3 +309,57 @@ func (s *Service) mailError(ctx context.Context, wp store.WorkerPool, e store.Po
 		s.log().WarnContext(ctx, "emailOnError: the error was recorded but not mailed", "workerPoolId", wp.WorkerPoolID, "errorId", e.ErrorID, "error", err.Error())
 	}
 }
+
+// Reasons shouldWorkerTerminate gives.
+const (
+	TerminateReasonNone        = "none" // the provisioner has not decided yet
+	TerminateReasonPoolDeleted = "worker pool deleted"
+	TerminateReasonProvider    = "worker pool moved to another provider"
+	TerminateReasonNotRunning  = "worker is not running"
+)
+
+// shouldTerminateResponse is shouldWorkerTerminate's answer.
+type shouldTerminateResponse struct {
+	Terminate bool   `json:"terminate"`
+	Reason    string `json:"reason"`
+}
+
+// shouldWorkerTerminate tells a worker whether it is still needed, as today's
+// generic-worker asks between tasks and when its idle timeout comes: no once its
+// pool is deleted or moved to another provider, or once it is stopping; otherwise
+// what the provisioner last decided (it marks the surplus of running workers over
+// what the pool's demand needs, oldest first). Static workers are never told to
+// stop this way: their owners run them.
+func (s *Service) shouldWorkerTerminate(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, group, id, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(shouldTerminateScope.Bind(map[string]string{"workerPoolId": poolID, "workerGroup": group, "workerId": id})); err != nil {
+		return nil, err
+	}
+	w, err := s.Store.Worker(ctx, poolID, group, id)
+	if err != nil {
+		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+	}
+	if w.InstanceID == "" {
+		return httpapi.OK(shouldTerminateResponse{Reason: TerminateReasonNone}), nil
+	}
+	if !w.State.Alive() {
+		return httpapi.OK(shouldTerminateResponse{Terminate: true, Reason: TerminateReasonNotRunning}), nil
+	}
+	wp, err := s.Store.WorkerPool(ctx, poolID)
+	switch {
+	case errors.Is(err, store.ErrNotFound), err == nil && wp.ProviderID == pool.NullProviderID:
+		return httpapi.OK(shouldTerminateResponse{Terminate: true, Reason: TerminateReasonPoolDeleted}), nil
+	case err != nil:
+		return nil, storeError(err, "worker pool "+poolID)
+	case wp.ProviderID != w.ProviderID:
+		return httpapi.OK(shouldTerminateResponse{Terminate: true, Reason: TerminateReasonProvider}), nil
+	}
+	reason := w.TerminateReason
+	if reason == "" {
+		reason = TerminateReasonNone
+	}
+	return httpapi.OK(shouldTerminateResponse{Terminate: w.ShouldTerminate, Reason: reason}), nil
+}
