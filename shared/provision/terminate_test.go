@@ -1,0 +1,137 @@
+package provision
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// decisions returns the pool's running workers' shouldWorkerTerminate answers, by
+// worker id.
+func (e *env) decisions(poolKey string) map[string]string {
+	e.t.Helper()
+	out := map[string]string{}
+	for _, w := range e.workers(poolKey) {
+		if w.State != store.Running {
+			continue
+		}
+		answer := "keep"
+		if w.ShouldTerminate {
+			answer = "go"
+		}
+		out[w.WorkerID] = answer + ": " + w.TerminateReason
+	}
+	return out
+}
+
+func count(decisions map[string]string, answer string) int {
+	n := 0
+	for _, d := range decisions {
+		if d == answer {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSurplusWorkersAreToldToGoAfterTheirIdleTimeout: while tasks wait every
+// running worker is needed; once none wait, the workers beyond minCapacity are
+// surplus, kept for their idle timeout (the reuse window), then told to go
+// (shouldWorkerTerminate), newest kept; demand coming back makes them needed again.
+func TestSurplusWorkersAreToldToGoAfterTheirIdleTimeout(t *testing.T) {
+	e := newEnv(t)
+	e.p.Config.WorkerIdleTimeout = 5 * time.Minute
+	e.awsPool("proj/sized", 1, 10)
+	e.demand.set("proj/sized", 4)
+	e.iterate()
+	e.advance(time.Minute)
+	e.register("proj/sized", 4)
+	e.iterate()
+	if d := e.decisions("proj/sized"); count(d, "keep: needed") != 4 {
+		t.Fatalf("tasks waiting: %v, want every worker needed", d)
+	}
+
+	e.demand.set("proj/sized", 0)
+	e.advance(time.Minute)
+	e.iterate()
+	d := e.decisions("proj/sized")
+	if count(d, "keep: needed") != 1 || count(d, "keep: "+TerminateReasonGrace) != 3 {
+		t.Fatalf("no task waiting, within the idle timeout: %v", d)
+	}
+	e.advance(5 * time.Minute)
+	e.iterate()
+	d = e.decisions("proj/sized")
+	if count(d, "keep: needed") != 1 || count(d, "go: "+TerminateReasonSurplus) != 3 {
+		t.Fatalf("surplus past the idle timeout: %v", d)
+	}
+	// The one kept is the newest (ties: any); minCapacity keeps it.
+	e.demand.set("proj/sized", 2)
+	e.advance(15 * time.Second)
+	e.iterate()
+	if d := e.decisions("proj/sized"); count(d, "keep: needed") != 4 {
+		t.Errorf("demand back: %v, want every worker needed again", d)
+	}
+
+	// Nothing is written when no answer changes.
+	before := e.workers("proj/sized")
+	e.advance(15 * time.Second)
+	e.iterate()
+	for i, w := range e.workers("proj/sized") {
+		if w.Version != before[i].Version {
+			t.Errorf("worker %s rewritten with no change in its answer", w.WorkerID)
+		}
+	}
+}
+
+// TestUnknownDemandTellsNoWorkerToGo: when the demand source fails, no worker is
+// told it is surplus.
+func TestUnknownDemandTellsNoWorkerToGo(t *testing.T) {
+	e := newEnv(t)
+	e.awsPool("proj/blind", 0, 10)
+	e.demand.set("proj/blind", 2)
+	e.iterate()
+	e.advance(time.Minute)
+	e.register("proj/blind", 2)
+	e.demand.fail["proj/blind"] = errors.New("queue down")
+	e.advance(30 * time.Minute)
+	e.iterate()
+	for _, w := range e.workers("proj/blind") {
+		if w.ShouldTerminate {
+			t.Errorf("worker %s told to go while demand is unknown", w.WorkerID)
+		}
+	}
+}
+
+// TestLaunchKeepsItsWorkerConfig: a pool's launch keeps the workerConfig it wrote
+// into the user data, for registerWorker, and the workers name it.
+func TestLaunchKeepsItsWorkerConfig(t *testing.T) {
+	e := newEnv(t)
+	e.p.Config.WorkerIdleTimeout = 5 * time.Minute
+	e.awsPool("proj/cfg", 0, 10)
+	e.demand.set("proj/cfg", 2)
+	e.iterate()
+	insts := e.live("proj/cfg")
+	if len(insts) != 2 {
+		t.Fatalf("launched %d", len(insts))
+	}
+	var ud struct{ WorkerConfig json.RawMessage }
+	raw, err := e.cloud.UserData(insts[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &ud); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range e.workers("proj/cfg") {
+		got, err := e.store.WorkerConfig(ctx, "proj/cfg", w.WorkerConfigHash)
+		if err != nil {
+			t.Fatalf("worker %s: its workerConfig %q: %v", w.WorkerID, w.WorkerConfigHash, err)
+		}
+		if string(got) != string(ud.WorkerConfig) || string(got) != `{"idleTimeoutSecs":300}` {
+			t.Errorf("kept workerConfig %s, user data's %s", got, ud.WorkerConfig)
+		}
+	}
+}
