@@ -38,6 +38,7 @@ func startTaskclusterMode(t *testing.T, simulateWorkers bool) (*standIn, *locals
 	up.addClient(upstreamClientID, upstreamClientToken,
 		"auth:create-client:worker/*", "auth:create-client:aws-provisioner/*", "assume:worker-type:*", "assume:worker-pool:*",
 		"assume:worker-id:*", "queue:worker-id:*", "queue:claim-work:*", "secrets:get:worker-type:*", "secrets:get:worker-pool:*",
+		"worker-manager:remove-worker:*", "worker-manager:reregister-worker:*", "worker-manager:should-worker-terminate:*",
 		"notify:email:*", "aws-provisioner:view-worker-type:*")
 	// The roles a deployment has for aws-provisioner workers: their worker type's
 	// queue, and any worker id.
@@ -253,7 +254,8 @@ func TestMakeRunInTaskclusterMode(t *testing.T) {
 	up := startStandIn(t)
 	up.addClient(upstreamClientID, upstreamClientToken, "auth:create-client:worker/*", "auth:create-client:aws-provisioner/*",
 		"assume:worker-type:*", "assume:worker-pool:*", "assume:worker-id:*", "queue:worker-id:*", "queue:claim-work:*",
-		"secrets:get:worker-type:*", "secrets:get:worker-pool:*") // no notify:email:*
+		"secrets:get:worker-type:*", "secrets:get:worker-pool:*", "worker-manager:remove-worker:*", "worker-manager:reregister-worker:*",
+		"worker-manager:should-worker-terminate:*") // no notify:email:*
 	m := startMakeRun(t, "TC_ROOT_URL="+up.URL, "TC_CLIENT_ID="+upstreamClientID, "TC_ACCESS_TOKEN="+upstreamClientToken)
 	out := m.output()
 	if !strings.Contains(out, "Taskcluster mode: acting as "+upstreamClientID+" of "+up.URL) ||
