@@ -98,6 +98,12 @@ type Route struct {
 	// (an empty client id, an expired certificate, an unknown client), the handler
 	// sees the anonymous caller. Every other route authenticates fully.
 	NoScopes bool
+	// SlashPatterns narrow, for this route, what a parameter that may contain '/'
+	// matches (a regular expression; the API's default is any text). A worker pool
+	// id has exactly one '/' ([^/]+/[^/]+), which is what tells
+	// /workers/<workerPoolId>/<workerGroup> from
+	// /workers/<workerPoolId>/<workerGroup>/<workerId> without v25's ':'.
+	SlashPatterns map[string]string
 }
 
 // Response is a handler's result.
@@ -202,7 +208,7 @@ func typeName(kind string) string {
 type API struct {
 	base    string
 	auth    Authenticator
-	slashy  map[string]bool
+	slashy  map[string]string // parameter -> the regexp its value matches
 	routes  []*compiled
 	maxBody int
 	log     *slog.Logger
@@ -236,9 +242,9 @@ func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
 // New returns an API under base. slashParams names the path parameters whose values
 // may contain '/' (worker pool ids, worker type names).
 func New(base string, authn Authenticator, slashParams []string, opts ...Option) *API {
-	a := &API{base: strings.TrimSuffix(base, "/"), auth: authn, slashy: map[string]bool{}, maxBody: DefaultMaxBody, log: slog.Default(), now: time.Now}
+	a := &API{base: strings.TrimSuffix(base, "/"), auth: authn, slashy: map[string]string{}, maxBody: DefaultMaxBody, log: slog.Default(), now: time.Now}
 	for _, p := range slashParams {
-		a.slashy[p] = true
+		a.slashy[p] = ".+?"
 	}
 	for _, o := range opts {
 		o(a)
@@ -295,8 +301,11 @@ func (a *API) Handle(r Route) {
 		c.literals += len(lit)
 		name := r.Pattern[m[2]:m[3]]
 		c.params = append(c.params, name)
-		if a.slashy[name] {
-			b.WriteString("(.+?)")
+		if pattern, ok := a.slashy[name]; ok {
+			if p := r.SlashPatterns[name]; p != "" {
+				pattern = p
+			}
+			b.WriteString("(" + pattern + ")")
 		} else {
 			b.WriteString("([^/]+)")
 		}
@@ -354,7 +363,7 @@ func (a *API) gatewayPath(pattern string) (string, error) {
 			continue
 		}
 		name := seg[loc[2]:loc[3]]
-		if a.slashy[name] {
+		if _, ok := a.slashy[name]; ok {
 			if loc[0] != 0 {
 				return "", fmt.Errorf("parameter <%s> must start its segment", name)
 			}

@@ -39,6 +39,10 @@ func ValidProviderID(s string) bool { return validIdentifier(s) }
 // ValidWorkerGroup reports whether s is a well-formed worker group.
 func ValidWorkerGroup(s string) bool { return validIdentifier(s) }
 
+// ValidLaunchConfigID reports whether s is a well-formed launch config id (today's
+// worker-manager: 1 to 38 of a-z A-Z 0-9 - _).
+func ValidLaunchConfigID(s string) bool { return validIdentifier(s) }
+
 // ValidWorkerID reports whether s is a well-formed worker id.
 func ValidWorkerID(s string) bool { return validIdentifier(s) }
 

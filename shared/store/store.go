@@ -413,3 +413,13 @@ func notExpired(now time.Time) (expr string, names map[string]string, values map
 
 // DB returns the DynamoDB client the store uses.
 func (s *Store) DB() DB { return s.db }
+
+// Check reads from the worker pools table, for a heartbeat: it reports whether the
+// store answers.
+func (s *Store) Check(ctx context.Context) error {
+	_, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.tables.WorkerPools), Key: workerPoolKey("__heartbeat__")})
+	if err != nil {
+		return fmt.Errorf("worker pools table: %w", err)
+	}
+	return nil
+}

@@ -18,7 +18,7 @@ func TestWorkerDecoderMatchesReflection(t *testing.T) {
 	full := Worker{Pool: "p/q", Key: "g/i-1", WorkerGroup: "g", WorkerID: "i-1", ProviderID: "aws", State: Running, Capacity: 2.5,
 		Created: at, LastModified: at.Add(time.Second), LastChecked: at.Add(2 * time.Second), Expires: at.Add(time.Hour), TTL: 12345,
 		InstanceID: "i-1", Region: "us-east-1", AvailabilityZone: "us-east-1a", InstanceType: "m5.large", ImageID: "ami-1",
-		AccountID: "123456789012", PrivateIP: "10.0.0.1", Spot: true, Price: 0.031, OptionID: "opt", LaunchToken: "tok",
+		AccountID: "123456789012", PrivateIP: "10.0.0.1", Spot: true, Price: 0.031, OptionID: "opt", LaunchConfigID: "lc-1", LaunchToken: "tok",
 		EC2State: "running", EC2StateTime: at.Add(3 * time.Second), LaunchTime: at.Add(4 * time.Second), RunningTime: at.Add(5 * time.Second),
 		StoppingTime: at.Add(6 * time.Second), TerminatedTime: at.Add(7 * time.Second), InterruptionDeadline: at.Add(8 * time.Second),
 		RebalanceTime: at.Add(9 * time.Second), RegistrationDeadline: at.Add(10 * time.Second), Registered: at.Add(11 * time.Second),

@@ -88,7 +88,9 @@ type Worker struct {
 	Spot             bool    `dynamodbav:"spot,omitempty"`
 	Price            float64 `dynamodbav:"price,omitempty"` // hourly price when launched
 	OptionID         string  `dynamodbav:"optionId,omitempty"`
-	LaunchToken      string  `dynamodbav:"launchToken,omitempty"`
+	// LaunchConfigID is the pool launch config the worker was launched from.
+	LaunchConfigID string `dynamodbav:"launchConfigId,omitempty"`
+	LaunchToken    string `dynamodbav:"launchToken,omitempty"`
 
 	// EC2's own view of the instance, from its events and from reconciliation.
 	EC2State             string    `dynamodbav:"ec2State,omitempty"`
@@ -289,12 +291,34 @@ func (s *Store) DeleteWorker(ctx context.Context, pool, key string, version int6
 // ListWorkers returns one page of a pool's workers, all of them or those of one
 // worker group, in worker key order, leaving out expired records.
 func (s *Store) ListWorkers(ctx context.Context, pool, workerGroup string, page Page) ([]Worker, string, error) {
-	list := "workers:" + pool + ":" + workerGroup
+	return s.ListWorkersWhere(ctx, pool, workerGroup, WorkerFilter{}, page)
+}
+
+// WorkerFilter narrows a listing of workers; its zero value lets every one through.
+type WorkerFilter struct {
+	State          State  // only workers in this state
+	LaunchConfigID string // only workers launched from this launch config
+}
+
+// ListWorkersWhere is ListWorkers of the workers f lets through. As DynamoDB
+// filters after it reads, a page may hold fewer than the limit while more follow.
+func (s *Store) ListWorkersWhere(ctx context.Context, pool, workerGroup string, f WorkerFilter, page Page) ([]Worker, string, error) {
+	list := "workers:" + pool + ":" + workerGroup + ":" + string(f.State) + ":" + f.LaunchConfigID
 	start, err := s.decodeToken(list, page.Token)
 	if err != nil {
 		return nil, "", err
 	}
 	in := workersQuery(s, pool, workerGroup)
+	if f.State != "" {
+		in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #st = :st")
+		in.ExpressionAttributeNames["#st"] = "state"
+		in.ExpressionAttributeValues[":st"] = str(string(f.State))
+	}
+	if f.LaunchConfigID != "" {
+		in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #lc = :lc")
+		in.ExpressionAttributeNames["#lc"] = "launchConfigId"
+		in.ExpressionAttributeValues[":lc"] = str(f.LaunchConfigID)
+	}
 	in.Limit = aws.Int32(page.limit())
 	in.ExclusiveStartKey = start
 	out, err := s.db.Query(ctx, in)

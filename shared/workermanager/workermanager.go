@@ -68,12 +68,19 @@ func (s *Service) retention() time.Duration {
 	return 7 * 24 * time.Hour
 }
 
-// API is the worker-manager API without registration (the WorkerManagerApiFunction).
+// API is the worker-manager API without registration (the WorkerManagerApiFunction):
+// every method of today's reference (taskcluster-client 87.1.3, and v106's
+// shouldWorkerTerminate) but the two RegistrationAPI serves. The methods whose v25
+// routes had a stray ':' after the pool id answer at both forms, as today's
+// worker-manager does.
 func (s *Service) API() *httpapi.API {
 	s.started = time.Now()
 	a := httpapi.New(Base, s.Authn, []string{"workerPoolId"}, httpapi.WithLogger(s.log()))
-	for _, r := range []httpapi.Route{
+	routes := []httpapi.Route{
 		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
+		{Name: "lbheartbeat", Method: "GET", Pattern: "/__lbheartbeat__", Handler: s.lbheartbeat, NoScopes: true},
+		{Name: "version", Method: "GET", Pattern: "/__version__", Handler: s.version, NoScopes: true},
+		{Name: "heartbeat", Method: "GET", Pattern: "/__heartbeat__", Handler: s.heartbeat, NoScopes: true},
 		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders, NoScopes: true},
 		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool},
 		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool},
@@ -82,17 +89,33 @@ func (s *Service) API() *httpapi.API {
 		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
 		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError},
 		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},
-		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true},
-		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true},
-		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker},
-		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker},
-		{Name: "shouldWorkerTerminate", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate", Handler: s.shouldWorkerTerminate},
+		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker, SlashPatterns: onePoolID},
+		{Name: "shouldWorkerTerminate", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate", Handler: s.shouldWorkerTerminate, SlashPatterns: onePoolID},
 		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
+		{Name: "listWorkers", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers", Handler: s.listWorkersByWorkerType, NoScopes: true},
+		{Name: "getWorker", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>", Handler: s.getWorker, NoScopes: true},
+	}
+	// v25 declared these with a ':' after the pool id; today's clients call them
+	// without. Both forms answer.
+	for _, r := range []httpapi.Route{
+		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true, SlashPatterns: onePoolID},
+		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true, SlashPatterns: onePoolID},
+		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.createWorker, SlashPatterns: onePoolID},
+		{Name: "updateWorker", Method: "POST", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.updateWorker, SlashPatterns: onePoolID},
 	} {
+		withColon := r
+		withColon.Pattern = strings.Replace(r.Pattern, "<workerPoolId>/", "<workerPoolId>:/", 1)
+		routes = append(routes, r, withColon)
+	}
+	for _, r := range routes {
 		a.Handle(r)
 	}
 	return a
 }
+
+// onePoolID routes a worker pool id only where it has its one '/': under /workers/
+// the id is followed by more segments, which it must not swallow.
+var onePoolID = map[string]string{"workerPoolId": "[^/]+/[^/]+"}
 
 // RegistrationAPI is the worker interface that issues credentials (the
 // RegistrationFunction): registerWorker, and reregisterWorker, through which a
@@ -110,6 +133,7 @@ var (
 	providerScope     = auth.Scope("worker-manager:provider:<providerId>")
 	createWorkerScope = auth.Scope("worker-manager:create-worker:<workerPoolId>/<workerGroup>/<workerId>")
 	removeWorkerScope = auth.Scope("worker-manager:remove-worker:<workerPoolId>/<workerGroup>/<workerId>")
+	updateWorkerScope = auth.Scope("worker-manager:update-worker:<workerPoolId>/<workerGroup>/<workerId>")
 	reportErrorScopes = auth.AllOf("assume:worker-pool:<workerPoolId>", "assume:worker-id:<workerGroup>/<workerId>")
 )
 

@@ -30,12 +30,30 @@ type workerResponse struct {
 	LastModified string `json:"lastModified"`
 	Capacity     int64  `json:"capacity"`
 	State        string `json:"state"`
+	// LaunchConfigID is the launch config an aws worker was launched from (today's
+	// worker-manager; absent for static workers).
+	LaunchConfigID string `json:"launchConfigId,omitempty"`
 }
 
 func workerOut(w store.Worker) workerResponse {
 	return workerResponse{WorkerPoolID: w.Pool, WorkerGroup: w.WorkerGroup, WorkerID: w.WorkerID, ProviderID: w.ProviderID,
 		Created: ts(w.Created), Expires: ts(w.Expires), LastChecked: ts(w.LastChecked), LastModified: ts(w.LastModified),
-		Capacity: int64(math.Round(w.Capacity)), State: string(w.State)}
+		Capacity: int64(math.Round(w.Capacity)), State: string(w.State), LaunchConfigID: w.LaunchConfigID}
+}
+
+// workerFilter reads the state and launchConfigId query filters of today's
+// listWorkersForWorkerPool.
+func workerFilter(r *httpapi.Request, stateParam string) (store.WorkerFilter, error) {
+	f := store.WorkerFilter{State: store.State(r.Query.Get(stateParam)), LaunchConfigID: r.Query.Get("launchConfigId")}
+	switch f.State {
+	case "", store.Requested, store.Running, store.Stopping, store.Stopped:
+	default:
+		return f, httpapi.InputValidationError("%s must be one of requested, running, stopping, stopped", stateParam)
+	}
+	if f.LaunchConfigID != "" && !pool.ValidLaunchConfigID(f.LaunchConfigID) {
+		return f, httpapi.InputValidationError("launchConfigId must be 1 to 38 of a-z A-Z 0-9 - _")
+	}
+	return f, nil
 }
 
 func (s *Service) listWorkers(ctx context.Context, r *httpapi.Request, group string) (*httpapi.Response, error) {
@@ -47,7 +65,13 @@ func (s *Service) listWorkers(ctx context.Context, r *httpapi.Request, group str
 	if err != nil {
 		return nil, err
 	}
-	ws, next, err := s.Store.ListWorkers(ctx, poolID, group, store.Page{Limit: limit, Token: token})
+	var f store.WorkerFilter
+	if group == "" {
+		if f, err = workerFilter(r, "state"); err != nil {
+			return nil, err
+		}
+	}
+	ws, next, err := s.Store.ListWorkersWhere(ctx, poolID, group, f, store.Page{Limit: limit, Token: token})
 	if err != nil {
 		return nil, storeError(err, "workers of "+poolID)
 	}
@@ -150,6 +174,76 @@ func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		return nil, storeError(err, "worker")
 	}
 	return httpapi.OK(workerOut(created)), nil
+}
+
+// updateWorker changes a static worker's capacity, expiry and (if given) secret, as
+// today's static provider does; expires may be in the past, to expire it at once.
+// Other providers' workers cannot be updated.
+func (s *Service) updateWorker(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	poolID, group, id, err := ids(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Require(updateWorkerScope.Bind(map[string]string{"workerPoolId": poolID, "workerGroup": group, "workerId": id})); err != nil {
+		return nil, err
+	}
+	var req createWorkerRequest
+	if err := r.Decode(&req); err != nil {
+		return nil, err
+	}
+	capacity := int64(1)
+	if req.Capacity != nil {
+		capacity = *req.Capacity
+	}
+	var problems []string
+	if capacity < 1 || capacity > pool.MaxCapacity {
+		problems = append(problems, fmt.Sprintf("capacity must be a whole number from 1 to %d", pool.MaxCapacity))
+	}
+	if req.Expires == nil {
+		problems = append(problems, "expires is required")
+	}
+	secret, err := staticSecretOf(req.ProviderInfo)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return nil, httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
+	}
+	w, err := s.Store.Worker(ctx, poolID, group, id)
+	if err != nil {
+		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+	}
+	if len(w.StaticSecretHash) == 0 {
+		return nil, httpapi.InputError("worker %s/%s of provider %s cannot be updated (only static workers can)", group, id, w.ProviderID)
+	}
+	updated, err := s.Store.UpdateWorkerFrom(ctx, w, func(fresh *store.Worker) error {
+		fresh.Capacity, fresh.Expires = float64(capacity), req.Expires.UTC()
+		if secret != "" {
+			fresh.StaticSecretHash = identity.HashStaticSecret(secret)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeError(err, "worker")
+	}
+	return httpapi.OK(workerOut(updated)), nil
+}
+
+// staticSecretOf reads providerInfo {"staticSecret": <44 characters>}; "" if there
+// is no providerInfo.
+func staticSecretOf(info *json.RawMessage) (string, error) {
+	if info == nil || string(*info) == "null" {
+		return "", nil
+	}
+	var p struct {
+		StaticSecret string `json:"staticSecret"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(*info)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil || !identity.ValidStaticSecret(p.StaticSecret) {
+		return "", errors.New("providerInfo must be {\"staticSecret\": <44 of a-z A-Z 0-9 _ ->}")
+	}
+	return p.StaticSecret, nil
 }
 
 // removeWorker asks the worker's provider to remove it: an aws worker's instance is

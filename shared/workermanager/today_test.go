@@ -1,0 +1,110 @@
+package workermanager_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/workerfleet/workerfleet/shared/apptest"
+	"github.com/workerfleet/workerfleet/shared/store"
+)
+
+// TestTodaysRoutes: today's clients call the worker methods without v25's ':' after
+// the pool id; both forms answer the same.
+func TestTodaysRoutes(t *testing.T) {
+	h := apptest.New(t)
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/static"), poolBody("static", `{}`))
+	secret := strings.Repeat("s", 44)
+	body := map[string]any{"capacity": 2, "expires": time.Now().Add(time.Hour), "providerInfo": map[string]any{"staticSecret": secret}}
+	for _, form := range []struct{ name, pool string }{{"today's", esc("p/static")}, {"v25's", esc("p/static") + ":"}} {
+		worker := base + "/workers/" + form.pool + "/rack1/host-" + strings.TrimSuffix(form.name, "'s")
+		if r := h.Do(h.Root, "PUT", worker, body); r.Status != 200 {
+			t.Fatalf("%s createWorker: %d %s", form.name, r.Status, r.Body)
+		}
+		if r := h.Do(nil, "GET", worker, nil); r.Status != 200 || r.JSON(t)["capacity"] != 2.0 {
+			t.Errorf("%s worker: %d %s", form.name, r.Status, r.Body)
+		}
+		if r := h.Do(nil, "GET", base+"/workers/"+form.pool+"/rack1", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"workerGroup":"rack1"`) {
+			t.Errorf("%s listWorkersForWorkerGroup: %d %s", form.name, r.Status, r.Body)
+		}
+		update := map[string]any{"capacity": 3, "expires": time.Now().Add(2 * time.Hour)}
+		if r := h.Do(h.Root, "POST", worker, update); r.Status != 200 || r.JSON(t)["capacity"] != 3.0 {
+			t.Errorf("%s updateWorker: %d %s", form.name, r.Status, r.Body)
+		}
+	}
+	// updateWorker needs its scope, and refuses what it cannot change.
+	worker := base + "/workers/" + esc("p/static") + "/rack1/host-today"
+	nobody := h.Client("nobody")
+	if r := h.Do(nobody, "POST", worker, map[string]any{"expires": time.Now()}); r.Status != 403 {
+		t.Errorf("updateWorker without its scope: %d", r.Status)
+	}
+	if r := h.Do(h.Root, "POST", worker, map[string]any{"capacity": 0, "expires": time.Now()}); r.Status != 400 {
+		t.Errorf("updateWorker with capacity 0: %d", r.Status)
+	}
+	if r := h.Do(h.Root, "POST", base+"/workers/"+esc("p/static")+"/rack1/nobody", map[string]any{"expires": time.Now()}); r.Status != 404 {
+		t.Errorf("updateWorker of an unknown worker: %d", r.Status)
+	}
+
+	// The queue's view of the same workers.
+	r := h.Do(nil, "GET", base+"/provisioners/p/worker-types/static/workers", nil)
+	if r.Status != 200 || strings.Count(string(r.Body), `"workerId"`) != 2 || !strings.Contains(string(r.Body), `"state":"running"`) {
+		t.Errorf("listWorkers: %d %s", r.Status, r.Body)
+	}
+	if r := h.Do(nil, "GET", base+"/provisioners/p/worker-types/static/workers?quarantined=true", nil); r.Status != 200 || strings.Contains(string(r.Body), "workerId") {
+		t.Errorf("listWorkers quarantined: %d %s", r.Status, r.Body)
+	}
+	r = h.Do(nil, "GET", base+"/provisioners/p/worker-types/static/workers/rack1/host-today", nil)
+	got := r.JSON(t)
+	for _, field := range []string{"provisionerId", "workerType", "workerGroup", "workerId", "recentTasks", "expires", "firstClaim"} {
+		if _, ok := got[field]; !ok {
+			t.Errorf("getWorker lacks %s: %s", field, r.Body)
+		}
+	}
+	if r := h.Do(nil, "GET", base+"/provisioners/p/worker-types/static/workers/rack1/nobody", nil); r.Status != 404 {
+		t.Errorf("getWorker of an unknown worker: %d", r.Status)
+	}
+}
+
+func TestListWorkersFilters(t *testing.T) {
+	h := apptest.New(t)
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/aws"), poolBody("aws", awsConfig))
+	for i, st := range []store.State{store.Requested, store.Running, store.Stopped} {
+		if _, err := h.App.Store.CreateWorker(ctx, store.Worker{Pool: "p/aws", WorkerGroup: "us-east-1", WorkerID: "i-" + string(st),
+			ProviderID: "aws", State: st, InstanceID: "i-" + string(st), LaunchConfigID: []string{"lc-a", "lc-b", "lc-a"}[i],
+			Capacity: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for query, want := range map[string]string{
+		"":                                     "i-requested i-running i-stopped",
+		"?state=stopped":                       "i-stopped",
+		"?state=running":                       "i-running",
+		"?launchConfigId=lc-a":                 "i-requested i-stopped",
+		"?state=requested&launchConfigId=lc-a": "i-requested",
+	} {
+		r := h.Do(nil, "GET", base+"/workers/"+esc("p/aws")+query, nil)
+		var ids []string
+		for _, w := range r.JSON(t)["workers"].([]any) {
+			ids = append(ids, w.(map[string]any)["workerId"].(string))
+		}
+		if strings.Join(ids, " ") != want {
+			t.Errorf("listWorkersForWorkerPool%s: %v, want %s", query, ids, want)
+		}
+	}
+	if r := h.Do(nil, "GET", base+"/workers/"+esc("p/aws")+"?state=sleeping", nil); r.Status != 400 {
+		t.Errorf("an unknown state: %d", r.Status)
+	}
+}
+
+func TestMonitoringMethods(t *testing.T) {
+	h := apptest.New(t)
+	for path, want := range map[string]string{"/__lbheartbeat__": "{}", "/__heartbeat__": "{}"} {
+		if r := h.Do(nil, "GET", base+path, nil); r.Status != 200 || compact(t, r.JSON(t)) != want {
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	r := h.Do(nil, "GET", base+"/__version__", nil)
+	if v := r.JSON(t); r.Status != 200 || v["version"] == "" || v["source"] == nil {
+		t.Errorf("version: %d %s", r.Status, r.Body)
+	}
+}
