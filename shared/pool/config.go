@@ -21,6 +21,8 @@ const (
 const (
 	DefaultRegistrationTimeout   = 1800
 	DefaultReregistrationTimeout = 345600
+	// DefaultQueueInactivityTimeout is today's worker-manager's (2 hours).
+	DefaultQueueInactivityTimeout = 7200
 )
 
 // Config is a validated worker pool provider config. Exactly one of AWS and Static
@@ -51,6 +53,9 @@ type AWSConfig struct {
 type Lifecycle struct {
 	RegistrationTimeout   int `json:"registrationTimeout,omitempty"`
 	ReregistrationTimeout int `json:"reregistrationTimeout"`
+	// QueueInactivityTimeout is how long a worker may go without working (today's
+	// worker-manager); 0 (and absent from the JSON) for static pools.
+	QueueInactivityTimeout int `json:"queueInactivityTimeout,omitempty"`
 }
 
 // Demand says where an aws pool's demand (its pending tasks) is read.
@@ -88,6 +93,8 @@ const DefaultInstanceType = "m1.small"
 // StaticConfig is the config of a static pool.
 type StaticConfig struct {
 	Lifecycle Lifecycle `json:"lifecycle"`
+	// WorkerConfig goes to the pool's workers in registerWorker's answer.
+	WorkerConfig json.RawMessage `json:"workerConfig"`
 }
 
 // ParseConfig validates the config of a worker pool whose provider is providerID
@@ -153,11 +160,13 @@ func (c Config) Sizing() Sizing {
 	switch {
 	case c.AWS != nil:
 		return Sizing{
-			MinCapacity:           float64(c.AWS.MinCapacity),
-			MaxCapacity:           float64(c.AWS.MaxCapacity),
-			ScalingRatio:          c.AWS.ScalingRatio,
-			RegistrationTimeout:   seconds(c.AWS.Lifecycle.RegistrationTimeout),
-			ReregistrationTimeout: seconds(c.AWS.Lifecycle.ReregistrationTimeout),
+			MinCapacity:            float64(c.AWS.MinCapacity),
+			MaxCapacity:            float64(c.AWS.MaxCapacity),
+			PendingRatio:           c.AWS.ScalingRatio,
+			HasPendingRatio:        true,
+			RegistrationTimeout:    seconds(c.AWS.Lifecycle.RegistrationTimeout),
+			ReregistrationTimeout:  seconds(c.AWS.Lifecycle.ReregistrationTimeout),
+			QueueInactivityTimeout: seconds(c.AWS.Lifecycle.QueueInactivityTimeout),
 		}
 	case c.Static != nil:
 		return Sizing{ReregistrationTimeout: seconds(c.Static.Lifecycle.ReregistrationTimeout)}
@@ -266,12 +275,6 @@ func (c *checker) checkCapacityPerInstance(path string, lc object) {
 	wm, _ := lc["workerManager"].(map[string]any)
 	nested, okNested := number(wm["capacityPerInstance"])
 	switch {
-	case !okTop && !okNested:
-		if _, set := lc["capacityPerInstance"]; !set {
-			if _, set := wm["capacityPerInstance"]; !set {
-				c.addf(field(path, "capacityPerInstance"), "is required (or workerManager.capacityPerInstance)")
-			}
-		}
 	case okTop && okNested && top != nested:
 		c.addf(field(field(path, "workerManager"), "capacityPerInstance"), "is %v but capacityPerInstance is %v; set one", nested, top)
 	}
@@ -312,6 +315,7 @@ func (c *checker) checkMarket(path string, lc, spec object) {
 
 // decodeAWS decodes a checked config and applies the defaults.
 func (c *checker) decodeAWS(tree any) *AWSConfig {
+	obj, _ := tree.(map[string]any)
 	b, err := marshal(tree)
 	if err != nil {
 		c.addf("", "cannot be encoded: %v", err)
@@ -327,6 +331,12 @@ func (c *checker) decodeAWS(tree any) *AWSConfig {
 	}
 	if cfg.Lifecycle.ReregistrationTimeout == 0 {
 		cfg.Lifecycle.ReregistrationTimeout = DefaultReregistrationTimeout
+	}
+	if cfg.Lifecycle.QueueInactivityTimeout == 0 {
+		cfg.Lifecycle.QueueInactivityTimeout = DefaultQueueInactivityTimeout
+	}
+	if _, set := obj["scalingRatio"]; !set {
+		cfg.ScalingRatio = 1
 	}
 	if cfg.Demand.Source == "" {
 		cfg.Demand.Source = DemandTaskcluster
@@ -351,6 +361,9 @@ func (c *checker) decodeAWS(tree any) *AWSConfig {
 func (lc *LaunchConfig) applyDefaults() {
 	if lc.WorkerManager != nil && lc.WorkerManager.CapacityPerInstance > 0 {
 		lc.CapacityPerInstance = lc.WorkerManager.CapacityPerInstance
+	}
+	if lc.CapacityPerInstance == 0 {
+		lc.CapacityPerInstance = 1 // today's default
 	}
 	lc.WorkerConfig = objectOrEmpty(lc.WorkerConfig)
 	lc.AdditionalUserData = objectOrEmpty(lc.AdditionalUserData)
@@ -378,8 +391,13 @@ func (lc *LaunchConfig) applyDefaults() {
 
 // parseStatic decodes a static config (already checked by its schema) with defaults.
 func (c *checker) parseStatic(tree any) *StaticConfig {
-	cfg := &StaticConfig{Lifecycle: Lifecycle{ReregistrationTimeout: DefaultReregistrationTimeout}}
+	cfg := &StaticConfig{Lifecycle: Lifecycle{ReregistrationTimeout: DefaultReregistrationTimeout}, WorkerConfig: json.RawMessage(`{}`)}
 	obj, _ := tree.(map[string]any)
+	if wc, ok := obj["workerConfig"].(map[string]any); ok {
+		if b, err := marshal(wc); err == nil {
+			cfg.WorkerConfig = b
+		}
+	}
 	lc, _ := obj["lifecycle"].(map[string]any)
 	if n, ok := number(lc["reregistrationTimeout"]); ok && n >= 1 && n <= 2147483647 {
 		cfg.Lifecycle.ReregistrationTimeout = int(n)
@@ -421,7 +439,8 @@ func (c AWSConfig) Options() []Option {
 				weight, unused = *wm.InitialWeight, *wm.InitialWeight == 0
 			}
 			if wm.MaxCapacity != nil {
-				maxInstances = *wm.MaxCapacity
+				// maxCapacity is capacity: so many instances fit.
+				maxInstances = *wm.MaxCapacity / max(lc.CapacityPerInstance, 1)
 				unused = unused || maxInstances == 0
 			}
 		}

@@ -82,7 +82,6 @@ func TestParseAWSConfigProblems(t *testing.T) {
 		{"launch config members required", func(m map[string]any) { m["launchConfigs"] = []any{map[string]any{}} }, Options{}, []string{
 			"config.launchConfigs[0].launchConfig is required",
 			"config.launchConfigs[0].region is required",
-			"config.launchConfigs[0].capacityPerInstance is required (or workerManager.capacityPerInstance)",
 		}},
 		{"unknown launch config member", func(m map[string]any) { set(m, lc+"capacity", 1) }, Options{}, []string{"config.launchConfigs[0].capacity is not allowed"}},
 		{"capacityPerInstance zero", func(m map[string]any) { set(m, lc+"capacityPerInstance", 0) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be >= 1"}},
@@ -340,10 +339,16 @@ func TestConfigSizing(t *testing.T) {
 		name, provider, config string
 		want                   Sizing
 	}{
-		{"aws defaults", "aws", minimalAWSConfigJSON, Sizing{MaxCapacity: 5, RegistrationTimeout: 30 * time.Minute, ReregistrationTimeout: 96 * time.Hour}},
-		{"aws set", "aws", `{"minCapacity": 1, "maxCapacity": 9, "scalingRatio": 0.3, "lifecycle": {"registrationTimeout": 60, "reregistrationTimeout": 7200},
+		{"aws defaults", "aws", minimalAWSConfigJSON, Sizing{MaxCapacity: 5, PendingRatio: 1, HasPendingRatio: true,
+			RegistrationTimeout: 30 * time.Minute, ReregistrationTimeout: 96 * time.Hour, QueueInactivityTimeout: 2 * time.Hour}},
+		{"aws set", "aws", `{"minCapacity": 1, "maxCapacity": 9, "scalingRatio": 0.3, "lifecycle": {"registrationTimeout": 60, "reregistrationTimeout": 7200, "queueInactivityTimeout": 1800},
 			"launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large"}}]}`,
-			Sizing{MinCapacity: 1, MaxCapacity: 9, ScalingRatio: 0.3, RegistrationTimeout: time.Minute, ReregistrationTimeout: 2 * time.Hour}},
+			Sizing{MinCapacity: 1, MaxCapacity: 9, PendingRatio: 0.3, HasPendingRatio: true, RegistrationTimeout: time.Minute,
+				ReregistrationTimeout: 2 * time.Hour, QueueInactivityTimeout: 30 * time.Minute}},
+		{"aws today's capacity defaults", "aws", `{"minCapacity": 0, "maxCapacity": 9, "scalingRatio": 0,
+			"launchConfigs": [{"region": "us-east-1", "launchConfig": {"ImageId": "ami-1"}}]}`,
+			Sizing{MaxCapacity: 9, HasPendingRatio: true, RegistrationTimeout: 30 * time.Minute, ReregistrationTimeout: 96 * time.Hour,
+				QueueInactivityTimeout: 2 * time.Hour}},
 		{"static default", "static", `{}`, Sizing{ReregistrationTimeout: 96 * time.Hour}},
 		{"static set", "static", `{"lifecycle": {"reregistrationTimeout": 600}}`, Sizing{ReregistrationTimeout: 10 * time.Minute}},
 		{"null-provider", "null-provider", `{"minCapacity": 4}`, Sizing{}},

@@ -49,9 +49,10 @@ type Option struct {
 	// value (pools) bids MaxPrice.
 	Bid BidRule
 
-	// Weight, in (0, 1], is how much the option is used: a pool launch config's
-	// workerManager.initialWeight (later Taskcluster versions) sets it; 0 reads as 1.
-	// The provisioner compares prices divided by it (PriceWeight).
+	// Weight, in (0, 1], is a pool launch config's workerManager.initialWeight
+	// (later Taskcluster versions); 0 reads as 1. The provisioner chooses by price;
+	// among options of the same price per unit of work, the heavier first
+	// (ChoiceWeight).
 	Weight float64
 	// Unused: the launch config's initialWeight or maxCapacity is 0; the provisioner
 	// never launches it.
@@ -114,13 +115,22 @@ func (o Option) SpotBid(spot float64) (float64, bool) {
 // ceilMicro rounds a price up to a millionth of a dollar.
 func ceilMicro(p float64) float64 { return math.Ceil(p*1e6) / 1e6 }
 
-// PriceWeight is what the option's prices are divided by when options are compared:
-// its Weight, or 1.
-func (o Option) PriceWeight() float64 {
+// ChoiceWeight is the option's weight when options of the same price per unit of
+// work are compared (the heavier first): its Weight, or 1.
+func (o Option) ChoiceWeight() float64 {
 	if o.Weight > 0 {
 		return o.Weight
 	}
 	return 1
+}
+
+// Wanted is the capacity pendingTasks call for: all of them, or today's
+// scalingRatio's share (PendingRatio) for a pool that sets one.
+func (s Sizing) Wanted(pendingTasks float64) float64 {
+	if s.HasPendingRatio {
+		return pendingTasks * s.PendingRatio
+	}
+	return pendingTasks
 }
 
 // Market names used in pool configs and option ids.
@@ -144,8 +154,16 @@ const WorkerTypeLifetime = 96 * time.Hour
 // instances may take, in one shape for both.
 type Sizing struct {
 	MinCapacity, MaxCapacity float64
-	// ScalingRatio is the aws-provisioner's: see CapacityChange.
+	// ScalingRatio is the aws-provisioner's (worker types): see CapacityChange.
 	ScalingRatio float64
+	// PendingRatio is today's worker-manager's scalingRatio, which pools use
+	// (HasPendingRatio): the share of the pending tasks provisioned for. Worker
+	// types provision for every pending task.
+	PendingRatio    float64
+	HasPendingRatio bool
+	// QueueInactivityTimeout is how long a pool's worker may go without working
+	// before it is terminated (today's lifecycle.queueInactivityTimeout); 0: no limit.
+	QueueInactivityTimeout time.Duration
 	// RegistrationTimeout is how long a launched instance has to register before it
 	// is considered broken and terminated; 0 means no limit (worker types: their
 	// instances need not check in).
@@ -169,6 +187,7 @@ type Sizing struct {
 // is MinCapacity-running-pending. With ScalingRatio 0 this is worker-manager's
 // estimator: capacity for every pending task, within [MinCapacity, MaxCapacity].
 func (s Sizing) CapacityChange(running, pending, pendingTasks float64) float64 {
+	pendingTasks = s.Wanted(pendingTasks)
 	desiredPending := math.Floor(s.ScalingRatio*running + 0.5) // JavaScript's Math.round
 	change := pendingTasks - pending - desiredPending
 	after := change + pending + running

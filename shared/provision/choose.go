@@ -30,7 +30,7 @@ type exclusion struct {
 const unknownPrice = math.MaxFloat64 / 4
 
 // choose prices every option and keeps those that can launch now, cheapest unit of
-// work (divided by the option's weight) first: unused options, those in a backed-off
+// work first (the heavier option first among equals): unused options, those in a backed-off
 // region, quota group, AZ/type or option are left out, as are those priced above
 // their maxPrice. A spot option without a zone
 // becomes one candidate per zone of its region not backed off, each at that zone's
@@ -117,7 +117,7 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 				if tried[zc.key()] {
 					continue
 				}
-				zc.unit = zc.price / (o.Capacity * o.Utility) / o.PriceWeight()
+				zc.unit = zc.price / (o.Capacity * o.Utility)
 				out = append(out, zc)
 			}
 			switch {
@@ -150,7 +150,7 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 		if tried[c.key()] {
 			continue
 		}
-		c.unit = c.price / (o.Capacity * o.Utility) / o.PriceWeight()
+		c.unit = c.price / (o.Capacity * o.Utility)
 		if !o.Spot && c.price == 0 {
 			c.unit = unknownPrice
 		}
@@ -159,6 +159,9 @@ func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quot
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].unit != out[j].unit {
 			return out[i].unit < out[j].unit
+		}
+		if wi, wj := out[i].opt.ChoiceWeight(), out[j].opt.ChoiceWeight(); wi != wj {
+			return wi > wj
 		}
 		return out[i].key() < out[j].key()
 	})

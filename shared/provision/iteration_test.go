@@ -620,28 +620,30 @@ func TestWorkerTypeBidsAsTheAWSProvisioner(t *testing.T) {
 	}
 }
 
-// TestLaunchConfigWeightsAndLimits: later Taskcluster's workerManager settings of a
-// launch config. maxCapacity bounds its live instances, initialWeight 0 (or
-// maxCapacity 0) keeps it unused, and a smaller weight makes it look dearer.
+// TestLaunchConfigWeightsAndLimits: today's workerManager settings of a launch
+// config. maxCapacity bounds its live capacity (instances times
+// capacityPerInstance), initialWeight 0 (or maxCapacity 0) keeps it unused, and a
+// weight above 0 does not change its price: the choice stays by price.
 func TestLaunchConfigWeightsAndLimits(t *testing.T) {
 	e := newEnv(t)
 	e.createPool("proj/wm", "aws", `{"minCapacity": 0, "maxCapacity": 10, "launchConfigs": [
-	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 1, "maxCapacity": 2},
+	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 2, "maxCapacity": 4},
 	   "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large", "InstanceMarketOptions": {"MarketType": "spot"}}},
 	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 1, "initialWeight": 0},
 	   "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.xlarge", "InstanceMarketOptions": {"MarketType": "spot"}}},
 	  {"region": "us-east-1", "workerManager": {"capacityPerInstance": 1, "initialWeight": 0.001},
 	   "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "c5.large", "InstanceMarketOptions": {"MarketType": "spot"}}}]}`)
-	e.demand.set("proj/wm", 3)
+	e.demand.set("proj/wm", 6)
 	e.iterate()
 	byType := map[string]int{}
 	for _, i := range e.live("proj/wm") {
 		byType[i.InstanceType]++
 	}
-	// m5.large (the only full-weight config) up to its limit of 2; the third goes to
-	// the last usable one, c5.large, however cheap m5.xlarge may be.
-	if byType["m5.large"] != 2 || byType["c5.large"] != 1 || byType["m5.xlarge"] != 0 {
-		t.Errorf("instances by type %v; want 2 m5.large (maxCapacity 2), 1 c5.large, no m5.xlarge (initialWeight 0)", byType)
+	// m5.large (2 tasks an instance) up to its maxCapacity of 4 capacity: 2
+	// instances; the other 2 tasks go to c5.large whatever its tiny weight; never
+	// m5.xlarge (initialWeight 0), however cheap.
+	if byType["m5.large"] != 2 || byType["c5.large"] != 2 || byType["m5.xlarge"] != 0 {
+		t.Errorf("instances by type %v; want 2 m5.large (maxCapacity 4 at 2 each), 2 c5.large, no m5.xlarge (initialWeight 0)", byType)
 	}
 }
 

@@ -52,7 +52,7 @@ type capacityState struct {
 func (p Policy) estimate(s pool.Sizing, c capacityState) float64 {
 	if p == PolicyWorkerManager {
 		existing := c.running + c.interrupted
-		desired := math.Max(s.MinCapacity, math.Min(math.Max(0, c.pending-c.idle)+existing+c.stopping, s.MaxCapacity))
+		desired := math.Max(s.MinCapacity, math.Min(s.Wanted(math.Max(0, c.pending-c.idle))+existing+c.stopping, s.MaxCapacity))
 		return math.Max(0, desired-existing-c.stopping-c.requested)
 	}
 	return s.CapacityChange(c.running, c.requested, math.Max(0, c.pending-c.idle))

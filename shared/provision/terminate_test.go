@@ -135,3 +135,22 @@ func TestLaunchKeepsItsWorkerConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestScalingRatioAsTodaysWorkerManager: a pool's scalingRatio is the share of the
+// pending tasks provisioned for, as today's worker-manager reads it; absent, every
+// pending task gets capacity.
+func TestScalingRatioAsTodaysWorkerManager(t *testing.T) {
+	for _, tt := range []struct {
+		ratio string
+		want  int
+	}{{"", 8}, {`"scalingRatio": 1,`, 8}, {`"scalingRatio": 0.5,`, 4}, {`"scalingRatio": 0,`, 0}} {
+		e := newEnv(t)
+		e.createPool("proj/ratio", "aws", `{"minCapacity": 0, "maxCapacity": 20, `+tt.ratio+` "launchConfigs": [
+		  {"region": "us-east-1", "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`)
+		e.demand.set("proj/ratio", 8)
+		e.iterate()
+		if n := len(e.live("proj/ratio")); n != tt.want {
+			t.Errorf("%q with 8 pending tasks: %d launched, want %d", tt.ratio, n, tt.want)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 		s.log().WarnContext(ctx, "registration refused", "workerPoolId", req.WorkerPoolID, "workerGroup", req.WorkerGroup, "workerId", req.WorkerID, "reason", err.Error())
 		return nil, err
 	}
-	workerConfig, err := s.launchedWorkerConfig(ctx, w)
+	workerConfig, err := s.launchedWorkerConfig(ctx, wp, w)
 	if err != nil {
 		return nil, err
 	}
@@ -215,9 +215,15 @@ func (s *Service) credentials(w store.Worker, now, expires time.Time) (auth.Cred
 }
 
 // launchedWorkerConfig is the workerConfig w was launched with (the provisioner
-// kept it at launch), or {} for a static worker and for one launched before
-// workerfleet kept them.
-func (s *Service) launchedWorkerConfig(ctx context.Context, w store.Worker) (json.RawMessage, error) {
+// kept it at launch); a static worker's pool's workerConfig; or {} for a worker
+// launched before workerfleet kept them.
+func (s *Service) launchedWorkerConfig(ctx context.Context, wp store.WorkerPool, w store.Worker) (json.RawMessage, error) {
+	if len(w.StaticSecretHash) > 0 {
+		if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Static != nil {
+			return cfg.Static.WorkerConfig, nil
+		}
+		return json.RawMessage(`{}`), nil
+	}
 	if w.WorkerConfigHash == "" {
 		return json.RawMessage(`{}`), nil
 	}

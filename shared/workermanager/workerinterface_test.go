@@ -284,7 +284,7 @@ func TestShouldWorkerTerminate(t *testing.T) {
 
 func TestStaticWorkersAreNeverToldToTerminate(t *testing.T) {
 	h := apptest.New(t)
-	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/static"), poolBody("static", `{"lifecycle":{"reregistrationTimeout":120}}`))
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/static"), poolBody("static", `{"lifecycle":{"reregistrationTimeout":120},"workerConfig":{"shutdown":false}}`))
 	secret := strings.Repeat("s", 44)
 	if r := h.Do(h.Root, "PUT", base+"/workers/"+esc("p/static")+":/rack1/host7", map[string]any{"capacity": 1,
 		"expires": time.Now().Add(time.Hour), "providerInfo": map[string]any{"staticSecret": secret}}); r.Status != 200 {
@@ -292,6 +292,9 @@ func TestStaticWorkersAreNeverToldToTerminate(t *testing.T) {
 	}
 	reg := decodeRegistered(t, h.Do(nil, "POST", base+"/worker/register", map[string]any{"workerPoolId": "p/static", "providerId": "static",
 		"workerGroup": "rack1", "workerId": "host7", "workerIdentityProof": map[string]any{"staticSecret": secret}}))
+	if string(reg.WorkerConfig) != `{"shutdown":false}` {
+		t.Errorf("a static worker's workerConfig: %s, want its pool's", reg.WorkerConfig)
+	}
 	r := h.Do(&reg.Credentials, "GET", base+"/workers/"+esc("p/static")+"/rack1/host7/should-terminate", nil)
 	if r.Status != 200 || compact(t, r.JSON(t)) != `{"reason":"none","terminate":false}` {
 		t.Errorf("static worker: %d %s", r.Status, r.Body)
