@@ -91,7 +91,17 @@ type Config struct {
 	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
 	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
 	WorkerIdleTimeout time.Duration
+	// Compatibility is which worker-manager the API and the provisioner follow
+	// where v25's and today's differ (WORKER_MANAGER_COMPATIBILITY: CompatibilityV25,
+	// the default, or CompatibilityCurrent).
+	Compatibility string
 }
+
+// Values of Config.Compatibility.
+const (
+	CompatibilityV25     = "v25"
+	CompatibilityCurrent = "current"
+)
 
 // FromEnv reads the configuration the template gives the functions: table names,
 // secrets (from Secrets Manager, unless given directly), and settings.
@@ -147,6 +157,12 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 	}
 	if cfg.WorkerIdleTimeout, err = offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"); err != nil {
 		return Config{}, err
+	}
+	switch c := env("WORKER_MANAGER_COMPATIBILITY"); c {
+	case "", CompatibilityV25, CompatibilityCurrent:
+		cfg.Compatibility = c
+	default:
+		return Config{}, fmt.Errorf("WORKER_MANAGER_COMPATIBILITY=%q: want %s or %s", c, CompatibilityV25, CompatibilityCurrent)
 	}
 	if !secrets {
 		if err := withoutSecrets(&cfg); err != nil {
@@ -409,6 +425,10 @@ func WithResourceChecks(newChecker func(cfg aws.Config, endpoint string) awsprov
 	}
 }
 
+// WithCompatibility sets Config.Compatibility (tests; deployments set
+// WORKER_MANAGER_COMPATIBILITY).
+func WithCompatibility(c string) Option { return func(a *App) { a.Config.Compatibility = c } }
+
 // WithMailer replaces the mailer of emailOnError errors.
 func WithMailer(m notify.Mailer) Option { return func(a *App) { a.Mailer = m } }
 
@@ -576,7 +596,7 @@ func (a *App) AWSProvisioner() *awsprovisioner.Service {
 // WorkerManager is the worker-manager APIs' service.
 func (a *App) WorkerManager() *workermanager.Service {
 	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier, Mailer: a.Mailer,
-		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log,
+		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log, Current: a.Config.Compatibility == CompatibilityCurrent,
 		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}
 }
 
@@ -597,7 +617,8 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	return &provision.Provisioner{
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
-			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout()},
+			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
+			WorkerGroupByRegion: a.Config.Compatibility == CompatibilityCurrent},
 	}, nil
 }
 

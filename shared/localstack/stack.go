@@ -64,6 +64,9 @@ type Options struct {
 	// Providers are the worker-manager providers, as Taskcluster's PROVIDERS setting
 	// writes them ("" is aws, static and null-provider).
 	Providers string
+	// Compatibility is app.Config.Compatibility (WORKER_MANAGER_COMPATIBILITY):
+	// which worker-manager, v25's or today's, the stack follows where they differ.
+	Compatibility string
 	// TaskDuration and IdleTimeout are the simulated workers'.
 	TaskDuration, IdleTimeout time.Duration
 	// DataDir, when set, keeps the tables (DynamoDB Local's -dbPath) and the key
@@ -207,6 +210,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		Tables: store.TablesFromLogical(names), DynamoDBEndpoint: s.ddb.Endpoint, DynamoDBAccessKeyID: s.ddb.AccessKeyID,
 		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: signingKey,
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
+		Compatibility: o.Compatibility,
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
 		return nil, err

@@ -75,6 +75,12 @@ type LaunchConfig struct {
 	Utility             float64         `json:"utility"`
 	Market              string          `json:"market"`             // MarketSpot or MarketOnDemand
 	MaxPrice            float64         `json:"maxPrice,omitempty"` // USD per instance-hour; 0 is no bound
+
+	// ID is the launch config's id: its workerManager.launchConfigId, or one made
+	// from its content (LaunchConfigContentID). Written is the launch config as the
+	// definition wrote it.
+	ID      string          `json:"-"`
+	Written json.RawMessage `json:"-"`
 }
 
 // WorkerManager is the workerManager member later Taskcluster versions put in a
@@ -341,7 +347,8 @@ func (c *checker) decodeAWS(tree any) *AWSConfig {
 	if cfg.Demand.Source == "" {
 		cfg.Demand.Source = DemandTaskcluster
 	}
-	seen := map[string]int{}
+	seen, ids := map[string]int{}, map[string]int{}
+	written, _ := obj["launchConfigs"].([]any)
 	for i := range cfg.LaunchConfigs {
 		lc := &cfg.LaunchConfigs[i]
 		lc.applyDefaults()
@@ -350,6 +357,17 @@ func (c *checker) decodeAWS(tree any) *AWSConfig {
 			c.addf(index("launchConfigs", i), "duplicates %s", c.name(index("launchConfigs", first)))
 		}
 		seen[h] = i
+		if i < len(written) {
+			lc.Written, _ = marshal(written[i])
+		}
+		lc.ID = LaunchConfigContentID(lc.Written)
+		if lc.WorkerManager != nil && lc.WorkerManager.LaunchConfigID != "" {
+			lc.ID = lc.WorkerManager.LaunchConfigID
+		}
+		if first, dup := ids[lc.ID]; dup {
+			c.addf(index("launchConfigs", i), "has the launchConfigId %q of %s; an id names one launch config", lc.ID, c.name(index("launchConfigs", first)))
+		}
+		ids[lc.ID] = i
 	}
 	return &cfg
 }
@@ -445,6 +463,7 @@ func (c AWSConfig) Options() []Option {
 			}
 		}
 		out = append(out, Option{
+			LaunchConfigID:     lc.ID,
 			Weight:             weight,
 			Unused:             unused,
 			MaxInstances:       maxInstances,

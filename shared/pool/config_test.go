@@ -388,6 +388,7 @@ func TestAWSConfigOptions(t *testing.T) {
 			LaunchSpec:         json.RawMessage(`{"ImageId":"ami-1","InstanceType":"m5.large","Placement":{"AvailabilityZone":"us-east-1c","Tenancy":"default"}}`),
 			WorkerConfig:       json.RawMessage(`{"w":1}`),
 			AdditionalUserData: json.RawMessage(`{"a":1}`),
+			LaunchConfigID:     LaunchConfigContentID(json.RawMessage(`{"region": "us-east-1", "capacityPerInstance": 2, "launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large", "Placement": {"AvailabilityZone": "us-east-1c", "Tenancy": "default"}}, "workerConfig": {"w": 1}, "additionalUserData": {"a": 1}, "utility": 1.5, "maxPrice": 0.4, "market": "spot"}`)),
 		},
 		{
 			ID: "us-west-2/*/c5.large/on-demand/" + cfg.AWS.LaunchConfigs[1].hash(), Region: "us-west-2",
@@ -395,6 +396,7 @@ func TestAWSConfigOptions(t *testing.T) {
 			LaunchSpec:         json.RawMessage(`{"ImageId":"ami-2","InstanceType":"c5.large"}`),
 			WorkerConfig:       json.RawMessage(`{}`),
 			AdditionalUserData: json.RawMessage(`{}`),
+			LaunchConfigID:     "lc-7f06adafda5513cf8a85",
 		},
 	}
 	if diff := cmp.Diff(opts, want); diff != "" {
@@ -542,5 +544,48 @@ func TestParseProviders(t *testing.T) {
 	}
 	if p, err := ParseProviders(""); err != nil || len(p.List()) != 3 {
 		t.Errorf("empty PROVIDERS: %v, %v; want the three defaults", p.List(), err)
+	}
+}
+
+// TestLaunchConfigIDs: a launch config's id is its workerManager.launchConfigId, or
+// one made from its content without workerManager, whatever the JSON's spelling;
+// two launch configs of one pool may not share an id; today's read-back carries
+// the ids.
+func TestLaunchConfigIDs(t *testing.T) {
+	lc := func(wm string, image string) string {
+		return `{"region": "us-east-1", ` + wm + `"launchConfig": {"InstanceType": "m5.large", "ImageId": "` + image + `"}}`
+	}
+	parse := func(lcs ...string) (Config, error) {
+		return ParseConfig("aws", json.RawMessage(`{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [`+strings.Join(lcs, ",")+`]}`), Options{})
+	}
+	a, err := parse(lc(`"workerManager": {"launchConfigId": "big-one", "maxCapacity": 2}, `, "ami-1"), lc("", "ami-2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.AWS.LaunchConfigs[0].ID != "big-one" || !strings.HasPrefix(a.AWS.LaunchConfigs[1].ID, "lc-") || len(a.AWS.LaunchConfigs[1].ID) != 23 {
+		t.Errorf("ids %q %q", a.AWS.LaunchConfigs[0].ID, a.AWS.LaunchConfigs[1].ID)
+	}
+	// The same content, spelled otherwise and with other workerManager settings: the same id.
+	b, err := parse(`{"launchConfig": {"ImageId": "ami-2", "InstanceType": "m5.large"}, "region": "us-east-1", "workerManager": {"initialWeight": 0.5}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.AWS.LaunchConfigs[0].ID != a.AWS.LaunchConfigs[1].ID {
+		t.Errorf("the same launch config got ids %q and %q", b.AWS.LaunchConfigs[0].ID, a.AWS.LaunchConfigs[1].ID)
+	}
+	if _, err := parse(lc(`"workerManager": {"launchConfigId": "x"}, `, "ami-1"), lc(`"workerManager": {"launchConfigId": "x"}, `, "ami-2")); err == nil ||
+		!strings.Contains(err.Error(), `launchConfigId "x"`) {
+		t.Errorf("two launch configs with one id: %v", err)
+	}
+	if _, err := parse(lc(`"workerManager": {"launchConfigId": "not valid!"}, `, "ami-1")); err == nil {
+		t.Errorf("a malformed launchConfigId was accepted")
+	}
+	withIDs := string(a.WithLaunchConfigIDs())
+	if !strings.Contains(withIDs, `"workerManager":{"launchConfigId":"big-one","maxCapacity":2}`) ||
+		!strings.Contains(withIDs, `"workerManager":{"launchConfigId":"`+a.AWS.LaunchConfigs[1].ID+`"}`) {
+		t.Errorf("read back with ids: %s", withIDs)
+	}
+	if back, err := ParseConfig("aws", json.RawMessage(withIDs), Options{}); err != nil || back.AWS.LaunchConfigs[1].ID != a.AWS.LaunchConfigs[1].ID {
+		t.Errorf("the read-back config does not parse to the same ids: %v", err)
 	}
 }

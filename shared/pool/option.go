@@ -71,8 +71,10 @@ type Option struct {
 	UserData, Secrets json.RawMessage
 	Scopes            []string
 
-	// Pools only: the launch config's workerConfig and additionalUserData.
+	// Pools only: the launch config's workerConfig and additionalUserData, and its
+	// id (LaunchConfig.ID).
 	WorkerConfig, AdditionalUserData json.RawMessage
+	LaunchConfigID                   string
 }
 
 // BidRule is how the aws-provisioner set a spot request's price (determineSpotBids):

@@ -41,10 +41,11 @@ const TagIteration = "workerfleet:iteration"
 // the pool's providerId as in v25, so a record can be found from the instance alone.
 const TagWorkerGroup = "workerfleet:worker-group"
 
-// workerGroup is the workerGroup of t's workers: the providerId for a pool, as v25's
-// aws provider sets it; the region for a worker type's instances.
+// workerGroup is the workerGroup of t's workers launched in region: for a pool the
+// providerId, as v25's aws provider sets it, or the region, as today's does
+// (Config.WorkerGroupByRegion); the region for a worker type's instances.
 func (t *target) workerGroup(region string) string {
-	if t.kind == kindPool {
+	if t.kind == kindPool && !t.groupByRegion {
 		return t.providerID
 	}
 	return region
@@ -421,7 +422,7 @@ func (it *iteration) record(ctx context.Context, t *target, a allocation, inst c
 		Capacity: a.c.opt.Capacity, InstanceID: inst.ID, Region: inst.Region, AvailabilityZone: inst.AvailabilityZone,
 		InstanceType: inst.InstanceType, ImageID: inst.ImageID, AccountID: inst.AccountID, PrivateIP: inst.PrivateIP,
 		Spot: a.c.opt.Spot, Price: a.c.price, OptionID: a.c.opt.ID, LaunchToken: token, LaunchTime: inst.LaunchTime,
-		SecretTokenHash: secretHash, WorkerConfigHash: configHash,
+		SecretTokenHash: secretHash, WorkerConfigHash: configHash, LaunchConfigID: a.c.opt.LaunchConfigID,
 	}
 	if w.Region == "" {
 		w.Region, w.WorkerGroup = a.c.opt.Region, t.workerGroup(a.c.opt.Region)
@@ -526,7 +527,7 @@ func (it *iteration) poolError(ctx context.Context, t *target, kind, title, desc
 		extra["region"] = a.c.opt.Region
 		extra["instanceType"] = a.c.opt.InstanceType
 	}
-	it.recordPoolError(ctx, t, kind, title, description, extra)
+	it.recordError(ctx, t, store.PoolError{Kind: kind, Title: title, Description: description, LaunchConfigID: a.c.opt.LaunchConfigID}, extra)
 }
 
 // poolErrorOnce records an error at most once per ConfigBackoff, for conditions that
@@ -542,13 +543,18 @@ func (it *iteration) poolErrorOnce(ctx context.Context, t *target, kind, title, 
 }
 
 func (it *iteration) recordPoolError(ctx context.Context, t *target, kind, title, description string, extra map[string]any) {
+	it.recordError(ctx, t, store.PoolError{Kind: kind, Title: title, Description: description}, extra)
+}
+
+// recordError records e (its kind, title, description and launch config) for t.
+func (it *iteration) recordError(ctx context.Context, t *target, e store.PoolError, extra map[string]any) {
+	kind, title, description := e.Kind, e.Title, e.Description
 	if !strings.HasPrefix(title, "No launch option") && !strings.HasPrefix(title, "Pending tasks") {
 		t.addError(title + ": " + firstLine(description))
 	}
 	raw, _ := json.Marshal(extra)
-	e, err := it.p.Store.AddError(context.WithoutCancel(ctx), store.PoolError{
-		Pool: t.key, ErrorID: slugid.Nice(), Kind: kind, Title: title, Description: description, Extra: raw,
-	}, it.p.Config.ErrorRetention)
+	e.Pool, e.ErrorID, e.Extra = t.key, slugid.Nice(), raw
+	e, err := it.p.Store.AddError(context.WithoutCancel(ctx), e, it.p.Config.ErrorRetention)
 	if err != nil {
 		it.problem("recording an error for %s: %v", t.key, err)
 	}

@@ -34,6 +34,9 @@ type target struct {
 	kind       kind
 	providerID string // provider of the workers this iteration launches
 	provision  bool   // launch for demand; false: launch nothing
+	// groupByRegion: a pool's workers' workerGroup is their region (today's
+	// worker-manager), not the providerId (v25).
+	groupByRegion bool
 	sizing     pool.Sizing
 	options    []pool.Option
 	demand     demand.Query
@@ -139,7 +142,8 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	}
 	for i := range pools {
 		wp := pools[i]
-		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp}
+		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp,
+			groupByRegion: it.p.Config.WorkerGroupByRegion}
 		cfg, perr := parseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: it.p.Config.Providers})
 		switch {
 		case perr != nil:

@@ -154,3 +154,38 @@ func TestScalingRatioAsTodaysWorkerManager(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersNameTheirLaunchConfigAndGroup: a pool's workers carry their launch
+// config's id; their workerGroup is the providerId (v25) or, with
+// WorkerGroupByRegion, the region (today's worker-manager), in the record, the
+// user data and the instance's tag alike.
+func TestWorkersNameTheirLaunchConfigAndGroup(t *testing.T) {
+	for _, byRegion := range []bool{false, true} {
+		e := newEnv(t)
+		e.p.Config.WorkerGroupByRegion = byRegion
+		e.createPool("proj/groups", "aws", `{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [
+		  {"region": "us-west-2", "workerManager": {"launchConfigId": "west"}, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`)
+		e.demand.set("proj/groups", 1)
+		e.iterate()
+		want := "aws"
+		if byRegion {
+			want = "us-west-2"
+		}
+		ws := e.workers("proj/groups")
+		if len(ws) != 1 || ws[0].WorkerGroup != want || ws[0].LaunchConfigID != "west" {
+			t.Fatalf("byRegion %v: workers %+v", byRegion, ws)
+		}
+		raw, err := e.cloud.UserData(ws[0].InstanceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ud struct{ WorkerGroup string }
+		if err := json.Unmarshal(raw, &ud); err != nil || ud.WorkerGroup != want {
+			t.Errorf("byRegion %v: user data's workerGroup %q, want %q", byRegion, ud.WorkerGroup, want)
+		}
+		// Reconciliation finds the record from the instance alone.
+		e.advance(time.Minute)
+		e.iterate()
+		e.checkNoLeak()
+	}
+}

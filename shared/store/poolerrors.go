@@ -20,8 +20,10 @@ type PoolError struct {
 	Title       string          `dynamodbav:"title"`
 	Description string          `dynamodbav:"description"`
 	Extra       json.RawMessage `dynamodbav:"extra"`
-	Reported    time.Time       `dynamodbav:"reported"`
-	TTL         int64           `dynamodbav:"ttl"`
+	// LaunchConfigID is the launch config the error concerns, if any.
+	LaunchConfigID string    `dynamodbav:"launchConfigId,omitempty"`
+	Reported       time.Time `dynamodbav:"reported"`
+	TTL            int64     `dynamodbav:"ttl"`
 }
 
 // sortableTime formats times so that string order is time order.
@@ -49,7 +51,18 @@ func (s *Store) AddError(ctx context.Context, e PoolError, retention time.Durati
 
 // ListErrors returns one page of a pool's unexpired errors, newest first.
 func (s *Store) ListErrors(ctx context.Context, pool string, page Page) ([]PoolError, string, error) {
-	list := "errors:" + pool
+	return s.ListErrorsWhere(ctx, pool, ErrorFilter{}, page)
+}
+
+// ErrorFilter narrows a listing of errors; its zero value lets every one through.
+type ErrorFilter struct {
+	ErrorID, LaunchConfigID string
+}
+
+// ListErrorsWhere is ListErrors of the errors f lets through (a page may hold
+// fewer than the limit while more follow).
+func (s *Store) ListErrorsWhere(ctx context.Context, pool string, f ErrorFilter, page Page) ([]PoolError, string, error) {
+	list := "errors:" + pool + ":" + f.ErrorID + ":" + f.LaunchConfigID
 	start, err := s.decodeToken(list, page.Token)
 	if err != nil {
 		return nil, "", err
@@ -57,6 +70,14 @@ func (s *Store) ListErrors(ctx context.Context, pool string, page Page) ([]PoolE
 	filter, names, values := notExpired(s.Now())
 	names["#p"] = attrPool
 	values[":p"] = str(pool)
+	if f.ErrorID != "" {
+		filter = "(" + filter + ") AND #eid = :eid"
+		names["#eid"], values[":eid"] = "errorId", str(f.ErrorID)
+	}
+	if f.LaunchConfigID != "" {
+		filter = "(" + filter + ") AND #lc = :lc"
+		names["#lc"], values[":lc"] = "launchConfigId", str(f.LaunchConfigID)
+	}
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Errors),
 		KeyConditionExpression:    aws.String("#p = :p"),

@@ -132,6 +132,7 @@ var workerFields = map[string]func(*Worker, types.AttributeValue) error{
 	"spot":                   field(avBool, func(w *Worker) *bool { return &w.Spot }),
 	"price":                  field(avFloat, func(w *Worker) *float64 { return &w.Price }),
 	"optionId":               field(avString, func(w *Worker) *string { return &w.OptionID }),
+	"launchConfigId":         field(avString, func(w *Worker) *string { return &w.LaunchConfigID }),
 	"launchToken":            field(avString, func(w *Worker) *string { return &w.LaunchToken }),
 	"ec2State":               field(avString, func(w *Worker) *string { return &w.EC2State }),
 	"ec2StateTime":           field(avTime, func(w *Worker) *time.Time { return &w.EC2StateTime }),

@@ -27,9 +27,13 @@ type poolResponse struct {
 	LastModified string          `json:"lastModified"`
 }
 
-func poolOut(p store.WorkerPool) poolResponse {
+func (s *Service) poolOut(p store.WorkerPool) poolResponse {
+	cfg := p.Config
+	if s.Current {
+		cfg = pool.InjectLaunchConfigIDs(cfg)
+	}
 	return poolResponse{WorkerPoolID: p.WorkerPoolID, ProviderID: p.ProviderID, Description: p.Description, Owner: p.Owner,
-		EmailOnError: p.EmailOnError, Config: p.Config, Created: ts(p.Created), LastModified: ts(p.LastModified)}
+		EmailOnError: p.EmailOnError, Config: cfg, Created: ts(p.Created), LastModified: ts(p.LastModified)}
 }
 
 // poolRequest is the body of createWorkerPool and updateWorkerPool. workerPoolId,
@@ -48,10 +52,10 @@ type poolRequest struct {
 
 // decodePool validates a pool request; the scopes are checked before the config (a
 // caller without them learns nothing about what a config may hold).
-func (s *Service) decodePool(r *httpapi.Request, id string) (store.WorkerPool, error) {
+func (s *Service) decodePool(r *httpapi.Request, id string) (store.WorkerPool, pool.Config, error) {
 	var req poolRequest
 	if err := r.Decode(&req); err != nil {
-		return store.WorkerPool{}, err
+		return store.WorkerPool{}, pool.Config{}, err
 	}
 	var problems []string
 	if req.WorkerPoolID != "" && req.WorkerPoolID != id {
@@ -77,25 +81,71 @@ func (s *Service) decodePool(r *httpapi.Request, id string) (store.WorkerPool, e
 		problems = append(problems, "config is required")
 	}
 	if len(problems) > 0 {
-		return store.WorkerPool{}, httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
+		return store.WorkerPool{}, pool.Config{}, httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
 	}
 	params := map[string]string{"workerPoolId": id, "providerId": *req.ProviderID}
 	if err := r.Require(manageScope.Bind(params)); err != nil {
-		return store.WorkerPool{}, err
+		return store.WorkerPool{}, pool.Config{}, err
 	}
 	if err := r.Require(providerScope.Bind(params)); err != nil {
-		return store.WorkerPool{}, err
+		return store.WorkerPool{}, pool.Config{}, err
 	}
 	cfg, err := pool.ParseConfig(*req.ProviderID, *req.Config, s.Parse)
 	if err != nil {
 		var inv *pool.InvalidError
 		if errors.As(err, &inv) {
-			return store.WorkerPool{}, httpapi.InputValidationError("%s", strings.Join(inv.Problems, "\n"))
+			return store.WorkerPool{}, pool.Config{}, httpapi.InputValidationError("%s", strings.Join(inv.Problems, "\n"))
 		}
-		return store.WorkerPool{}, err
+		return store.WorkerPool{}, pool.Config{}, err
 	}
 	return store.WorkerPool{WorkerPoolID: id, ProviderID: *req.ProviderID, Description: *req.Description, Owner: *req.Owner,
-		EmailOnError: *req.EmailOnError, Config: cfg.JSON()}, nil
+		EmailOnError: *req.EmailOnError, Config: cfg.JSON()}, cfg, nil
+}
+
+// launchConfigIdentities are an aws pool's launch configs as the store keeps them.
+func launchConfigIdentities(cfg pool.Config) []store.LaunchConfigIdentity {
+	if cfg.AWS == nil {
+		return nil
+	}
+	lcs := make([]store.LaunchConfigIdentity, 0, len(cfg.AWS.LaunchConfigs))
+	for _, lc := range cfg.AWS.LaunchConfigs {
+		lcs = append(lcs, store.LaunchConfigIdentity{ID: lc.ID, Written: lc.Written, Content: pool.LaunchConfigContent(lc.Written)})
+	}
+	return lcs
+}
+
+// checkLaunchConfigs refuses, before anything is written, a definition that gives
+// a launch config id the pool has had other content under: an id names one launch
+// config forever (409, as today's worker-manager answers).
+func (s *Service) checkLaunchConfigs(ctx context.Context, id string, cfg pool.Config) error {
+	if cfg.AWS == nil {
+		return nil
+	}
+	_, err := s.Store.CheckLaunchConfigs(ctx, id, launchConfigIdentities(cfg))
+	if errors.Is(err, store.ErrLaunchConfigTaken) {
+		return httpapi.Conflict("%v: a launchConfigId names one launch config forever; give the changed launch config a new id", err)
+	}
+	if err != nil {
+		return storeError(err, "launch configs of "+id)
+	}
+	return nil
+}
+
+// recordLaunchConfigs remembers the launch configs of a pool's definition once it
+// is written. A concurrent writer that took one of its ids with other content
+// first is logged: the definition stands, and its next update is refused until
+// the id is changed.
+func (s *Service) recordLaunchConfigs(ctx context.Context, id string, cfg pool.Config) {
+	if cfg.AWS == nil {
+		return
+	}
+	created, err := s.Store.RecordLaunchConfigs(ctx, id, launchConfigIdentities(cfg))
+	if err != nil {
+		s.log().WarnContext(ctx, "launch configs not recorded", "workerPoolId", id, "error", err.Error())
+	}
+	if len(created) > 0 {
+		s.log().InfoContext(ctx, "launch configs created", "workerPoolId", id, "launchConfigIds", created)
+	}
 }
 
 func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -103,25 +153,29 @@ func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.decodePool(r, id)
+	p, cfg, err := s.decodePool(r, id)
 	if err != nil {
 		return nil, err
 	}
 	if p.ProviderID == pool.NullProviderID {
 		return nil, httpapi.InputError("a worker pool cannot be created with provider %s", pool.NullProviderID)
 	}
+	if err := s.checkLaunchConfigs(ctx, id, cfg); err != nil {
+		return nil, err
+	}
 	created, err := s.Store.CreateWorkerPool(ctx, p)
 	if errors.Is(err, store.ErrExists) {
 		// The same definition again (say, the body of a GET sent back) changes nothing.
 		if cur, gerr := s.Store.WorkerPool(ctx, id); gerr == nil && sameDefinition(cur, p) {
-			return httpapi.OK(poolOut(cur)), nil
+			return httpapi.OK(s.poolOut(cur)), nil
 		}
 		return nil, httpapi.Conflict("worker pool %s already exists", id)
 	}
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	return httpapi.OK(poolOut(created)), nil
+	s.recordLaunchConfigs(ctx, id, cfg)
+	return httpapi.OK(s.poolOut(created)), nil
 }
 
 func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -129,8 +183,11 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.decodePool(r, id)
+	p, cfg, err := s.decodePool(r, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkLaunchConfigs(ctx, id, cfg); err != nil {
 		return nil, err
 	}
 	updated, err := s.Store.UpdateWorkerPool(ctx, id, func(cur *store.WorkerPool) error {
@@ -144,15 +201,19 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	return httpapi.OK(poolOut(updated)), nil
+	s.recordLaunchConfigs(ctx, id, cfg)
+	return httpapi.OK(s.poolOut(updated)), nil
 }
 
 // sameDefinition reports whether b defines pool a as it is: the same provider,
 // description, owner, emailOnError and config (pool.SameConfig: member order and
-// number spelling aside). The stored config then stays as it was first written.
+// number spelling aside, and launch configs' launchConfigIds the same whether
+// written or made from their content, so that today's read-back sent back is no
+// change). The stored config then stays as it was first written.
 func sameDefinition(a, b store.WorkerPool) bool {
 	return a.ProviderID == b.ProviderID && a.Description == b.Description && a.Owner == b.Owner &&
-		a.EmailOnError == b.EmailOnError && pool.SameConfig(a.Config, b.Config)
+		a.EmailOnError == b.EmailOnError &&
+		(pool.SameConfig(a.Config, b.Config) || pool.SameConfig(pool.InjectLaunchConfigIDs(a.Config), pool.InjectLaunchConfigIDs(b.Config)))
 }
 
 // setProvider changes a pool's provider, remembering the old one: its workers are
@@ -183,7 +244,7 @@ func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, storeError(err, "worker pool "+id)
 	}
 	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "workerPoolId", id, "clientId", r.Caller.ClientID)
-	return httpapi.OK(poolOut(updated)), nil
+	return httpapi.OK(s.poolOut(updated)), nil
 }
 
 func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -195,7 +256,7 @@ func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	return httpapi.OK(poolOut(p)), nil
+	return httpapi.OK(s.poolOut(p)), nil
 }
 
 func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -209,7 +270,7 @@ func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*htt
 	}
 	out := make([]poolResponse, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, poolOut(p))
+		out = append(out, s.poolOut(p))
 	}
 	return httpapi.OK(page("workerPools", out, next)), nil
 }

@@ -50,6 +50,10 @@ type Service struct {
 	Mailer notify.Mailer
 	// ErrorRetention is how long reported errors stay listed (default 7 days).
 	ErrorRetention time.Duration
+	// Current serves today's worker-manager where it and v25 differ: a pool's
+	// config reads back with each launch config's launchConfigId (v25: exactly as
+	// written). See the README's differences table.
+	Current bool
 	Log            *slog.Logger
 	started        time.Time
 }
@@ -86,6 +90,7 @@ func (s *Service) API() *httpapi.API {
 		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool},
 		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool},
 		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool, NoScopes: true},
+		{Name: "listWorkerPoolLaunchConfigs", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/launch-configs", Handler: s.listWorkerPoolLaunchConfigs, NoScopes: true, SlashPatterns: onePoolID},
 		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
 		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError},
 		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},

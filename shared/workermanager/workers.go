@@ -314,11 +314,13 @@ type errorResponse struct {
 	Title        string          `json:"title"`
 	Description  string          `json:"description"`
 	Extra        json.RawMessage `json:"extra"`
+	// LaunchConfigID is the launch config the error concerns (today's worker-manager).
+	LaunchConfigID string `json:"launchConfigId,omitempty"`
 }
 
 func errorOut(e store.PoolError) errorResponse {
 	return errorResponse{ErrorID: e.ErrorID, WorkerPoolID: e.Pool, Reported: ts(e.Reported), Kind: e.Kind, Title: e.Title,
-		Description: e.Description, Extra: e.Extra}
+		Description: e.Description, Extra: e.Extra, LaunchConfigID: e.LaunchConfigID}
 }
 
 func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -361,8 +363,12 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 	}
 	extra["workerGroup"], extra["workerId"] = req.WorkerGroup, req.WorkerID
 	raw, _ := json.Marshal(extra)
+	launchConfigID := "" // the reporting worker's, as today's worker-manager records it
+	if w, err := s.Store.Worker(ctx, poolID, req.WorkerGroup, req.WorkerID); err == nil {
+		launchConfigID = w.LaunchConfigID
+	}
 	e, err := s.Store.AddError(ctx, store.PoolError{Pool: poolID, ErrorID: slugid.Nice(), Kind: req.Kind, Title: req.Title,
-		Description: req.Description, Extra: raw}, s.retention())
+		Description: req.Description, Extra: raw, LaunchConfigID: launchConfigID}, s.retention())
 	if err != nil {
 		return nil, storeError(err, "worker pool error")
 	}
@@ -379,7 +385,11 @@ func (s *Service) listWorkerPoolErrors(ctx context.Context, r *httpapi.Request) 
 	if err != nil {
 		return nil, err
 	}
-	es, next, err := s.Store.ListErrors(ctx, poolID, store.Page{Limit: limit, Token: token})
+	f := store.ErrorFilter{ErrorID: r.Query.Get("errorId"), LaunchConfigID: r.Query.Get("launchConfigId")}
+	if (f.ErrorID != "" && !pool.ValidLaunchConfigID(f.ErrorID)) || (f.LaunchConfigID != "" && !pool.ValidLaunchConfigID(f.LaunchConfigID)) {
+		return nil, httpapi.InputValidationError("errorId and launchConfigId must each be 1 to 38 of a-z A-Z 0-9 - _")
+	}
+	es, next, err := s.Store.ListErrorsWhere(ctx, poolID, f, store.Page{Limit: limit, Token: token})
 	if err != nil {
 		return nil, storeError(err, "errors of "+poolID)
 	}

@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/auth"
 	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // CLOUD=ec2
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
@@ -154,6 +155,11 @@ func run(ctx context.Context) error {
 	}
 	o.FakeCloud = json.RawMessage(os.Getenv("FAKE_CLOUD"))
 	o.Providers = os.Getenv("PROVIDERS")
+	switch o.Compatibility = os.Getenv("WORKER_MANAGER_COMPATIBILITY"); o.Compatibility {
+	case "", app.CompatibilityV25, app.CompatibilityCurrent:
+	default:
+		return fmt.Errorf("WORKER_MANAGER_COMPATIBILITY=%q: want %s or %s", o.Compatibility, app.CompatibilityV25, app.CompatibilityCurrent)
+	}
 	if s := os.Getenv("SEED"); s != "" {
 		if o.Seed, err = strconv.ParseInt(s, 10, 64); err != nil {
 			return fmt.Errorf("SEED=%q is not a number", s)
