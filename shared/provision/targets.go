@@ -37,9 +37,9 @@ type target struct {
 	// groupByRegion: a pool's workers' workerGroup is their region (today's
 	// worker-manager), not the providerId (v25).
 	groupByRegion bool
-	sizing     pool.Sizing
-	options    []pool.Option
-	demand     demand.Query
+	sizing        pool.Sizing
+	options       []pool.Option
+	demand        demand.Query
 
 	lastModified time.Time         // worker types: goes into user data
 	record       *store.WorkerPool // pools: the record, for deletion

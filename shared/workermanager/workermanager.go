@@ -54,8 +54,8 @@ type Service struct {
 	// config reads back with each launch config's launchConfigId (v25: exactly as
 	// written). See the README's differences table.
 	Current bool
-	Log            *slog.Logger
-	started        time.Time
+	Log     *slog.Logger
+	started time.Time
 }
 
 func (s *Service) log() *slog.Logger {
