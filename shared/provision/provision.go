@@ -306,6 +306,9 @@ func (it *iteration) run(ctx context.Context) error {
 	it.cleanupPools(ctx)
 
 	for _, t := range it.targets {
+		for _, w := range t.workers {
+			t.report.Workers.Add(w)
+		}
 		it.rep.Pools = append(it.rep.Pools, t.report)
 		it.rep.Launched += t.report.LaunchedCount()
 		it.rep.Terminated += t.report.Terminated

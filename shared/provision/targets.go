@@ -217,10 +217,12 @@ type PoolReport struct {
 	// MinCapacity and MaxCapacity are the pool's bounds (0 for a pool that is not
 	// provisioned, such as a deleted one).
 	MinCapacity, MaxCapacity float64
-	Launches                 []LaunchReport
-	Terminated               int
-	Errors                   []string
-	Note                     string
+	// Workers counts the live workers by state.
+	Workers    store.WorkerCounts
+	Launches   []LaunchReport
+	Terminated int
+	Errors     []string
+	Note       string
 }
 
 // LaunchReport is one launch call's result.
@@ -288,7 +290,7 @@ func (r PoolReport) status(now time.Time, history []store.PoolSample) store.Pool
 		Pool: r.Key, Updated: now, PendingTasks: r.PendingTasks, DesiredCapacity: r.Desired,
 		RequestedCapacity: r.Requested, RunningCapacity: r.Running, StoppingCapacity: r.Interrupted,
 		Launched: r.LaunchedCount(), Terminated: r.Terminated, Decision: r.Line(),
-		MinCapacity: r.MinCapacity, MaxCapacity: r.MaxCapacity, Interrupted: r.Interrupted,
+		MinCapacity: r.MinCapacity, MaxCapacity: r.MaxCapacity, Interrupted: r.Interrupted, Workers: r.Workers,
 	}
 	if len(r.Errors) > 0 {
 		st.LastError = r.Errors[len(r.Errors)-1]

@@ -98,3 +98,35 @@ func (s *Store) ListErrorsWhere(ctx context.Context, pool string, f ErrorFilter,
 	next, err := s.encodeToken(list, out.LastEvaluatedKey)
 	return errs, next, err
 }
+
+// PoolErrors returns every unexpired error of a pool ("" for every pool's: a scan
+// of the errors table, which holds only ErrorRetention's worth).
+func (s *Store) PoolErrors(ctx context.Context, pool string) ([]PoolError, error) {
+	var es []PoolError
+	var err error
+	if pool == "" {
+		es, err = scanAll[PoolError](ctx, s, s.tables.Errors)
+	} else {
+		filter, names, values := notExpired(s.Now())
+		names["#p"] = attrPool
+		values[":p"] = str(pool)
+		es, err = queryAll[PoolError](ctx, s, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.tables.Errors),
+			KeyConditionExpression:    aws.String("#p = :p"),
+			FilterExpression:          aws.String(filter),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		}, "errors of "+pool)
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now().Unix()
+	out := es[:0]
+	for _, e := range es {
+		if e.TTL == 0 || e.TTL > now {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -173,6 +173,35 @@ type PoolStatus struct {
 	// History is the pool's figures at the last iterations, oldest first, at most
 	// PoolHistoryLength of them: the status page's capacity over time.
 	History PoolHistory `dynamodbav:"history,omitempty"`
+	// Workers counts the pool's live workers by state, as the worker-manager API's
+	// pool answers report them.
+	Workers WorkerCounts `dynamodbav:"workers"`
+}
+
+// WorkerCounts are a pool's (or a launch config's) live workers by state: how
+// many, and their capacity.
+type WorkerCounts struct {
+	Requested         int     `dynamodbav:"requested" json:"requestedCount"`
+	Running           int     `dynamodbav:"running" json:"runningCount"`
+	Stopping          int     `dynamodbav:"stopping" json:"stoppingCount"`
+	RequestedCapacity float64 `dynamodbav:"requestedCapacity" json:"requestedCapacity"`
+	RunningCapacity   float64 `dynamodbav:"runningCapacity" json:"runningCapacity"`
+	StoppingCapacity  float64 `dynamodbav:"stoppingCapacity" json:"stoppingCapacity"`
+}
+
+// Add counts w (live workers only).
+func (c *WorkerCounts) Add(w Worker) {
+	switch w.State {
+	case Requested:
+		c.Requested++
+		c.RequestedCapacity += w.Capacity
+	case Running:
+		c.Running++
+		c.RunningCapacity += w.Capacity
+	case Stopping:
+		c.Stopping++
+		c.StoppingCapacity += w.Capacity
+	}
 }
 
 // PoolHistoryLength is how many iterations' figures a PoolStatus keeps (an hour

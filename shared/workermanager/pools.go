@@ -15,7 +15,8 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// poolResponse is a WorkerPoolFullDefinition.
+// poolResponse is a WorkerPoolFullDefinition: v25's members, and today's worker
+// figures (see stats.go).
 type poolResponse struct {
 	WorkerPoolID string          `json:"workerPoolId"`
 	ProviderID   string          `json:"providerId"`
@@ -25,20 +26,30 @@ type poolResponse struct {
 	Config       json.RawMessage `json:"config"`
 	Created      string          `json:"created"`
 	LastModified string          `json:"lastModified"`
+	poolCounts
 }
 
-func (s *Service) poolOut(p store.WorkerPool) poolResponse {
+func (s *Service) poolOut(p store.WorkerPool, counts store.WorkerCounts) poolResponse {
 	cfg := p.Config
 	if s.Current {
 		cfg = pool.InjectLaunchConfigIDs(cfg)
 	}
 	return poolResponse{WorkerPoolID: p.WorkerPoolID, ProviderID: p.ProviderID, Description: p.Description, Owner: p.Owner,
-		EmailOnError: p.EmailOnError, Config: cfg, Created: ts(p.Created), LastModified: ts(p.LastModified)}
+		EmailOnError: p.EmailOnError, Config: cfg, Created: ts(p.Created), LastModified: ts(p.LastModified), poolCounts: countsOut(counts)}
+}
+
+// poolAnswer is p as one pool's answer, with its figures.
+func (s *Service) poolAnswer(ctx context.Context, p store.WorkerPool) (*httpapi.Response, error) {
+	counts, err := s.poolStatus(ctx, p.WorkerPoolID)
+	if err != nil {
+		return nil, err
+	}
+	return httpapi.OK(s.poolOut(p, counts)), nil
 }
 
 // poolRequest is the body of createWorkerPool and updateWorkerPool. workerPoolId,
-// created and lastModified are allowed so the body of a previous GET can be sent back;
-// the id must be right, the times are ignored.
+// created, lastModified and the worker figures are allowed so the body of a
+// previous GET can be sent back; the id must be right, the rest is ignored.
 type poolRequest struct {
 	ProviderID   *string          `json:"providerId"`
 	Description  *string          `json:"description"`
@@ -48,6 +59,16 @@ type poolRequest struct {
 	WorkerPoolID string           `json:"workerPoolId"`
 	Created      json.RawMessage  `json:"created"`
 	LastModified json.RawMessage  `json:"lastModified"`
+	// A GET body's worker figures, ignored.
+	CurrentCapacity   json.RawMessage `json:"currentCapacity"`
+	RequestedCount    json.RawMessage `json:"requestedCount"`
+	RunningCount      json.RawMessage `json:"runningCount"`
+	StoppingCount     json.RawMessage `json:"stoppingCount"`
+	StoppedCount      json.RawMessage `json:"stoppedCount"`
+	RequestedCapacity json.RawMessage `json:"requestedCapacity"`
+	RunningCapacity   json.RawMessage `json:"runningCapacity"`
+	StoppingCapacity  json.RawMessage `json:"stoppingCapacity"`
+	StoppedCapacity   json.RawMessage `json:"stoppedCapacity"`
 }
 
 // decodePool validates a pool request; the scopes are checked before the config (a
@@ -167,7 +188,7 @@ func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if errors.Is(err, store.ErrExists) {
 		// The same definition again (say, the body of a GET sent back) changes nothing.
 		if cur, gerr := s.Store.WorkerPool(ctx, id); gerr == nil && sameDefinition(cur, p) {
-			return httpapi.OK(s.poolOut(cur)), nil
+			return s.poolAnswer(ctx, cur)
 		}
 		return nil, httpapi.Conflict("worker pool %s already exists", id)
 	}
@@ -175,7 +196,7 @@ func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, storeError(err, "worker pool "+id)
 	}
 	s.recordLaunchConfigs(ctx, id, cfg)
-	return httpapi.OK(s.poolOut(created)), nil
+	return s.poolAnswer(ctx, created)
 }
 
 func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -202,7 +223,7 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, storeError(err, "worker pool "+id)
 	}
 	s.recordLaunchConfigs(ctx, id, cfg)
-	return httpapi.OK(s.poolOut(updated)), nil
+	return s.poolAnswer(ctx, updated)
 }
 
 // sameDefinition reports whether b defines pool a as it is: the same provider,
@@ -244,7 +265,7 @@ func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, storeError(err, "worker pool "+id)
 	}
 	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "workerPoolId", id, "clientId", r.Caller.ClientID)
-	return httpapi.OK(s.poolOut(updated)), nil
+	return s.poolAnswer(ctx, updated)
 }
 
 func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -256,7 +277,7 @@ func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	return httpapi.OK(s.poolOut(p)), nil
+	return s.poolAnswer(ctx, p)
 }
 
 func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -268,9 +289,13 @@ func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*htt
 	if err != nil {
 		return nil, storeError(err, "worker pools")
 	}
+	counts, err := s.allPoolStatuses(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]poolResponse, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, s.poolOut(p))
+		out = append(out, s.poolOut(p, counts[p.WorkerPoolID]))
 	}
 	return httpapi.OK(page("workerPools", out, next)), nil
 }

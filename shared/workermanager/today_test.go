@@ -1,6 +1,8 @@
 package workermanager_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,58 @@ func TestMonitoringMethods(t *testing.T) {
 	r := h.Do(nil, "GET", base+"/__version__", nil)
 	if v := r.JSON(t); r.Status != 200 || v["version"] == "" || v["source"] == nil {
 		t.Errorf("version: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestStats: pools answer with today's worker figures (from the provisioner's
+// status of each pool), per launch config (from the live workers) and for errors.
+func TestStats(t *testing.T) {
+	h := apptest.New(t)
+	h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/aws"), poolBody("aws", `{"minCapacity": 0, "maxCapacity": 9, "launchConfigs": [
+	  {"region": "us-east-1", "workerManager": {"launchConfigId": "east", "capacityPerInstance": 2}, "launchConfig": {"ImageId": "ami-1"}},
+	  {"region": "us-west-2", "workerManager": {"launchConfigId": "west"}, "launchConfig": {"ImageId": "ami-2"}}]}`))
+	for i, st := range []store.State{store.Requested, store.Running, store.Running, store.Stopping} {
+		if _, err := h.App.Store.CreateWorker(ctx, store.Worker{Pool: "p/aws", WorkerGroup: "aws", WorkerID: fmt.Sprintf("i-%d", i), ProviderID: "aws",
+			State: st, InstanceID: fmt.Sprintf("i-%d", i), LaunchConfigID: "east", Capacity: 2, Expires: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts := store.WorkerCounts{Requested: 1, Running: 2, Stopping: 1, RequestedCapacity: 2, RunningCapacity: 4, StoppingCapacity: 2}
+	if err := h.App.Store.PutPoolStatuses(ctx, []store.PoolStatus{{Pool: "p/aws", Updated: time.Now(), Workers: counts}}); err != nil {
+		t.Fatal(err)
+	}
+	const want = `"currentCapacity":8,"requestedCount":1,"runningCount":2,"stoppingCount":1,"stoppedCount":0,"requestedCapacity":2,"runningCapacity":4,"stoppingCapacity":2,"stoppedCapacity":0`
+	for _, path := range []string{"/worker-pool/" + esc("p/aws"), "/worker-pools", "/worker-pools/stats"} {
+		if r := h.Do(nil, "GET", base+path, nil); r.Status != 200 || !strings.Contains(string(r.Body), want) {
+			t.Errorf("%s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	r := h.Do(nil, "GET", base+"/worker-pool/"+esc("p/aws")+"/stats", nil)
+	if body := string(r.Body); r.Status != 200 || !strings.Contains(body, `"launchConfigId":"east",`+want) ||
+		!strings.Contains(body, `"launchConfigId":"west","currentCapacity":0`) {
+		t.Errorf("workerPoolStats: %d %s", r.Status, r.Body)
+	}
+
+	for _, title := range []string{"a", "a", "b"} {
+		h.Do(h.Root, "POST", base+"/worker-pool-errors/"+esc("p/aws"), map[string]any{"kind": "k-" + title, "title": title,
+			"description": "", "extra": map[string]any{}, "workerGroup": "aws", "workerId": "i-1"})
+	}
+	r = h.Do(nil, "GET", base+"/worker-pool-errors/stats?workerPoolId="+esc("p/aws"), nil)
+	var es struct {
+		WorkerPoolID string
+		Totals       struct {
+			Total                                                int
+			Daily, Hourly, Title, Code, WorkerPool, LaunchConfig map[string]int
+		}
+	}
+	if err := json.Unmarshal(r.Body, &es); err != nil || es.Totals.Total != 3 || es.Totals.Title["a"] != 2 || es.Totals.Code["k-b"] != 1 ||
+		es.Totals.LaunchConfig["east"] != 3 || es.Totals.WorkerPool["p/aws"] != 3 || len(es.Totals.Hourly) != 1 || len(es.Totals.Daily) != 1 {
+		t.Errorf("workerPoolErrorStats: %d %s", r.Status, r.Body)
+	}
+	if r := h.Do(nil, "GET", base+"/worker-pool-errors/stats", nil); r.Status != 200 || !strings.Contains(string(r.Body), `"total":3`) {
+		t.Errorf("workerPoolErrorStats of all pools: %d %s", r.Status, r.Body)
+	}
+	if r := h.Do(nil, "GET", base+"/worker-pool-errors/stats?workerPoolId="+esc("p/none"), nil); r.Status != 404 {
+		t.Errorf("workerPoolErrorStats of an unknown pool: %d", r.Status)
 	}
 }
