@@ -85,3 +85,29 @@ func TestFrontDoorKeepsOurPathsFromTheUpstream(t *testing.T) {
 		t.Errorf("the distribution's default behaviour does not run FrontDoorUpstreamPathFunction: %s", assoc)
 	}
 }
+
+// TestFrontDoorProvesItself (finding 4): the distribution sends workerfleet's origin
+// the secret header the API functions compare (FRONT_DOOR_SECRET), from one secret.
+func TestFrontDoorProvesItself(t *testing.T) {
+	doc, _ := document(t)
+	dist := mapOf(mapOf(mapOf(doc["Resources"])["FrontDoorDistribution"])["Properties"])["DistributionConfig"]
+	origins, _ := mapOf(dist)["Origins"].([]any)
+	var sent string
+	for _, o := range origins {
+		if mapOf(o)["Id"] != "workerfleet" {
+			continue
+		}
+		hs, _ := mapOf(o)["OriginCustomHeaders"].([]any)
+		for _, h := range hs {
+			if mapOf(h)["HeaderName"] == "X-Workerfleet-Front-Door" {
+				b, _ := json.Marshal(mapOf(h)["HeaderValue"])
+				sent = string(b)
+			}
+		}
+	}
+	env, _ := json.Marshal(mapOf(mapOf(mapOf(doc["Globals"])["Function"])["Environment"])["Variables"].(map[string]any)["FRONT_DOOR_SECRET"])
+	const ref = "{{resolve:secretsmanager:${FrontDoorSecret}}}"
+	if !strings.Contains(sent, ref) || !strings.Contains(string(env), ref) {
+		t.Errorf("the workerfleet origin sends X-Workerfleet-Front-Door %s and the functions compare FRONT_DOOR_SECRET %s; want both %s", sent, env, ref)
+	}
+}

@@ -1,0 +1,79 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"testing"
+
+	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
+
+	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/apptest"
+	"github.com/workerfleet/workerfleet/shared/httpapi"
+)
+
+// These tests hold the findings of issue 22 (tenant isolation, minted scopes, the
+// edges) through the HTTP layer; each failed before its fix.
+
+// signedFor signs a request for another host (as a client of another deployment
+// would), then sends it to the harness with the given extra headers.
+func signedFor(t *testing.T, h *apptest.Harness, creds *tcclient.Credentials, method, signedURL string, headers map[string]string) apptest.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, signedURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := creds.SignRequest(req); err != nil {
+		t.Fatal(err)
+	}
+	local, _ := url.Parse(h.URL)
+	req.URL.Scheme, req.URL.Host, req.Host = local.Scheme, local.Host, local.Host
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apptest.Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+}
+
+// TestForwardedHostIsTrustedOnlyFromTheFrontDoor (finding 4): a request signed for
+// another deployment's host, with that host in X-Forwarded-Host, is refused unless
+// the front door's secret header comes with it.
+func TestForwardedHostIsTrustedOnlyFromTheFrontDoor(t *testing.T) {
+	const secret = "the-front-door-secret"
+	path := apBase + "/worker-type/none"
+	staging := "https://staging.example.com" + path
+	for _, tt := range []struct {
+		name       string
+		secret     string // the deployment's FRONT_DOOR_SECRET
+		headers    map[string]string
+		signed     string // "" : the harness's own URL
+		wantStatus int
+	}{
+		{"another deployment's request, forwarded host claimed", "", map[string]string{"X-Forwarded-Host": "staging.example.com:443"}, staging, 401},
+		{"the same, with a front door configured but no proof", secret, map[string]string{"X-Forwarded-Host": "staging.example.com:443"}, staging, 401},
+		{"the same, with a wrong proof", secret, map[string]string{"X-Forwarded-Host": "staging.example.com:443", httpapi.FrontDoorHeader: "guess"}, staging, 401},
+		{"through the front door", secret, map[string]string{"X-Forwarded-Host": "staging.example.com:443", httpapi.FrontDoorHeader: secret}, staging, 404},
+		{"signed for the Host, a stray X-Forwarded-Host ignored", secret, map[string]string{"X-Forwarded-Host": "elsewhere.example.com:443"}, "", 404},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := apptest.New(t, app.WithFrontDoorSecret(tt.secret))
+			signed := tt.signed
+			if signed == "" {
+				signed = h.URL + path
+			}
+			r := signedFor(t, h, h.Root, "GET", signed, tt.headers)
+			if r.Status != tt.wantStatus || r.Code() == "" {
+				t.Errorf("%d %s, want %d with a Taskcluster error", r.Status, truncate(r.Body), tt.wantStatus)
+			}
+		})
+	}
+}
