@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -61,22 +60,16 @@ func definitionScopes(wt pool.WorkerType) []string {
 }
 
 // requireWrite checks the manage scope and that the caller holds every scope the
-// definition grants.
+// definition's instances will carry: those it grants, and those the secrets the
+// provisioner makes for them add (SecretScopes: the worker-type role and
+// assume:worker-id:*), else a manage-worker-type scope would mint them.
 func requireWrite(r *httpapi.Request, name string, def pool.WorkerType) error {
 	params := map[string]string{"workerType": name}
 	if err := r.Require(manageScope.Bind(params)); err != nil {
 		return err
 	}
-	granted := definitionScopes(def)
-	if len(granted) == 0 {
-		return nil
-	}
-	items := make([]any, len(granted))
-	for i, s := range granted {
-		items[i] = s
-	}
-	if err := r.Require(auth.AllOf(items...)); err != nil {
-		return httpapi.InsufficientScopes("the definition grants its instances scopes the caller does not hold: %s", err.(*httpapi.Error).Message)
+	if err := requireAll(r, SecretScopes(name, definitionScopes(def))); err != nil {
+		return httpapi.InsufficientScopes("the definition grants its instances scopes the caller does not hold: %s", err.Message)
 	}
 	return nil
 }
