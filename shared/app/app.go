@@ -550,7 +550,7 @@ type httpAuth struct {
 
 func (h httpAuth) Authenticate(ctx context.Context, r httpapi.AuthRequest) (httpapi.Caller, error) {
 	host, port := r.Addressed(h.frontDoorSecret)
-	c, err := h.a.Authenticate(ctx, auth.Request{Method: r.Method, Host: host, Port: port, Resources: r.Resources,
+	c, err := h.a.Authenticate(ctx, auth.Request{Method: r.Method, Host: host, Port: port, Resources: r.Resources, Encoded: r.Encoded,
 		Authorization: r.Authorization, ContentType: r.ContentType, Payload: r.Payload})
 	var ae *auth.Error
 	if errors.As(err, &ae) {

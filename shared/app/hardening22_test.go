@@ -1,10 +1,16 @@
 package app_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
@@ -75,5 +81,52 @@ func TestForwardedHostIsTrustedOnlyFromTheFrontDoor(t *testing.T) {
 				t.Errorf("%d %s, want %d with a Taskcluster error", r.Status, truncate(r.Body), tt.wantStatus)
 			}
 		})
+	}
+}
+
+// TestUnknownClientsCostOneUpstreamCall (finding 6): with authentication delegated
+// to a Taskcluster deployment, a request of a client unknown here is validated
+// first (a malformed path parameter or body costs no upstream call), and then
+// costs one authenticateHawk call: only the encodings a client signs are tried,
+// and a refusal that is not a MAC mismatch ends the search.
+func TestUnknownClientsCostOneUpstreamCall(t *testing.T) {
+	var mu sync.Mutex
+	var resources []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Resource string }
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		mu.Lock()
+		resources = append(resources, in.Resource)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":"auth-failed","message":"Client ID nobody does not exist"}`)
+	}))
+	defer upstream.Close()
+	h := apptest.NewWithConfig(t, func(c *app.Config) { c.TaskclusterRootURL, c.DelegateAuth = upstream.URL, true })
+	nobody := &tcclient.Credentials{ClientID: "nobody", AccessToken: "whatever"}
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+		wantStatus         int
+		wantCalls          []string
+	}{
+		{"malformed pool id", "PUT", wmBase + "/worker-pool/no-slash-here", map[string]any{}, 400, nil},
+		{"malformed worker type", "DELETE", apBase + "/worker-type/" + strings.Repeat("x", 30), nil, 400, nil},
+		{"body not JSON", "POST", wmBase + "/worker-pool-errors/proj%2Fpool", "{not json", 400, nil},
+		{"valid request", "DELETE", wmBase + "/worker-pool/proj%2Fpool", nil, 401, []string{wmBase + "/worker-pool/proj%2Fpool"}},
+	} {
+		mu.Lock()
+		resources = nil
+		mu.Unlock()
+		r := h.Do(nobody, tt.method, tt.path, tt.body)
+		if r.Status != tt.wantStatus || r.Code() == "" {
+			t.Errorf("%s: %d %s, want %d", tt.name, r.Status, truncate(r.Body), tt.wantStatus)
+		}
+		mu.Lock()
+		got := resources
+		mu.Unlock()
+		if diff := cmp.Diff(tt.wantCalls, got); diff != "" {
+			t.Errorf("%s: authenticateHawk calls by resource (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }

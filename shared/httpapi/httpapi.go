@@ -73,9 +73,12 @@ type AuthRequest struct {
 	// addressed ("" without one), and FrontDoorProof the FrontDoorHeader's value:
 	// see Addressed.
 	ForwardedHost, ForwardedPort, FrontDoorProof string
-	// Resources are the request URIs (path?query) the client may have signed: the raw
-	// one first, then the path re-encoded as the known clients encode parameters.
+	// Resources are the request URIs (path?query) the client may have signed: the
+	// path re-encoded as the known clients encode parameters, then the path as
+	// delivered (decoded) when it differs from those. Encoded is how many of them,
+	// from the first, are such encodings.
 	Resources     []string
+	Encoded       int
 	Authorization string
 	ContentType   string
 	Payload       []byte
@@ -106,6 +109,10 @@ type Route struct {
 	// Credentials names the path parameters that are credentials (a secret's token):
 	// request logs show them as <redacted>.
 	Credentials []string
+	// Check, if set, refuses what can be refused without knowing the caller (the
+	// path parameters' patterns): it runs before authentication, so a malformed
+	// request costs no client lookup and no call to a remote auth service.
+	Check func(r *Request) error
 	// NoScopes marks a method that requires no scopes (Taskcluster's reference
 	// lists none for it). As Taskcluster's API library does, such a method is served
 	// without authenticating the caller: whatever Authorization header or bewit comes
@@ -523,8 +530,18 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		req.Caller = Caller{Scopes: []string{anonymousScope}}
 		return route.Handler(ctx, req)
 	}
+	// What needs no caller is refused before the caller is established.
+	if route.Check != nil {
+		if err := route.Check(req); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Body) > 0 && !json.Valid(req.Body) {
+		return nil, InputValidationError("request body: not valid JSON")
+	}
 	host, port := hostPort(req.Header)
 	fwdHost, fwdPort := forwardedHostPort(req.Header)
+	resources, encoded := a.signedResources(ev, route, params)
 	caller, err := a.auth.Authenticate(ctx, AuthRequest{
 		Method:         req.Method,
 		Host:           host,
@@ -532,7 +549,8 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 		ForwardedHost:  fwdHost,
 		ForwardedPort:  fwdPort,
 		FrontDoorProof: req.Header.Get(FrontDoorHeader),
-		Resources:      a.signedResources(ev, route, params),
+		Resources:      resources,
+		Encoded:        encoded,
 		Authorization:  req.Header.Get("Authorization"),
 		ContentType:    req.Header.Get("Content-Type"),
 		Payload:        req.Body,
@@ -650,15 +668,15 @@ func (r AuthRequest) Addressed(frontDoorSecret string) (host, port string) {
 }
 
 // signedResources lists the request URIs a client may have signed for this request:
-// the raw path as delivered, and the path rebuilt from the route's pattern with each
-// parameter encoded as the Go clients (url.QueryEscape) and the JavaScript and Python
-// clients (encodeURIComponent) encode it. All decode to the same request.
-func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, params map[string]string) []string {
+// the path rebuilt from the route's pattern with each parameter encoded as the Go
+// clients (url.QueryEscape) and the JavaScript and Python clients
+// (encodeURIComponent) encode it, then the path as delivered (decoded) when it
+// differs from both; encoded counts the rebuilt ones. All decode to the same request.
+func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, params map[string]string) (out []string, encoded int) {
 	q := ""
 	if ev.RawQueryString != "" {
 		q = "?" + ev.RawQueryString
 	}
-	out := []string{ev.RawPath + q}
 	for _, esc := range []func(string) string{url.QueryEscape, EncodeURIComponent} {
 		p := a.base + paramRE.ReplaceAllStringFunc(c.Pattern, func(m string) string {
 			return esc(params[m[1:len(m)-1]])
@@ -667,7 +685,11 @@ func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, pa
 			out = append(out, r)
 		}
 	}
-	return out
+	encoded = len(out)
+	if raw := ev.RawPath + q; !slices.Contains(out, raw) {
+		out = append(out, raw)
+	}
+	return out, encoded
 }
 
 // EncodeURIComponent escapes as JavaScript's function of that name does (how

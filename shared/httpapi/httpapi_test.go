@@ -222,10 +222,12 @@ func TestAuthenticatorSeesWhatTheClientSigned(t *testing.T) {
 	}
 	want := AuthRequest{
 		Method: "GET", Host: "api.example.com", Port: "443",
+		// The encodings clients sign first; the decoded path, which none signs, last.
 		Resources: []string{
-			"/api/worker-manager/v1/workers/proj/pool-a:/g/w?bewit=abc",
 			"/api/worker-manager/v1/workers/proj%2Fpool-a:/g/w?bewit=abc",
+			"/api/worker-manager/v1/workers/proj/pool-a:/g/w?bewit=abc",
 		},
+		Encoded:       1,
 		Authorization: "Hawk id=\"x\"",
 	}
 	if diff := cmp.Diff(want, authn.last); diff != "" {
@@ -236,9 +238,9 @@ func TestAuthenticatorSeesWhatTheClientSigned(t *testing.T) {
 	ev = event("GET", "/api/worker-manager/v1/worker-type/a(b) c", "", "")
 	call(t, a, ev)
 	wantRes := []string{
-		"/api/worker-manager/v1/worker-type/a(b) c",
 		"/api/worker-manager/v1/worker-type/a%28b%29+c",
 		"/api/worker-manager/v1/worker-type/a(b)%20c",
+		"/api/worker-manager/v1/worker-type/a(b) c",
 	}
 	if diff := cmp.Diff(wantRes, authn.last.Resources); diff != "" {
 		t.Errorf("resources (-want +got):\n%s", diff)

@@ -75,17 +75,17 @@ func (s *Service) API() *httpapi.API {
 	for _, r := range []httpapi.Route{
 		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
 		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders, NoScopes: true},
-		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool},
-		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool},
-		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool},
+		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool, Check: checkIDs},
+		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool, Check: checkIDs},
+		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool, Check: checkIDs},
 		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool, NoScopes: true},
 		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
-		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError},
+		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError, Check: checkIDs},
 		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},
 		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true},
 		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true},
-		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker},
-		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker},
+		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker, Check: checkIDs},
+		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker, Check: checkIDs},
 		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
 	} {
 		a.Handle(r)
@@ -110,6 +110,12 @@ var (
 )
 
 func ts(t time.Time) string { return httpapi.Timestamp(t) }
+
+// checkIDs refuses malformed path identifiers (before the caller is authenticated).
+func checkIDs(r *httpapi.Request) error {
+	_, _, _, err := ids(r)
+	return err
+}
 
 // ids reads and validates the path's identifiers.
 func ids(r *httpapi.Request) (poolID, group, id string, err error) {
