@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
+	"github.com/workerfleet/workerfleet/shared/pool"
 )
 
 // These tests hold the findings of issue 22 (tenant isolation, minted scopes, the
@@ -128,5 +131,84 @@ func TestUnknownClientsCostOneUpstreamCall(t *testing.T) {
 		if diff := cmp.Diff(tt.wantCalls, got); diff != "" {
 			t.Errorf("%s: authenticateHawk calls by resource (-want +got):\n%s", tt.name, diff)
 		}
+	}
+}
+
+// launchConfigs is an aws pool config of n launch configs, each in its own
+// (nonexistent) subnet, with a huge maxCapacity: the shape of the pool that
+// starved the others in issue 22.
+func launchConfigs(n int) string {
+	lcs := make([]string, n)
+	for i := range lcs {
+		lcs[i] = fmt.Sprintf(`{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large","SubnetId":"subnet-%017x"}}`, i)
+	}
+	return `{"minCapacity":0,"maxCapacity":2147483647,"launchConfigs":[` + strings.Join(lcs, ",") + `]}`
+}
+
+// TestStoredItemsAreBounded (finding 7): bodies that would make items DynamoDB
+// refuses (400 KB) are answered 413 before anything is written, on every route that
+// stores what it is sent; a pool at the bounds is created and deleted.
+func TestStoredItemsAreBounded(t *testing.T) {
+	h, db := countingHarness(t)
+	if r := h.Do(h.Root, "PUT", wmBase+"/worker-pool/p%2Ferr", poolDef("aws", launchConfigs(1))); r.Status != 200 {
+		t.Fatalf("pool: %d %s", r.Status, truncate(r.Body))
+	}
+	big := strings.Repeat("x", 500<<10)
+	secret := map[string]any{"token": "", "workerType": "wt", "secrets": map[string]any{"k": big}, "scopes": []string{},
+		"expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
+	token := "Aaaaaaaaaaaaaaaaaaaaaa"
+	secret["token"] = token
+	bigPool := poolDef("aws", launchConfigs(1))
+	bigPool["description"] = big
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+		wantStatus         int
+		wantCode           string
+	}{
+		{"reportWorkerError", "POST", wmBase + "/worker-pool-errors/p%2Ferr", map[string]any{"kind": "k", "title": "t", "description": big, "extra": map[string]any{}}, 413, "InputTooLarge"},
+		{"createWorkerType", "PUT", apBase + "/worker-type/big", workerTypeDef(func(d map[string]any) { d["userData"] = map[string]any{"blob": big} }), 413, "InputTooLarge"},
+		{"createSecret", "PUT", apBase + "/secret/" + token, secret, 413, "InputTooLarge"},
+		{"createWorkerPool (description)", "PUT", wmBase + "/worker-pool/p%2Fbig", bigPool, 413, "InputTooLarge"},
+		{"createWorkerPool (launch configs over the bound)", "PUT", wmBase + "/worker-pool/p%2Fmany", poolDef("aws", launchConfigs(pool.MaxLaunchConfigs+1)), 400, "InputValidationError"},
+		// 2,500 launch configs (about 400 KB) once made an item DynamoDB refused.
+		{"createWorkerPool (2,500 launch configs)", "PUT", wmBase + "/worker-pool/p%2Fhuge", poolDef("aws", launchConfigs(2500)), 413, "InputTooLarge"},
+	} {
+		db.Reset()
+		r := h.Do(h.Root, tt.method, tt.path, tt.body)
+		if r.Status != tt.wantStatus || r.Code() != tt.wantCode {
+			t.Errorf("%s: %d %s, want %d %s", tt.name, r.Status, truncate(r.Body), tt.wantStatus, tt.wantCode)
+		}
+		if n := db.Counts()["PutItem"]; n > 1 { // the replay guard's nonce, at most
+			t.Errorf("%s: %d PutItem calls (%v), want nothing stored", tt.name, n, db.Ops())
+		}
+	}
+	// At the bound: created, then deleted (which records the provider history).
+	// Filled to the byte with workerConfig padding spread over the launch configs
+	// (each must fit in EC2 user data).
+	config := func(pad int) json.RawMessage {
+		lcs := make([]string, pool.MaxLaunchConfigs)
+		for i := range lcs {
+			n := pad / len(lcs)
+			if i == len(lcs)-1 {
+				n += pad % len(lcs)
+			}
+			lcs[i] = fmt.Sprintf(`{"region":"us-east-1","capacityPerInstance":1,"launchConfig":{"ImageId":"ami-0123456789abcdef0","InstanceType":"m5.large","SubnetId":"subnet-%017x"},"workerConfig":{"p":%q}}`, i, strings.Repeat("w", n))
+		}
+		return json.RawMessage(`{"minCapacity":0,"maxCapacity":2147483647,"launchConfigs":[` + strings.Join(lcs, ",") + `]}`)
+	}
+	at := poolDef("aws", "{}")
+	at["description"] = strings.Repeat("d", 10240)
+	at["config"] = config(0)
+	raw, _ := json.Marshal(at)
+	at["config"] = config(pool.MaxDefinitionBytes - len(raw))
+	if raw, _ = json.Marshal(at); len(raw) != pool.MaxDefinitionBytes {
+		t.Fatalf("the pool at the bounds is %d bytes, want %d", len(raw), pool.MaxDefinitionBytes)
+	}
+	if r := h.Do(h.Root, "PUT", wmBase+"/worker-pool/p%2Fat", at); r.Status != 200 {
+		t.Fatalf("pool at the bounds: %d %s", r.Status, truncate(r.Body))
+	}
+	if r := h.Do(h.Root, "DELETE", wmBase+"/worker-pool/p%2Fat", nil); r.Status != 200 {
+		t.Errorf("deleting the pool at the bounds: %d %s", r.Status, truncate(r.Body))
 	}
 }

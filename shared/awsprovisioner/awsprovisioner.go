@@ -73,8 +73,8 @@ func (s *Service) WorkerTypesAPI() *httpapi.API {
 		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
 		{Name: "backendStatus", Method: "GET", Pattern: "/backend-status", Handler: s.backendStatus, NoScopes: true},
 		{Name: "listWorkerTypeSummaries", Method: "GET", Pattern: "/list-worker-type-summaries", Handler: s.listWorkerTypeSummaries, NoScopes: true},
-		{Name: "createWorkerType", Method: "PUT", Pattern: "/worker-type/<workerType>", Handler: s.createWorkerType, Check: checkWorkerType},
-		{Name: "updateWorkerType", Method: "POST", Pattern: "/worker-type/<workerType>/update", Handler: s.updateWorkerType, Check: checkWorkerType},
+		{Name: "createWorkerType", Method: "PUT", Pattern: "/worker-type/<workerType>", Handler: s.createWorkerType, Check: checkWorkerType, MaxBody: pool.MaxDefinitionBytes},
+		{Name: "updateWorkerType", Method: "POST", Pattern: "/worker-type/<workerType>/update", Handler: s.updateWorkerType, Check: checkWorkerType, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "workerTypeLastModified", Method: "GET", Pattern: "/worker-type-last-modified/<workerType>", Handler: s.workerTypeLastModified, NoScopes: true},
 		{Name: "workerType", Method: "GET", Pattern: "/worker-type/<workerType>", Handler: s.workerType, Check: checkWorkerType},
 		{Name: "removeWorkerType", Method: "DELETE", Pattern: "/worker-type/<workerType>", Handler: s.removeWorkerType, Check: checkWorkerType},
@@ -92,7 +92,7 @@ func (s *Service) SecretsAPI() *httpapi.API {
 	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
 	token := []string{"token"} // a secret's token is its credential: never logged
 	for _, r := range []httpapi.Route{
-		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret, Credentials: token, Check: checkToken},
+		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret, Credentials: token, Check: checkToken, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "getSecret", Method: "GET", Pattern: "/secret/<token>", Handler: s.getSecret, Credentials: token, NoScopes: true},
 		{Name: "removeSecret", Method: "DELETE", Pattern: "/secret/<token>", Handler: s.removeSecret, Credentials: token, NoScopes: true},
 		{Name: "instanceStarted", Method: "GET", Pattern: "/instance-started/<instanceId>/<token>", Handler: s.instanceStarted, Credentials: token, NoScopes: true},
@@ -142,6 +142,8 @@ func storeError(err error, what string) error {
 		return httpapi.NotFound("%s not found", what)
 	case errors.Is(err, store.ErrConflict):
 		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
+	case errors.Is(err, store.ErrTooLarge):
+		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -109,6 +109,9 @@ type Route struct {
 	// Credentials names the path parameters that are credentials (a secret's token):
 	// request logs show them as <redacted>.
 	Credentials []string
+	// MaxBody, if positive and below the API's limit, is this route's body limit:
+	// a longer body is a 413 before anything else is done with it.
+	MaxBody int
 	// Check, if set, refuses what can be refused without knowing the caller (the
 	// path parameters' patterns): it runs before authentication, so a malformed
 	// request costs no client lookup and no call to a remote auth service.
@@ -522,8 +525,12 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 	if req.Body, err = eventBody(ev); err != nil {
 		return nil, InputError("malformed request body encoding: %v", err)
 	}
-	if len(req.Body) > a.maxBody {
-		return nil, TooLarge("request body is %d bytes; the limit is %d", len(req.Body), a.maxBody)
+	limit := a.maxBody
+	if route.MaxBody > 0 && route.MaxBody < limit {
+		limit = route.MaxBody
+	}
+	if len(req.Body) > limit {
+		return nil, TooLarge("request body is %d bytes; %s accepts at most %d", len(req.Body), route.Name, limit)
 	}
 
 	if route.NoScopes {

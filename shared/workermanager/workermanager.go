@@ -75,16 +75,16 @@ func (s *Service) API() *httpapi.API {
 	for _, r := range []httpapi.Route{
 		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
 		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders, NoScopes: true},
-		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool, Check: checkIDs},
-		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool, Check: checkIDs},
+		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool, Check: checkIDs, MaxBody: pool.MaxDefinitionBytes},
+		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool, Check: checkIDs, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool, Check: checkIDs},
 		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool, NoScopes: true},
 		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
-		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError, Check: checkIDs},
+		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError, Check: checkIDs, MaxBody: pool.MaxReportBytes},
 		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},
 		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true},
 		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true},
-		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker, Check: checkIDs},
+		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>:/<workerGroup>/<workerId>", Handler: s.createWorker, Check: checkIDs, MaxBody: pool.MaxReportBytes},
 		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker, Check: checkIDs},
 		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
 	} {
@@ -144,6 +144,8 @@ func storeError(err error, what string) error {
 		return httpapi.InputValidationError("continuationToken is invalid: it was altered, or belongs to another listing")
 	case errors.Is(err, store.ErrConflict):
 		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
+	case errors.Is(err, store.ErrTooLarge):
+		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
