@@ -1,17 +1,22 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
@@ -20,6 +25,8 @@ import (
 	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/store"
+	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // These tests hold the findings of issue 22 (tenant isolation, minted scopes, the
@@ -210,5 +217,125 @@ func TestStoredItemsAreBounded(t *testing.T) {
 	}
 	if r := h.Do(h.Root, "DELETE", wmBase+"/worker-pool/p%2Fat", nil); r.Status != 200 {
 		t.Errorf("deleting the pool at the bounds: %d %s", r.Status, truncate(r.Body))
+	}
+}
+
+// readsDB records the reads it passes on: which table or index each read, and how
+// many bytes of items came back (store.ItemSize). DynamoDB Local charges a read of
+// an index by the base table's item size, unlike DynamoDB, which charges it by the
+// index entries' size; the bytes read out are what the emulator shows truthfully.
+type readsDB struct {
+	store.DB
+	mu    sync.Mutex
+	names map[string]string // table name: role
+	reads []string          // "Scan WorkerTypes/summaries"
+	bytes int
+}
+
+func (c *readsDB) record(op string, table, index *string, items ...map[string]types.AttributeValue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	what := op + " " + c.names[aws.ToString(table)]
+	if index != nil {
+		what += "/" + *index
+	}
+	c.reads = append(c.reads, what)
+	for _, it := range items {
+		c.bytes += store.ItemSize(it)
+	}
+}
+
+func (c *readsDB) reset() ([]string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, b := c.reads, c.bytes
+	c.reads, c.bytes = nil, 0
+	return r, b
+}
+
+func (c *readsDB) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	out, err := c.DB.Scan(ctx, in, opts...)
+	if err == nil {
+		c.record("Scan", in.TableName, in.IndexName, out.Items...)
+	}
+	return out, err
+}
+
+func (c *readsDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.DB.Query(ctx, in, opts...)
+	if err == nil {
+		c.record("Query", in.TableName, in.IndexName, out.Items...)
+	}
+	return out, err
+}
+
+func (c *readsDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := c.DB.GetItem(ctx, in, opts...)
+	if err == nil {
+		c.record("GetItem", in.TableName, nil, out.Item)
+	}
+	return out, err
+}
+
+// TestAnonymousReadsCostWhatTheyAnswer (finding 5): listWorkerTypes and the
+// summaries read the worker types' names and bounds (an index), not their
+// definitions, and the summaries and state read the live workers (an index), not
+// the stopped records kept listed: with 40 worker types of 100 KB and 300 stopped
+// workers, the listings read a few KB.
+func TestAnonymousReadsCostWhatTheyAnswer(t *testing.T) {
+	db := &readsDB{DB: storetest.DB(t)}
+	h := apptest.New(t, app.WithDB(db))
+	tables := h.App.Config.Tables
+	db.names = map[string]string{tables.WorkerTypes: "WorkerTypes", tables.Workers: "Workers", tables.Errors: "Errors", tables.Status: "Status", tables.Clients: "Clients"}
+	for i := range 40 {
+		def := workerTypeDef(func(d map[string]any) { d["description"] = strings.Repeat("d", 100<<10) })
+		if r := h.Do(h.Root, "PUT", fmt.Sprintf("%s/worker-type/wt-%02d", apBase, i), def); r.Status != 200 {
+			t.Fatalf("worker type %d: %d %s", i, r.Status, truncate(r.Body))
+		}
+	}
+	for i := range 302 {
+		w := store.Worker{Pool: store.WorkerTypePool("wt-00"), WorkerGroup: "us-east-1", WorkerID: fmt.Sprintf("i-%04d", i),
+			InstanceID: fmt.Sprintf("i-%04d", i), Capacity: 1, State: store.Stopped, EC2State: "terminated"}
+		if i < 2 {
+			w.State, w.EC2State = store.Running, "running"
+		}
+		if _, err := h.App.Store.CreateWorker(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		path      string
+		check     func(body []byte) bool
+		maxBytes  int
+		forbidden []string // reads the answer does not need
+	}{
+		{apBase + "/list-worker-types", func(b []byte) bool { var n []string; return json.Unmarshal(b, &n) == nil && len(n) == 40 }, 4 << 10,
+			[]string{"Scan WorkerTypes", "GetItem WorkerTypes"}},
+		{apBase + "/list-worker-type-summaries", func(b []byte) bool {
+			var s []map[string]any
+			return json.Unmarshal(b, &s) == nil && len(s) == 40 && s[0]["runningCapacity"] == float64(2) && s[0]["maxCapacity"] == float64(10)
+		}, 8 << 10, []string{"Scan WorkerTypes", "GetItem WorkerTypes", "Query Workers"}},
+		{apBase + "/state/wt-00", func(b []byte) bool {
+			var s map[string]any
+			return json.Unmarshal(b, &s) == nil && len(s["instances"].([]any)) == 2
+		}, 110 << 10, []string{"Query Workers"}}, // its definition (100 KB) is read: state shows it
+	} {
+		db.reset()
+		start := time.Now()
+		r := h.Do(nil, "GET", tt.path, nil)
+		took := time.Since(start)
+		reads, bytes := db.reset()
+		t.Logf("GET %s: %d bytes answered in %s, %d bytes read by %d reads", tt.path, len(r.Body), took.Round(time.Millisecond), bytes, len(reads))
+		if r.Status != 200 || !tt.check(r.Body) {
+			t.Errorf("GET %s: %d %s", tt.path, r.Status, truncate(r.Body))
+		}
+		if bytes > tt.maxBytes {
+			t.Errorf("GET %s read %d bytes, want at most %d", tt.path, bytes, tt.maxBytes)
+		}
+		for _, f := range tt.forbidden {
+			if slices.Contains(reads, f) {
+				t.Errorf("GET %s made a read it does not need: %s (all: %v)", tt.path, f, reads)
+			}
+		}
 	}
 }

@@ -67,6 +67,7 @@ var LogicalIDs = Tables{
 // against it.
 var Schema = map[string][2]string{
 	"WorkerTypesTable":           {"workerType", ""},
+	"WorkerTypesTable/summaries": {"workerType", ""},
 	"WorkerPoolsTable":           {"workerPoolId", ""},
 	"WorkersTable":               {attrPool, attrWorker},
 	"WorkersTable/byInstance":    {"instanceId", ""},

@@ -268,3 +268,53 @@ func TestProvisionerEC2Permissions(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsCannotStarveRegistrationOrTheProvisioner (finding 5): registration, the
+// secrets API, EC2 events and the provisioner have concurrency reserved for them,
+// the APIs serving anonymous reads are capped, and the costliest anonymous reads
+// have throttles of their own, below the API's default, on routes the template
+// has. ReserveConcurrency=false removes the reservations.
+func TestReadsCannotStarveRegistrationOrTheProvisioner(t *testing.T) {
+	tmpl, _ := load(t)
+	routes := map[string]bool{}
+	for _, r := range tmpl.Routes() {
+		routes[r.Key()] = true
+	}
+	for _, tt := range []struct {
+		reserve string
+		want    map[string]bool // function: reserved
+	}{
+		{"true", map[string]bool{"ProvisionerFunction": true, "RegistrationFunction": true, "SecretsApiFunction": true, "Ec2EventsFunction": true,
+			"AwsProvisionerApiFunction": true, "WorkerManagerApiFunction": true, "StatusPageFunction": true}},
+		{"false", map[string]bool{}},
+	} {
+		e := newPolicyEval(t, map[string]string{"ReserveConcurrency": tt.reserve})
+		for id, r := range mapOf(e.doc["Resources"]) {
+			if mapOf(r)["Type"] != "AWS::Serverless::Function" {
+				continue
+			}
+			n, _ := e.resolve(mapOf(mapOf(r)["Properties"])["ReservedConcurrentExecutions"]).(int)
+			if reserved := n > 0; reserved != tt.want[id] {
+				t.Errorf("ReserveConcurrency=%s: %s reserves %d, want reserved %v", tt.reserve, id, n, tt.want[id])
+			}
+		}
+	}
+	doc, _ := document(t)
+	api := mapOf(mapOf(mapOf(doc["Resources"])["HttpApi"])["Properties"])
+	def, _ := mapOf(api["DefaultRouteSettings"])["ThrottlingRateLimit"].(int)
+	settings := mapOf(api["RouteSettings"])
+	for _, key := range []string{"GET /api/aws-provisioner/v1/list-worker-type-summaries", "GET /api/aws-provisioner/v1/list-worker-types",
+		"GET /api/aws-provisioner/v1/state/{workerType+}", "GET /api/worker-manager/v1/worker-pools"} {
+		if _, ok := settings[key]; !ok {
+			t.Errorf("the anonymous read %s has no throttle of its own", key)
+		}
+	}
+	for key, s := range settings {
+		if !routes[key] {
+			t.Errorf("RouteSettings names %s, which is no route of the template", key)
+		}
+		if rate, _ := mapOf(s)["ThrottlingRateLimit"].(int); rate <= 0 || rate >= def {
+			t.Errorf("%s: rate %d, want below the default %d", key, rate, def)
+		}
+	}
+}
