@@ -70,6 +70,11 @@ type Config struct {
 	TaskclusterClientID, TaskclusterAccessToken string
 	// DelegateAuth checks clients unknown here with TaskclusterRootURL's auth service.
 	DelegateAuth bool
+	// FrontDoorSecret is the value of httpapi.FrontDoorHeader by which the front
+	// door (the template's CloudFront distribution) proves a request came through
+	// it; only then is its X-Forwarded-Host the host Hawk signatures are checked
+	// against (FRONT_DOOR_SECRET). "": X-Forwarded-Host is never believed.
+	FrontDoorSecret string
 	// AllowedRegions are the EC2 regions definitions may use.
 	AllowedRegions []string
 	// Providers are the deployment's worker-manager providers (PROVIDERS, in
@@ -128,6 +133,7 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 	}
 	cfg.DelegateAuth = cfg.TaskclusterRootURL != "" && env("TASKCLUSTER_AUTH_DELEGATION") != "false"
 	cfg.TaskclusterClientID = env("TASKCLUSTER_CLIENT_ID")
+	cfg.FrontDoorSecret = env("FRONT_DOOR_SECRET")
 	for _, r := range strings.Split(env("ALLOWED_REGIONS"), ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			cfg.AllowedRegions = append(cfg.AllowedRegions, r)
@@ -432,6 +438,11 @@ func WithCompatibility(c string) Option { return func(a *App) { a.Config.Compati
 // WithMailer replaces the mailer of emailOnError errors.
 func WithMailer(m notify.Mailer) Option { return func(a *App) { a.Mailer = m } }
 
+// WithFrontDoorSecret sets Config.FrontDoorSecret.
+func WithFrontDoorSecret(secret string) Option {
+	return func(a *App) { a.Config.FrontDoorSecret = secret }
+}
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(a *App) { a.Log = l } }
 
@@ -548,12 +559,18 @@ func (n storeNonces) UseNonce(ctx context.Context, clientID, nonce, ts string, e
 }
 
 // HTTPAuth adapts the authenticator to the HTTP layer.
-func (a *App) HTTPAuth() httpapi.Authenticator { return httpAuth{a.Auth} }
+func (a *App) HTTPAuth() httpapi.Authenticator {
+	return httpAuth{a: a.Auth, frontDoorSecret: a.Config.FrontDoorSecret}
+}
 
-type httpAuth struct{ a *auth.Authenticator }
+type httpAuth struct {
+	a               *auth.Authenticator
+	frontDoorSecret string
+}
 
 func (h httpAuth) Authenticate(ctx context.Context, r httpapi.AuthRequest) (httpapi.Caller, error) {
-	c, err := h.a.Authenticate(ctx, auth.Request{Method: r.Method, Host: r.Host, Port: r.Port, Resources: r.Resources,
+	host, port := r.Addressed(h.frontDoorSecret)
+	c, err := h.a.Authenticate(ctx, auth.Request{Method: r.Method, Host: host, Port: port, Resources: r.Resources, Encoded: r.Encoded,
 		Authorization: r.Authorization, ContentType: r.ContentType, Payload: r.Payload})
 	var ae *auth.Error
 	if errors.As(err, &ae) {

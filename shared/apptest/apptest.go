@@ -40,9 +40,20 @@ type Harness struct {
 // storetest.Main.
 func New(t testing.TB, opts ...app.Option) *Harness {
 	t.Helper()
+	return NewWithConfig(t, nil, opts...)
+}
+
+// NewWithConfig is New with the configuration changed by configure first (for
+// settings the options cannot reach, such as a Taskcluster deployment to delegate
+// authentication to).
+func NewWithConfig(t testing.TB, configure func(*app.Config), opts ...app.Option) *Harness {
+	t.Helper()
 	cfg := app.Config{Tables: storetest.Tables(t), RootClientID: "root", RootAccessToken: RootToken,
 		SigningKey: []byte("test signing key, 32 bytes long!"), InstanceSetID: "test",
 		AllowedRegions: []string{"us-east-1", "us-west-2", "eu-central-1"}}
+	if configure != nil {
+		configure(&cfg)
+	}
 	opts = append([]app.Option{app.WithDB(storetest.DB(t)), app.WithLogger(Quiet), app.WithLaunchSpecValidator(launchspec.Validate)}, opts...)
 	a, err := app.New(context.Background(), cfg, opts...)
 	if err != nil {

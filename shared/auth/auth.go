@@ -98,6 +98,9 @@ type Request struct {
 	// encodings clients use. All must decode to the same request; a bewit is read
 	// from their query.
 	Resources []string
+	// Encoded is how many of Resources, from the first, are the encodings known
+	// clients sign (0: all of them); only those are sent to a remote authenticator.
+	Encoded int
 	// Authorization is the Authorization header ("" without one).
 	Authorization string
 	// ContentType and Payload are checked against a payload hash, when the client
@@ -143,7 +146,7 @@ const DefaultSkew = 15 * time.Minute
 // those sent to a remote authenticator (one HTTP call each).
 const (
 	maxResources       = 8
-	maxRemoteResources = 3
+	maxRemoteResources = 2
 )
 
 // Authenticator authenticates requests.
@@ -457,15 +460,21 @@ func (a *Authenticator) client(ctx context.Context, id string, now time.Time) (C
 }
 
 // remote has Remote check a request whose client is unknown here, with each
-// candidate URI (as sent, bewit included) until one is accepted. A payload hash the
-// client sent is checked here, as Taskcluster's services do with the hash the auth
-// service returns: the remote check covers the MAC, which covers the hash.
+// candidate URI a client can have signed (as sent, bewit included) until one is
+// accepted or one is refused for a reason no other URI would change: only a MAC
+// mismatch moves on to the next encoding (an unknown client, a bad certificate or
+// a stale ts is refused at the first call). A payload hash the client sent is
+// checked here, as Taskcluster's services do with the hash the auth service
+// returns: the remote check covers the MAC, which covers the hash.
 func (a *Authenticator) remote(ctx context.Context, r Request, hash string) (Caller, error) {
 	port, err := strconv.Atoi(r.Port)
 	if err != nil || port < 0 || port > 65535 {
 		return Caller{}, fail("the request's port is not a number from 0 to 65535")
 	}
 	resources := r.Resources
+	if r.Encoded > 0 && r.Encoded < len(resources) {
+		resources = resources[:r.Encoded]
+	}
 	if len(resources) > maxRemoteResources {
 		resources = resources[:maxRemoteResources]
 	}
@@ -480,6 +489,9 @@ func (a *Authenticator) remote(ctx context.Context, r Request, hash string) (Cal
 			}
 			return c, nil
 		case errors.As(err, &ae):
+			if !macMismatch(ae.Message) {
+				return Caller{}, err
+			}
 			if refused == nil {
 				refused = err
 			}
@@ -491,4 +503,12 @@ func (a *Authenticator) remote(ctx context.Context, r Request, hash string) (Cal
 		return Caller{}, fail("the request has no URI to check the signature against")
 	}
 	return Caller{}, refused
+}
+
+// macMismatch reports whether a remote refusal is about the MAC (Taskcluster's
+// "Unauthorized: Bad mac", as @hapi/hawk words it, or this package's own), the one
+// refusal another encoding of the URI could change.
+func macMismatch(message string) bool {
+	m := strings.ToLower(message)
+	return strings.Contains(m, "bad mac") || strings.Contains(m, "(mac) does not match")
 }

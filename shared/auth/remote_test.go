@@ -185,21 +185,40 @@ func TestRemoteBoundaries(t *testing.T) {
 			t.Errorf("error %q does not say who refused", err)
 		}
 	})
-	t.Run("every candidate until one is accepted", func(t *testing.T) {
-		a, svc := remoteSetup(t)
-		r := signed(t, tcUser, "GET", "https://tc.example.com/api/worker-manager/v1/worker-pool/proj%2Fpool", "")
-		r.Resources = gatewayResources("/api/worker-manager/v1/worker-pool/proj/pool", "")
-		if got, err := a.Authenticate(ctx, r); err != nil || got.ClientID != "tc-user" {
-			t.Fatalf("got %+v, %v", got, err)
-		}
-		var sent []string
-		for _, c := range svc.sent() {
-			sent = append(sent, c["resource"].(string))
-		}
-		if diff := cmp.Diff([]string{"/api/worker-manager/v1/worker-pool/proj/pool", "/api/worker-manager/v1/worker-pool/proj%2Fpool"}, sent); diff != "" {
-			t.Errorf("resources sent (-want +got):\n%s", diff)
-		}
-	})
+	// Only the encodings a client can have signed go to the service, each only
+	// while the refusals are MAC mismatches (issue 22): the decoded path, which no
+	// client signs, never; an unknown client costs one call.
+	resources := []string{"/api/worker-manager/v1/worker-type/a%28b%29+c", "/api/worker-manager/v1/worker-type/a(b)%20c", "/api/worker-manager/v1/worker-type/a(b) c"}
+	for _, tt := range []struct {
+		name   string
+		creds  *tcclient.Credentials
+		signed string // the resource the client signed
+		want   []string
+		ok     bool
+	}{
+		{"the first encoding", tcUser, resources[0], resources[:1], true},
+		{"the second encoding, after a MAC mismatch", tcUser, resources[1], resources[:2], true},
+		{"the decoded path: never sent", tcUser, resources[2], resources[:2], false},
+		{"an unknown client: one call", perm("nobody", tcToken), resources[0], resources[:1], false},
+		{"a wrong token: each encoding", perm("tc-user", wrongKey), resources[0], resources[:2], false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, svc := remoteSetup(t)
+			r := signed(t, tt.creds, "GET", "https://tc.example.com"+tt.signed, "")
+			r.Resources, r.Encoded = resources, 2
+			got, err := a.Authenticate(ctx, r)
+			if ok := err == nil && got.ClientID == "tc-user"; ok != tt.ok {
+				t.Errorf("got %+v, %v; want success %v", got, err, tt.ok)
+			}
+			var sent []string
+			for _, c := range svc.sent() {
+				sent = append(sent, c["resource"].(string))
+			}
+			if diff := cmp.Diff(tt.want, sent); diff != "" {
+				t.Errorf("resources sent (-want +got):\n%s", diff)
+			}
+		})
+	}
 	t.Run("payload hash checked here", func(t *testing.T) {
 		a, svc := remoteSetup(t)
 		svc.contentType, svc.payload = "application/json", `{"a":1}`

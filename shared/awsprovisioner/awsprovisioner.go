@@ -16,6 +16,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/slugid"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -72,13 +73,13 @@ func (s *Service) WorkerTypesAPI() *httpapi.API {
 		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
 		{Name: "backendStatus", Method: "GET", Pattern: "/backend-status", Handler: s.backendStatus, NoScopes: true},
 		{Name: "listWorkerTypeSummaries", Method: "GET", Pattern: "/list-worker-type-summaries", Handler: s.listWorkerTypeSummaries, NoScopes: true},
-		{Name: "createWorkerType", Method: "PUT", Pattern: "/worker-type/<workerType>", Handler: s.createWorkerType},
-		{Name: "updateWorkerType", Method: "POST", Pattern: "/worker-type/<workerType>/update", Handler: s.updateWorkerType},
+		{Name: "createWorkerType", Method: "PUT", Pattern: "/worker-type/<workerType>", Handler: s.createWorkerType, Check: checkWorkerType, MaxBody: pool.MaxDefinitionBytes},
+		{Name: "updateWorkerType", Method: "POST", Pattern: "/worker-type/<workerType>/update", Handler: s.updateWorkerType, Check: checkWorkerType, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "workerTypeLastModified", Method: "GET", Pattern: "/worker-type-last-modified/<workerType>", Handler: s.workerTypeLastModified, NoScopes: true},
-		{Name: "workerType", Method: "GET", Pattern: "/worker-type/<workerType>", Handler: s.workerType},
-		{Name: "removeWorkerType", Method: "DELETE", Pattern: "/worker-type/<workerType>", Handler: s.removeWorkerType},
+		{Name: "workerType", Method: "GET", Pattern: "/worker-type/<workerType>", Handler: s.workerType, Check: checkWorkerType},
+		{Name: "removeWorkerType", Method: "DELETE", Pattern: "/worker-type/<workerType>", Handler: s.removeWorkerType, Check: checkWorkerType},
 		{Name: "listWorkerTypes", Method: "GET", Pattern: "/list-worker-types", Handler: s.listWorkerTypes, NoScopes: true},
-		{Name: "getLaunchSpecs", Method: "GET", Pattern: "/worker-type/<workerType>/launch-specifications", Handler: s.getLaunchSpecs},
+		{Name: "getLaunchSpecs", Method: "GET", Pattern: "/worker-type/<workerType>/launch-specifications", Handler: s.getLaunchSpecs, Check: checkWorkerType},
 		{Name: "state", Method: "GET", Pattern: "/state/<workerType>", Handler: s.state, NoScopes: true},
 	} {
 		a.Handle(r)
@@ -91,7 +92,7 @@ func (s *Service) SecretsAPI() *httpapi.API {
 	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
 	token := []string{"token"} // a secret's token is its credential: never logged
 	for _, r := range []httpapi.Route{
-		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret, Credentials: token},
+		{Name: "createSecret", Method: "PUT", Pattern: "/secret/<token>", Handler: s.createSecret, Credentials: token, Check: checkToken, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "getSecret", Method: "GET", Pattern: "/secret/<token>", Handler: s.getSecret, Credentials: token, NoScopes: true},
 		{Name: "removeSecret", Method: "DELETE", Pattern: "/secret/<token>", Handler: s.removeSecret, Credentials: token, NoScopes: true},
 		{Name: "instanceStarted", Method: "GET", Pattern: "/instance-started/<instanceId>/<token>", Handler: s.instanceStarted, Credentials: token, NoScopes: true},
@@ -119,6 +120,21 @@ func workerTypeName(r *httpapi.Request) (string, error) {
 	return name, nil
 }
 
+// checkWorkerType refuses a malformed workerType path parameter (before the caller
+// is authenticated).
+func checkWorkerType(r *httpapi.Request) error {
+	_, err := workerTypeName(r)
+	return err
+}
+
+// checkToken refuses a token path parameter that is no slugid.
+func checkToken(r *httpapi.Request) error {
+	if !slugid.Valid(r.Params["token"]) {
+		return httpapi.InputValidationError("token must be a slugid")
+	}
+	return nil
+}
+
 // storeError turns store errors into API errors; others pass through (500).
 func storeError(err error, what string) error {
 	switch {
@@ -126,6 +142,8 @@ func storeError(err error, what string) error {
 		return httpapi.NotFound("%s not found", what)
 	case errors.Is(err, store.ErrConflict):
 		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
+	case errors.Is(err, store.ErrTooLarge):
+		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

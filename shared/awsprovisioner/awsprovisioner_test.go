@@ -192,8 +192,10 @@ func TestLaunchSpecsStateSummariesAndBackendStatus(t *testing.T) {
 	if len(sums) != 1 || fmt.Sprint(sums[0]) != fmt.Sprint(want) {
 		t.Errorf("summaries %v, want [%v]", sums, want)
 	}
+	// state lists the live instances, not the stopped one (issue 22: a read's cost
+	// follows what runs, not the day's launches).
 	state := h.Do(nil, "GET", base+"/state/wt", nil).JSON(t)
-	if n := len(state["instances"].([]any)); n != 5 || fmt.Sprint(state["summary"]) != fmt.Sprint(want) {
+	if n := len(state["instances"].([]any)); n != 4 || fmt.Sprint(state["summary"]) != fmt.Sprint(want) {
 		t.Errorf("state: %d instances, summary %v", n, state["summary"])
 	}
 	if r := h.Do(nil, "GET", base+"/state/nothing-here", nil); r.Status != 404 {
@@ -218,6 +220,9 @@ func TestScopeMatrix(t *testing.T) {
 	h.Do(h.Root, "PUT", base+"/worker-type/wt", definition())
 	token := slugid.Nice()
 	secret := func(tok string, scopes ...string) map[string]any {
+		if scopes == nil {
+			scopes = []string{}
+		}
 		return map[string]any{"token": tok, "workerType": "wt", "secrets": map[string]any{"k": "v"}, "scopes": scopes,
 			"expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}
 	}
@@ -229,14 +234,17 @@ func TestScopeMatrix(t *testing.T) {
 		required []string
 	}{
 		{"createWorkerType", "PUT", func() string { return base + "/worker-type/new-" + slugid.Nice()[:8] }, func() any { return definition() },
-			[]string{"aws-provisioner:manage-worker-type:*", "queue:claim-work:*"}},
+			[]string{"aws-provisioner:manage-worker-type:*", "queue:claim-work:*", "assume:worker-type:aws-provisioner-v1/*", "assume:worker-id:*"}},
 		{"updateWorkerType", "POST", func() string { return base + "/worker-type/wt/update" }, func() any { return definition() },
-			[]string{"aws-provisioner:manage-worker-type:wt", "queue:claim-work:*"}},
+			[]string{"aws-provisioner:manage-worker-type:wt", "queue:claim-work:*", "assume:worker-type:aws-provisioner-v1/wt", "assume:worker-id:*"}},
 		{"workerType (view)", "GET", func() string { return base + "/worker-type/wt" }, nil, []string{"aws-provisioner:view-worker-type:wt"}},
 		{"workerType (manage)", "GET", func() string { return base + "/worker-type/wt" }, nil, []string{"aws-provisioner:manage-worker-type:wt"}},
 		{"getLaunchSpecs", "GET", func() string { return base + "/worker-type/wt/launch-specifications" }, nil, []string{"aws-provisioner:view-worker-type:wt"}},
 		{"createSecret", "PUT", func() string { token = slugid.Nice(); return base + "/secret/" + token }, func() any { return secret(token, "a:b") },
-			[]string{"aws-provisioner:create-secret:wt", "a:b"}},
+			[]string{"aws-provisioner:create-secret:wt", "a:b", "assume:worker-type:aws-provisioner-v1/wt", "assume:worker-id:*"}},
+		// A secret without scopes still carries what getSecret adds (issue 22).
+		{"createSecret (no scopes)", "PUT", func() string { token = slugid.Nice(); return base + "/secret/" + token }, func() any { return secret(token) },
+			[]string{"aws-provisioner:create-secret:wt", "assume:worker-type:aws-provisioner-v1/wt", "assume:worker-id:*"}},
 		{"removeWorkerType", "DELETE", func() string {
 			name := "rm-" + slugid.Nice()[:8]
 			h.Do(h.Root, "PUT", base+"/worker-type/"+name, definition())

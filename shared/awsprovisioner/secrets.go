@@ -69,18 +69,13 @@ func (s *Service) createSecret(ctx context.Context, r *httpapi.Request) (*httpap
 	if len(problems) > 0 {
 		return nil, httpapi.InputValidationError("%s", joinLines(problems))
 	}
-	// The create-secret scope, and every scope the secret will mint credentials for.
+	// The create-secret scope, and every scope the secret's credentials will carry:
+	// those of the body and those getSecret adds (SecretScopes).
 	if err := r.Require(secretScope.Bind(map[string]string{"workerType": req.WorkerType})); err != nil {
 		return nil, err
 	}
-	if len(req.Scopes) > 0 {
-		items := make([]any, len(req.Scopes))
-		for i, sc := range req.Scopes {
-			items[i] = sc
-		}
-		if err := r.Require(auth.AllOf(items...)); err != nil {
-			return nil, httpapi.InsufficientScopes("a secret can only carry scopes its creator holds: %s", err.(*httpapi.Error).Message)
-		}
+	if err := requireAll(r, SecretScopes(req.WorkerType, req.Scopes)); err != nil {
+		return nil, httpapi.InsufficientScopes("a secret can only carry scopes its creator holds: %s", err.Message)
 	}
 	err := s.Store.CreateSecret(ctx, store.Secret{Token: token, WorkerType: req.WorkerType, Secrets: *req.Secrets, Scopes: req.Scopes, Expiration: req.Expiration.UTC()})
 	switch {
@@ -107,6 +102,19 @@ func SecretScopes(workerType string, scopes []string) []string {
 		}
 	}
 	return out
+}
+
+// requireAll fails with the caller's 403 unless it holds every one of scopes.
+func requireAll(r *httpapi.Request, scopes []string) *httpapi.Error {
+	items := make([]any, len(scopes))
+	for i, sc := range scopes {
+		items[i] = sc
+	}
+	var e *httpapi.Error
+	if err := r.Require(auth.AllOf(items...)); errors.As(err, &e) {
+		return e
+	}
+	return nil
 }
 
 // getSecret trades a token for its secret, once: the secret's data is erased as it

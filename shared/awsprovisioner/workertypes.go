@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -61,22 +60,16 @@ func definitionScopes(wt pool.WorkerType) []string {
 }
 
 // requireWrite checks the manage scope and that the caller holds every scope the
-// definition grants.
+// definition's instances will carry: those it grants, and those the secrets the
+// provisioner makes for them add (SecretScopes: the worker-type role and
+// assume:worker-id:*), else a manage-worker-type scope would mint them.
 func requireWrite(r *httpapi.Request, name string, def pool.WorkerType) error {
 	params := map[string]string{"workerType": name}
 	if err := r.Require(manageScope.Bind(params)); err != nil {
 		return err
 	}
-	granted := definitionScopes(def)
-	if len(granted) == 0 {
-		return nil
-	}
-	items := make([]any, len(granted))
-	for i, s := range granted {
-		items[i] = s
-	}
-	if err := r.Require(auth.AllOf(items...)); err != nil {
-		return httpapi.InsufficientScopes("the definition grants its instances scopes the caller does not hold: %s", err.(*httpapi.Error).Message)
+	if err := requireAll(r, SecretScopes(name, definitionScopes(def))); err != nil {
+		return httpapi.InsufficientScopes("the definition grants its instances scopes the caller does not hold: %s", err.Message)
 	}
 	return nil
 }
@@ -207,7 +200,7 @@ func (s *Service) removeWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 }
 
 func (s *Service) listWorkerTypes(ctx context.Context, _ *httpapi.Request) (*httpapi.Response, error) {
-	wts, err := s.Store.WorkerTypes(ctx)
+	wts, err := s.Store.WorkerTypeListing(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list worker types: %w", err)
 	}
@@ -282,8 +275,11 @@ func summarize(name string, def pool.WorkerType, workers []store.Worker) Summary
 	return sum
 }
 
+// listWorkerTypeSummaries reads the worker types' names and capacity bounds (not
+// their definitions) and each one's live workers (not the stopped ones kept
+// listed): what the answer needs.
 func (s *Service) listWorkerTypeSummaries(ctx context.Context, _ *httpapi.Request) (*httpapi.Response, error) {
-	wts, err := s.Store.WorkerTypes(ctx)
+	wts, err := s.Store.WorkerTypeListing(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list worker types: %w", err)
 	}
@@ -298,24 +294,55 @@ func (s *Service) listWorkerTypeSummaries(ctx context.Context, _ *httpapi.Reques
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			def, err := pool.ParseWorkerType(wt.Definition, pool.Options{})
-			if err != nil {
-				errs[i] = fmt.Errorf("stored definition of %s: %w", wt.Name, err)
-				return
+			bounds, err := s.capacityBounds(ctx, wt)
+			if errors.Is(err, store.ErrNotFound) {
+				return // removed since it was listed
 			}
-			workers, err := s.Store.Workers(ctx, store.WorkerTypePool(wt.Name))
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			out[i] = summarize(wt.Name, def, workers)
+			workers, err := s.Store.LiveWorkers(ctx, store.WorkerTypePool(wt.Name))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			out[i] = summarize(wt.Name, bounds, workers)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return httpapi.OK(out), nil
+	listed := out[:0]
+	for _, sum := range out {
+		if sum.WorkerType != "" {
+			listed = append(listed, sum)
+		}
+	}
+	return httpapi.OK(listed), nil
+}
+
+// capacityBounds are a listed worker type's minCapacity and maxCapacity: from the
+// listing, or, for a record written before the listing kept them, from its
+// definition.
+func (s *Service) capacityBounds(ctx context.Context, wt store.WorkerType) (pool.WorkerType, error) {
+	if wt.MaxCapacity != nil {
+		b := pool.WorkerType{MaxCapacity: *wt.MaxCapacity}
+		if wt.MinCapacity != nil {
+			b.MinCapacity = *wt.MinCapacity
+		}
+		return b, nil
+	}
+	full, err := s.Store.WorkerType(ctx, wt.Name)
+	if err != nil {
+		return pool.WorkerType{}, err
+	}
+	def, err := pool.ParseWorkerType(full.Definition, pool.Options{})
+	if err != nil {
+		return pool.WorkerType{}, fmt.Errorf("stored definition of %s: %w", wt.Name, err)
+	}
+	return def, nil
 }
 
 // instanceState is one instance in the state response.
@@ -347,7 +374,10 @@ func (s *Service) state(ctx context.Context, r *httpapi.Request) (*httpapi.Respo
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, storeError(err, "worker type "+name)
 	}
-	workers, err := s.Store.Workers(ctx, store.WorkerTypePool(name))
+	// The live workers only: state shows what runs, as the aws-provisioner's did,
+	// and stopped records, kept listed for a day, would make its cost follow the
+	// day's launches.
+	workers, err := s.Store.LiveWorkers(ctx, store.WorkerTypePool(name))
 	if err != nil {
 		return nil, fmt.Errorf("workers of %s: %w", name, err)
 	}

@@ -391,7 +391,7 @@ func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*t
 			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
 				IndexName:  aws.String(idx.Name),
 				KeySchema:  keySchema(idx.HashKey, idx.RangeKey),
-				Projection: &types.Projection{ProjectionType: types.ProjectionType(idx.Projection)},
+				Projection: &types.Projection{ProjectionType: types.ProjectionType(idx.Projection), NonKeyAttributes: idx.NonKeyAttributes},
 			})
 		}
 		if _, err := db.CreateTable(ctx, in); err != nil {

@@ -16,6 +16,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -56,12 +57,28 @@ type Caller struct {
 // anonymousScope is what unauthenticated callers hold, as in Taskcluster.
 const anonymousScope = "assume:anonymous"
 
+// FrontDoorHeader is the header a front door (the template's CloudFront
+// distribution, or a deployment's ingress configured so) proves itself with: its
+// value is a secret shared with the API functions (FRONT_DOOR_SECRET). Only a
+// request carrying it has its X-Forwarded-Host believed.
+const FrontDoorHeader = "X-Workerfleet-Front-Door"
+
 // AuthRequest is what an authenticator needs to check a request's credentials.
 type AuthRequest struct {
+	// Method is the HTTP method; Host and Port are those of the Host header (API
+	// Gateway passes the domain the client called), the port from it, from
+	// X-Forwarded-Port (which API Gateway sets) or from the scheme.
 	Method, Host, Port string
-	// Resources are the request URIs (path?query) the client may have signed: the raw
-	// one first, then the path re-encoded as the known clients encode parameters.
+	// ForwardedHost and ForwardedPort are what X-Forwarded-Host says the client
+	// addressed ("" without one), and FrontDoorProof the FrontDoorHeader's value:
+	// see Addressed.
+	ForwardedHost, ForwardedPort, FrontDoorProof string
+	// Resources are the request URIs (path?query) the client may have signed: the
+	// path re-encoded as the known clients encode parameters, then the path as
+	// delivered (decoded) when it differs from those. Encoded is how many of them,
+	// from the first, are such encodings.
 	Resources     []string
+	Encoded       int
 	Authorization string
 	ContentType   string
 	Payload       []byte
@@ -92,6 +109,13 @@ type Route struct {
 	// Credentials names the path parameters that are credentials (a secret's token):
 	// request logs show them as <redacted>.
 	Credentials []string
+	// MaxBody, if positive and below the API's limit, is this route's body limit:
+	// a longer body is a 413 before anything else is done with it.
+	MaxBody int
+	// Check, if set, refuses what can be refused without knowing the caller (the
+	// path parameters' patterns): it runs before authentication, so a malformed
+	// request costs no client lookup and no call to a remote auth service.
+	Check func(r *Request) error
 	// NoScopes marks a method that requires no scopes (Taskcluster's reference
 	// lists none for it). As Taskcluster's API library does, such a method is served
 	// without authenticating the caller: whatever Authorization header or bewit comes
@@ -519,23 +543,42 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 	if req.Body, err = eventBody(ev); err != nil {
 		return nil, InputError("malformed request body encoding: %v", err)
 	}
-	if len(req.Body) > a.maxBody {
-		return nil, TooLarge("request body is %d bytes; the limit is %d", len(req.Body), a.maxBody)
+	limit := a.maxBody
+	if route.MaxBody > 0 && route.MaxBody < limit {
+		limit = route.MaxBody
+	}
+	if len(req.Body) > limit {
+		return nil, TooLarge("request body is %d bytes; %s accepts at most %d", len(req.Body), route.Name, limit)
 	}
 
 	if route.NoScopes {
 		req.Caller = Caller{Scopes: []string{anonymousScope}}
 		return route.Handler(ctx, req)
 	}
+	// What needs no caller is refused before the caller is established.
+	if route.Check != nil {
+		if err := route.Check(req); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Body) > 0 && !json.Valid(req.Body) {
+		return nil, InputValidationError("request body: not valid JSON")
+	}
 	host, port := hostPort(req.Header)
+	fwdHost, fwdPort := forwardedHostPort(req.Header)
+	resources, encoded := a.signedResources(ev, route, params)
 	caller, err := a.auth.Authenticate(ctx, AuthRequest{
-		Method:        req.Method,
-		Host:          host,
-		Port:          port,
-		Resources:     a.signedResources(ev, route, params),
-		Authorization: req.Header.Get("Authorization"),
-		ContentType:   req.Header.Get("Content-Type"),
-		Payload:       req.Body,
+		Method:         req.Method,
+		Host:           host,
+		Port:           port,
+		ForwardedHost:  fwdHost,
+		ForwardedPort:  fwdPort,
+		FrontDoorProof: req.Header.Get(FrontDoorHeader),
+		Resources:      resources,
+		Encoded:        encoded,
+		Authorization:  req.Header.Get("Authorization"),
+		ContentType:    req.Header.Get("Content-Type"),
+		Payload:        req.Body,
 	})
 	if err != nil {
 		var apiErr *Error
@@ -603,18 +646,26 @@ func eventBody(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 	return base64.StdEncoding.DecodeString(ev.Body)
 }
 
-// hostPort is the host and port the client addressed: the Host header (API Gateway
-// passes the domain the client called), or X-Forwarded-Host when a front door (a
-// CloudFront distribution, a Taskcluster deployment's ingress) forwards the request
-// under another name; and the port from it, or from X-Forwarded-Port, or the
-// scheme's default. Taking X-Forwarded-Host grants nothing: the host only decides
-// which name the request's MAC is checked against, and a client signs the name it
-// chooses.
+// hostPort is the host and port of the Host header (API Gateway passes the domain
+// the client called): the port from it, or from X-Forwarded-Port, or the scheme's
+// default. X-Forwarded-Port and -Proto are the gateway's own (API Gateway and the
+// local gateway set them), not the client's.
 func hostPort(h http.Header) (string, string) {
-	host := h.Get("Host")
-	if fwd, _, _ := strings.Cut(h.Get("X-Forwarded-Host"), ","); strings.TrimSpace(fwd) != "" {
-		host = strings.TrimSpace(fwd) // the first proxy's, the name the client used
+	return splitHostPort(h.Get("Host"), h)
+}
+
+// forwardedHostPort is the host and port X-Forwarded-Host names (the first proxy's:
+// the name the client used), or "" without one. Whether to believe it is
+// Addressed's decision.
+func forwardedHostPort(h http.Header) (string, string) {
+	fwd, _, _ := strings.Cut(h.Get("X-Forwarded-Host"), ",")
+	if fwd = strings.TrimSpace(fwd); fwd == "" {
+		return "", ""
 	}
+	return splitHostPort(fwd, h)
+}
+
+func splitHostPort(host string, h http.Header) (string, string) {
 	if hst, p, err := net.SplitHostPort(host); err == nil {
 		return hst, p
 	}
@@ -627,16 +678,30 @@ func hostPort(h http.Header) (string, string) {
 	return host, "443"
 }
 
+// Addressed is the host and port the request's signature is checked against: the
+// Host header's, as Taskcluster's services trust Host; or X-Forwarded-Host's when
+// the request proves it came through the front door (FrontDoorProof equals
+// frontDoorSecret, which is not empty). Any client can send X-Forwarded-Host:
+// believing it from anyone would let a request signed for another deployment (one
+// that shares the Taskcluster auth service) be replayed here.
+func (r AuthRequest) Addressed(frontDoorSecret string) (host, port string) {
+	if r.ForwardedHost != "" && frontDoorSecret != "" &&
+		subtle.ConstantTimeCompare([]byte(r.FrontDoorProof), []byte(frontDoorSecret)) == 1 {
+		return r.ForwardedHost, r.ForwardedPort
+	}
+	return r.Host, r.Port
+}
+
 // signedResources lists the request URIs a client may have signed for this request:
-// the raw path as delivered, and the path rebuilt from the route's pattern with each
-// parameter encoded as the Go clients (url.QueryEscape) and the JavaScript and Python
-// clients (encodeURIComponent) encode it. All decode to the same request.
-func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, params map[string]string) []string {
+// the path rebuilt from the route's pattern with each parameter encoded as the Go
+// clients (url.QueryEscape) and the JavaScript and Python clients
+// (encodeURIComponent) encode it, then the path as delivered (decoded) when it
+// differs from both; encoded counts the rebuilt ones. All decode to the same request.
+func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, params map[string]string) (out []string, encoded int) {
 	q := ""
 	if ev.RawQueryString != "" {
 		q = "?" + ev.RawQueryString
 	}
-	out := []string{ev.RawPath + q}
 	for _, esc := range []func(string) string{url.QueryEscape, EncodeURIComponent} {
 		p := a.base + paramRE.ReplaceAllStringFunc(c.Pattern, func(m string) string {
 			return esc(params[m[1:len(m)-1]])
@@ -645,7 +710,11 @@ func (a *API) signedResources(ev events.APIGatewayV2HTTPRequest, c *compiled, pa
 			out = append(out, r)
 		}
 	}
-	return out
+	encoded = len(out)
+	if raw := ev.RawPath + q; !slices.Contains(out, raw) {
+		out = append(out, raw)
+	}
+	return out, encoded
 }
 
 // EncodeURIComponent escapes as JavaScript's function of that name does (how

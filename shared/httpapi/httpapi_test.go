@@ -222,10 +222,12 @@ func TestAuthenticatorSeesWhatTheClientSigned(t *testing.T) {
 	}
 	want := AuthRequest{
 		Method: "GET", Host: "api.example.com", Port: "443",
+		// The encodings clients sign first; the decoded path, which none signs, last.
 		Resources: []string{
-			"/api/worker-manager/v1/workers/proj/pool-a:/g/w?bewit=abc",
 			"/api/worker-manager/v1/workers/proj%2Fpool-a:/g/w?bewit=abc",
+			"/api/worker-manager/v1/workers/proj/pool-a:/g/w?bewit=abc",
 		},
+		Encoded:       1,
 		Authorization: "Hawk id=\"x\"",
 	}
 	if diff := cmp.Diff(want, authn.last); diff != "" {
@@ -236,9 +238,9 @@ func TestAuthenticatorSeesWhatTheClientSigned(t *testing.T) {
 	ev = event("GET", "/api/worker-manager/v1/worker-type/a(b) c", "", "")
 	call(t, a, ev)
 	wantRes := []string{
-		"/api/worker-manager/v1/worker-type/a(b) c",
 		"/api/worker-manager/v1/worker-type/a%28b%29+c",
 		"/api/worker-manager/v1/worker-type/a(b)%20c",
+		"/api/worker-manager/v1/worker-type/a(b) c",
 	}
 	if diff := cmp.Diff(wantRes, authn.last.Resources); diff != "" {
 		t.Errorf("resources (-want +got):\n%s", diff)
@@ -295,27 +297,38 @@ func TestNoScopesMethodsDoNotAuthenticate(t *testing.T) {
 	}
 }
 
-func TestHostPort(t *testing.T) {
+func TestAddressedHost(t *testing.T) {
+	const secret = "front-door-secret"
+	api := "abc.execute-api.us-east-1.amazonaws.com"
 	tests := []struct {
+		name               string
 		headers            map[string]string
+		secret             string
 		wantHost, wantPort string
 	}{
-		{map[string]string{"Host": "127.0.0.1:8080"}, "127.0.0.1", "8080"},
-		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Port": "443"}, "abc.execute-api.us-east-1.amazonaws.com", "443"},
-		{map[string]string{"Host": "api.example.com", "X-Forwarded-Proto": "http"}, "api.example.com", "80"},
-		{map[string]string{"Host": "api.example.com"}, "api.example.com", "443"},
-		// Behind a front door: the name the client used.
-		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Host": "tc.example.com", "X-Forwarded-Port": "443"}, "tc.example.com", "443"},
-		{map[string]string{"Host": "abc.execute-api.us-east-1.amazonaws.com", "X-Forwarded-Host": "tc.example.com:8443, cdn.internal"}, "tc.example.com", "8443"},
-		{map[string]string{"Host": "api.example.com", "X-Forwarded-Host": " "}, "api.example.com", "443"},
+		{"local", map[string]string{"Host": "127.0.0.1:8080"}, secret, "127.0.0.1", "8080"},
+		{"API Gateway", map[string]string{"Host": api, "X-Forwarded-Port": "443"}, secret, api, "443"},
+		{"http", map[string]string{"Host": "api.example.com", "X-Forwarded-Proto": "http"}, secret, "api.example.com", "80"},
+		{"no port", map[string]string{"Host": "api.example.com"}, secret, "api.example.com", "443"},
+		// Behind the front door, which proves itself: the name the client used.
+		{"front door", map[string]string{"Host": api, "X-Forwarded-Host": "tc.example.com", "X-Forwarded-Port": "443", FrontDoorHeader: secret}, secret, "tc.example.com", "443"},
+		{"front door, port", map[string]string{"Host": api, "X-Forwarded-Host": "tc.example.com:8443, cdn.internal", FrontDoorHeader: secret}, secret, "tc.example.com", "8443"},
+		{"front door, blank", map[string]string{"Host": "api.example.com", "X-Forwarded-Host": " ", FrontDoorHeader: secret}, secret, "api.example.com", "443"},
+		// Anyone else's X-Forwarded-Host is ignored.
+		{"no proof", map[string]string{"Host": api, "X-Forwarded-Host": "staging.example.com"}, secret, api, "443"},
+		{"wrong proof", map[string]string{"Host": api, "X-Forwarded-Host": "staging.example.com", FrontDoorHeader: "guess"}, secret, api, "443"},
+		{"no front door configured", map[string]string{"Host": api, "X-Forwarded-Host": "staging.example.com", FrontDoorHeader: ""}, "", api, "443"},
 	}
 	for _, tt := range tests {
 		h := http.Header{}
 		for k, v := range tt.headers {
 			h.Set(k, v)
 		}
-		if host, port := hostPort(h); host != tt.wantHost || port != tt.wantPort {
-			t.Errorf("hostPort(%v) = %s %s, want %s %s", tt.headers, host, port, tt.wantHost, tt.wantPort)
+		r := AuthRequest{FrontDoorProof: h.Get(FrontDoorHeader)}
+		r.Host, r.Port = hostPort(h)
+		r.ForwardedHost, r.ForwardedPort = forwardedHostPort(h)
+		if host, port := r.Addressed(tt.secret); host != tt.wantHost || port != tt.wantPort {
+			t.Errorf("%s: Addressed(%v) = %s %s, want %s %s", tt.name, tt.headers, host, port, tt.wantHost, tt.wantPort)
 		}
 	}
 }

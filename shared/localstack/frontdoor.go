@@ -58,11 +58,59 @@ func NewFrontDoor(own http.Handler, upstream string, log *slog.Logger) (*FrontDo
 }
 
 func (f *FrontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for _, p := range OwnPathPrefixes {
-		if strings.HasPrefix(r.URL.Path, p) {
-			f.own.ServeHTTP(w, r)
-			return
-		}
+	if OwnsPath(r.URL.EscapedPath()) {
+		f.own.ServeHTTP(w, r)
+		return
 	}
 	f.upstream.ServeHTTP(w, r)
+}
+
+// OwnsPath reports whether a request path (as sent, percent-encoded) is
+// workerfleet's: whether its normal form is one of OwnPathPrefixes (with or without
+// the trailing slash) or lies under one. The normal form is what a server behind
+// the front door may make of the path before routing it: percent-decoded, '\'
+// read as '/', runs of '/' collapsed, "." and ".." segments resolved, and letters
+// compared without case (Taskcluster's services route without case). Deciding on
+// the path as sent would pass //api/worker-manager/v1/ping or
+// /api/queue/v1/../../worker-manager/v1/ping to the upstream, whose own router
+// may serve them as ours. A path that cannot be decoded is ours too: the API
+// answers it with a 4xx, and it never reaches the upstream.
+func OwnsPath(escaped string) bool {
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		return true
+	}
+	n := strings.ToLower(NormalPath(p))
+	for _, prefix := range OwnPathPrefixes {
+		if n == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(n, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// NormalPath is a decoded path with '\' read as '/', runs of '/' collapsed and
+// dot segments resolved (RFC 3986, section 5.2.4); a trailing '/' is kept.
+func NormalPath(p string) string {
+	p = strings.ReplaceAll(p, "\\", "/")
+	var out []string
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		switch s {
+		case "", ".":
+			if i == len(segs)-1 {
+				out = append(out, "") // a trailing slash stays
+			}
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if i == len(segs)-1 {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, s)
+		}
+	}
+	return "/" + strings.Join(out, "/")
 }

@@ -3,11 +3,13 @@ package localstack
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -122,5 +124,63 @@ func BenchmarkFrontDoor(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// frontDoorPaths is the table of paths both front doors (this one and the
+// CloudFront function in template.yaml, tested in shared/template) must sort alike.
+func frontDoorPaths(t *testing.T) []struct {
+	Path string `json:"path"`
+	Ours bool   `json:"ours"`
+} {
+	t.Helper()
+	data, err := os.ReadFile("testdata/frontdoor-paths.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Path string `json:"path"`
+		Ours bool   `json:"ours"`
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	return cases
+}
+
+// TestFrontDoorNormalisesBeforeChoosing: a path whose normal form is one of ours
+// (doubled slashes, dot segments, percent-encoding, another case, no trailing
+// slash) is served by workerfleet, never passed to the upstream.
+func TestFrontDoorNormalisesBeforeChoosing(t *testing.T) {
+	var upstreamSaw []string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamSaw = append(upstreamSaw, r.RequestURI)
+		_, _ = io.WriteString(w, "upstream")
+	}))
+	defer upstream.Close()
+	own := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "own") })
+	fd, err := NewFrontDoor(own, upstream.URL, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fd)
+	defer srv.Close()
+	for _, tt := range frontDoorPaths(t) {
+		upstreamSaw = nil
+		conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written by hand: an http.Client would clean or re-encode some of these.
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: tc.example.com\r\nConnection: close\r\n\r\n", tt.Path)
+		b, _ := io.ReadAll(conn)
+		conn.Close()
+		// Go's server itself refuses a path it cannot decode (%zz) with a 400.
+		if reached := len(upstreamSaw) > 0; reached == tt.Ours {
+			t.Errorf("GET %s: upstream reached %v (it saw %q; answer %q), want %v", tt.Path, reached, upstreamSaw, b, !tt.Ours)
+		}
+		if got := OwnsPath(tt.Path); got != tt.Ours {
+			t.Errorf("OwnsPath(%q) = %v, want %v", tt.Path, got, tt.Ours)
+		}
 	}
 }

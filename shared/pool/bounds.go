@@ -20,6 +20,23 @@ const (
 	MaxUtility = 1000000
 )
 
+// Bounds on the size of what one definition may hold, so that no pool owner can make
+// an item DynamoDB refuses (400 KB), reads that cost every caller (listings read
+// definitions), or an iteration that spends the shared EC2 launch budget on one
+// pool's thousands of launch configs.
+const (
+	// MaxDefinitionBytes bounds a worker type's body and a worker pool's
+	// create/update body (config, description, owner included) as sent, and a
+	// secret's createSecret body: 128 KiB, several times the largest definitions of
+	// real deployments.
+	MaxDefinitionBytes = 128 << 10
+	// MaxLaunchConfigs bounds an aws pool's launchConfigs.
+	MaxLaunchConfigs = 100
+	// MaxReportBytes bounds a worker's reportWorkerError body and a createWorker
+	// body.
+	MaxReportBytes = 64 << 10
+)
+
 // atMost records a problem if a number that was read (ok) exceeds max, and reports
 // whether it is still usable.
 func (c *checker) atMost(path string, v float64, ok bool, max float64) bool {

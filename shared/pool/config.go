@@ -118,6 +118,9 @@ func ParseConfig(providerID string, config json.RawMessage, o Options) (Config, 
 	if err != nil {
 		return Config{}, fmt.Errorf("compile provider config schemas: %w", err)
 	}
+	if len(config) > MaxDefinitionBytes {
+		return Config{}, invalid(fmt.Sprintf("config is %d bytes; at most %d are allowed", len(config), MaxDefinitionBytes))
+	}
 	c := &checker{root: "config"}
 	var tree any = object{}
 	written := json.RawMessage("{}")
@@ -197,6 +200,10 @@ func (c *checker) parseAWS(tree any, o Options) *AWSConfig {
 	c.checkCapacityBounds(obj)
 	c.checkDemand(obj)
 	lcs, _ := obj["launchConfigs"].([]any)
+	if len(lcs) > MaxLaunchConfigs {
+		c.addf("launchConfigs", "holds %d launch configs; at most %d are allowed", len(lcs), MaxLaunchConfigs)
+		return nil
+	}
 	for i, v := range lcs {
 		if lc, ok := v.(map[string]any); ok {
 			c.checkLaunchConfig(index("launchConfigs", i), lc, o)

@@ -122,6 +122,9 @@ const ec2UserDataLimit = 16384
 // true, canUseOndemand to false, availabilityZones to []. A worker type may have at
 // most 1000 region x instance type (x availability zone) combinations.
 func ParseWorkerType(body []byte, o Options) (WorkerType, error) {
+	if len(body) > MaxDefinitionBytes {
+		return WorkerType{}, invalid(fmt.Sprintf("body is %d bytes; a worker type definition may have at most %d", len(body), MaxDefinitionBytes))
+	}
 	c := &checker{root: "body"}
 	tree, err := decodeValue(body)
 	if err != nil {

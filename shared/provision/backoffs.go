@@ -25,6 +25,10 @@ func capacityScope(region, az, instanceType string) string {
 
 func optionScope(poolKey, optionID string) string { return "option/" + poolKey + "/" + optionID }
 
+// probationScope marks a pool whose launches failed in an iteration without one
+// succeeding: its launches take only spare tokens of the shared launch budget.
+func probationScope(poolKey string) string { return "probation/" + poolKey }
+
 // noticeScope dedupes a pool error that would otherwise repeat every iteration.
 func noticeScope(poolKey, kind string) string { return "notice/" + poolKey + "/" + kind }
 

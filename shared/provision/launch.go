@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/cloud/ratelimit"
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
@@ -187,8 +188,14 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 	tried := map[string]bool{}
 	launched := 0
 	live := t.liveByOption()
+	_, t.probation = it.backoffs.active(probationScope(t.key))
+	defer func() {
+		if t.failedLaunches > 0 && launched == 0 {
+			it.backOff(ctx, probationScope(t.key), it.now.Add(it.p.Config.ConfigBackoff), "launches failing")
+		}
+	}()
 	var excluded []exclusion
-	for round := 0; want > 0 && round < maxLaunchRounds; round++ {
+	for round := 0; want > 0 && round < maxLaunchRounds && !it.launchBudgetSpent(t); round++ {
 		cands, ex := choose(t.key, t.withRoom(live), it.prices, it.backoffs, it.p.Cloud.QuotaGroup, tried)
 		if round == 0 {
 			excluded = ex
@@ -198,6 +205,9 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 			break
 		}
 		for _, a := range allocs {
+			if it.launchBudgetSpent(t) {
+				break
+			}
 			if m := a.c.opt.MaxInstances; m > 0 {
 				if a.count = min(a.count, m-live[a.c.opt.ID]); a.count <= 0 {
 					continue
@@ -231,6 +241,37 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 				fmt.Sprintf("%g capacity is wanted but every option is excluded:\n%s", want, strings.Join(reasons, "\n")))
 		}
 	}
+}
+
+// launchBudgetSpent reports whether t made its iteration's share of failed launch
+// calls (Config.MaxFailedLaunchesPerPool), and notes it once: its remaining
+// options wait for the next iteration, and the launch budget goes to other pools.
+func (it *iteration) launchBudgetSpent(t *target) bool {
+	limit := it.p.Config.MaxFailedLaunchesPerPool
+	if t.probation {
+		limit = 1
+	}
+	if t.budgetBusy {
+		return true
+	}
+	if t.failedLaunches < limit {
+		return false
+	}
+	if t.failedLaunches == limit {
+		t.failedLaunches++ // noted once
+		t.note("%d launches failed: no more this iteration (the launch budget is shared by every pool)", limit)
+	}
+	return true
+}
+
+// launchContext is the context of t's launch calls: once t's launches failed (this
+// iteration or, on probation, an earlier one), they take only spare tokens of the
+// shared launch budget and never wait for one.
+func launchContext(ctx context.Context, t *target) context.Context {
+	if t.probation || t.failedLaunches > 0 {
+		return ratelimit.Opportunistic(ctx)
+	}
+	return ctx
 }
 
 // launchAllocation launches one allocation and records its workers; it returns the
@@ -312,7 +353,7 @@ func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocatio
 		it.poolError(ctx, t, KindRecord, "The launch's workerConfig could not be stored", err.Error(), a)
 		return 0
 	}
-	insts, err := it.p.Cloud.Launch(ctx, it.launchRequest(t, a, a.count, token, userData))
+	insts, err := it.p.Cloud.Launch(launchContext(ctx, t), it.launchRequest(t, a, a.count, token, userData))
 	if err != nil {
 		it.launchFailed(ctx, t, a, err)
 		return 0
@@ -395,7 +436,7 @@ func (it *iteration) launchWorkerTypeInstance(ctx context.Context, t *target, a 
 		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)
 		return false, err
 	}
-	insts, err := it.p.Cloud.Launch(ctx, it.launchRequest(t, a, 1, token, userData))
+	insts, err := it.p.Cloud.Launch(launchContext(ctx, t), it.launchRequest(t, a, 1, token, userData))
 	if err != nil {
 		_ = it.p.Store.DeleteSecret(context.WithoutCancel(ctx), secret)
 		it.launchFailed(ctx, t, a, err)
@@ -479,6 +520,14 @@ func (it *iteration) reportLaunch(t *target, a allocation, n int) {
 func (it *iteration) launchFailed(ctx context.Context, t *target, a allocation, err error) {
 	o, cfg := a.c.opt, it.p.Config
 	code := cloud.ErrorCode(err)
+	if errors.Is(err, ratelimit.ErrBudgetBusy) {
+		t.budgetBusy = true
+		t.note("no spare launch budget for a pool whose launches fail; trying again next iteration")
+		return
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		t.failedLaunches++
+	}
 	where := o.Region
 	if a.c.az != "" {
 		where = a.c.az

@@ -90,6 +90,12 @@ type Config struct {
 	MaxShare float64
 	// MaxLaunchesPerPool bounds the instances one pool launches in one iteration (250).
 	MaxLaunchesPerPool int
+	// MaxFailedLaunchesPerPool bounds the failed launch calls (RunInstances) one
+	// pool makes in one iteration (4): the launch budget (2 calls a second per region
+	// and account) is shared by every pool, so a pool whose launches fail stops
+	// trying until the next iteration, and never makes the iteration (and every
+	// other pool's next launch) wait on its failures.
+	MaxFailedLaunchesPerPool int
 	// Policy is the scaling policy (PolicyWorkerfleet; PolicyWorkerManager is the
 	// simulator's baseline).
 	Policy Policy
@@ -147,6 +153,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxLaunchesPerPool <= 0 {
 		c.MaxLaunchesPerPool = 250
+	}
+	if c.MaxFailedLaunchesPerPool <= 0 {
+		c.MaxFailedLaunchesPerPool = 4
 	}
 }
 

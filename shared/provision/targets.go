@@ -50,6 +50,15 @@ type target struct {
 	// then the pool is removed.
 	deleted bool
 
+	// failedLaunches counts this iteration's failed launch calls (see
+	// Config.MaxFailedLaunchesPerPool), budgetBusy says an opportunistic launch found
+	// no spare token, and probation that the pool's launches failed in an earlier
+	// iteration without one succeeding: its launches take only spare tokens
+	// (ratelimit.Opportunistic). Only the target's own goroutine touches them.
+	failedLaunches int
+	budgetBusy     bool
+	probation      bool
+
 	mu     sync.Mutex
 	report PoolReport
 }

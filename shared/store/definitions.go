@@ -19,9 +19,47 @@ type WorkerType struct {
 	Definition   json.RawMessage `dynamodbav:"definition"`
 	LastModified time.Time       `dynamodbav:"lastModified"`
 	Version      int64           `dynamodbav:"version"`
+	// MinCapacity and MaxCapacity repeat the definition's, for the listings that
+	// need only them (WorkerTypeListing); nil in records written before they were
+	// kept, and in a definition that does not set them.
+	MinCapacity *float64 `dynamodbav:"minCapacity,omitempty"`
+	MaxCapacity *float64 `dynamodbav:"maxCapacity,omitempty"`
 }
 
-func (w *WorkerType) version() int64     { return w.Version }
+func (w *WorkerType) version() int64 { return w.Version }
+
+// setCapacities copies the definition's capacity bounds into w.
+func (w *WorkerType) setCapacities() {
+	var c struct {
+		MinCapacity *float64 `json:"minCapacity"`
+		MaxCapacity *float64 `json:"maxCapacity"`
+	}
+	_ = json.Unmarshal(w.Definition, &c) // not an object: no bounds to copy
+	w.MinCapacity, w.MaxCapacity = c.MinCapacity, c.MaxCapacity
+}
+
+// summariesIndex is the worker types table's index of names and capacity bounds.
+const summariesIndex = "summaries"
+
+// WorkerTypeListing returns every worker type's name and capacity bounds, without
+// definitions, from the summaries index: its cost follows the number of worker
+// types, not the size of their definitions. The index is eventually consistent: a
+// worker type created a moment ago may be missing. A record written before the
+// bounds were kept has nil bounds: read it whole (WorkerType) for them.
+func (s *Store) WorkerTypeListing(ctx context.Context) ([]WorkerType, error) {
+	var items []WorkerType
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{TableName: aws.String(s.tables.WorkerTypes), IndexName: aws.String(summariesIndex)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan worker types' summaries: %w", err)
+		}
+		if items, err = decodeItems(items, out.Items); err != nil {
+			return nil, err
+		}
+	}
+	return items, nil
+}
 func (w *WorkerType) setVersion(v int64) { w.Version = v }
 
 func workerTypeKey(name string) map[string]types.AttributeValue {
@@ -33,6 +71,7 @@ func workerTypeKey(name string) map[string]types.AttributeValue {
 // conflict.
 func (s *Store) CreateWorkerType(ctx context.Context, name string, definition json.RawMessage) (WorkerType, error) {
 	wt := WorkerType{Name: name, Definition: definition, LastModified: s.Now(), Version: 1}
+	wt.setCapacities()
 	err := s.create(ctx, s.tables.WorkerTypes, "workerType", &wt)
 	if errors.Is(err, ErrExists) {
 		existing, gerr := s.WorkerType(ctx, name)
@@ -52,6 +91,7 @@ func (s *Store) CreateWorkerType(ctx context.Context, name string, definition js
 func (s *Store) UpdateWorkerType(ctx context.Context, name string, definition json.RawMessage) (WorkerType, error) {
 	return update(ctx, s, s.tables.WorkerTypes, workerTypeKey(name), func(w *WorkerType) error {
 		w.Definition = definition
+		w.setCapacities()
 		w.LastModified = later(s.Now(), w.LastModified)
 		return nil
 	})

@@ -67,6 +67,7 @@ var LogicalIDs = Tables{
 // against it.
 var Schema = map[string][2]string{
 	"WorkerTypesTable":           {"workerType", ""},
+	"WorkerTypesTable/summaries": {"workerType", ""},
 	"WorkerPoolsTable":           {"workerPoolId", ""},
 	"WorkersTable":               {attrPool, attrWorker},
 	"WorkersTable/byInstance":    {"instanceId", ""},
@@ -129,7 +130,13 @@ var (
 	ErrBadToken = errors.New("invalid continuation token")
 	// ErrNoChange, returned by an update function, ends the update without writing.
 	ErrNoChange = errors.New("no change")
+	// ErrTooLarge means an item would exceed MaxItemBytes: it is not written
+	// (DynamoDB would refuse it with a ValidationException).
+	ErrTooLarge = errors.New("item too large")
 )
+
+// MaxItemBytes is DynamoDB's item size limit (400 KB, attribute names included).
+const MaxItemBytes = 400 * 1024
 
 // Store is the data layer. It is safe for concurrent use.
 type Store struct {
@@ -187,7 +194,59 @@ func marshal(v any) (map[string]types.AttributeValue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal %T: %w", v, err)
 	}
+	if n := ItemSize(item); n > MaxItemBytes {
+		return nil, fmt.Errorf("%T is %d bytes, over DynamoDB's %d: %w", v, n, MaxItemBytes, ErrTooLarge)
+	}
 	return item, nil
+}
+
+// ItemSize is an item's size as DynamoDB counts it against MaxItemBytes, or a
+// little more: attribute names and values, strings and binaries by their bytes,
+// numbers by their decimal text (DynamoDB stores them in about half that).
+func ItemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += len(name) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(x.Value)
+	case *types.AttributeValueMemberN:
+		return len(x.Value) + 1
+	case *types.AttributeValueMemberB:
+		return len(x.Value)
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, s := range x.Value {
+			n += len(s)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, s := range x.Value {
+			n += len(s) + 1
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, b := range x.Value {
+			n += len(b)
+		}
+		return n
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range x.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		return 3 + ItemSize(x.Value) + len(x.Value)
+	}
+	return 1 // BOOL, NULL
 }
 
 func unmarshal(item map[string]types.AttributeValue, v any) error {

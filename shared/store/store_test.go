@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -587,5 +588,25 @@ func TestRemoveWorkerPoolOnlyAtVersion(t *testing.T) {
 	}
 	if err := s.RemoveWorkerPool(ctx, "p/a", p.Version+1); err != nil {
 		t.Fatalf("removing at the current version: %v", err)
+	}
+}
+
+// TestItemsOverTheLimitAreNotWritten: an item DynamoDB would refuse is
+// ErrTooLarge before any request, for creates and updates alike; one just under
+// the limit is written.
+func TestItemsOverTheLimitAreNotWritten(t *testing.T) {
+	s := storetest.New(t)
+	blob := func(n int) json.RawMessage { return json.RawMessage(`{"p":"` + strings.Repeat("x", n) + `"}`) }
+	if _, err := s.CreateWorkerType(ctx, "big", blob(store.MaxItemBytes)); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("CreateWorkerType over the limit: %v, want ErrTooLarge", err)
+	}
+	if _, err := s.WorkerType(ctx, "big"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused worker type was stored: %v", err)
+	}
+	if _, err := s.CreateWorkerType(ctx, "fits", blob(store.MaxItemBytes-200)); err != nil {
+		t.Fatalf("CreateWorkerType just under the limit: %v", err)
+	}
+	if _, err := s.UpdateWorkerType(ctx, "fits", blob(store.MaxItemBytes)); !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("UpdateWorkerType over the limit: %v, want ErrTooLarge", err)
 	}
 }

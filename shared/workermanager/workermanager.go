@@ -86,19 +86,19 @@ func (s *Service) API() *httpapi.API {
 		{Name: "version", Method: "GET", Pattern: "/__version__", Handler: s.version, NoScopes: true},
 		{Name: "heartbeat", Method: "GET", Pattern: "/__heartbeat__", Handler: s.heartbeat, NoScopes: true},
 		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders, NoScopes: true},
-		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool},
-		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool},
-		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool},
+		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool, Check: checkIDs, MaxBody: pool.MaxDefinitionBytes},
+		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool, Check: checkIDs, MaxBody: pool.MaxDefinitionBytes},
+		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool, Check: checkIDs},
 		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool, NoScopes: true},
 		{Name: "workerPoolStats", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/stats", Handler: s.workerPoolStats, NoScopes: true, SlashPatterns: onePoolID},
 		{Name: "listWorkerPoolsStats", Method: "GET", Pattern: "/worker-pools/stats", Handler: s.listWorkerPoolsStats, NoScopes: true},
 		{Name: "workerPoolErrorStats", Method: "GET", Pattern: "/worker-pool-errors/stats", Handler: s.workerPoolErrorStats, NoScopes: true},
 		{Name: "listWorkerPoolLaunchConfigs", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/launch-configs", Handler: s.listWorkerPoolLaunchConfigs, NoScopes: true, SlashPatterns: onePoolID},
 		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
-		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError},
+		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError, Check: checkIDs, MaxBody: pool.MaxReportBytes},
 		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},
-		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker, SlashPatterns: onePoolID},
-		{Name: "shouldWorkerTerminate", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate", Handler: s.shouldWorkerTerminate, SlashPatterns: onePoolID},
+		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker, SlashPatterns: onePoolID, Check: checkIDs},
+		{Name: "shouldWorkerTerminate", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate", Handler: s.shouldWorkerTerminate, SlashPatterns: onePoolID, Check: checkIDs},
 		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
 		{Name: "listWorkers", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers", Handler: s.listWorkersByWorkerType, NoScopes: true},
 		{Name: "getWorker", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>", Handler: s.getWorker, NoScopes: true},
@@ -108,8 +108,8 @@ func (s *Service) API() *httpapi.API {
 	for _, r := range []httpapi.Route{
 		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true, SlashPatterns: onePoolID},
 		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true, SlashPatterns: onePoolID},
-		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.createWorker, SlashPatterns: onePoolID},
-		{Name: "updateWorker", Method: "POST", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.updateWorker, SlashPatterns: onePoolID},
+		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.createWorker, SlashPatterns: onePoolID, Check: checkIDs, MaxBody: pool.MaxReportBytes},
+		{Name: "updateWorker", Method: "POST", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.updateWorker, SlashPatterns: onePoolID, Check: checkIDs, MaxBody: pool.MaxReportBytes},
 	} {
 		withColon := r
 		withColon.Pattern = strings.Replace(r.Pattern, "<workerPoolId>/", "<workerPoolId>:/", 1)
@@ -131,7 +131,7 @@ var onePoolID = map[string]string{"workerPoolId": "[^/]+/[^/]+"}
 func (s *Service) RegistrationAPI() *httpapi.API {
 	a := httpapi.New(Base, s.Authn, nil, httpapi.WithLogger(s.log()))
 	a.Handle(httpapi.Route{Name: "registerWorker", Method: "POST", Pattern: "/worker/register", Handler: s.registerWorker, NoScopes: true})
-	a.Handle(httpapi.Route{Name: "reregisterWorker", Method: "POST", Pattern: "/worker/reregister", Handler: s.reregisterWorker})
+	a.Handle(httpapi.Route{Name: "reregisterWorker", Method: "POST", Pattern: "/worker/reregister", Handler: s.reregisterWorker, MaxBody: pool.MaxReportBytes})
 	return a
 }
 
@@ -146,6 +146,12 @@ var (
 )
 
 func ts(t time.Time) string { return httpapi.Timestamp(t) }
+
+// checkIDs refuses malformed path identifiers (before the caller is authenticated).
+func checkIDs(r *httpapi.Request) error {
+	_, _, _, err := ids(r)
+	return err
+}
 
 // ids reads and validates the path's identifiers.
 func ids(r *httpapi.Request) (poolID, group, id string, err error) {
@@ -174,6 +180,8 @@ func storeError(err error, what string) error {
 		return httpapi.InputValidationError("continuationToken is invalid: it was altered, or belongs to another listing")
 	case errors.Is(err, store.ErrConflict):
 		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
+	case errors.Is(err, store.ErrTooLarge):
+		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

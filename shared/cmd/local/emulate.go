@@ -191,6 +191,8 @@ func (e *emulation) env(id string) (map[string]string, error) {
 		Tables: e.tables,
 		Overrides: map[string]string{
 			"ROOT_URL": e.rootURL, "TASKCLUSTER_ROOT_URL": e.rootURL, "ALLOWED_REGIONS": regions, "INSTANCE_SET_ID": "local",
+			// No front door here: X-Forwarded-Host is never believed.
+			"FRONT_DOOR_SECRET": "",
 		},
 	}
 	if e.secretARNs[0] != "" {
