@@ -96,6 +96,12 @@ type Config struct {
 	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
 	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
 	WorkerIdleTimeout time.Duration
+	// AnonymousScopes are what every caller of the worker-manager API holds
+	// (ANONYMOUS_SCOPES, space- or comma-separated; unset:
+	// workermanager.DefaultAnonymousScopes, "none": nothing). In Taskcluster mode
+	// the deployment's anonymous role decides instead; these are the fallback while
+	// its auth service cannot say.
+	AnonymousScopes []string
 	// Compatibility is which worker-manager the API and the provisioner follow
 	// where v25's and today's differ (WORKER_MANAGER_COMPATIBILITY: CompatibilityV25,
 	// the default, or CompatibilityCurrent).
@@ -164,6 +170,9 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 	if cfg.WorkerIdleTimeout, err = offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"); err != nil {
 		return Config{}, err
 	}
+	if cfg.AnonymousScopes, err = anonymousScopes(env("ANONYMOUS_SCOPES")); err != nil {
+		return Config{}, err
+	}
 	switch c := env("WORKER_MANAGER_COMPATIBILITY"); c {
 	case "", CompatibilityV25, CompatibilityCurrent:
 		cfg.Compatibility = c
@@ -180,6 +189,23 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, cfg.validate()
+}
+
+// anonymousScopes reads ANONYMOUS_SCOPES.
+func anonymousScopes(v string) ([]string, error) {
+	switch strings.TrimSpace(v) {
+	case "":
+		return workermanager.DefaultAnonymousScopes, nil
+	case "none":
+		return []string{}, nil
+	}
+	scopes := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
+	for _, s := range scopes {
+		if !auth.ValidScope(s) {
+			return nil, fmt.Errorf("ANONYMOUS_SCOPES: %q is not a scope", s)
+		}
+	}
+	return scopes, nil
 }
 
 // offDuration reads the duration setting name: "" is 0 (the default), "off" or
@@ -376,6 +402,12 @@ type App struct {
 	cloudOnce    sync.Once
 	cloud        cloud.InstanceSet
 	cloudErr     error
+	// anonymous caches the deployment's anonymous scopes (Taskcluster mode).
+	anonymous struct {
+		mu     sync.Mutex
+		scopes []string
+		at     time.Time
+	}
 }
 
 // Option adjusts New (the local stack and tests use them).
@@ -435,6 +467,12 @@ func WithResourceChecks(newChecker func(cfg aws.Config, endpoint string) awsprov
 // WORKER_MANAGER_COMPATIBILITY).
 func WithCompatibility(c string) Option { return func(a *App) { a.Config.Compatibility = c } }
 
+// WithAnonymousScopes sets Config.AnonymousScopes (tests; deployments set
+// ANONYMOUS_SCOPES).
+func WithAnonymousScopes(scopes ...string) Option {
+	return func(a *App) { a.Config.AnonymousScopes = append([]string{}, scopes...) }
+}
+
 // WithMailer replaces the mailer of emailOnError errors.
 func WithMailer(m notify.Mailer) Option { return func(a *App) { a.Mailer = m } }
 
@@ -458,6 +496,9 @@ func WithClock(now func() time.Time) Option {
 func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.AnonymousScopes == nil {
+		cfg.AnonymousScopes = workermanager.DefaultAnonymousScopes
 	}
 	a := &App{Config: cfg, Log: slog.Default(), Verifier: identity.NewAWSVerifier()}
 	if cfg.TaskclusterMode() {
@@ -614,7 +655,41 @@ func (a *App) AWSProvisioner() *awsprovisioner.Service {
 func (a *App) WorkerManager() *workermanager.Service {
 	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier, Mailer: a.Mailer,
 		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log, Current: a.Config.Compatibility == CompatibilityCurrent,
+		AnonymousScopes: a.anonymousScopes,
 		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}
+}
+
+// anonymousScopeTTL is how long the deployment's anonymous scopes are believed
+// before they are asked again.
+const anonymousScopeTTL = 5 * time.Minute
+
+// anonymousScopes are what every caller of the worker-manager API holds: standalone,
+// Config.AnonymousScopes; in Taskcluster mode, what the deployment's auth service
+// expands assume:anonymous to (asked at most every anonymousScopeTTL; while it
+// cannot answer, Config.AnonymousScopes).
+func (a *App) anonymousScopes(ctx context.Context) []string {
+	if !a.Config.TaskclusterMode() {
+		return a.Config.AnonymousScopes
+	}
+	a.anonymous.mu.Lock()
+	defer a.anonymous.mu.Unlock()
+	if a.anonymous.scopes != nil && time.Since(a.anonymous.at) < anonymousScopeTTL {
+		return a.anonymous.scopes
+	}
+	c := tcauth.New(nil, a.Config.TaskclusterRootURL)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c.Context = ctx
+	got, err := c.ExpandScopes(&tcauth.SetOfScopes{Scopes: []string{auth.AnonymousScope}})
+	if err != nil {
+		a.Log.WarnContext(ctx, "the deployment's anonymous scopes are unknown; using ANONYMOUS_SCOPES", "error", err.Error())
+		if a.anonymous.scopes != nil {
+			return a.anonymous.scopes
+		}
+		return a.Config.AnonymousScopes
+	}
+	a.anonymous.scopes, a.anonymous.at = got.Scopes, time.Now()
+	return got.Scopes
 }
 
 // EC2Events is the ec2-events handler.

@@ -238,6 +238,8 @@ type API struct {
 	log     *slog.Logger
 	now     func() time.Time
 	others  []gatewayRoute // see AnswerUnrouted
+	// anonymous, if set, returns the scopes every caller holds (WithAnonymousScopes).
+	anonymous func(context.Context) []string
 }
 
 // gatewayRoute is another function's route, matched as API Gateway matches it.
@@ -259,6 +261,14 @@ type Option func(*API)
 
 // WithMaxBody sets the request body limit.
 func WithMaxBody(n int) Option { return func(a *API) { a.maxBody = n } }
+
+// WithAnonymousScopes gives every caller of the API's routes that require scopes,
+// with credentials or without, the scopes scopes returns, on top of its own: what a
+// deployment lets anyone do (Taskcluster's anonymous role, which every client may
+// assume).
+func WithAnonymousScopes(scopes func(context.Context) []string) Option {
+	return func(a *API) { a.anonymous = scopes }
+}
 
 // WithLogger sets the logger for request logs.
 func WithLogger(l *slog.Logger) Option { return func(a *API) { a.log = l } }
@@ -586,6 +596,10 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 			return nil, apiErr
 		}
 		return nil, err
+	}
+	if a.anonymous != nil {
+		// Every caller holds what the anonymous caller does, as in Taskcluster.
+		caller.Scopes = append(append([]string(nil), caller.Scopes...), a.anonymous(ctx)...)
 	}
 	req.Caller = caller
 	return route.Handler(ctx, req)

@@ -155,7 +155,7 @@ func (c *Config) defaults() {
 		c.MaxLaunchesPerPool = 250
 	}
 	if c.MaxFailedLaunchesPerPool <= 0 {
-		c.MaxFailedLaunchesPerPool = 4
+		c.MaxFailedLaunchesPerPool = DefaultMaxFailedLaunchesPerPool
 	}
 }
 
@@ -163,6 +163,9 @@ func (c *Config) defaults() {
 type Demand interface {
 	Pending(ctx context.Context, q demand.Query) (int64, error)
 }
+
+// DefaultMaxFailedLaunchesPerPool is Config.MaxFailedLaunchesPerPool's default.
+const DefaultMaxFailedLaunchesPerPool = 4
 
 // Provisioner runs iterations. Build it with its fields set; it is safe to run one
 // iteration at a time per Provisioner (the lease keeps it to one per deployment).

@@ -29,6 +29,9 @@ func (s *Service) listWorkerPoolLaunchConfigs(ctx context.Context, r *httpapi.Re
 	if err != nil {
 		return nil, err
 	}
+	if err := require(r, getPoolScope, nil); err != nil {
+		return nil, err
+	}
 	includeArchived := false
 	switch q := r.Query.Get("includeArchived"); q {
 	case "", "false":

@@ -273,6 +273,9 @@ func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.
 	if err != nil {
 		return nil, err
 	}
+	if err := require(r, getPoolScope, nil); err != nil {
+		return nil, err
+	}
 	p, err := s.Store.WorkerPool(ctx, id)
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
@@ -281,6 +284,9 @@ func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.
 }
 
 func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	if err := require(r, listPoolsScope, nil); err != nil {
+		return nil, err
+	}
 	limit, token, err := r.Paging(1000)
 	if err != nil {
 		return nil, err
@@ -311,6 +317,9 @@ func page(key string, items any, next string) map[string]any {
 }
 
 func (s *Service) listProviders(_ context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	if err := require(r, listProvidersScope, nil); err != nil {
+		return nil, err
+	}
 	limit, token, err := r.Paging(1000)
 	if err != nil {
 		return nil, err

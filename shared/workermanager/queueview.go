@@ -58,6 +58,9 @@ func (s *Service) listWorkersByWorkerType(ctx context.Context, r *httpapi.Reques
 	if err != nil {
 		return nil, err
 	}
+	if err := require(r, listPoolWorkersScope, map[string]string{"workerPoolId": poolID}); err != nil {
+		return nil, err
+	}
 	f, err := workerFilter(r, "workerState")
 	if err != nil {
 		return nil, err
@@ -93,6 +96,9 @@ func (s *Service) getWorker(ctx context.Context, r *httpapi.Request) (*httpapi.R
 	group, id := r.Params["workerGroup"], r.Params["workerId"]
 	if !pool.ValidWorkerGroup(group) || !pool.ValidWorkerID(id) {
 		return nil, httpapi.InputValidationError("workerGroup and workerId must each be 1 to 38 of a-z A-Z 0-9 - _")
+	}
+	if err := require(r, getWorkerScope, map[string]string{"workerPoolId": poolID, "workerGroup": group, "workerId": id}); err != nil {
+		return nil, err
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
 	if err != nil {

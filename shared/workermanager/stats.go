@@ -81,6 +81,9 @@ func (s *Service) workerPoolStats(ctx context.Context, r *httpapi.Request) (*htt
 	if err != nil {
 		return nil, err
 	}
+	if err := require(r, getPoolScope, nil); err != nil {
+		return nil, err
+	}
 	wp, err := s.Store.WorkerPool(ctx, poolID)
 	if err != nil {
 		return nil, storeError(err, "worker pool "+poolID)
@@ -121,6 +124,9 @@ type poolStats struct {
 
 // listWorkerPoolsStats is every pool's figures, a page of pools at a time.
 func (s *Service) listWorkerPoolsStats(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
+	if err := require(r, listPoolsScope, nil); err != nil {
+		return nil, err
+	}
 	limit, token, err := r.Paging(1000)
 	if err != nil {
 		return nil, err
@@ -156,6 +162,13 @@ type errorTotals struct {
 // last 24, by title, by kind (code), by pool, and for one pool by launch config.
 func (s *Service) workerPoolErrorStats(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	poolID := r.Query.Get("workerPoolId")
+	scopeOf := poolID
+	if poolID == "" {
+		scopeOf = "*" // every pool's errors, as today's worker-manager asks
+	}
+	if err := require(r, listErrorsScope, map[string]string{"workerPoolId": scopeOf}); err != nil {
+		return nil, err
+	}
 	if poolID != "" {
 		if !pool.ValidWorkerPoolID(poolID) {
 			return nil, httpapi.InputValidationError("workerPoolId %q is not a worker pool id", poolID)

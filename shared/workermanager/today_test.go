@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
@@ -161,5 +162,42 @@ func TestStats(t *testing.T) {
 	}
 	if r := h.Do(nil, "GET", base+"/worker-pool-errors/stats?workerPoolId="+esc("p/none"), nil); r.Status != 404 {
 		t.Errorf("workerPoolErrorStats of an unknown pool: %d", r.Status)
+	}
+}
+
+// TestReadsNeedTodaysScopes: reads ask today's scopes; what anyone holds is the
+// deployment's to say (ANONYMOUS_SCOPES; by default every read, as before).
+func TestReadsNeedTodaysScopes(t *testing.T) {
+	reads := []string{"/providers", "/worker-pools", "/worker-pools/stats", "/worker-pool/" + esc("p/static"),
+		"/worker-pool/" + esc("p/static") + "/stats", "/worker-pool/" + esc("p/static") + "/launch-configs",
+		"/worker-pool-errors/" + esc("p/static"), "/worker-pool-errors/stats", "/workers/" + esc("p/static"),
+		"/workers/" + esc("p/static") + "/rack1", "/workers/" + esc("p/static") + "/rack1/host7",
+		"/provisioners/p/worker-types/static/workers", "/provisioners/p/worker-types/static/workers/rack1/host7"}
+	setup := func(h *apptest.Harness) {
+		h.Do(h.Root, "PUT", base+"/worker-pool/"+esc("p/static"), poolBody("static", `{}`))
+		h.Do(h.Root, "PUT", base+"/workers/"+esc("p/static")+"/rack1/host7", map[string]any{"capacity": 1,
+			"expires": time.Now().Add(time.Hour), "providerInfo": map[string]any{"staticSecret": strings.Repeat("s", 44)}})
+	}
+	open := apptest.New(t)
+	setup(open)
+	closed := apptest.New(t, app.WithAnonymousScopes())
+	setup(closed)
+	reader := closed.Client("reader", "worker-manager:list-providers", "worker-manager:list-worker-pools", "worker-manager:get-worker-pool:p/*",
+		"worker-manager:list-worker-pool-errors:*", "worker-manager:list-workers:p/*", "worker-manager:get-worker:p/*")
+	for _, path := range reads {
+		if r := open.Do(nil, "GET", base+path, nil); r.Status != 200 {
+			t.Errorf("%s, anonymous, default scopes: %d %s", path, r.Status, r.Body)
+		}
+		if r := closed.Do(nil, "GET", base+path, nil); r.Status != 403 || r.Code() != "InsufficientScopes" {
+			t.Errorf("%s, anonymous, ANONYMOUS_SCOPES=none: %d %s", path, r.Status, r.Body)
+		}
+		if r := closed.Do(reader, "GET", base+path, nil); r.Status != 200 {
+			t.Errorf("%s, a client with today's read scopes: %d %s", path, r.Status, r.Body)
+		}
+	}
+	// Another pool's workers are not readable with p/*'s scopes.
+	closed.Do(closed.Root, "PUT", base+"/worker-pool/"+esc("q/static"), poolBody("static", `{}`))
+	if r := closed.Do(reader, "GET", base+"/workers/"+esc("q/static"), nil); r.Status != 403 {
+		t.Errorf("another pool's workers: %d", r.Status)
 	}
 }

@@ -50,6 +50,9 @@ type Service struct {
 	Mailer notify.Mailer
 	// ErrorRetention is how long reported errors stay listed (default 7 days).
 	ErrorRetention time.Duration
+	// AnonymousScopes returns what every caller holds besides its own scopes (see
+	// DefaultAnonymousScopes); nil: nothing.
+	AnonymousScopes func(context.Context) []string
 	// Current serves today's worker-manager where it and v25 differ: a pool's
 	// config reads back with each launch config's launchConfigId (v25: exactly as
 	// written). See the README's differences table.
@@ -79,35 +82,39 @@ func (s *Service) retention() time.Duration {
 // worker-manager does.
 func (s *Service) API() *httpapi.API {
 	s.started = time.Now()
-	a := httpapi.New(Base, s.Authn, []string{"workerPoolId"}, httpapi.WithLogger(s.log()))
+	opts := []httpapi.Option{httpapi.WithLogger(s.log())}
+	if s.AnonymousScopes != nil {
+		opts = append(opts, httpapi.WithAnonymousScopes(s.AnonymousScopes))
+	}
+	a := httpapi.New(Base, s.Authn, []string{"workerPoolId"}, opts...)
 	routes := []httpapi.Route{
 		{Name: "ping", Method: "GET", Pattern: "/ping", Handler: s.ping, NoScopes: true},
 		{Name: "lbheartbeat", Method: "GET", Pattern: "/__lbheartbeat__", Handler: s.lbheartbeat, NoScopes: true},
 		{Name: "version", Method: "GET", Pattern: "/__version__", Handler: s.version, NoScopes: true},
 		{Name: "heartbeat", Method: "GET", Pattern: "/__heartbeat__", Handler: s.heartbeat, NoScopes: true},
-		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders, NoScopes: true},
+		{Name: "listProviders", Method: "GET", Pattern: "/providers", Handler: s.listProviders},
 		{Name: "createWorkerPool", Method: "PUT", Pattern: "/worker-pool/<workerPoolId>", Handler: s.createWorkerPool, Check: checkIDs, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "updateWorkerPool", Method: "POST", Pattern: "/worker-pool/<workerPoolId>", Handler: s.updateWorkerPool, Check: checkIDs, MaxBody: pool.MaxDefinitionBytes},
 		{Name: "deleteWorkerPool", Method: "DELETE", Pattern: "/worker-pool/<workerPoolId>", Handler: s.deleteWorkerPool, Check: checkIDs},
-		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool, NoScopes: true},
-		{Name: "workerPoolStats", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/stats", Handler: s.workerPoolStats, NoScopes: true, SlashPatterns: onePoolID},
-		{Name: "listWorkerPoolsStats", Method: "GET", Pattern: "/worker-pools/stats", Handler: s.listWorkerPoolsStats, NoScopes: true},
-		{Name: "workerPoolErrorStats", Method: "GET", Pattern: "/worker-pool-errors/stats", Handler: s.workerPoolErrorStats, NoScopes: true},
-		{Name: "listWorkerPoolLaunchConfigs", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/launch-configs", Handler: s.listWorkerPoolLaunchConfigs, NoScopes: true, SlashPatterns: onePoolID},
-		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools, NoScopes: true},
+		{Name: "workerPool", Method: "GET", Pattern: "/worker-pool/<workerPoolId>", Handler: s.workerPool},
+		{Name: "workerPoolStats", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/stats", Handler: s.workerPoolStats, SlashPatterns: onePoolID},
+		{Name: "listWorkerPoolsStats", Method: "GET", Pattern: "/worker-pools/stats", Handler: s.listWorkerPoolsStats},
+		{Name: "workerPoolErrorStats", Method: "GET", Pattern: "/worker-pool-errors/stats", Handler: s.workerPoolErrorStats},
+		{Name: "listWorkerPoolLaunchConfigs", Method: "GET", Pattern: "/worker-pool/<workerPoolId>/launch-configs", Handler: s.listWorkerPoolLaunchConfigs, SlashPatterns: onePoolID},
+		{Name: "listWorkerPools", Method: "GET", Pattern: "/worker-pools", Handler: s.listWorkerPools},
 		{Name: "reportWorkerError", Method: "POST", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.reportWorkerError, Check: checkIDs, MaxBody: pool.MaxReportBytes},
-		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors, NoScopes: true},
+		{Name: "listWorkerPoolErrors", Method: "GET", Pattern: "/worker-pool-errors/<workerPoolId>", Handler: s.listWorkerPoolErrors},
 		{Name: "removeWorker", Method: "DELETE", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.removeWorker, SlashPatterns: onePoolID, Check: checkIDs},
 		{Name: "shouldWorkerTerminate", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate", Handler: s.shouldWorkerTerminate, SlashPatterns: onePoolID, Check: checkIDs},
-		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool, NoScopes: true},
-		{Name: "listWorkers", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers", Handler: s.listWorkersByWorkerType, NoScopes: true},
-		{Name: "getWorker", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>", Handler: s.getWorker, NoScopes: true},
+		{Name: "listWorkersForWorkerPool", Method: "GET", Pattern: "/workers/<workerPoolId>", Handler: s.listWorkersForWorkerPool},
+		{Name: "listWorkers", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers", Handler: s.listWorkersByWorkerType},
+		{Name: "getWorker", Method: "GET", Pattern: "/provisioners/<provisionerId>/worker-types/<workerType>/workers/<workerGroup>/<workerId>", Handler: s.getWorker},
 	}
 	// v25 declared these with a ':' after the pool id; today's clients call them
 	// without. Both forms answer.
 	for _, r := range []httpapi.Route{
-		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>", Handler: s.listWorkersForWorkerGroup, NoScopes: true, SlashPatterns: onePoolID},
-		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.worker, NoScopes: true, SlashPatterns: onePoolID},
+		{Name: "listWorkersForWorkerGroup", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>", Handler: s.listWorkersForWorkerGroup, SlashPatterns: onePoolID},
+		{Name: "worker", Method: "GET", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.worker, SlashPatterns: onePoolID},
 		{Name: "createWorker", Method: "PUT", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.createWorker, SlashPatterns: onePoolID, Check: checkIDs, MaxBody: pool.MaxReportBytes},
 		{Name: "updateWorker", Method: "POST", Pattern: "/workers/<workerPoolId>/<workerGroup>/<workerId>", Handler: s.updateWorker, SlashPatterns: onePoolID, Check: checkIDs, MaxBody: pool.MaxReportBytes},
 	} {
@@ -119,6 +126,27 @@ func (s *Service) API() *httpapi.API {
 		a.Handle(r)
 	}
 	return a
+}
+
+// DefaultAnonymousScopes are what anyone may read when the deployment says
+// nothing (ANONYMOUS_SCOPES): every read, as before today's worker-manager asked
+// scopes of them, and as Taskcluster deployments' anonymous role commonly grants.
+var DefaultAnonymousScopes = []string{
+	"worker-manager:list-providers",
+	"worker-manager:list-worker-pools",
+	"worker-manager:get-worker-pool:*",
+	"worker-manager:list-worker-pool-errors:*",
+	"worker-manager:list-workers:*",
+	"worker-manager:get-worker:*",
+}
+
+// require checks that r's caller holds e bound to params (the path's ids unless
+// given).
+func require(r *httpapi.Request, e auth.Expr, params map[string]string) error {
+	if params == nil {
+		params = r.Params
+	}
+	return r.Require(e.Bind(params))
 }
 
 // onePoolID routes a worker pool id only where it has its one '/': under /workers/
@@ -142,6 +170,15 @@ var (
 	createWorkerScope = auth.Scope("worker-manager:create-worker:<workerPoolId>/<workerGroup>/<workerId>")
 	removeWorkerScope = auth.Scope("worker-manager:remove-worker:<workerPoolId>/<workerGroup>/<workerId>")
 	updateWorkerScope = auth.Scope("worker-manager:update-worker:<workerPoolId>/<workerGroup>/<workerId>")
+
+	// What today's worker-manager asks of reads.
+	listProvidersScope   = auth.Scope("worker-manager:list-providers")
+	getPoolScope         = auth.Scope("worker-manager:get-worker-pool:<workerPoolId>")
+	listPoolsScope       = auth.Scope("worker-manager:list-worker-pools")
+	listErrorsScope      = auth.Scope("worker-manager:list-worker-pool-errors:<workerPoolId>")
+	listPoolWorkersScope = auth.Scope("worker-manager:list-workers:<workerPoolId>")
+	listGroupScope       = auth.Scope("worker-manager:list-workers:<workerPoolId>/<workerGroup>")
+	getWorkerScope       = auth.Scope("worker-manager:get-worker:<workerPoolId>/<workerGroup>/<workerId>")
 	reportErrorScopes = auth.AllOf("assume:worker-pool:<workerPoolId>", "assume:worker-id:<workerGroup>/<workerId>")
 )
 

@@ -61,6 +61,13 @@ func (s *Service) listWorkers(ctx context.Context, r *httpapi.Request, group str
 	if err != nil {
 		return nil, err
 	}
+	scope := listPoolWorkersScope
+	if group != "" {
+		scope = listGroupScope
+	}
+	if err := require(r, scope, nil); err != nil {
+		return nil, err
+	}
 	limit, token, err := r.Paging(1000)
 	if err != nil {
 		return nil, err
@@ -96,6 +103,9 @@ func (s *Service) listWorkersForWorkerGroup(ctx context.Context, r *httpapi.Requ
 func (s *Service) worker(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	poolID, group, id, err := ids(r)
 	if err != nil {
+		return nil, err
+	}
+	if err := require(r, getWorkerScope, nil); err != nil {
 		return nil, err
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
@@ -379,6 +389,9 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 func (s *Service) listWorkerPoolErrors(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
 	poolID, _, _, err := ids(r)
 	if err != nil {
+		return nil, err
+	}
+	if err := require(r, listErrorsScope, nil); err != nil {
 		return nil, err
 	}
 	limit, token, err := r.Paging(1000)
