@@ -656,7 +656,7 @@ func (a *App) WorkerManager() *workermanager.Service {
 	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier, Mailer: a.Mailer,
 		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log, Current: a.Config.Compatibility == CompatibilityCurrent,
 		AnonymousScopes: a.anonymousScopes,
-		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}
+		Cloud:           func() (workermanager.Terminator, error) { return a.Cloud() }}
 }
 
 // anonymousScopeTTL is how long the deployment's anonymous scopes are believed

@@ -179,7 +179,7 @@ var (
 	listPoolWorkersScope = auth.Scope("worker-manager:list-workers:<workerPoolId>")
 	listGroupScope       = auth.Scope("worker-manager:list-workers:<workerPoolId>/<workerGroup>")
 	getWorkerScope       = auth.Scope("worker-manager:get-worker:<workerPoolId>/<workerGroup>/<workerId>")
-	reportErrorScopes = auth.AllOf("assume:worker-pool:<workerPoolId>", "assume:worker-id:<workerGroup>/<workerId>")
+	reportErrorScopes    = auth.AllOf("assume:worker-pool:<workerPoolId>", "assume:worker-id:<workerGroup>/<workerId>")
 )
 
 func ts(t time.Time) string { return httpapi.Timestamp(t) }
