@@ -20,11 +20,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcauth"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
 	"github.com/workerfleet/workerfleet/shared/cloud"
@@ -102,6 +104,9 @@ type Config struct {
 	// the deployment's anonymous role decides instead; these are the fallback while
 	// its auth service cannot say.
 	AnonymousScopes []string
+	// EventBus is the EventBridge bus events are announced on (EVENT_BUS_NAME;
+	// "none" or "": none).
+	EventBus string
 	// Compatibility is which worker-manager the API and the provisioner follow
 	// where v25's and today's differ (WORKER_MANAGER_COMPATIBILITY: CompatibilityV25,
 	// the default, or CompatibilityCurrent).
@@ -169,6 +174,9 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 	}
 	if cfg.WorkerIdleTimeout, err = offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"); err != nil {
 		return Config{}, err
+	}
+	if cfg.EventBus = env("EVENT_BUS_NAME"); cfg.EventBus == "none" {
+		cfg.EventBus = ""
 	}
 	if cfg.AnonymousScopes, err = anonymousScopes(env("ANONYMOUS_SCOPES")); err != nil {
 		return Config{}, err
@@ -394,6 +402,8 @@ type App struct {
 	Verifier *identity.Verifier
 	// Mailer mails errors of pools with emailOnError (Taskcluster mode); nil: none.
 	Mailer notify.Mailer
+	// Events announces what changes (Config.EventBus; nil: nothing).
+	Events announce.Publisher
 	Log    *slog.Logger
 
 	awsCfg       func() (aws.Config, error)
@@ -473,6 +483,10 @@ func WithAnonymousScopes(scopes ...string) Option {
 	return func(a *App) { a.Config.AnonymousScopes = append([]string{}, scopes...) }
 }
 
+// WithEvents makes the app announce its events with p (the local stack's recorder,
+// tests).
+func WithEvents(p announce.Publisher) Option { return func(a *App) { a.Events = p } }
+
 // WithMailer replaces the mailer of emailOnError errors.
 func WithMailer(m notify.Mailer) Option { return func(a *App) { a.Mailer = m } }
 
@@ -510,6 +524,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*App, error) {
 	a.awsCfg = func() (aws.Config, error) {
 		once.Do(func() { awsCfg, awsErr = telemetry.AWSConfig(ctx) })
 		return awsCfg, awsErr
+	}
+	if cfg.EventBus != "" {
+		a.Events = &eventBridge{a: a}
 	}
 	if cfg.DynamoDBEndpoint != "" {
 		key := cfg.DynamoDBAccessKeyID
@@ -655,8 +672,8 @@ func (a *App) AWSProvisioner() *awsprovisioner.Service {
 func (a *App) WorkerManager() *workermanager.Service {
 	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier, Mailer: a.Mailer,
 		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log, Current: a.Config.Compatibility == CompatibilityCurrent,
-		AnonymousScopes: a.anonymousScopes,
-		Cloud:           func() (workermanager.Terminator, error) { return a.Cloud() }}
+		AnonymousScopes: a.anonymousScopes, Events: a.Events,
+		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}
 }
 
 // anonymousScopeTTL is how long the deployment's anonymous scopes are believed
@@ -693,7 +710,9 @@ func (a *App) anonymousScopes(ctx context.Context) []string {
 }
 
 // EC2Events is the ec2-events handler.
-func (a *App) EC2Events() *ec2events.Handler { return &ec2events.Handler{Store: a.Store, Log: a.Log} }
+func (a *App) EC2Events() *ec2events.Handler {
+	return &ec2events.Handler{Store: a.Store, Log: a.Log, Events: a.Events}
+}
 
 // Provisioner is the provisioning iteration, its EC2 calls rate limited. metrics
 // receives CloudWatch EMF lines (os.Stdout in Lambda).
@@ -707,7 +726,7 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 		sources.Taskcluster = &demand.Taskcluster{RootURL: a.Config.TaskclusterRootURL}
 	}
 	return &provision.Provisioner{
-		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer,
+		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
 			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
 			WorkerGroupByRegion: a.Config.Compatibility == CompatibilityCurrent},
@@ -736,6 +755,29 @@ func (a *App) cadence() provision.Cadence {
 		c.Interval = a.Config.ProvisionCadence
 	}
 	return c
+}
+
+// eventBridge is the publisher on Config.EventBus, its client made at first use.
+type eventBridge struct {
+	a    *App
+	once sync.Once
+	bus  *announce.EventBridge
+	err  error
+}
+
+func (e *eventBridge) Publish(ctx context.Context, events ...announce.Event) error {
+	e.once.Do(func() {
+		c, err := e.a.awsCfg()
+		if err != nil {
+			e.err = fmt.Errorf("event bus %s: %w", e.a.Config.EventBus, err)
+			return
+		}
+		e.bus = &announce.EventBridge{Client: eventbridge.NewFromConfig(c), Bus: e.a.Config.EventBus}
+	})
+	if e.err != nil {
+		return e.err
+	}
+	return e.bus.Publish(ctx, events...)
 }
 
 func (a *App) sqsClient(region string) demand.SQSAPI {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -171,6 +172,8 @@ func Apply(w *store.Worker, e Event) bool {
 type Handler struct {
 	Store *store.Store
 	Log   *slog.Logger
+	// Events, if set, announces a pool's worker that stops (workerStopped).
+	Events announce.Publisher
 }
 
 // Outcome says what an event did.
@@ -204,8 +207,9 @@ func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
 	if err != nil {
 		return "", fmt.Errorf("event %s for %s: %w", e.ID, e.InstanceID, err)
 	}
-	changed := false
+	changed, stopped := false, false
 	updated, err := h.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+		stopped = w.State != store.Stopped
 		if changed = Apply(w, e); !changed {
 			return store.ErrNoChange
 		}
@@ -219,6 +223,9 @@ func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
 	}
 	h.log().InfoContext(ctx, "ec2 event applied", "event", e.DetailType, "eventId", e.ID, "instanceId", e.InstanceID,
 		"ec2State", updated.EC2State, "state", updated.State, "pool", updated.Pool, "worker", updated.Key)
+	if stopped && updated.State == store.Stopped && !strings.HasPrefix(updated.Pool, store.WorkerTypePrefix) {
+		announce.Announce(ctx, h.Events, h.log(), announce.Worker(announce.WorkerStopped, updated, e.Time))
+	}
 	return Applied, nil
 }
 

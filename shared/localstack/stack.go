@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/awsprovisioner"
 	"github.com/workerfleet/workerfleet/shared/cloud"
@@ -144,7 +145,11 @@ type Stack struct {
 	App   *app.App
 	Fake  *fake.Cloud // nil with the ec2 driver
 	Queue *Queue
-	Sim   *Simulator
+	// Events are the worker-manager events the stack's functions announced (as
+	// today's worker-manager does on Pulse; deployed, on EventBridge), served at
+	// GET /local/events.
+	Events *announce.Recorder
+	Sim    *Simulator
 
 	ddb      *dynamolocal.Server
 	moto     *motoserver.Server
@@ -220,7 +225,8 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		cfg.TaskclusterClientID, cfg.TaskclusterAccessToken = o.TaskclusterClientID, o.TaskclusterAccessToken
 		cfg.DelegateAuth = true
 	}
-	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate),
+	s.Events = &announce.Recorder{Log: o.Log}
+	opts := []app.Option{app.WithLogger(o.Log), app.WithLaunchSpecValidator(launchspec.Validate), app.WithEvents(s.Events),
 		app.WithResourceChecks(func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker { return exists.New(cfg, endpoint) })}
 	switch o.Cloud {
 	case "fake":
@@ -342,6 +348,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 // everything else through the API gateway.
 func (s *Stack) handler(gw http.Handler) (http.Handler, error) {
 	mux := &prefixMux{fallback: gw}
+	mux.HandleFunc("/local/events", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"events": s.Events.Events()})
+	})
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
 		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)

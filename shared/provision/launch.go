@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/cloud/ratelimit"
 	"github.com/workerfleet/workerfleet/shared/notify"
@@ -488,6 +489,9 @@ func (it *iteration) record(ctx context.Context, t *target, a allocation, inst c
 	t.mu.Lock()
 	t.workers = append(t.workers, created)
 	t.mu.Unlock()
+	if t.kind == kindPool {
+		announce.Announce(ctx, it.p.Events, it.p.log(), announce.Worker(announce.WorkerRequested, created, it.now))
+	}
 	attrs := []any{"instanceId", inst.ID, "pool", t.key, "instanceType", inst.InstanceType, "availabilityZone", inst.AvailabilityZone, "spot", a.c.opt.Spot}
 	if a.c.price > 0 {
 		attrs = append(attrs, "pricePerHour", a.c.price)
@@ -606,6 +610,8 @@ func (it *iteration) recordError(ctx context.Context, t *target, e store.PoolErr
 	e, err := it.p.Store.AddError(context.WithoutCancel(ctx), e, it.p.Config.ErrorRetention)
 	if err != nil {
 		it.problem("recording an error for %s: %v", t.key, err)
+	} else if t.kind == kindPool {
+		announce.Announce(ctx, it.p.Events, it.p.log(), announce.PoolError(e, t.providerID, "", ""))
 	}
 	it.p.log().WarnContext(ctx, "pool error", "pool", t.key, "kind", kind, "title", title, "description", description)
 	if err == nil && t.record != nil && t.record.EmailOnError && it.p.Mailer != nil {

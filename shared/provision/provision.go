@@ -33,6 +33,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/demand"
 	"github.com/workerfleet/workerfleet/shared/notify"
@@ -182,6 +183,9 @@ type Provisioner struct {
 	// Mailer, if set, mails the errors recorded for pools with emailOnError to
 	// their owners (a Taskcluster deployment's notify service).
 	Mailer notify.Mailer
+	// Events, if set, announces what happens to pools' workers (workerRequested,
+	// workerStopped, workerRemoved) and the errors recorded for pools.
+	Events announce.Publisher
 
 	// indexed holds the pool keys whose records this process has added to the live
 	// index (store.IndexLiveWorkers), once each.

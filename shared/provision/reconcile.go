@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/ec2events"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -226,6 +227,9 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 				continue
 			}
 			t.workers[i] = updated
+			if t.kind == kindPool && updated.State == store.Stopped {
+				announce.Announce(ctx, it.p.Events, it.p.log(), announce.Worker(announce.WorkerStopped, updated, it.now))
+			}
 			continue
 		}
 
@@ -274,6 +278,9 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 		t.workers[i] = updated
 		if stopped {
 			ts.add(w.Region, w.InstanceID, t, t.key, reason)
+			if t.kind == kindPool {
+				announce.Announce(ctx, it.p.Events, it.p.log(), announce.Removed(updated, reason, it.now))
+			}
 		}
 	}
 }

@@ -3,9 +3,11 @@ package provision
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -187,5 +189,33 @@ func TestWorkersNameTheirLaunchConfigAndGroup(t *testing.T) {
 		e.advance(time.Minute)
 		e.iterate()
 		e.checkNoLeak()
+	}
+}
+
+// TestProvisionerAnnouncesWorkers: launches announce workerRequested, workers the
+// provisioner stops (here: never registered) workerRemoved, and the errors it
+// records workerPoolError, with today's messages.
+func TestProvisionerAnnouncesWorkers(t *testing.T) {
+	e := newEnv(t)
+	rec := &announce.Recorder{}
+	e.p.Events = rec
+	e.createPool("proj/events", "aws", `{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [
+	  {"region": "us-east-1", "workerManager": {"launchConfigId": "east"}, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`)
+	e.demand.set("proj/events", 2)
+	e.iterate()
+	e.demand.set("proj/events", 0)
+	e.clock.Advance(31 * time.Minute) // past the default registration timeout
+	e.iterate()
+	var got []string
+	for _, ev := range rec.Events() {
+		var m announce.WorkerMessage
+		if err := json.Unmarshal(ev.Message, &m); err != nil || m.WorkerPoolID != "proj/events" || m.LaunchConfigID != "east" || m.Timestamp == "" {
+			t.Errorf("%s: %s", ev.Name, ev.Message)
+		}
+		got = append(got, ev.Name+" "+m.Reason)
+	}
+	want := "workerRequested ,workerRequested ,workerRemoved " + ReasonRegistrationTimeout + ",workerRemoved " + ReasonRegistrationTimeout
+	if strings.Join(got, ",") != want {
+		t.Errorf("events %v, want %s", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -156,9 +157,9 @@ func (s *Service) checkLaunchConfigs(ctx context.Context, id string, cfg pool.Co
 // is written. A concurrent writer that took one of its ids with other content
 // first is logged: the definition stands, and its next update is refused until
 // the id is changed.
-func (s *Service) recordLaunchConfigs(ctx context.Context, id string, cfg pool.Config) {
+func (s *Service) recordLaunchConfigs(ctx context.Context, id string, cfg pool.Config) []string {
 	if cfg.AWS == nil {
-		return
+		return nil
 	}
 	created, err := s.Store.RecordLaunchConfigs(ctx, id, launchConfigIdentities(cfg))
 	if err != nil {
@@ -167,6 +168,33 @@ func (s *Service) recordLaunchConfigs(ctx context.Context, id string, cfg pool.C
 	if len(created) > 0 {
 		s.log().InfoContext(ctx, "launch configs created", "workerPoolId", id, "launchConfigIds", created)
 	}
+	return created
+}
+
+// announcePool announces a pool's creation or update (name), with its launch
+// configs' changes between the ids it had (before) and has (after): those new to
+// it created, those it keeps updated, those it dropped archived.
+func (s *Service) announcePool(ctx context.Context, name string, p store.WorkerPool, previousProvider string, created, before []string) {
+	after := pool.LaunchConfigIDsOf(p.Config)
+	if p.ProviderID == pool.NullProviderID {
+		after = nil
+	}
+	var updated, archived []string
+	for _, id := range after {
+		if slices.Contains(before, id) && !slices.Contains(created, id) {
+			updated = append(updated, id)
+		}
+	}
+	for _, id := range before {
+		if !slices.Contains(after, id) {
+			archived = append(archived, id)
+		}
+	}
+	events := []announce.Event{announce.Pool(name, p.WorkerPoolID, p.ProviderID, previousProvider)}
+	events = append(events, announce.LaunchConfigs(announce.LaunchConfigCreated, p.WorkerPoolID, p.ProviderID, created)...)
+	events = append(events, announce.LaunchConfigs(announce.LaunchConfigUpdated, p.WorkerPoolID, p.ProviderID, updated)...)
+	events = append(events, announce.LaunchConfigs(announce.LaunchConfigArchived, p.WorkerPoolID, p.ProviderID, archived)...)
+	announce.Announce(ctx, s.Events, s.log(), events...)
 }
 
 func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
@@ -195,7 +223,7 @@ func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	s.recordLaunchConfigs(ctx, id, cfg)
+	s.announcePool(ctx, announce.WorkerPoolCreated, created, "", s.recordLaunchConfigs(ctx, id, cfg), nil)
 	return s.poolAnswer(ctx, created)
 }
 
@@ -211,10 +239,14 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err := s.checkLaunchConfigs(ctx, id, cfg); err != nil {
 		return nil, err
 	}
+	var before store.WorkerPool
+	changed := false
 	updated, err := s.Store.UpdateWorkerPool(ctx, id, func(cur *store.WorkerPool) error {
+		before, changed = *cur, false
 		if sameDefinition(*cur, p) {
 			return store.ErrNoChange // nothing written: lastModified stays
 		}
+		changed = true
 		setProvider(cur, p.ProviderID)
 		cur.Description, cur.Owner, cur.EmailOnError, cur.Config = p.Description, p.Owner, p.EmailOnError, p.Config
 		return nil
@@ -222,8 +254,29 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	s.recordLaunchConfigs(ctx, id, cfg)
+	created := s.recordLaunchConfigs(ctx, id, cfg)
+	if changed {
+		s.announcePool(ctx, announce.WorkerPoolUpdated, updated, previousProvider(before, updated), created, launchConfigsOf(before))
+	}
 	return s.poolAnswer(ctx, updated)
+}
+
+// previousProvider is the provider a pool had before an update, if the update
+// changed it.
+func previousProvider(before, after store.WorkerPool) string {
+	if before.ProviderID != after.ProviderID {
+		return before.ProviderID
+	}
+	return ""
+}
+
+// launchConfigsOf are the ids of the launch configs a pool launches from (none once
+// it is deleted).
+func launchConfigsOf(p store.WorkerPool) []string {
+	if p.ProviderID == pool.NullProviderID {
+		return nil
+	}
+	return pool.LaunchConfigIDsOf(p.Config)
 }
 
 // sameDefinition reports whether b defines pool a as it is: the same provider,
@@ -254,10 +307,14 @@ func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err := r.Require(manageScope.Bind(map[string]string{"workerPoolId": id})); err != nil {
 		return nil, err
 	}
+	var before store.WorkerPool
+	deleted := false
 	updated, err := s.Store.UpdateWorkerPool(ctx, id, func(cur *store.WorkerPool) error {
+		before, deleted = *cur, false
 		if cur.ProviderID == pool.NullProviderID {
 			return store.ErrNoChange
 		}
+		deleted = true
 		setProvider(cur, pool.NullProviderID)
 		return nil
 	})
@@ -265,6 +322,9 @@ func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, storeError(err, "worker pool "+id)
 	}
 	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "workerPoolId", id, "clientId", r.Caller.ClientID)
+	if deleted {
+		s.announcePool(ctx, announce.WorkerPoolUpdated, updated, previousProvider(before, updated), nil, launchConfigsOf(before))
+	}
 	return s.poolAnswer(ctx, updated)
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
@@ -149,6 +150,9 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 		return nil, storeError(err, "worker")
 	}
 	s.logRegistered(ctx, w, reg.expires, req.SystemBootTime, now)
+	if w.InstanceID != "" {
+		announce.Announce(ctx, s.Events, s.log(), announce.Worker(announce.WorkerRunning, w, now))
+	}
 	return httpapi.OK(registerResponse{Expires: ts(reg.expires), Credentials: creds, WorkerConfig: workerConfig, Secret: secret}), nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
@@ -50,6 +51,8 @@ type Service struct {
 	Mailer notify.Mailer
 	// ErrorRetention is how long reported errors stay listed (default 7 days).
 	ErrorRetention time.Duration
+	// Events, if set, announces what changes (today's worker-manager's events).
+	Events announce.Publisher
 	// AnonymousScopes returns what every caller holds besides its own scopes (see
 	// DefaultAnonymousScopes); nil: nothing.
 	AnonymousScopes func(context.Context) []string

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/identity"
 	"github.com/workerfleet/workerfleet/shared/notify"
@@ -285,6 +286,7 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		}); err != nil {
 			return nil, storeError(err, "worker")
 		}
+		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, reason, s.Store.Now()))
 		cl, err := s.Cloud()
 		if err == nil {
 			err = cl.Terminate(ctx, w.Region, []string{w.InstanceID})
@@ -298,6 +300,7 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		if err := s.Store.DeleteWorker(ctx, w.Pool, w.Key, w.Version); err != nil {
 			return nil, storeError(err, "worker")
 		}
+		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, "removed through the API by "+r.Caller.ClientID, s.Store.Now()))
 	}
 	s.log().InfoContext(ctx, "worker removed", "workerPoolId", poolID, "worker", w.Key, "clientId", r.Caller.ClientID)
 	return httpapi.OK(nil), nil
@@ -382,6 +385,7 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 	if err != nil {
 		return nil, storeError(err, "worker pool error")
 	}
+	announce.Announce(ctx, s.Events, s.log(), announce.PoolError(e, wp.ProviderID, req.WorkerGroup, req.WorkerID))
 	s.mailError(ctx, wp, e, extra)
 	return httpapi.OK(errorOut(e)), nil
 }
