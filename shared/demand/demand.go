@@ -5,8 +5,11 @@ package demand
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -187,4 +190,61 @@ func SQSRegion(queueURL string) (string, error) {
 		return parts[1], nil
 	}
 	return "us-east-1", nil
+}
+
+// Activity is what the queue knows of a worker's work: when it first claimed a
+// task and when it was last active (claimed or reclaimed). Known is false when the
+// queue cannot say (no record of the worker, or a queue too old to report it).
+type Activity struct {
+	FirstClaim, LastActive time.Time
+	Known                  bool
+}
+
+// Activity asks the queue q names about a worker (today's queue.getWorker); SQS
+// knows nothing of workers.
+func (s *Sources) Activity(ctx context.Context, q Query, workerGroup, workerID string) (Activity, error) {
+	if q.SQSQueueURL != "" || s.Taskcluster == nil {
+		return Activity{}, nil
+	}
+	return s.Taskcluster.Activity(ctx, q.ProvisionerID, q.WorkerType, workerGroup, workerID)
+}
+
+// Activity reads queue.getWorker's firstClaim and lastDateActive. A worker the
+// queue has no record of, or a queue that reports no lastDateActive (Taskcluster
+// before it had it), is not Known: no worker is judged on a missing signal.
+func (t *Taskcluster) Activity(ctx context.Context, provisionerID, workerType, workerGroup, workerID string) (Activity, error) {
+	timeout := t.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := strings.TrimSuffix(t.RootURL, "/") + "/api/queue/v1/provisioners/" + url.PathEscape(provisionerID) + "/worker-types/" +
+		url.PathEscape(workerType) + "/workers/" + url.PathEscape(workerGroup) + "/" + url.PathEscape(workerID)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Activity{}, fmt.Errorf("queue getWorker: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Activity{}, fmt.Errorf("queue getWorker(%s/%s): %w", workerGroup, workerID, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return Activity{}, nil
+	case resp.StatusCode != http.StatusOK:
+		return Activity{}, fmt.Errorf("queue getWorker(%s/%s): HTTP %d", workerGroup, workerID, resp.StatusCode)
+	}
+	var w struct {
+		FirstClaim     time.Time  `json:"firstClaim"`
+		LastDateActive *time.Time `json:"lastDateActive"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&w); err != nil {
+		return Activity{}, fmt.Errorf("queue getWorker(%s/%s): %w", workerGroup, workerID, err)
+	}
+	if w.LastDateActive == nil {
+		return Activity{}, nil
+	}
+	return Activity{FirstClaim: w.FirstClaim, LastActive: *w.LastDateActive, Known: true}, nil
 }

@@ -190,6 +190,9 @@ type Provisioner struct {
 	// indexed holds the pool keys whose records this process has added to the live
 	// index (store.IndexLiveWorkers), once each.
 	indexed sync.Map
+	// activityAsked holds, by pool key and worker key, when this process last
+	// asked the queue about a worker's activity (inactive).
+	activityAsked sync.Map
 	// configsKept holds, by pool key and workerConfig hash, until when this process
 	// has stored each workerConfig its launches used (keepWorkerConfig).
 	configsKept sync.Map

@@ -201,6 +201,7 @@ func (it *iteration) recorded(ctx context.Context, t *target, key string) bool {
 // reconcileTarget updates t's records from EC2's listing and schedules terminations.
 func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *terminations) {
 	cfg := it.p.Config
+	asked := 0 // questions to the queue about workers' activity, this iteration
 	for i := range t.workers {
 		w := t.workers[i]
 		if w.InstanceID == "" || w.State == store.Stopped {
@@ -267,6 +268,9 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 			continue
 		}
 		reason, due := it.stopDue(t, w)
+		if reason == "" {
+			reason, due = it.inactive(ctx, t, w, &asked)
+		}
 		if reason == "" {
 			continue
 		}
