@@ -729,7 +729,7 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
 			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
-			WorkerGroupByRegion: a.Config.Compatibility == CompatibilityCurrent},
+			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent},
 	}, nil
 }
 

@@ -106,3 +106,42 @@ func LaunchConfigIDsOf(config json.RawMessage) []string {
 	}
 	return ids
 }
+
+// TodaysView is a stored config as today's worker-manager returns it: its
+// lifecycle (where it has one) with the defaults of today's schema filled in
+// (reregistrationTimeout, queueInactivityTimeout), each launch config with its id
+// (InjectLaunchConfigIDs), and, for a deleted pool (whose launch configs are all
+// archived), no launchConfigs at all. A config without a lifecycle and without
+// launch configs comes back unchanged.
+func TodaysView(config json.RawMessage, deleted bool) json.RawMessage {
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return config
+	}
+	changed := false
+	if raw, ok := cfg["lifecycle"]; ok {
+		var lc map[string]json.RawMessage
+		if json.Unmarshal(raw, &lc) == nil && lc != nil {
+			for k, v := range map[string]int{"reregistrationTimeout": DefaultReregistrationTimeout, "queueInactivityTimeout": DefaultQueueInactivityTimeout} {
+				if _, set := lc[k]; !set {
+					lc[k], _ = json.Marshal(v)
+					changed = true
+				}
+			}
+			cfg["lifecycle"], _ = json.Marshal(lc)
+		}
+	}
+	if _, has := cfg["launchConfigs"]; has && deleted {
+		delete(cfg, "launchConfigs")
+		changed = true
+	}
+	if changed {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(cfg); err == nil {
+			config = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		}
+	}
+	return InjectLaunchConfigIDs(config)
+}

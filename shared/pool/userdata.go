@@ -246,3 +246,19 @@ func (o Option) WorkerConfigJSON() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// WithUserDataMember returns pool user data with one more member (today's
+// worker-manager writes the launch config's launchConfigId there), refused past
+// EC2's limit.
+func WithUserDataMember(userData []byte, key string, value any) ([]byte, error) {
+	data := decodeObject(userData)
+	data[key] = value
+	b, err := marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("pool user data: %w", err)
+	}
+	if len(b) > ec2UserDataLimit {
+		return nil, fmt.Errorf("pool user data is %d bytes; EC2 takes at most %d", len(b), ec2UserDataLimit)
+	}
+	return b, nil
+}

@@ -45,7 +45,7 @@ const TagWorkerGroup = "workerfleet:worker-group"
 
 // workerGroup is the workerGroup of t's workers launched in region: for a pool the
 // providerId, as v25's aws provider sets it, or the region, as today's does
-// (Config.WorkerGroupByRegion); the region for a worker type's instances.
+// (Config.CurrentWorkerManager); the region for a worker type's instances.
 func (t *target) workerGroup(region string) string {
 	if t.kind == kindPool && !t.groupByRegion {
 		return t.providerID
@@ -342,6 +342,9 @@ func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocatio
 	token := it.launchToken(t, a, round, 0)
 	opt := withIdleTimeout(a.c.opt, it.p.Config.WorkerIdleTimeout)
 	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), opt)
+	if err == nil && it.p.Config.CurrentWorkerManager && opt.LaunchConfigID != "" {
+		userData, err = pool.WithUserDataMember(userData, "launchConfigId", opt.LaunchConfigID)
+	}
 	if err != nil {
 		it.backOff(ctx, optionScope(t.key, a.c.opt.ID), it.now.Add(it.p.Config.ConfigBackoff), "invalid user data")
 		it.poolError(ctx, t, KindUserData, "User data could not be built", err.Error(), a)

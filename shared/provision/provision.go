@@ -104,10 +104,11 @@ type Config struct {
 	// workerConfig.idleTimeoutSecs where their pool's workerConfig sets none (see
 	// DefaultWorkerIdleTimeout); 0 leaves workers to their own default.
 	WorkerIdleTimeout time.Duration
-	// WorkerGroupByRegion gives pools' workers their launch config's region as
-	// workerGroup, as today's worker-manager does; false: the providerId, as v25's.
-	// Workers keep the workerGroup they were launched with.
-	WorkerGroupByRegion bool
+	// CurrentWorkerManager launches pools' workers as today's worker-manager does
+	// where v25's differs: their workerGroup is their launch config's region (v25:
+	// the providerId), and their user data names their launchConfigId. Workers keep
+	// the workerGroup they were launched with.
+	CurrentWorkerManager bool
 	// Cadence is how often an invocation iterates while demand moves (HandleEvent);
 	// the zero value runs one iteration per invocation.
 	Cadence Cadence

@@ -152,7 +152,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 	for i := range pools {
 		wp := pools[i]
 		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp,
-			groupByRegion: it.p.Config.WorkerGroupByRegion}
+			groupByRegion: it.p.Config.CurrentWorkerManager}
 		cfg, perr := parseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: it.p.Config.Providers})
 		switch {
 		case perr != nil:

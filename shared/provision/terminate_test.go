@@ -159,12 +159,12 @@ func TestScalingRatioAsTodaysWorkerManager(t *testing.T) {
 
 // TestWorkersNameTheirLaunchConfigAndGroup: a pool's workers carry their launch
 // config's id; their workerGroup is the providerId (v25) or, with
-// WorkerGroupByRegion, the region (today's worker-manager), in the record, the
+// CurrentWorkerManager, the region (today's worker-manager), in the record, the
 // user data and the instance's tag alike.
 func TestWorkersNameTheirLaunchConfigAndGroup(t *testing.T) {
 	for _, byRegion := range []bool{false, true} {
 		e := newEnv(t)
-		e.p.Config.WorkerGroupByRegion = byRegion
+		e.p.Config.CurrentWorkerManager = byRegion
 		e.createPool("proj/groups", "aws", `{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [
 		  {"region": "us-west-2", "workerManager": {"launchConfigId": "west"}, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`)
 		e.demand.set("proj/groups", 1)

@@ -33,7 +33,7 @@ type poolResponse struct {
 func (s *Service) poolOut(p store.WorkerPool, counts store.WorkerCounts) poolResponse {
 	cfg := p.Config
 	if s.Current {
-		cfg = pool.InjectLaunchConfigIDs(cfg)
+		cfg = pool.TodaysView(cfg, p.ProviderID == pool.NullProviderID)
 	}
 	return poolResponse{WorkerPoolID: p.WorkerPoolID, ProviderID: p.ProviderID, Description: p.Description, Owner: p.Owner,
 		EmailOnError: p.EmailOnError, Config: cfg, Created: ts(p.Created), LastModified: ts(p.LastModified), poolCounts: countsOut(counts)}
@@ -287,7 +287,7 @@ func launchConfigsOf(p store.WorkerPool) []string {
 func sameDefinition(a, b store.WorkerPool) bool {
 	return a.ProviderID == b.ProviderID && a.Description == b.Description && a.Owner == b.Owner &&
 		a.EmailOnError == b.EmailOnError &&
-		(pool.SameConfig(a.Config, b.Config) || pool.SameConfig(pool.InjectLaunchConfigIDs(a.Config), pool.InjectLaunchConfigIDs(b.Config)))
+		(pool.SameConfig(a.Config, b.Config) || pool.SameConfig(pool.TodaysView(a.Config, false), pool.TodaysView(b.Config, false)))
 }
 
 // setProvider changes a pool's provider, remembering the old one: its workers are

@@ -48,8 +48,9 @@ func workerFilter(r *httpapi.Request, stateParam string) (store.WorkerFilter, er
 	f := store.WorkerFilter{State: store.State(r.Query.Get(stateParam)), LaunchConfigID: r.Query.Get("launchConfigId")}
 	switch f.State {
 	case "", store.Requested, store.Running, store.Stopping, store.Stopped:
+	case "standalone": // today's queue's workers of no worker-manager: none here
 	default:
-		return f, httpapi.InputValidationError("%s must be one of requested, running, stopping, stopped", stateParam)
+		return f, httpapi.InputValidationError("%s must be one of requested, running, stopping, stopped, standalone", stateParam)
 	}
 	if f.LaunchConfigID != "" && !pool.ValidLaunchConfigID(f.LaunchConfigID) {
 		return f, httpapi.InputValidationError("launchConfigId must be 1 to 38 of a-z A-Z 0-9 - _")
@@ -77,6 +78,9 @@ func (s *Service) listWorkers(ctx context.Context, r *httpapi.Request, group str
 	if group == "" {
 		if f, err = workerFilter(r, "state"); err != nil {
 			return nil, err
+		}
+		if _, err := s.Store.WorkerPool(ctx, poolID); err != nil {
+			return nil, storeError(err, "worker pool "+poolID)
 		}
 	}
 	ws, next, err := s.Store.ListWorkersWhere(ctx, poolID, group, f, store.Page{Limit: limit, Token: token})
@@ -296,7 +300,20 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 			// instances still run, so the removal completes anyway.
 			s.log().WarnContext(ctx, "terminating a removed worker failed; the provisioner will", "worker", w.Key, "error", err.Error())
 		}
+	case s.Current:
+		// Today's static provider stops the worker and keeps its record.
+		now := s.Store.Now()
+		if _, err := s.Store.UpdateWorkerFrom(ctx, w, func(fresh *store.Worker) error {
+			if !fresh.MarkStopped(now, "removed through the API by "+r.Caller.ClientID) {
+				return store.ErrNoChange
+			}
+			return nil
+		}); err != nil {
+			return nil, storeError(err, "worker")
+		}
+		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, "removed through the API by "+r.Caller.ClientID, now))
 	default:
+		// v25's deletes it.
 		if err := s.Store.DeleteWorker(ctx, w.Pool, w.Key, w.Version); err != nil {
 			return nil, storeError(err, "worker")
 		}
