@@ -346,7 +346,39 @@ func checkTodaysPools(t *testing.T, r *jsRun, awsConfig map[string]any) {
 			t.Errorf("workerPool: launch config ids %v, createWorkerPool answered %v", again, ids)
 		}
 	}
-	r.refused(t, "createWorkerPool", "aws again", 409, "RequestConflict: worker pool already exists, even with the same definition")
+	// Today's WorkerPool.create answers an existing pool as created when the
+	// definition equals the stored one, launch config ids included.
+	var again struct{ Config json.RawMessage }
+	if r.answer(t, "createWorkerPool", "aws again as read", &again) {
+		checkReadBack(t, "createWorkerPool again", again.Config, awsConfig)
+	}
+	for _, c := range []struct {
+		method, label string
+		status        int
+		why           string
+	}{
+		{"createWorkerPool", "queueInactivityTimeout below 1200", 400, "InputValidationError: the lifecycle schema's minimum is 1200"},
+		{"createWorkerPool", "initialWeight above 1", 400, "InputValidationError: initialWeight is at most 1"},
+		{"createWorkerPool", "capacityPerInstance 0", 400, "InputValidationError: capacityPerInstance is at least 1"},
+		{"createWorkerPool", "launchConfigId not an identifier", 400, "InputValidationError: launch-config-id is an identifier"},
+		{"createWorker", "aws pool", 400, "InputError: the aws provider creates no workers on request"},
+		{"updateWorker", "missing", 404, "ResourceNotFound"},
+		{"worker", "missing", 404, "ResourceNotFound"},
+		{"removeWorker", "missing", 404, "ResourceNotFound"},
+		{"shouldWorkerTerminate", "missing", 404, "ResourceNotFound"},
+		{"workerPool", "missing", 404, "ResourceNotFound"},
+		{"workerPoolStats", "missing", 404, "ResourceNotFound"},
+		{"listWorkerPoolLaunchConfigs", "missing", 404, "ResourceNotFound"},
+		{"workerPoolErrorStats", "missing", 404, "ResourceNotFound"},
+		{"listWorkersForWorkerPool", "missing", 404, "ResourceNotFound"},
+		{"listWorkerPoolLaunchConfigs", "includeArchived maybe", 400, "InvalidRequestArguments: includeArchived is true or false"},
+	} {
+		r.refused(t, c.method, c.label, c.status, c.why)
+	}
+	var standalone workerList
+	if r.answer(t, "listWorkersForWorkerPool", "standalone", &standalone) && len(standalone.Workers) != 0 {
+		t.Errorf("listWorkersForWorkerPool with state standalone: %v, want none (worker-manager's workers are never standalone)", workerIDs(standalone.Workers))
+	}
 	r.refused(t, "createWorkerPool", "aws other", 409, "RequestConflict: worker pool already exists")
 	var static struct {
 		ProviderID string
@@ -697,6 +729,10 @@ func checkTodaysAWSWorker(t *testing.T, s *localstack.Stack, r *jsRun, instanceI
 		(deletedAWS.ProviderID != "null-provider" || len(deletedAWS.Config.LaunchConfigs) != 0) {
 		t.Errorf("deleteWorkerPool (aws): providerId %q and %d launch configs; today's worker-manager answers null-provider "+
 			"and a config without launchConfigs (all archived)", deletedAWS.ProviderID, len(deletedAWS.Config.LaunchConfigs))
+	}
+	if r.answer(t, "workerPool", "after delete", &deletedAWS) && len(deletedAWS.Config.LaunchConfigs) != 0 {
+		t.Errorf("workerPool after deleteWorkerPool: %d launch configs; today's worker-manager answers a config without launchConfigs (all archived)",
+			len(deletedAWS.Config.LaunchConfigs))
 	}
 	lcStates("after delete", []string{})
 	var allArchived []string

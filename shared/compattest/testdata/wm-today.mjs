@@ -61,7 +61,13 @@ if (input.phase === 'pools') {
   await call(root, 'listProviders', '');
 
   await call(root, 'createWorkerPool', 'aws', awsPool, awsDefinition);
-  await call(root, 'createWorkerPool', 'aws again', awsPool, awsDefinition);
+  // The same pool again is no conflict when its definition equals the stored one
+  // (WorkerPool.create's equals(): launch configs with their ids, as read back).
+  const stored = await call(root, 'workerPool', 'aws as stored', awsPool);
+  if (stored) {
+    const { providerId, description, owner, emailOnError, config } = stored;
+    await call(root, 'createWorkerPool', 'aws again as read', awsPool, { providerId, description, owner, emailOnError, config });
+  }
   await call(root, 'createWorkerPool', 'aws other', awsPool, { ...awsDefinition, description: 'another definition' });
   const staticDefinition = {
     providerId: 'static', description: 'racks', owner: 'ci@example.com', emailOnError: false,
@@ -69,6 +75,31 @@ if (input.phase === 'pools') {
   };
   await call(root, 'createWorkerPool', 'static', staticPool, staticDefinition);
   await call(root, 'workerPool', 'aws', awsPool);
+
+  // What today's worker-manager refuses, and what it answers for what is not there.
+  const withConfig = change => ({ ...awsDefinition, config: change(structuredClone(awsDefinition.config)) });
+  const missing = 'proj-today/missing';
+  await call(root, 'createWorkerPool', 'queueInactivityTimeout below 1200', 'proj-today/bad-1',
+    withConfig(c => ({ ...c, lifecycle: { ...c.lifecycle, queueInactivityTimeout: 60 } })));
+  await call(root, 'createWorkerPool', 'initialWeight above 1', 'proj-today/bad-2',
+    withConfig(c => { c.launchConfigs[0].workerManager.initialWeight = 2; return c; }));
+  await call(root, 'createWorkerPool', 'capacityPerInstance 0', 'proj-today/bad-3',
+    withConfig(c => { c.launchConfigs[0].workerManager.capacityPerInstance = 0; return c; }));
+  await call(root, 'createWorkerPool', 'launchConfigId not an identifier', 'proj-today/bad-4',
+    withConfig(c => { c.launchConfigs[0].workerManager.launchConfigId = 'lc east a'; return c; }));
+  await call(root, 'createWorker', 'aws pool', awsPool, 'us-east-1', 'i-0handmade', { expires: new Date(Date.now() + day).toJSON() });
+  await call(root, 'updateWorker', 'missing', staticPool, 'rack-1', 'host-9',
+    { expires: new Date(Date.now() + day).toJSON(), providerInfo: { staticSecret } });
+  await call(root, 'worker', 'missing', staticPool, 'rack-1', 'host-9');
+  await call(root, 'removeWorker', 'missing', staticPool, 'rack-1', 'host-9');
+  await call(root, 'shouldWorkerTerminate', 'missing', staticPool, 'rack-1', 'host-9');
+  await call(root, 'workerPool', 'missing', missing);
+  await call(root, 'workerPoolStats', 'missing', missing);
+  await call(root, 'listWorkerPoolLaunchConfigs', 'missing', missing);
+  await call(root, 'workerPoolErrorStats', 'missing', { workerPoolId: missing });
+  await call(root, 'listWorkersForWorkerPool', 'missing', missing);
+  await call(root, 'listWorkersForWorkerPool', 'standalone', awsPool, { state: 'standalone' });
+  await call(root, 'listWorkerPoolLaunchConfigs', 'includeArchived maybe', awsPool, { includeArchived: 'maybe' });
   await call(root, 'listWorkerPools', '');
   await call(root, 'listWorkerPools', 'limit 1', { limit: 1 });
   await call(root, 'listWorkerPoolLaunchConfigs', 'created', awsPool);
@@ -190,6 +221,7 @@ if (input.phase === 'pools') {
   await call(root, 'worker', 'aws removed', awsPool, workerGroup, workerId);
   await call(root, 'deleteWorkerPool', 'static', staticPool);
   await call(root, 'deleteWorkerPool', 'aws', awsPool);
+  await call(root, 'workerPool', 'after delete', awsPool);
   await call(root, 'listWorkerPoolLaunchConfigs', 'after delete', awsPool);
   await call(root, 'listWorkerPoolLaunchConfigs', 'after delete, includeArchived', awsPool, { includeArchived: true });
 }
