@@ -282,6 +282,31 @@ func TestTodaysDefinitionsMigrate(t *testing.T) {
 			t.Errorf("worker %+v (%s in %s): not as its launch config %s says (%s in %s, capacity %d, workerGroup %s)",
 				w, inst.InstanceType, inst.AvailabilityZone, w.LaunchConfigID, lc.instanceType, lc.zone, lc.capacity, lc.region)
 		}
+		// Today's user data: additionalUserData, and over it rootUrl, workerPoolId,
+		// providerId, workerGroup (the region), launchConfigId and workerConfig.
+		raw, err := s.Fake.UserData(w.WorkerID)
+		if err != nil {
+			t.Errorf("worker %s: user data: %v", w.WorkerID, err)
+			return
+		}
+		var ud map[string]any
+		if err := json.Unmarshal(raw, &ud); err != nil {
+			t.Errorf("worker %s: user data %s: %v", w.WorkerID, raw, err)
+			return
+		}
+		want := map[string]any{"rootUrl": s.URL, "workerPoolId": p.id, "providerId": provider, "workerGroup": lc.region,
+			"launchConfigId": w.LaunchConfigID}
+		for k, v := range want {
+			if ud[k] != v {
+				t.Errorf("worker %s: user data %s = %v, want %v as today's aws provider writes it", w.WorkerID, k, ud[k], v)
+			}
+		}
+		wc, _ := ud["workerConfig"].(map[string]any)
+		for k, v := range p.workerConfig { // the deployment's idle timeout may be added (the README's table)
+			if !reflect.DeepEqual(wc[k], roundTrip(t, map[string]any{"v": v})["v"]) {
+				t.Errorf("worker %s: user data workerConfig.%s = %v, want %v", w.WorkerID, k, wc[k], v)
+			}
+		}
 	}
 	madeIDs := func(p todaysPool) map[string]bool {
 		var got struct{ Config json.RawMessage }
