@@ -282,6 +282,15 @@ func TestTodaysDefinitionsMigrate(t *testing.T) {
 			t.Errorf("worker %+v (%s in %s): not as its launch config %s says (%s in %s, capacity %d, workerGroup %s)",
 				w, inst.InstanceType, inst.AvailabilityZone, w.LaunchConfigID, lc.instanceType, lc.zone, lc.capacity, lc.region)
 		}
+	}
+	// checkUserData checks a worker's user data against what today's aws provider
+	// writes for its launch config.
+	checkUserData := func(t *testing.T, p todaysPool, w poolWorker) {
+		t.Helper()
+		lc := lcOf(p, w)
+		if lc == nil {
+			return
+		}
 		// Today's user data: additionalUserData, and over it rootUrl, workerPoolId,
 		// providerId, workerGroup (the region), launchConfigId and workerConfig.
 		raw, err := s.Fake.UserData(w.WorkerID)
@@ -398,6 +407,14 @@ func TestTodaysDefinitionsMigrate(t *testing.T) {
 		}
 		if byLC["use1a-c5-large"] != 4 || byLC["use1b-m5-2xlarge"] != 8 {
 			t.Errorf("capacity by launch config %v, want 4 from the cheap use1a-c5-large (its maxCapacity) and the other 8 from use1b-m5-2xlarge", byLC)
+		}
+	})
+
+	t.Run("today's user data", func(t *testing.T) {
+		for _, p := range pools {
+			for _, w := range liveWorkers(t, s, p.id) {
+				checkUserData(t, p, w)
+			}
 		}
 	})
 
