@@ -412,6 +412,8 @@ type App struct {
 	cloudOnce    sync.Once
 	cloud        cloud.InstanceSet
 	cloudErr     error
+	// wrapIssuer, if set, wraps the worker-manager's issuer (WithIssuerWrapper).
+	wrapIssuer func(workermanager.Issuer) workermanager.Issuer
 	// anonymous caches the deployment's anonymous scopes (Taskcluster mode).
 	anonymous struct {
 		mu     sync.Mutex
@@ -481,6 +483,12 @@ func WithCompatibility(c string) Option { return func(a *App) { a.Config.Compati
 // ANONYMOUS_SCOPES).
 func WithAnonymousScopes(scopes ...string) Option {
 	return func(a *App) { a.Config.AnonymousScopes = append([]string{}, scopes...) }
+}
+
+// WithIssuerWrapper wraps the issuer of worker credentials (tests: an issuer that
+// refuses).
+func WithIssuerWrapper(wrap func(workermanager.Issuer) workermanager.Issuer) Option {
+	return func(a *App) { a.wrapIssuer = wrap }
 }
 
 // WithEvents makes the app announce its events with p (the local stack's recorder,
@@ -670,7 +678,11 @@ func (a *App) AWSProvisioner() *awsprovisioner.Service {
 
 // WorkerManager is the worker-manager APIs' service.
 func (a *App) WorkerManager() *workermanager.Service {
-	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: a.Issuer, Verifier: a.Verifier, Mailer: a.Mailer,
+	var issuer workermanager.Issuer = a.Issuer
+	if a.wrapIssuer != nil {
+		issuer = a.wrapIssuer(issuer)
+	}
+	return &workermanager.Service{Store: a.Store, Authn: a.HTTPAuth(), Issuer: issuer, Verifier: a.Verifier, Mailer: a.Mailer,
 		Parse: a.parseOptions(), ErrorRetention: a.Config.ErrorRetention, Log: a.Log, Current: a.Config.Compatibility == CompatibilityCurrent,
 		AnonymousScopes: a.anonymousScopes, Events: a.Events,
 		Cloud: func() (workermanager.Terminator, error) { return a.Cloud() }}

@@ -17,8 +17,10 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/apptest"
+	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
+	"github.com/workerfleet/workerfleet/shared/workermanager"
 )
 
 // registered is registerWorker's answer in today's shape.
@@ -222,6 +224,38 @@ func TestFailedRegistrationCanBeRetried(t *testing.T) {
 	if w, _ := e.h.App.Store.Worker(ctx, "p/aws", "us-east-1", "i-0abc"); w.State != store.Requested || len(w.RegistrationSecretHash) != 0 {
 		t.Fatalf("a failed registration changed the worker: %s", w.State)
 	}
+	decodeRegistered(t, e.register(doc, sig))
+}
+
+// refusingIssuer refuses to issue while refuse is set, as an issuer whose token
+// or scopes are wrong does.
+type refusingIssuer struct {
+	workermanager.Issuer
+	refuse *atomic.Bool
+}
+
+func (r refusingIssuer) Temporary(name string, scopes []string, start, expiry time.Time) (auth.Credentials, error) {
+	if r.refuse.Load() {
+		return auth.Credentials{}, errors.New("injected: the issuer refuses")
+	}
+	return r.Issuer.Temporary(name, scopes, start, expiry)
+}
+
+// TestRefusedIssuingCanBeRetried: a registration whose credentials are refused
+// leaves the worker requested (nothing was written), and registers once issuing
+// works again.
+func TestRefusedIssuingCanBeRetried(t *testing.T) {
+	refuse := &atomic.Bool{}
+	refuse.Store(true)
+	e := newAWSEnvWith(t, app.WithIssuerWrapper(func(i workermanager.Issuer) workermanager.Issuer { return refusingIssuer{i, refuse} }))
+	doc, sig := e.document(nil)
+	if r := e.register(doc, sig); r.Status != 500 {
+		t.Fatalf("registration with issuing refused: %d %s, want 500", r.Status, r.Body)
+	}
+	if w, _ := e.h.App.Store.Worker(ctx, "p/aws", "us-east-1", "i-0abc"); w.State != store.Requested || !w.Registered.IsZero() {
+		t.Fatalf("a refused registration changed the worker: %s", w.State)
+	}
+	refuse.Store(false)
 	decodeRegistered(t, e.register(doc, sig))
 }
 
