@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,6 +71,8 @@ type Taskcluster struct {
 	RootURL string
 	// Timeout bounds one question, retries included (default 10s).
 	Timeout time.Duration
+	// noCounts: the queue does not know taskQueueCounts (see Counts).
+	noCounts atomic.Bool
 }
 
 // Pending returns pendingTasks(provisionerID, workerType) from the queue.
@@ -247,4 +250,67 @@ func (t *Taskcluster) Activity(ctx context.Context, provisionerID, workerType, w
 		return Activity{}, nil
 	}
 	return Activity{FirstClaim: w.FirstClaim, LastActive: *w.LastDateActive, Known: true}, nil
+}
+
+// Counts are a queue's pending tasks and, where the queue says, its claimed ones.
+type Counts struct {
+	Pending      int64
+	Claimed      int64
+	ClaimedKnown bool
+}
+
+// Counts answers both of a pool's counts with one question where the source can:
+// today's queue (taskQueueCounts) says how many tasks are pending and claimed;
+// an older queue (pendingTasks only) and SQS say only what waits.
+func (s *Sources) Counts(ctx context.Context, q Query) (Counts, error) {
+	if q.SQSQueueURL != "" || s.Taskcluster == nil {
+		n, err := s.Pending(ctx, q)
+		return Counts{Pending: n}, err
+	}
+	return s.Taskcluster.Counts(ctx, q.ProvisionerID, q.WorkerType)
+}
+
+// Counts asks today's taskQueueCounts, once; a queue that does not know it (404,
+// Taskcluster before it had it) is asked pendingTasks from then on.
+func (t *Taskcluster) Counts(ctx context.Context, provisionerID, workerType string) (Counts, error) {
+	if t.noCounts.Load() {
+		n, err := t.Pending(ctx, provisionerID, workerType)
+		return Counts{Pending: n}, err
+	}
+	timeout := t.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	u := strings.TrimSuffix(t.RootURL, "/") + "/api/queue/v1/task-queues/" + url.PathEscape(provisionerID+"/"+workerType) + "/counts"
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Counts{}, fmt.Errorf("queue taskQueueCounts: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return Counts{}, fmt.Errorf("queue taskQueueCounts(%s/%s): %w", provisionerID, workerType, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		t.noCounts.Store(true)
+		n, err := t.Pending(ctx, provisionerID, workerType)
+		return Counts{Pending: n}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Counts{}, fmt.Errorf("queue taskQueueCounts(%s/%s): HTTP %d", provisionerID, workerType, resp.StatusCode)
+	}
+	var c struct {
+		PendingTasks *int64 `json:"pendingTasks"`
+		ClaimedTasks *int64 `json:"claimedTasks"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c); err != nil || c.PendingTasks == nil || *c.PendingTasks < 0 {
+		return Counts{}, fmt.Errorf("queue taskQueueCounts(%s/%s): no pendingTasks in the answer", provisionerID, workerType)
+	}
+	out := Counts{Pending: *c.PendingTasks}
+	if c.ClaimedTasks != nil && *c.ClaimedTasks >= 0 {
+		out.Claimed, out.ClaimedKnown = *c.ClaimedTasks, true
+	}
+	return out, nil
 }

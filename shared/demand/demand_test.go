@@ -135,3 +135,74 @@ func TestSQSPendingAgainstMoto(t *testing.T) {
 		t.Error("a missing queue was not an error")
 	}
 }
+
+// TestTaskclusterCounts: today's queue answers pending and claimed tasks with one
+// question (taskQueueCounts); a queue without it (404) is asked pendingTasks, and
+// not asked taskQueueCounts again.
+func TestTaskclusterCounts(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	counts := true
+	srv := fakeQueue(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.EscapedPath())
+		withCounts := counts
+		mu.Unlock()
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/counts") && withCounts:
+			fmt.Fprint(w, `{"taskQueueId": "proj/linux", "provisionerId": "proj", "workerType": "linux", "pendingTasks": 5, "claimedTasks": 3}`)
+		case strings.HasPrefix(r.URL.Path, "/api/queue/v1/pending/"):
+			fmt.Fprint(w, `{"pendingTasks": 4, "provisionerId": "proj", "workerType": "linux"}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"code": "ResourceNotFound"}`)
+		}
+	})
+	s := &Sources{Taskcluster: &Taskcluster{RootURL: srv.URL}}
+	q := Query{ProvisionerID: "proj", WorkerType: "linux"}
+	c, err := s.Counts(context.Background(), q)
+	if err != nil || c != (Counts{Pending: 5, Claimed: 3, ClaimedKnown: true}) {
+		t.Fatalf("Counts = %+v, %v", c, err)
+	}
+	if want := "/api/queue/v1/task-queues/proj%2Flinux/counts"; paths[0] != want {
+		t.Errorf("asked %s, want %s", paths[0], want)
+	}
+
+	old := &Sources{Taskcluster: &Taskcluster{RootURL: srv.URL}}
+	mu.Lock()
+	counts, paths = false, nil
+	mu.Unlock()
+	for range 2 {
+		if c, err := old.Counts(context.Background(), q); err != nil || c != (Counts{Pending: 4}) {
+			t.Fatalf("an older queue: Counts = %+v, %v", c, err)
+		}
+	}
+	if strings.Join(paths, " ") != "/api/queue/v1/task-queues/proj%2Flinux/counts /api/queue/v1/pending/proj/linux /api/queue/v1/pending/proj/linux" {
+		t.Errorf("an older queue was asked %v", paths)
+	}
+}
+
+// TestTaskclusterActivity: today's queue.getWorker's firstClaim and lastDateActive;
+// a worker it does not know, or a queue that reports no lastDateActive, is unknown.
+func TestTaskclusterActivity(t *testing.T) {
+	srv := fakeQueue(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/queue/v1/provisioners/proj/worker-types/linux/workers/us-east-1/i-1":
+			fmt.Fprint(w, `{"firstClaim": "2026-12-01T10:00:00.000Z", "lastDateActive": "2026-12-01T11:00:00.000Z", "recentTasks": []}`)
+		case "/api/queue/v1/provisioners/proj/worker-types/linux/workers/us-east-1/i-old":
+			fmt.Fprint(w, `{"firstClaim": "2026-12-01T10:00:00.000Z", "recentTasks": []}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	tc := &Taskcluster{RootURL: srv.URL}
+	a, err := tc.Activity(context.Background(), "proj", "linux", "us-east-1", "i-1")
+	if err != nil || !a.Known || a.LastActive.Hour() != 11 || a.FirstClaim.Hour() != 10 {
+		t.Errorf("Activity = %+v, %v", a, err)
+	}
+	for _, id := range []string{"i-old", "i-unknown"} {
+		if a, err := tc.Activity(context.Background(), "proj", "linux", "us-east-1", id); err != nil || a.Known {
+			t.Errorf("%s: Activity = %+v, %v; want unknown", id, a, err)
+		}
+	}
+}

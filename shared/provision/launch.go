@@ -16,6 +16,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/cloud/ratelimit"
+	"github.com/workerfleet/workerfleet/shared/demand"
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
@@ -122,6 +123,27 @@ func (t *target) stopping() float64 {
 	return c
 }
 
+// CountsDemand is a demand source that reads a pool's pending and claimed tasks
+// with one question (today's queue.taskQueueCounts).
+type CountsDemand interface {
+	Counts(ctx context.Context, q demand.Query) (demand.Counts, error)
+}
+
+// counts are t's pending tasks and, when the demand source says, its claimed ones:
+// with one question where it can (CountsDemand), else pendingTasks and, for a
+// ClaimedDemand, claimed.
+func (it *iteration) counts(ctx context.Context, t *target) (pending int64, claimed float64, claimedKnown bool, err error) {
+	if cd, ok := it.p.Demand.(CountsDemand); ok {
+		c, err := cd.Counts(ctx, t.demand)
+		return c.Pending, float64(c.Claimed), c.ClaimedKnown && err == nil, err
+	}
+	if pending, err = it.p.Demand.Pending(ctx, t.demand); err != nil {
+		return 0, 0, false, err
+	}
+	claimed, claimedKnown = it.claimed(ctx, t)
+	return pending, claimed, claimedKnown, nil
+}
+
 // claimed is the number of t's tasks being worked on, when the demand source
 // reports claimed tasks (ClaimedDemand); known is false otherwise, or when it
 // cannot say.
@@ -149,7 +171,7 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		t.mu.Unlock()
 		return
 	}
-	pending, err := it.p.Demand.Pending(ctx, t.demand)
+	pending, claimed, claimedKnown, err := it.counts(ctx, t)
 	demandKnown := err == nil
 	if err != nil {
 		it.poolErrorOnce(ctx, t, KindDemand, "Pending tasks could not be read",
@@ -157,7 +179,6 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		pending = 0
 	}
 	running, requested, interrupted := t.capacities()
-	claimed, claimedKnown := it.claimed(ctx, t)
 	idle := 0.0
 	if claimedKnown {
 		idle = math.Max(0, running-claimed)

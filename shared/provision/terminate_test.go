@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/announce"
+	"github.com/workerfleet/workerfleet/shared/demand"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -217,5 +219,48 @@ func TestProvisionerAnnouncesWorkers(t *testing.T) {
 	want := "workerRequested ,workerRequested ,workerRemoved " + ReasonRegistrationTimeout + ",workerRemoved " + ReasonRegistrationTimeout
 	if strings.Join(got, ",") != want {
 		t.Errorf("events %v, want %s", got, want)
+	}
+}
+
+// countsStub answers a pool's pending and claimed tasks with one question.
+type countsStub struct {
+	*demandStub
+	claimed int64
+	asked   int
+}
+
+func (c *countsStub) Counts(ctx context.Context, q demand.Query) (demand.Counts, error) {
+	c.asked++
+	n, err := c.Pending(ctx, q)
+	return demand.Counts{Pending: n, Claimed: c.claimed, ClaimedKnown: true}, err
+}
+
+// TestIdleCapacityTakesPendingTasks: where the queue says how many tasks are
+// claimed (today's taskQueueCounts), running capacity without a task is counted
+// against the pending tasks, as today's estimator does (pending - (existing -
+// claimed)), with one question a pool.
+func TestIdleCapacityTakesPendingTasks(t *testing.T) {
+	for _, tt := range []struct {
+		claimed int64
+		want    int
+	}{{claimed: 0, want: 3}, {claimed: 3, want: 5}} {
+		e := newEnv(t)
+		stub := &countsStub{demandStub: e.demand}
+		e.p.Demand = stub
+		e.awsPool("proj/idle-cap", 0, 20)
+		e.demand.set("proj/idle-cap", 3)
+		e.iterate()
+		e.advance(time.Minute)
+		e.register("proj/idle-cap", 3)
+		stub.claimed = tt.claimed
+		e.demand.set("proj/idle-cap", 2)
+		asked := stub.asked
+		e.iterate()
+		if n := len(e.live("proj/idle-cap")); n != tt.want {
+			t.Errorf("3 running, %d claimed, 2 pending: %d instances, want %d", tt.claimed, n, tt.want)
+		}
+		if stub.asked-asked != 1 {
+			t.Errorf("the demand source was asked %d times for one pool's iteration", stub.asked-asked)
+		}
 	}
 }
