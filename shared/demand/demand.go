@@ -216,40 +216,48 @@ func (s *Sources) Activity(ctx context.Context, q Query, workerGroup, workerID s
 // queue has no record of, or a queue that reports no lastDateActive (Taskcluster
 // before it had it), is not Known: no worker is judged on a missing signal.
 func (t *Taskcluster) Activity(ctx context.Context, provisionerID, workerType, workerGroup, workerID string) (Activity, error) {
+	var w struct {
+		FirstClaim     time.Time  `json:"firstClaim"`
+		LastDateActive *time.Time `json:"lastDateActive"`
+	}
+	path := "/provisioners/" + url.PathEscape(provisionerID) + "/worker-types/" + url.PathEscape(workerType) + "/workers/" +
+		url.PathEscape(workerGroup) + "/" + url.PathEscape(workerID)
+	found, err := t.get(ctx, "getWorker("+workerGroup+"/"+workerID+")", path, &w)
+	if err != nil || !found || w.LastDateActive == nil {
+		return Activity{}, err
+	}
+	return Activity{FirstClaim: w.FirstClaim, LastActive: *w.LastDateActive, Known: true}, nil
+}
+
+// get reads a queue method's answer (path under /api/queue/v1) into v, within the
+// Timeout; found is false for a 404.
+func (t *Taskcluster) get(ctx context.Context, method, path string, v any) (found bool, err error) {
 	timeout := t.Timeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	u := strings.TrimSuffix(t.RootURL, "/") + "/api/queue/v1/provisioners/" + url.PathEscape(provisionerID) + "/worker-types/" +
-		url.PathEscape(workerType) + "/workers/" + url.PathEscape(workerGroup) + "/" + url.PathEscape(workerID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(t.RootURL, "/")+"/api/queue/v1"+path, nil)
 	if err != nil {
-		return Activity{}, fmt.Errorf("queue getWorker: %w", err)
+		return false, fmt.Errorf("queue %s: %w", method, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return Activity{}, fmt.Errorf("queue getWorker(%s/%s): %w", workerGroup, workerID, err)
+		return false, fmt.Errorf("queue %s: %w", method, err)
 	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		return Activity{}, nil
-	case resp.StatusCode != http.StatusOK:
-		return Activity{}, fmt.Errorf("queue getWorker(%s/%s): HTTP %d", workerGroup, workerID, resp.StatusCode)
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound:
+		return false, nil
+	default:
+		return false, fmt.Errorf("queue %s: HTTP %d", method, resp.StatusCode)
 	}
-	var w struct {
-		FirstClaim     time.Time  `json:"firstClaim"`
-		LastDateActive *time.Time `json:"lastDateActive"`
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
+		return false, fmt.Errorf("queue %s: %w", method, err)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&w); err != nil {
-		return Activity{}, fmt.Errorf("queue getWorker(%s/%s): %w", workerGroup, workerID, err)
-	}
-	if w.LastDateActive == nil {
-		return Activity{}, nil
-	}
-	return Activity{FirstClaim: w.FirstClaim, LastActive: *w.LastDateActive, Known: true}, nil
+	return true, nil
 }
 
 // Counts are a queue's pending tasks and, where the queue says, its claimed ones.
@@ -277,36 +285,21 @@ func (t *Taskcluster) Counts(ctx context.Context, provisionerID, workerType stri
 		n, err := t.Pending(ctx, provisionerID, workerType)
 		return Counts{Pending: n}, err
 	}
-	timeout := t.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	u := strings.TrimSuffix(t.RootURL, "/") + "/api/queue/v1/task-queues/" + url.PathEscape(provisionerID+"/"+workerType) + "/counts"
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, u, nil)
-	if err != nil {
-		return Counts{}, fmt.Errorf("queue taskQueueCounts: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Counts{}, fmt.Errorf("queue taskQueueCounts(%s/%s): %w", provisionerID, workerType, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		t.noCounts.Store(true)
-		n, err := t.Pending(ctx, provisionerID, workerType)
-		return Counts{Pending: n}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return Counts{}, fmt.Errorf("queue taskQueueCounts(%s/%s): HTTP %d", provisionerID, workerType, resp.StatusCode)
-	}
 	var c struct {
 		PendingTasks *int64 `json:"pendingTasks"`
 		ClaimedTasks *int64 `json:"claimedTasks"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&c); err != nil || c.PendingTasks == nil || *c.PendingTasks < 0 {
-		return Counts{}, fmt.Errorf("queue taskQueueCounts(%s/%s): no pendingTasks in the answer", provisionerID, workerType)
+	method := "taskQueueCounts(" + provisionerID + "/" + workerType + ")"
+	found, err := t.get(ctx, method, "/task-queues/"+url.PathEscape(provisionerID+"/"+workerType)+"/counts", &c)
+	switch {
+	case err != nil:
+		return Counts{}, err
+	case !found:
+		t.noCounts.Store(true)
+		n, err := t.Pending(ctx, provisionerID, workerType)
+		return Counts{Pending: n}, err
+	case c.PendingTasks == nil || *c.PendingTasks < 0:
+		return Counts{}, fmt.Errorf("queue %s: no pendingTasks in the answer", method)
 	}
 	out := Counts{Pending: *c.PendingTasks}
 	if c.ClaimedTasks != nil && *c.ClaimedTasks >= 0 {

@@ -139,14 +139,7 @@ func PoolUserData(rootURLString, workerPoolID, providerID, workerGroup string, o
 	data["providerId"] = providerID
 	data["workerGroup"] = workerGroup
 	data["workerConfig"] = decodeObject(o.WorkerConfig)
-	b, err := marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("pool user data: %w", err)
-	}
-	if len(b) > ec2UserDataLimit {
-		return nil, fmt.Errorf("pool user data is %d bytes; EC2 takes at most %d", len(b), ec2UserDataLimit)
-	}
-	return b, nil
+	return encodePoolUserData(data)
 }
 
 // rootURL checks a Taskcluster root URL and returns it without a trailing slash.
@@ -253,6 +246,12 @@ func (o Option) WorkerConfigJSON() ([]byte, error) {
 func WithUserDataMember(userData []byte, key string, value any) ([]byte, error) {
 	data := decodeObject(userData)
 	data[key] = value
+	return encodePoolUserData(data)
+}
+
+// encodePoolUserData is a pool instance's user data as EC2 gets it, refused past
+// EC2's limit.
+func encodePoolUserData(data object) ([]byte, error) {
 	b, err := marshal(data)
 	if err != nil {
 		return nil, fmt.Errorf("pool user data: %w", err)

@@ -241,6 +241,27 @@ func scanPage[T any](ctx context.Context, s *Store, table, list string, page Pag
 	return items, next, err
 }
 
+// queryPage reads one page of a query (its limit and start from page, its token
+// bound to list), decoding each item as a T; what names the query in its error.
+func queryPage[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, list string, page Page, what string) ([]T, string, error) {
+	start, err := s.decodeToken(list, page.Token)
+	if err != nil {
+		return nil, "", err
+	}
+	in.Limit = aws.Int32(page.limit())
+	in.ExclusiveStartKey = start
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return nil, "", fmt.Errorf("list %s: %w", what, err)
+	}
+	items, err := decodeItems(make([]T, 0, len(out.Items)), out.Items)
+	if err != nil {
+		return nil, "", err
+	}
+	next, err := s.encodeToken(list, out.LastEvaluatedKey)
+	return items, next, err
+}
+
 // queryAll reads every page of a query, decoding each item as a T; what names the
 // query in its error.
 func queryAll[T any](ctx context.Context, s *Store, in *dynamodb.QueryInput, what string) ([]T, error) {

@@ -135,27 +135,11 @@ func (s *Store) AllLaunchConfigs(ctx context.Context, poolID string) ([]LaunchCo
 
 // LaunchConfigs returns one page of the launch configs a pool has had, by id.
 func (s *Store) LaunchConfigs(ctx context.Context, poolID string, page Page) ([]LaunchConfig, string, error) {
-	list := "launchConfigs:" + poolID
-	start, err := s.decodeToken(list, page.Token)
-	if err != nil {
-		return nil, "", err
-	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	return queryPage[LaunchConfig](ctx, s, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Workers),
 		KeyConditionExpression:    aws.String("#p = :p"),
 		ExpressionAttributeNames:  map[string]string{"#p": attrPool},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":p": str(launchConfigPool(poolID))},
-		Limit:                     aws.Int32(page.limit()),
-		ExclusiveStartKey:         start,
 		ConsistentRead:            aws.Bool(true),
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list launch configs of %s: %w", poolID, err)
-	}
-	lcs, err := decodeItems(make([]LaunchConfig, 0, len(out.Items)), out.Items)
-	if err != nil {
-		return nil, "", err
-	}
-	next, err := s.encodeToken(list, out.LastEvaluatedKey)
-	return lcs, next, err
+	}, "launchConfigs:"+poolID, page, "launch configs of "+poolID)
 }

@@ -62,11 +62,6 @@ type ErrorFilter struct {
 // ListErrorsWhere is ListErrors of the errors f lets through (a page may hold
 // fewer than the limit while more follow).
 func (s *Store) ListErrorsWhere(ctx context.Context, pool string, f ErrorFilter, page Page) ([]PoolError, string, error) {
-	list := "errors:" + pool + ":" + f.ErrorID + ":" + f.LaunchConfigID
-	start, err := s.decodeToken(list, page.Token)
-	if err != nil {
-		return nil, "", err
-	}
 	filter, names, values := notExpired(s.Now())
 	names["#p"] = attrPool
 	values[":p"] = str(pool)
@@ -78,25 +73,14 @@ func (s *Store) ListErrorsWhere(ctx context.Context, pool string, f ErrorFilter,
 		filter = "(" + filter + ") AND #lc = :lc"
 		names["#lc"], values[":lc"] = "launchConfigId", str(f.LaunchConfigID)
 	}
-	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+	return queryPage[PoolError](ctx, s, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Errors),
 		KeyConditionExpression:    aws.String("#p = :p"),
 		FilterExpression:          aws.String(filter),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(page.limit()),
-		ExclusiveStartKey:         start,
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("list pool errors: %w", err)
-	}
-	errs, err := decodeItems(make([]PoolError, 0, len(out.Items)), out.Items)
-	if err != nil {
-		return nil, "", err
-	}
-	next, err := s.encodeToken(list, out.LastEvaluatedKey)
-	return errs, next, err
+	}, "errors:"+pool+":"+f.ErrorID+":"+f.LaunchConfigID, page, "pool errors")
 }
 
 // PoolErrors returns every unexpired error of a pool ("" for every pool's: a scan

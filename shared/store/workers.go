@@ -303,11 +303,6 @@ type WorkerFilter struct {
 // ListWorkersWhere is ListWorkers of the workers f lets through. As DynamoDB
 // filters after it reads, a page may hold fewer than the limit while more follow.
 func (s *Store) ListWorkersWhere(ctx context.Context, pool, workerGroup string, f WorkerFilter, page Page) ([]Worker, string, error) {
-	list := "workers:" + pool + ":" + workerGroup + ":" + string(f.State) + ":" + f.LaunchConfigID
-	start, err := s.decodeToken(list, page.Token)
-	if err != nil {
-		return nil, "", err
-	}
 	in := workersQuery(s, pool, workerGroup)
 	if f.State != "" {
 		in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND #st = :st")
@@ -319,18 +314,8 @@ func (s *Store) ListWorkersWhere(ctx context.Context, pool, workerGroup string, 
 		in.ExpressionAttributeNames["#lc"] = "launchConfigId"
 		in.ExpressionAttributeValues[":lc"] = str(f.LaunchConfigID)
 	}
-	in.Limit = aws.Int32(page.limit())
-	in.ExclusiveStartKey = start
-	out, err := s.db.Query(ctx, in)
-	if err != nil {
-		return nil, "", fmt.Errorf("list workers: %w", err)
-	}
-	workers, err := decodeItems(make([]Worker, 0, len(out.Items)), out.Items)
-	if err != nil {
-		return nil, "", err
-	}
-	next, err := s.encodeToken(list, out.LastEvaluatedKey)
-	return workers, next, err
+	list := "workers:" + pool + ":" + workerGroup + ":" + string(f.State) + ":" + f.LaunchConfigID
+	return queryPage[Worker](ctx, s, in, list, page, "workers")
 }
 
 // Workers returns every (unexpired) worker of a pool.

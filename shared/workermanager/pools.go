@@ -344,18 +344,7 @@ func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.
 }
 
 func (s *Service) listWorkerPools(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-	if err := require(r, listPoolsScope, nil); err != nil {
-		return nil, err
-	}
-	limit, token, err := r.Paging(1000)
-	if err != nil {
-		return nil, err
-	}
-	ps, next, err := s.Store.ListWorkerPools(ctx, store.Page{Limit: limit, Token: token})
-	if err != nil {
-		return nil, storeError(err, "worker pools")
-	}
-	counts, err := s.allPoolStatuses(ctx)
+	ps, counts, next, err := s.poolsPage(ctx, r)
 	if err != nil {
 		return nil, err
 	}

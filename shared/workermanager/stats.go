@@ -53,6 +53,26 @@ func (s *Service) poolStatus(ctx context.Context, id string) (store.WorkerCounts
 	return st.Workers, nil
 }
 
+// poolsPage is the page of pools a listing asks for, with every pool's figures.
+func (s *Service) poolsPage(ctx context.Context, r *httpapi.Request) ([]store.WorkerPool, map[string]store.WorkerCounts, string, error) {
+	if err := require(r, listPoolsScope, nil); err != nil {
+		return nil, nil, "", err
+	}
+	limit, token, err := r.Paging(1000)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ps, next, err := s.Store.ListWorkerPools(ctx, store.Page{Limit: limit, Token: token})
+	if err != nil {
+		return nil, nil, "", storeError(err, "worker pools")
+	}
+	counts, err := s.allPoolStatuses(ctx)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return ps, counts, next, nil
+}
+
 // allPoolStatuses are every pool's figures, by pool.
 func (s *Service) allPoolStatuses(ctx context.Context) (map[string]store.WorkerCounts, error) {
 	sts, err := s.Store.PoolStatuses(ctx)
@@ -124,18 +144,7 @@ type poolStats struct {
 
 // listWorkerPoolsStats is every pool's figures, a page of pools at a time.
 func (s *Service) listWorkerPoolsStats(ctx context.Context, r *httpapi.Request) (*httpapi.Response, error) {
-	if err := require(r, listPoolsScope, nil); err != nil {
-		return nil, err
-	}
-	limit, token, err := r.Paging(1000)
-	if err != nil {
-		return nil, err
-	}
-	ps, next, err := s.Store.ListWorkerPools(ctx, store.Page{Limit: limit, Token: token})
-	if err != nil {
-		return nil, storeError(err, "worker pools")
-	}
-	counts, err := s.allPoolStatuses(ctx)
+	ps, counts, next, err := s.poolsPage(ctx, r)
 	if err != nil {
 		return nil, err
 	}
