@@ -710,6 +710,9 @@ func (a *App) anonymousScopes(ctx context.Context) []string {
 	defer cancel()
 	c.Context = ctx
 	got, err := c.ExpandScopes(&tcauth.SetOfScopes{Scopes: []string{auth.AnonymousScope}})
+	if err == nil && got.Scopes == nil {
+		err = errors.New("the answer holds no scopes")
+	}
 	if err != nil {
 		a.Log.WarnContext(ctx, "the deployment's anonymous scopes are unknown; using ANONYMOUS_SCOPES", "error", err.Error())
 		if a.anonymous.scopes != nil {

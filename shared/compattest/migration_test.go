@@ -64,7 +64,7 @@ func (lc v25LaunchConfig) json(capacity int, workerConfig string) string {
         }`)
 	capacityField := fmt.Sprintf(`"capacityPerInstance": %d`, capacity)
 	if lc.laterForm {
-		capacityField = fmt.Sprintf(`"workerManager": {"launchConfigId": "%s-%s", "capacityPerInstance": %d}`, lc.zone, lc.instanceType, capacity)
+		capacityField = fmt.Sprintf(`"workerManager": {"launchConfigId": "%s-%s", "capacityPerInstance": %d}`, lc.zone, strings.ReplaceAll(lc.instanceType, ".", "-"), capacity)
 	}
 	return fmt.Sprintf(`
       {

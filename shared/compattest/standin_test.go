@@ -141,6 +141,14 @@ func (u *standIn) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		u.reply(w, 200, map[string]any{"scopes": res.scopes})
+	case r.Method == "POST" && path == "/api/auth/v1/scopes/expand":
+		// No scopes required: the deployment's roles, expanded.
+		var req struct{ Scopes []string }
+		if err := json.Unmarshal(body, &req); err != nil {
+			u.fail(w, 400, "InputValidationError", "%v", err)
+			return
+		}
+		u.reply(w, 200, map[string]any{"scopes": u.expand(req.Scopes)})
 	case r.Method == "GET" && pendingRE.MatchString(path):
 		// No scopes required: served without authenticating, whatever the header.
 		m := pendingRE.FindStringSubmatch(path)

@@ -44,6 +44,9 @@ func startTaskclusterMode(t *testing.T, simulateWorkers bool) (*standIn, *locals
 	// queue, and any worker id.
 	up.addRole("worker-type:aws-provisioner-v1/*", "queue:claim-work:aws-provisioner-v1/<..>")
 	up.addRole("worker-id:*", "queue:worker-id:<..>")
+	// What anyone may do there: read worker-manager's pools and workers.
+	up.addRole("anonymous", "worker-manager:list-providers", "worker-manager:list-worker-pools", "worker-manager:get-worker-pool:*",
+		"worker-manager:list-worker-pool-errors:*", "worker-manager:list-workers:*", "worker-manager:get-worker:*")
 	s, err := localstack.Start(context.Background(), localstack.Options{Port: freePort(t), RootAccessToken: rootToken,
 		ProvisionInterval: time.Second, BootDelay: time.Second, ShutdownDelay: time.Second, SimulateWorkers: simulateWorkers, Out: io.Discard,
 		TaskDuration: 500 * time.Millisecond, IdleTimeout: 5 * time.Second,

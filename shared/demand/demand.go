@@ -278,8 +278,9 @@ func (s *Sources) Counts(ctx context.Context, q Query) (Counts, error) {
 	return s.Taskcluster.Counts(ctx, q.ProvisionerID, q.WorkerType)
 }
 
-// Counts asks today's taskQueueCounts, once; a queue that does not know it (404,
-// Taskcluster before it had it) is asked pendingTasks from then on.
+// Counts asks today's taskQueueCounts; a queue that does not know it (404, or an
+// answer without pendingTasks: Taskcluster before it had it) is asked pendingTasks
+// from then on.
 func (t *Taskcluster) Counts(ctx context.Context, provisionerID, workerType string) (Counts, error) {
 	if t.noCounts.Load() {
 		n, err := t.Pending(ctx, provisionerID, workerType)
@@ -294,12 +295,12 @@ func (t *Taskcluster) Counts(ctx context.Context, provisionerID, workerType stri
 	switch {
 	case err != nil:
 		return Counts{}, err
-	case !found:
+	case !found, c.PendingTasks == nil || *c.PendingTasks < 0:
+		// A queue without taskQueueCounts (older, or something in front of it that
+		// answers for it): pendingTasks from now on.
 		t.noCounts.Store(true)
 		n, err := t.Pending(ctx, provisionerID, workerType)
 		return Counts{Pending: n}, err
-	case c.PendingTasks == nil || *c.PendingTasks < 0:
-		return Counts{}, fmt.Errorf("queue %s: no pendingTasks in the answer", method)
 	}
 	out := Counts{Pending: *c.PendingTasks}
 	if c.ClaimedTasks != nil && *c.ClaimedTasks >= 0 {

@@ -122,6 +122,12 @@ type Route struct {
 	// (an empty client id, an expired certificate, an unknown client), the handler
 	// sees the anonymous caller. Every other route authenticates fully.
 	NoScopes bool
+	// AnonymousOnFailure serves a request whose credentials do not authenticate
+	// (401) as the anonymous caller, with the anonymous scopes, instead of refusing
+	// it: for reads that anyone may make where the deployment says so, which v25's
+	// clients make with empty credentials when they have none (v25 served such
+	// methods without authenticating). A caller without the scopes still gets 403.
+	AnonymousOnFailure bool
 	// SlashPatterns narrow, for this route, what a parameter that may contain '/'
 	// matches (a regular expression; the API's default is any text). A worker pool
 	// id has exactly one '/' ([^/]+/[^/]+), which is what tells
@@ -592,10 +598,13 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 	})
 	if err != nil {
 		var apiErr *Error
-		if errors.As(err, &apiErr) {
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && route.AnonymousOnFailure {
+			caller, err = Caller{Scopes: []string{anonymousScope}}, nil
+		} else if errors.As(err, &apiErr) {
 			return nil, apiErr
+		} else {
+			return nil, err
 		}
-		return nil, err
 	}
 	if a.anonymous != nil {
 		// Every caller holds what the anonymous caller does, as in Taskcluster.
