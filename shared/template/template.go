@@ -104,6 +104,8 @@ type Index struct {
 	HashKey    string
 	RangeKey   string
 	Projection string
+	// NonKeyAttributes are the attributes an INCLUDE projection copies besides the keys.
+	NonKeyAttributes []string
 }
 
 // Find returns the path of template.yaml at the root of the module that contains the
@@ -266,7 +268,11 @@ func parseTable(id string, p map[string]any) (*Table, error) {
 	}
 	for _, g := range listOf(p["GlobalSecondaryIndexes"]) {
 		m := mapOf(g)
-		idx := Index{Name: str(m["IndexName"]), Projection: str(mapOf(m["Projection"])["ProjectionType"])}
+		proj := mapOf(m["Projection"])
+		idx := Index{Name: str(m["IndexName"]), Projection: str(proj["ProjectionType"])}
+		for _, a := range listOf(proj["NonKeyAttributes"]) {
+			idx.NonKeyAttributes = append(idx.NonKeyAttributes, str(a))
+		}
 		if idx.HashKey, idx.RangeKey, err = keySchema(listOf(m["KeySchema"])); err != nil {
 			return nil, fmt.Errorf("table %s index %s: %w", id, idx.Name, err)
 		}

@@ -59,6 +59,30 @@ type partition struct {
 	items map[string]item
 }
 
+// project is what the index holds of it: the table's and the index's keys, and
+// for an INCLUDE projection its non-key attributes; everything for ALL.
+func (idx *index) project(t *table, it item) item {
+	switch idx.def.Projection {
+	case string(types.ProjectionTypeKeysOnly), string(types.ProjectionTypeInclude):
+	default:
+		return it
+	}
+	keys := item{t.def.HashKey: it[t.def.HashKey], idx.def.HashKey: it[idx.def.HashKey]}
+	for _, k := range []string{t.def.RangeKey, idx.def.RangeKey} {
+		if v, ok := it[k]; ok && k != "" {
+			keys[k] = v
+		}
+	}
+	if idx.def.Projection == string(types.ProjectionTypeInclude) {
+		for _, a := range idx.def.NonKeyAttributes {
+			if v, ok := it[a]; ok {
+				keys[a] = v
+			}
+		}
+	}
+	return keys
+}
+
 type index struct {
 	def *template.Index
 	// by index hash key -> set of table primary keys
@@ -506,13 +530,7 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 		for _, pk := range pks {
 			hash, rng, _ := strings.Cut(pk, "\x00")
 			it := t.get(hash, rng)
-			if idx.def.Projection == string(types.ProjectionTypeKeysOnly) {
-				keys := item{t.def.HashKey: it[t.def.HashKey], idx.def.HashKey: it[idx.def.HashKey]}
-				if t.def.RangeKey != "" {
-					keys[t.def.RangeKey] = it[t.def.RangeKey]
-				}
-				it = keys
-			}
+			it = idx.project(t, it)
 			cands = append(cands, it)
 		}
 	} else {
