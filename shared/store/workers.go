@@ -131,6 +131,18 @@ type Worker struct {
 	// LivePool is Pool until the worker stops, then empty: the live index holds
 	// only records that carry it. The store keeps it; callers never set it.
 	LivePool string `dynamodbav:"livePool,omitempty"`
+
+	// ChangeShard and ChangedAt place the record in the changes index (see
+	// ChangedWorkers): one of ChangeShards partitions, and the time of the record's
+	// last write in Unix milliseconds. The store keeps them; callers never set them.
+	ChangeShard string `dynamodbav:"chgShard,omitempty"`
+	ChangedAt   int64  `dynamodbav:"chgAt,omitempty"`
+
+	// Partial says the record holds only the attributes the provisioner reads
+	// (ProvisionerAttributes: LiveWorkers, ChangedWorkers); an update starting
+	// from it (UpdateWorkerFrom) reads the whole record first, so nothing it lacks
+	// is lost. It is not stored.
+	Partial bool `dynamodbav:"-" json:"-"`
 }
 
 // indexLive sets LivePool from the state.
@@ -167,6 +179,7 @@ func (s *Store) CreateWorker(ctx context.Context, w Worker) (Worker, error) {
 	w.TTL = ttlOf(w.Expires)
 	w.Version = 1
 	w.indexLive()
+	w.markChanged(now)
 	item, err := marshal(&w)
 	if err != nil {
 		return Worker{}, err
@@ -251,6 +264,9 @@ func (s *Store) UpdateWorkerFrom(ctx context.Context, read Worker, fn func(*Work
 }
 
 func (s *Store) updateWorker(ctx context.Context, pool, key string, read *Worker, fn func(*Worker) error) (Worker, error) {
+	if read != nil && read.Partial {
+		read = nil // written back, it would lose what it lacks: start from the whole record
+	}
 	return updateFrom(ctx, s, s.tables.Workers, workerKey(pool, key), read, func(w *Worker) error {
 		before := w.State
 		if err := fn(w); err != nil {
@@ -264,6 +280,7 @@ func (s *Store) updateWorker(ctx context.Context, pool, key string, read *Worker
 		}
 		w.TTL = ttlOf(w.Expires)
 		w.indexLive()
+		w.markChanged(s.Now())
 		return nil
 	})
 }
@@ -325,11 +342,14 @@ func (s *Store) Workers(ctx context.Context, pool string) ([]Worker, error) {
 // provisioner terminating an instance no record knows) confirm it with a
 // consistent read first. Records written before the index existed are missing
 // until IndexLiveWorkers adds them.
+//
+// The records hold only what the provisioner reads (Worker.Partial): decoding the
+// rest was most of the cost of reading them.
 func (s *Store) LiveWorkers(ctx context.Context, pool string) ([]Worker, error) {
 	filter, names, values := notExpired(s.Now())
 	names["#lp"] = attrLivePool
 	values[":p"] = str(pool)
-	return queryAll[Worker](ctx, s, &dynamodb.QueryInput{
+	return queryPartialWorkers(ctx, s, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Workers),
 		IndexName:                 aws.String(liveIndex),
 		KeyConditionExpression:    aws.String("#lp = :p"),
