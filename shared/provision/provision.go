@@ -65,6 +65,10 @@ type Config struct {
 	PriceTTL time.Duration
 	// SecretTTL is how long an aws-provisioner instance has to fetch its secret (2h).
 	SecretTTL time.Duration
+	// FullLoad is how often an iteration reads every live worker record rather than
+	// only those written since the last iteration of the same process (10m; see
+	// fleet). A process's first iteration always reads them all.
+	FullLoad time.Duration
 	// CheckRefresh is how often a live worker's lastChecked is refreshed from EC2's
 	// listing when nothing else changed (6h); state changes are written at once.
 	CheckRefresh time.Duration
@@ -93,6 +97,10 @@ type Config struct {
 	// Policy is the scaling policy (PolicyWorkerfleet; PolicyWorkerManager is the
 	// simulator's baseline).
 	Policy Policy
+	// PoolMetrics adds each pool's figures to the CloudWatch metrics (seven metrics
+	// a pool, each billed monthly); without it the metrics are the fleet's totals,
+	// and each pool's figures are logged when they change ("pool figures").
+	PoolMetrics bool
 	// WorkerIdleTimeout, if set, goes into pools' workers' user data as
 	// workerConfig.idleTimeoutSecs where their pool's workerConfig sets none (see
 	// DefaultWorkerIdleTimeout); 0 leaves workers to their own default.
@@ -119,6 +127,7 @@ func (c *Config) defaults() {
 	def(&c.PriceTTL, 5*time.Minute)
 	def(&c.SecretTTL, 2*time.Hour)
 	def(&c.CheckRefresh, 6*time.Hour)
+	def(&c.FullLoad, 10*time.Minute)
 	def(&c.NotFoundGrace, 10*time.Minute)
 	def(&c.ErrorRetention, 7*24*time.Hour)
 	def(&c.CapacityBackoff, 3*time.Minute)
@@ -173,6 +182,10 @@ type Provisioner struct {
 	// configsKept holds, by pool key and workerConfig hash, until when this process
 	// has stored each workerConfig its launches used (keepWorkerConfig).
 	configsKept sync.Map
+	// fleet holds the live worker records between iterations, statuses the pools'
+	// stored figures.
+	fleet    fleet
+	statuses poolStatuses
 }
 
 // Report is what an iteration did.
@@ -245,6 +258,7 @@ func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 	}
 	it := &iteration{p: p, id: id, now: now, rep: rep}
 	if err := it.run(work); err != nil {
+		p.fleet.reset()
 		return nil, fmt.Errorf("iteration %s: %w", id, err)
 	}
 	rep.Duration = p.Store.Now().Sub(now)
@@ -267,14 +281,16 @@ type iteration struct {
 	rep *Report
 
 	targets  []*target
+	full     bool // every live record was read, not only the changed ones
 	backoffs *backoffs
 	listings map[string]*listing // by region
 	prices   *priceBook
 	// history receives the pools' stored figures, read while the iteration works.
-	history chan map[string][]store.PoolSample
+	history chan map[string]store.PoolStatus
 
 	mu       sync.Mutex
 	problems []string
+	tainted  bool
 }
 
 func (it *iteration) problem(format string, args ...any) {
@@ -290,7 +306,7 @@ func (it *iteration) run(ctx context.Context) error {
 	if it.targets, err = it.load(ctx); err != nil {
 		return err
 	}
-	it.history = make(chan map[string][]store.PoolSample, 1)
+	it.history = make(chan map[string]store.PoolStatus, 1)
 	go func() { it.history <- it.readHistory(context.WithoutCancel(ctx)) }()
 	if it.backoffs, err = loadBackoffs(ctx, it.p.Store, it.now); err != nil {
 		return err
@@ -300,6 +316,7 @@ func (it *iteration) run(ctx context.Context) error {
 	it.prices = it.loadPrices(ctx)
 	it.provisionAll(ctx)
 	it.cleanupPools(ctx)
+	it.keepWorkers(it.full)
 
 	for _, t := range it.targets {
 		it.rep.Pools = append(it.rep.Pools, t.report)
@@ -326,6 +343,9 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 			defer func() {
 				if r := recover(); r != nil {
 					it.problem("pool %s: panic: %v", t.key, r)
+					it.mu.Lock()
+					it.tainted = true // its records may be half updated: read them all next time
+					it.mu.Unlock()
 				}
 			}()
 			fn(ctx, t)
@@ -334,7 +354,8 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 	wg.Wait()
 }
 
-// checkIn records the iteration's end (backendStatus), per-pool figures and metrics.
+// checkIn records the iteration's end (backendStatus), the figures of the pools
+// whose figures changed, and metrics.
 func (it *iteration) checkIn(ctx context.Context) {
 	p, rep := it.p, it.rep
 	if err := p.Store.RecordCheckIn(ctx, store.CheckIn{
@@ -343,53 +364,112 @@ func (it *iteration) checkIn(ctx context.Context) {
 	}); err != nil {
 		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
 	}
-	statuses := make([]store.PoolStatus, 0, len(rep.Pools))
-	var history map[string][]store.PoolSample
+	var prev map[string]store.PoolStatus
 	if it.history != nil {
-		history = <-it.history
+		prev = <-it.history
 	}
 	m := telemetry.NewMetrics("workerfleet")
+	var pending, desired, requested, running float64
+	next := make(map[string]store.PoolStatus, len(rep.Pools))
+	var changed []store.PoolStatus
 	for _, pr := range rep.Pools {
-		statuses = append(statuses, pr.status(it.now, history[pr.Key]))
-		m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
-		m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
-		m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
-		m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
-		m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
-		m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
-		m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+		pending += float64(pr.PendingTasks)
+		desired += pr.Desired
+		requested += pr.Requested
+		running += pr.Running
+		if p.Config.PoolMetrics {
+			m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
+			m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
+			m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
+			m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
+			m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
+			m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
+			m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+		}
+		old, had := prev[pr.Key]
+		st := pr.status(it.now, old.History)
+		if had && sameFigures(old, st) && it.now.Sub(old.Updated) < PoolStatusRefresh {
+			next[pr.Key] = old
+			continue
+		}
+		next[pr.Key] = st
+		changed = append(changed, st)
+		// The pool's figures, once per change: what the dashboard's per-pool table
+		// reads from the logs when per-pool metrics are off.
+		p.log().InfoContext(ctx, "pool figures", "iteration", it.id, "pool", pr.Key, "pendingTasks", pr.PendingTasks,
+			"runningCapacity", pr.Running, "requestedCapacity", pr.Requested, "desiredCapacity", pr.Desired,
+			"launched", pr.LaunchedCount(), "terminated", pr.Terminated, "errors", len(pr.Errors))
 	}
-	if err := p.Store.PutPoolStatuses(ctx, statuses); err != nil {
+	var gone []string
+	for key := range prev {
+		if _, ok := next[key]; !ok {
+			gone = append(gone, key)
+		}
+	}
+	err := p.Store.PutPoolStatuses(ctx, changed)
+	if err == nil && len(gone) > 0 {
+		err = p.Store.DeletePoolStatuses(ctx, gone)
+	}
+	if err != nil {
 		p.log().ErrorContext(ctx, "storing pool figures failed", "error", err.Error())
+		next = nil // unknown what is stored: read it again next time
 	}
+	p.statuses.keep(next)
 	m.Put("IterationTime", float64(rep.Duration.Milliseconds()), telemetry.Milliseconds)
 	m.Put("Pools", float64(len(rep.Pools)), telemetry.Count)
 	m.Put("Launches", float64(rep.Launched), telemetry.Count)
 	m.Put("Terminations", float64(rep.Terminated), telemetry.Count)
 	m.Put("Errors", float64(rep.Errors+len(rep.Problems)), telemetry.Count)
+	m.Put("PendingTasks", pending, telemetry.Count)
+	m.Put("DesiredCapacity", desired, telemetry.Count)
+	m.Put("RequestedCapacity", requested, telemetry.Count)
+	m.Put("RunningCapacity", running, telemetry.Count)
 	if p.Metrics != nil {
 		if err := m.Flush(p.Metrics); err != nil {
 			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
 		}
 	}
 	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
-		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors, "outcome", rep.Outcome())
+		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors,
+		"poolFiguresWritten", len(changed), "fullLoad", it.full, "outcome", rep.Outcome())
 }
 
-// readHistory is each pool's stored figures over the last iterations (one Query
-// for all pools); without them (a failed read) the history starts afresh.
-func (it *iteration) readHistory(ctx context.Context) map[string][]store.PoolSample {
-	if len(it.targets) == 0 {
-		return nil
+// PoolStatusRefresh is how old a pool's stored figures may grow while they do not
+// change before they are written again (they expire store.PoolStatusRetention
+// after they were written).
+const PoolStatusRefresh = 24 * time.Hour
+
+// poolStatuses are the pools' figures as stored, between iterations.
+type poolStatuses struct {
+	mu     sync.Mutex
+	byPool map[string]store.PoolStatus // nil: unknown
+}
+
+func (ps *poolStatuses) keep(m map[string]store.PoolStatus) {
+	ps.mu.Lock()
+	ps.byPool = m
+	ps.mu.Unlock()
+}
+
+// readHistory is each pool's stored figures: those the last iteration left, or
+// read (one Scan) when they are unknown or every live worker is read again (a full
+// load); without them (a failed read) every pool's are written afresh.
+func (it *iteration) readHistory(ctx context.Context) map[string]store.PoolStatus {
+	ps := &it.p.statuses
+	ps.mu.Lock()
+	known := ps.byPool
+	ps.mu.Unlock()
+	if known != nil && !it.full {
+		return known
 	}
 	prev, err := it.p.Store.PoolStatuses(ctx)
 	if err != nil {
-		it.p.log().WarnContext(ctx, "reading the pools' history failed; it starts afresh", "error", err.Error())
+		it.p.log().WarnContext(ctx, "reading the pools' figures failed; they are written afresh", "error", err.Error())
 		return nil
 	}
-	out := make(map[string][]store.PoolSample, len(prev))
+	out := make(map[string]store.PoolStatus, len(prev))
 	for _, st := range prev {
-		out[st.Pool] = st.History
+		out[st.Pool] = st
 	}
 	return out
 }
