@@ -91,6 +91,9 @@ type Config struct {
 	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
 	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
 	WorkerIdleTimeout time.Duration
+	// PoolMetrics adds per-pool CloudWatch metrics to the fleet's (POOL_METRICS:
+	// "per-pool"; "fleet", the default, leaves them out: see provision.Config).
+	PoolMetrics bool
 }
 
 // FromEnv reads the configuration the template gives the functions: table names,
@@ -147,6 +150,13 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 	}
 	if cfg.WorkerIdleTimeout, err = offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"); err != nil {
 		return Config{}, err
+	}
+	switch m := env("POOL_METRICS"); m {
+	case "", "fleet":
+	case "per-pool":
+		cfg.PoolMetrics = true
+	default:
+		return Config{}, fmt.Errorf("POOL_METRICS=%q: want fleet or per-pool", m)
 	}
 	if !secrets {
 		if err := withoutSecrets(&cfg); err != nil {
@@ -597,7 +607,8 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	return &provision.Provisioner{
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
-			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout()},
+			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
+			PoolMetrics: a.Config.PoolMetrics},
 	}, nil
 }
 
