@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
@@ -59,10 +60,11 @@ func TestSteadyIterationCostsWhatChanged(t *testing.T) {
 		t.Errorf("requests of a steady iteration differ with the number of pools (-3 pools +12 pools):\n%s", diff)
 	}
 	got := requests[12]
-	// Lease (PutItem, DeleteItem), check-in (PutItem); the definitions (2 Scans),
-	// backoffs (1 Query), the changes index (a Query per shard), the one region's
-	// cached spot prices (GetItem).
-	want := map[string]int{"PutItem": 2, "DeleteItem": 1, "Scan": 2, "Query": 1 + store.ChangeShards, "GetItem": 1}
+	// Lease (PutItem, DeleteItem), check-in (PutItem); the definitions'
+	// generation (2 GetItems: unchanged, so no Scan), backoffs (1 Query), the
+	// changes index (a Query per shard), the one region's cached spot prices
+	// (GetItem).
+	want := map[string]int{"PutItem": 2, "DeleteItem": 1, "Query": 1 + store.ChangeShards, "GetItem": 3}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests of a steady iteration (-want +got):\n%s", diff)
 	}
@@ -139,7 +141,7 @@ func TestFullLoadDropsWhatTheChangesMissed(t *testing.T) {
 // their own, and a pool that is gone loses its status.
 func TestEachPoolsStatusIsItsOwnPartition(t *testing.T) {
 	e := newEnv(t)
-	p := e.awsPool("part/a", 1, 1)
+	e.awsPool("part/a", 0, 1)
 	e.awsPool("part/b", 1, 1)
 	e.iterate()
 	out, err := e.store.DB().Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(e.store.Tables().Status)})
@@ -164,8 +166,17 @@ func TestEachPoolsStatusIsItsOwnPartition(t *testing.T) {
 		t.Errorf("partition keys of the pools' statuses (-want +got):\n%s", diff)
 	}
 
-	if err := e.store.RemoveWorkerPool(ctx, p.WorkerPoolID, p.Version); err != nil {
+	// deleteWorkerPool: the pool's provider becomes null-provider; the provisioner
+	// removes it (it has no workers), and its status with it.
+	if _, err := e.store.UpdateWorkerPool(ctx, "part/a", func(p *store.WorkerPool) error {
+		p.ProviderID = pool.NullProviderID
+		return nil
+	}); err != nil {
 		t.Fatal(err)
+	}
+	e.iterate()
+	if _, err := e.store.WorkerPool(ctx, "part/a"); !store.IsNotFound(err) {
+		t.Fatalf("the deleted pool: %v, want removed", err)
 	}
 	e.iterate()
 	if _, err := e.store.PoolStatus(ctx, "part/a"); !store.IsNotFound(err) {
@@ -213,5 +224,37 @@ func TestMetricsAreFleetWideUnlessPerPool(t *testing.T) {
 				t.Errorf("per-pool metrics for %v, want met/a and met/b", pools)
 			}
 		})
+	}
+}
+
+// TestDefinitionsAreScannedWhenTheyChange: a steady iteration does not scan the
+// definitions; a pool created or updated through the store is seen by the next
+// iteration all the same.
+func TestDefinitionsAreScannedWhenTheyChange(t *testing.T) {
+	e, counting := countingEnv(t)
+	e.awsPool("defs/a", 1, 1)
+	e.settle()
+	counting.Reset()
+	e.iterate()
+	if n := counting.Counts()["Scan"]; n != 0 {
+		t.Errorf("steady iteration: %d Scans, want 0", n)
+	}
+	e.awsPool("defs/b", 2, 2)
+	counting.Reset()
+	rep := e.iterate()
+	if n := counting.Counts()["Scan"]; n != 2 {
+		t.Errorf("after a pool was created: %d Scans, want 2", n)
+	}
+	if rep.Launched != 2 {
+		t.Errorf("launched %d, want the new pool's 2", rep.Launched)
+	}
+	if _, err := e.store.UpdateWorkerPool(ctx, "defs/a", func(p *store.WorkerPool) error {
+		p.Config = json.RawMessage(fmt.Sprintf(awsPoolConfig, 3, 3))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := e.iterate(); rep.Launched != 2 {
+		t.Errorf("after defs/a's minCapacity went to 3: launched %d, want 2", rep.Launched)
 	}
 }

@@ -33,6 +33,14 @@ type fleet struct {
 	pools map[string][]store.Worker
 }
 
+// due reports whether an iteration starting at now reads every record (and every
+// definition) again.
+func (f *fleet) due(now time.Time, every time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.valid || now.Sub(f.loaded) >= every || now.Before(f.loaded)
+}
+
 // reset forgets everything: the next iteration reads every record.
 func (f *fleet) reset() {
 	f.mu.Lock()
@@ -45,10 +53,10 @@ func (f *fleet) reset() {
 // full load is due. It returns whether it read them all.
 func (it *iteration) loadWorkers(ctx context.Context, targets []*target) (bool, error) {
 	f := &it.p.fleet
+	full := f.due(it.now, it.p.Config.FullLoad)
 	f.mu.Lock()
-	valid, loaded, cursor, pools := f.valid, f.loaded, f.cursor, f.pools
+	cursor, pools := f.cursor, f.pools
 	f.mu.Unlock()
-	full := !valid || it.now.Sub(loaded) >= it.p.Config.FullLoad || it.now.Before(loaded)
 	if !full {
 		changed, err := it.p.Store.ChangedWorkers(ctx, cursor.Add(-changesOverlap))
 		if err != nil {

@@ -184,8 +184,9 @@ type Provisioner struct {
 	configsKept sync.Map
 	// fleet holds the live worker records between iterations, statuses the pools'
 	// stored figures.
-	fleet    fleet
-	statuses poolStatuses
+	fleet       fleet
+	statuses    poolStatuses
+	definitions definitionsCache
 }
 
 // Report is what an iteration did.
@@ -259,6 +260,7 @@ func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 	it := &iteration{p: p, id: id, now: now, rep: rep}
 	if err := it.run(work); err != nil {
 		p.fleet.reset()
+		p.definitions.reset()
 		return nil, fmt.Errorf("iteration %s: %w", id, err)
 	}
 	rep.Duration = p.Store.Now().Sub(now)

@@ -379,6 +379,7 @@ func (it *iteration) cleanupPools(ctx context.Context) {
 		switch err := it.p.Store.RemoveWorkerPool(ctx, t.key, t.record.Version); {
 		case err == nil:
 			t.note("deleted pool removed: its workers are gone")
+			it.p.definitions.reset() // the removal bumps no generation: scan again
 		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 			// Updated (perhaps given a provider again) or removed since it was read.
 		default:

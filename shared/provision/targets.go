@@ -115,14 +115,9 @@ func parseWorkerType(raw []byte) (pool.WorkerType, error) {
 
 // load reads every worker type and pool and their live workers.
 func (it *iteration) load(ctx context.Context) ([]*target, error) {
-	s := it.p.Store
-	types, err := s.WorkerTypes(ctx)
+	types, pools, err := it.definitions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load worker types: %w", err)
-	}
-	pools, err := s.WorkerPools(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load worker pools: %w", err)
+		return nil, err
 	}
 	var targets []*target
 	for _, wt := range types {
@@ -168,6 +163,51 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		return nil, err
 	}
 	return targets, nil
+}
+
+// definitionsCache holds the worker types and pools a Provisioner last scanned,
+// with the definitions' generation read before (store.DefinitionsGeneration).
+type definitionsCache struct {
+	mu         sync.Mutex
+	generation string
+	types      []store.WorkerType
+	pools      []store.WorkerPool
+}
+
+func (d *definitionsCache) reset() {
+	d.mu.Lock()
+	d.generation, d.types, d.pools = "", nil, nil
+	d.mu.Unlock()
+}
+
+// definitions returns every worker type and pool: those last scanned if their
+// generation has not changed since and no full load is due, or scanned again.
+func (it *iteration) definitions(ctx context.Context) ([]store.WorkerType, []store.WorkerPool, error) {
+	s, d := it.p.Store, &it.p.definitions
+	gen, gerr := s.DefinitionsGeneration(ctx)
+	if gerr != nil {
+		it.p.log().WarnContext(ctx, "reading the definitions' generation failed: scanning them", "iteration", it.id, "error", gerr.Error())
+	}
+	d.mu.Lock()
+	cachedGen, types, pools := d.generation, d.types, d.pools
+	d.mu.Unlock()
+	if gerr == nil && gen != "" && gen == cachedGen && !it.p.fleet.due(it.now, it.p.Config.FullLoad) {
+		return types, pools, nil
+	}
+	types, err := s.WorkerTypes(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load worker types: %w", err)
+	}
+	pools, err = s.WorkerPools(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load worker pools: %w", err)
+	}
+	if gerr == nil {
+		d.mu.Lock()
+		d.generation, d.types, d.pools = gen, types, pools
+		d.mu.Unlock()
+	}
+	return types, pools, nil
 }
 
 // indexLive adds, once per process and pool, the pool's records written before the
