@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -60,10 +61,10 @@ func TestSteadyIterationCostsWhatChanged(t *testing.T) {
 		t.Errorf("requests of a steady iteration differ with the number of pools (-3 pools +12 pools):\n%s", diff)
 	}
 	got := requests[12]
-	// Lease (PutItem, DeleteItem), check-in (PutItem); the definitions'
-	// generation (2 GetItems: unchanged, so no Scan), backoffs (1 Query), the
-	// changes index (a Query per shard), the one region's cached spot prices
-	// (GetItem).
+	// Lease (PutItem, DeleteItem), check-in (PutItem: each Run is an invocation);
+	// the definitions' generation (2 GetItems: unchanged, so no Scan), backoffs (1
+	// Query), the changes index (a Query per shard), the one region's cached spot
+	// prices (GetItem).
 	want := map[string]int{"PutItem": 2, "DeleteItem": 1, "Query": 1 + store.ChangeShards, "GetItem": 3}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests of a steady iteration (-want +got):\n%s", diff)
@@ -256,5 +257,35 @@ func TestDefinitionsAreScannedWhenTheyChange(t *testing.T) {
 	}
 	if rep := e.iterate(); rep.Launched != 2 {
 		t.Errorf("after defs/a's minCapacity went to 3: launched %d, want 2", rep.Launched)
+	}
+}
+
+// TestInvocationTakesTheLeaseOnce: the iterations of one invocation (the cadence)
+// run under one lease, taken with the event's id; when nothing happens they write
+// nothing else but the first one's check-in.
+func TestInvocationTakesTheLeaseOnce(t *testing.T) {
+	e, counting := countingEnv(t)
+	e.awsPool("inv/p", 2, 2)
+	e.settle()
+	e.p.Config.Cadence = Cadence{Interval: 50 * time.Millisecond, Window: 1500 * time.Millisecond}
+	var reps []*Report
+	e.p.OnReport = func(r *Report) { reps = append(reps, r) }
+	counting.Reset()
+	if err := e.p.HandleEvent(ctx, events.CloudWatchEvent{ID: "ev-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) < 2 || reps[0].ID != "ev-1" || reps[1].ID != "ev-1/1" {
+		t.Fatalf("reports %d (first %+v); want several, ev-1, ev-1/1, ...", len(reps), reps)
+	}
+	got := counting.Counts()
+	if got["PutItem"] != 2 || got["DeleteItem"] != 1 || got["BatchWriteItem"] != 0 || got["UpdateItem"] != 0 {
+		t.Errorf("writes of an invocation of %d steady iterations: %v; want the lease's PutItem and DeleteItem and one check-in", len(reps), got)
+	}
+	if c, err := e.store.LastCheckIn(ctx); err != nil || c.Iteration != "ev-1" {
+		t.Errorf("check-in %+v, %v; want the invocation's first iteration's", c, err)
+	}
+	// Another invocation meanwhile would have been skipped: the lease is free now.
+	if rep := e.iterate(); rep.Skipped {
+		t.Errorf("the lease was not released: %+v", rep)
 	}
 }

@@ -187,6 +187,7 @@ type Provisioner struct {
 	fleet       fleet
 	statuses    poolStatuses
 	definitions definitionsCache
+	checkIns    checkIns
 }
 
 // Report is what an iteration did.
@@ -228,8 +229,19 @@ func NewIterationID() string {
 // returns a skipped report and no error.
 func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 	p.Config.defaults()
+	lease, rep, err := p.acquire(ctx, id)
+	if lease == nil {
+		return rep, err
+	}
+	defer p.release(ctx, *lease)
+	return p.runHeld(ctx, id, true)
+}
+
+// acquire takes the lease for owner id: until the context's deadline (Lambda's)
+// and 30 s more, or for LeaseTTL. Without it, it returns a skipped report (another
+// holds it) or an error.
+func (p *Provisioner) acquire(ctx context.Context, id string) (*store.Lease, *Report, error) {
 	now := p.Store.Now()
-	rep := &Report{ID: id, Start: now}
 	ttl := p.Config.LeaseTTL
 	if dl, ok := ctx.Deadline(); ok {
 		ttl = dl.Sub(now) + 30*time.Second
@@ -237,19 +249,26 @@ func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 	lease, err := p.Store.AcquireLease(ctx, LeaseName, id, ttl)
 	var held *store.LeaseHeldError
 	if errors.As(err, &held) {
-		rep.Skipped, rep.HeldBy = true, held.Owner
 		p.log().InfoContext(ctx, "iteration skipped: another holds the lease", "iteration", id, "holder", held.Owner, "until", held.Expires)
-		return rep, nil
+		return nil, &Report{ID: id, Start: now, Skipped: true, HeldBy: held.Owner}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("iteration %s: %w", id, err)
+		return nil, nil, fmt.Errorf("iteration %s: %w", id, err)
 	}
-	defer func() {
-		if err := p.Store.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil {
-			p.log().WarnContext(ctx, "releasing the lease failed", "error", err.Error())
-		}
-	}()
+	return &lease, nil, nil
+}
 
+func (p *Provisioner) release(ctx context.Context, lease store.Lease) {
+	if err := p.Store.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil {
+		p.log().WarnContext(ctx, "releasing the lease failed", "error", err.Error())
+	}
+}
+
+// runHeld runs one iteration under a lease the caller holds; first says it is its
+// invocation's first (which always writes its check-in).
+func (p *Provisioner) runHeld(ctx context.Context, id string, first bool) (*Report, error) {
+	now := p.Store.Now()
+	rep := &Report{ID: id, Start: now}
 	// Stop starting new work a little before Lambda's deadline.
 	work := ctx
 	if dl, ok := ctx.Deadline(); ok {
@@ -257,7 +276,7 @@ func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 		work, cancel = context.WithDeadline(ctx, dl.Add(-p.Config.DeadlineMargin))
 		defer cancel()
 	}
-	it := &iteration{p: p, id: id, now: now, rep: rep}
+	it := &iteration{p: p, id: id, now: now, rep: rep, first: first}
 	if err := it.run(work); err != nil {
 		p.fleet.reset()
 		p.definitions.reset()
@@ -282,6 +301,7 @@ type iteration struct {
 	now time.Time
 	rep *Report
 
+	first    bool // the invocation's first iteration
 	targets  []*target
 	full     bool // every live record was read, not only the changed ones
 	backoffs *backoffs
@@ -360,11 +380,16 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 // whose figures changed, and metrics.
 func (it *iteration) checkIn(ctx context.Context) {
 	p, rep := it.p, it.rep
-	if err := p.Store.RecordCheckIn(ctx, store.CheckIn{
+	c := store.CheckIn{
 		Time: p.Store.Now(), Iteration: it.id, Outcome: rep.Outcome(), DurationMS: rep.Duration.Milliseconds(),
 		Pools: len(rep.Pools), Launched: rep.Launched, Terminated: rep.Terminated, ErrorsCount: rep.Errors,
-	}); err != nil {
-		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
+	}
+	if it.first || p.checkIns.due(c) {
+		if err := p.Store.RecordCheckIn(ctx, c); err != nil {
+			p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
+		} else {
+			p.checkIns.written(c)
+		}
 	}
 	var prev map[string]store.PoolStatus
 	if it.history != nil {
@@ -436,6 +461,33 @@ func (it *iteration) checkIn(ctx context.Context) {
 		"poolFiguresWritten", len(changed), "fullLoad", it.full, "outcome", rep.Outcome())
 }
 
+// CheckInEvery is how often a later iteration of an invocation that did nothing
+// writes its check-in (backendStatus' last check-in): an invocation's first
+// iteration always writes it, and one that launched, terminated, failed somewhere
+// or ended differently from the last written one; the cadence's other iterations
+// only once a minute.
+const CheckInEvery = time.Minute
+
+// checkIns remembers the last check-in a Provisioner wrote.
+type checkIns struct {
+	mu   sync.Mutex
+	last *store.CheckIn
+}
+
+func (ci *checkIns) due(c store.CheckIn) bool {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	l := ci.last
+	return l == nil || c.Launched > 0 || c.Terminated > 0 || c.ErrorsCount > 0 || c.Outcome != l.Outcome ||
+		c.Pools != l.Pools || c.Time.Sub(l.Time) >= CheckInEvery || c.Time.Before(l.Time)
+}
+
+func (ci *checkIns) written(c store.CheckIn) {
+	ci.mu.Lock()
+	ci.last = &c
+	ci.mu.Unlock()
+}
+
 // PoolStatusRefresh is how old a pool's stored figures may grow while they do not
 // change before they are written again (they expire store.PoolStatusRetention
 // after they were written).
@@ -480,19 +532,32 @@ func (it *iteration) readHistory(ctx context.Context) map[string]store.PoolStatu
 // Scheduler event (whose detail is the string "{}") or a classic rule's (an object);
 // only its id is used, to recognise a retry of the same invocation. It runs one
 // iteration, and more at Config.Cadence while demand moves (their ids are the
-// event's with "/1", "/2", ... appended).
+// event's with "/1", "/2", ... appended), all under one lease taken with the
+// event's id.
 func (p *Provisioner) HandleEvent(ctx context.Context, ev events.CloudWatchEvent) error {
+	p.Config.defaults()
 	id := ev.ID
 	if id == "" {
 		id = NewIterationID()
 	}
+	// One lease for the invocation's iterations: it lasts until Lambda's deadline
+	// either way, and taking it once costs two writes an invocation, not two an
+	// iteration.
+	lease, rep, err := p.acquire(ctx, id)
+	if lease == nil {
+		if rep != nil && p.OnReport != nil {
+			p.OnReport(rep)
+		}
+		return err
+	}
+	defer p.release(ctx, *lease)
 	start := time.Now()
 	for n := 0; ; n++ {
 		iterID := id
 		if n > 0 {
 			iterID = fmt.Sprintf("%s/%d", id, n)
 		}
-		rep, err := p.Run(ctx, iterID)
+		rep, err := p.runHeld(ctx, iterID, n == 0)
 		if err != nil {
 			return err
 		}
