@@ -214,7 +214,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 			if it.now.Sub(w.Created) < cfg.NotFoundGrace {
 				continue
 			}
-			updated, err := it.p.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+			updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
 				if !w.MarkStopped(it.now, ReasonNotListed) {
 					return store.ErrNoChange
 				}
@@ -232,7 +232,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 		// EC2 events can be lost: take the state EC2 lists now.
 		if inst.State != w.EC2State || it.now.Sub(w.LastChecked) > cfg.CheckRefresh {
 			seen := ec2events.Event{DetailType: ec2events.StateChange, Time: it.now, InstanceID: inst.ID, State: inst.State}
-			updated, err := it.p.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+			updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
 				changed := ec2events.Apply(w, seen)
 				if w.AvailabilityZone == "" && inst.AvailabilityZone != "" {
 					w.AvailabilityZone, changed = inst.AvailabilityZone, true
@@ -300,7 +300,7 @@ func (it *iteration) stopDue(t *target, w store.Worker) (string, func(store.Work
 // reports whether the worker was marked (and so must be terminated).
 func (it *iteration) stopWorker(ctx context.Context, w store.Worker, reason string, due func(store.Worker) bool) (store.Worker, bool, error) {
 	marked := false
-	updated, err := it.p.Store.UpdateWorker(ctx, w.Pool, w.Key, func(fresh *store.Worker) error {
+	updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(fresh *store.Worker) error {
 		marked = false
 		if !due(*fresh) || !fresh.MarkStopping(reason) {
 			return store.ErrNoChange

@@ -160,14 +160,16 @@ var workerFields = map[string]func(*Worker, types.AttributeValue) error{
 
 // ProvisionerAttributes are the attributes of a worker record the provisioner
 // reads: what LiveWorkers and ChangedWorkers decode, and what the changes index
-// projects besides its keys (the template tests hold the two together). Nothing
-// the API alone needs (hashes of secrets, launch tokens, image and account) is
-// among them.
+// projects besides its keys (the template tests hold the two together). They are
+// all that its updates of a record decide from (the life cycle, and
+// ec2events.Apply's EC2 times); nothing the API alone needs (hashes of secrets,
+// launch tokens, image, account, price) is among them.
 var ProvisionerAttributes = []string{
 	"pool", "worker", "workerGroup", "workerId", "providerId", "state", "capacity",
 	"created", "lastModified", "lastChecked", "expires", "ttl",
 	"instanceId", "region", "availabilityZone", "privateIp", "optionId",
-	"ec2State", "ec2StateTime", "interruptionDeadline",
+	"ec2State", "ec2StateTime", "interruptionDeadline", "launchTime", "runningTime",
+	"stoppingTime", "terminatedTime", "rebalanceTime",
 	"registrationDeadline", "registered", "terminateAfter", "stopReason",
 	"shouldTerminate", "terminateReason", "surplusSince", "version", "livePool",
 	attrChangeShard, attrChangedAt,
