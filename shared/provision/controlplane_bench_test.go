@@ -148,8 +148,10 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 			row.req += r
 			row.rcu += rr
 			row.wcu += ww
-			er, _, _ := evDB.totals()
-			row.evReq += er // the events of the changes before the iteration, and during it
+			er, erc, ewc := evDB.totals()
+			row.evReq += er
+			row.evRCU += erc
+			row.evWCU += ewc // the events of the changes before the iteration, and during it
 			for _, n := range e.cloud.Calls() {
 				row.ec2 += n
 			}
@@ -228,7 +230,7 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 		fmt.Printf("%-38s %9.0f %9.0f %9.0f %9.0f %7.0f %7.0f %9v %9v %8.2f %7.0f\n", r.name, float64(r.req)/n, r.rcu/n, r.wcu/n, float64(r.evReq)/n,
 			float64(r.ec2)/n, float64(r.changed)/n, (r.cpu / time.Duration(r.n)).Round(time.Millisecond), (r.wall / time.Duration(r.n)).Round(time.Millisecond),
 			float64(r.wall)/n/float64(raw), float64(r.launched)/n)
-		fmt.Printf("    %s\n", r.ops)
+		fmt.Printf("    %s; ec2-events %.0f RCU %.0f WCU per iteration\n", r.ops, r.evRCU/n, r.evWCU/n)
 	}
 	for _, r := range rows {
 		if strings.HasPrefix(r.name, "steady") {
@@ -251,6 +253,7 @@ type phaseRow struct {
 	n                 int
 	req, evReq, ec2   int
 	rcu, wcu          float64
+	evRCU, evWCU      float64
 	cpu, wall         time.Duration
 	changed, launched int
 	ops               string
