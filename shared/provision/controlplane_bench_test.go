@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -167,7 +169,18 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 		}
 	}
 	measure("cold (first iteration of a process)", 1, nil, steady)
+	if path := os.Getenv("WF_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+	}
 	measure("steady (nothing changed)", 3, func() int { e.advance(15 * time.Second); return 0 }, steady)
+	pprof.StopCPUProfile()
 	peakHeap := peak() - base
 	runtime.GC()
 	retained := heapBytes() - base
@@ -213,6 +226,23 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 	measure("churn 5% (EC2 events lost)", 3, churn, nil)
 	churnHeap := peak() - base
 
+	// The provisioner's live heap: a fresh provisioner's cold iteration and a
+	// steady one with the collector running at every 5 % of growth, so the heap
+	// follows what is live rather than the collector's pacing (which, in this
+	// process, the in-memory store and the fake cloud set). In Lambda,
+	// GOMEMLIMIT keeps the heap near what is live in the same way.
+	fresh()
+	old := debug.SetGCPercent(5)
+	runtime.GC()
+	liveBase := heapBytes()
+	livePeak := startPeak()
+	e.advance(15 * time.Second)
+	e.iterate()
+	e.advance(15 * time.Second)
+	e.iterate()
+	live := livePeak() - liveBase
+	debug.SetGCPercent(old)
+
 	// The raw read of the same records: every pool's live records, one Query
 	// (and its pages) per pool, 16 at a time, not decoded.
 	rawStart := time.Now()
@@ -223,6 +253,8 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 	fmt.Printf("=== pools=%d workers=%d (store: %s)\n", pools, pools*perPool, storeName())
 	fmt.Printf("heap: peak during cold+steady %.1f MB above the heap before (%.0f B per live worker); retained after them %.1f MB; peak during churn %.1f MB above the heap before it (the in-memory store and fake cloud grow there too)\n",
 		float64(peakHeap)/1e6, float64(peakHeap)/float64(max(1, items)), float64(int64(retained))/1e6, float64(churnHeap)/1e6)
+	fmt.Printf("live heap of a fresh provisioner's cold and steady iterations (GOGC=5): peak %.1f MB above the heap before (%.0f B per live worker)\n",
+		float64(live)/1e6, float64(live)/float64(max(1, items)))
 	fmt.Printf("raw read of the %d live records: %v\n", items, raw.Round(time.Millisecond))
 	fmt.Printf("%-38s %9s %9s %9s %9s %7s %7s %9s %9s %8s %7s\n", "per iteration", "requests", "RCU", "WCU", "ev-req", "EC2", "changed", "CPU", "wall", "wall/raw", "launch")
 	for _, r := range rows {
