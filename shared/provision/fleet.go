@@ -170,21 +170,24 @@ func (it *iteration) keepWorkers(full bool) {
 		t.mu.Lock()
 		ws := t.workers
 		t.mu.Unlock()
-		live := ws[:0:0]
-		sorted := true
-		for i, w := range ws {
+		keep := true // every record live and in order: keep the slice itself
+		for i := range ws {
+			if !liveRecord(ws[i], it.now) || i > 0 && ws[i-1].Key >= ws[i].Key {
+				keep = false
+				break
+			}
+		}
+		if keep {
+			pools[t.key] = ws
+			continue
+		}
+		live := make([]store.Worker, 0, len(ws))
+		for _, w := range ws {
 			if liveRecord(w, it.now) {
 				live = append(live, w)
 			}
-			if i > 0 && ws[i-1].Key >= w.Key {
-				sorted = false
-			}
 		}
-		if len(live) == len(ws) && sorted {
-			live = ws // nothing left: share the slice
-		} else {
-			sort.Slice(live, func(i, j int) bool { return live[i].Key < live[j].Key })
-		}
+		sort.Slice(live, func(i, j int) bool { return live[i].Key < live[j].Key })
 		pools[t.key] = live
 	}
 	f := &it.p.fleet

@@ -529,9 +529,7 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 		sort.Strings(pks)
 		for _, pk := range pks {
 			hash, rng, _ := strings.Cut(pk, "\x00")
-			it := t.get(hash, rng)
-			it = idx.project(t, it)
-			cands = append(cands, it)
+			cands = append(cands, t.get(hash, rng))
 		}
 	} else {
 		k, err := partitionOf(keyCond, t.def.HashKey, e)
@@ -560,7 +558,15 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 			}
 		}
 	}
-	return db.page(t, cands, keyCond, filter, e, in.Limit)
+	out, err := db.page(t, cands, keyCond, filter, e, in.Limit)
+	if err == nil && aws.ToString(in.IndexName) != "" {
+		// What the index holds of each item, projected once it is chosen.
+		idx := t.indexes[aws.ToString(in.IndexName)]
+		for i, it := range out.Items {
+			out.Items[i] = idx.project(t, it)
+		}
+	}
+	return out, err
 }
 
 // page applies conditions and the limit to candidates, in order.
