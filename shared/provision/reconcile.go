@@ -25,7 +25,22 @@ const (
 // listing is one region's instances of this deployment.
 type listing struct {
 	ok   bool // false: listing failed, so nothing in the region is judged
-	byID map[string]cloud.Instance
+	byID map[string]listed
+}
+
+// listed is what reconciliation uses of a listed instance: a few strings instead
+// of the driver's whole description and tag map (at 200,000 instances, hundreds of
+// megabytes an iteration would hold).
+type listed struct {
+	ID, State, AvailabilityZone, PrivateIP string
+	// Pool, Iteration and WorkerGroup are the instance's TagPool, TagIteration and
+	// TagWorkerGroup tags.
+	Pool, Iteration, WorkerGroup string
+}
+
+func listedOf(inst cloud.Instance) listed {
+	return listed{ID: inst.ID, State: inst.State, AvailabilityZone: inst.AvailabilityZone, PrivateIP: inst.PrivateIP,
+		Pool: inst.Tags[cloud.TagPool], Iteration: inst.Tags[TagIteration], WorkerGroup: inst.Tags[TagWorkerGroup]}
 }
 
 // regions are those to list: the configured ones and every region a definition or
@@ -71,9 +86,9 @@ func (it *iteration) listAll(ctx context.Context) map[string]*listing {
 				it.backOffRateLimit(ctx, r, err)
 			} else {
 				l.ok = true
-				l.byID = make(map[string]cloud.Instance, len(insts))
+				l.byID = make(map[string]listed, len(insts))
 				for _, inst := range insts {
-					l.byID[inst.ID] = inst
+					l.byID[inst.ID] = listedOf(inst)
 				}
 			}
 			mu.Lock()
@@ -135,13 +150,13 @@ func (it *iteration) reconcile(ctx context.Context) {
 			continue
 		}
 		for id, inst := range l.byID {
-			if known[id] || !alive(inst.State) || inst.Tags[TagIteration] == it.id {
+			if known[id] || !alive(inst.State) || inst.Iteration == it.id {
 				continue
 			}
-			poolKey := inst.Tags[cloud.TagPool]
+			poolKey := inst.Pool
 			t := targets[poolKey]
 			group := region
-			if g := inst.Tags[TagWorkerGroup]; g != "" {
+			if g := inst.WorkerGroup; g != "" {
 				group = g
 			}
 			reason := ReasonOrphan
