@@ -5,14 +5,17 @@
 //     (an overlapping or duplicate invocation exits; a retry of the same invocation
 //     resumes, since it carries the same id);
 //  2. load: definitions, worker records, backoffs; list every instance carrying this
-//     deployment's instance-set tag, per region;
+//     deployment's instance-set tag, per region. A Provisioner keeps the live records
+//     and definitions between iterations and reads only what changed since (fleet,
+//     definitionsCache); every Config.FullLoad it reads them all;
 //  3. reconcile: bring worker records in line with what EC2 lists (events can be lost),
 //     terminate instances no record knows (orphans, and those of removed worker types
 //     or deleted pools), and reap workers past their lifetime or registration timeout;
 //  4. per pool, concurrently: demand (pending tasks), estimate (the scaling rule),
 //     choose (the cheapest options per unit of work, spread, skipping backed-off ones)
 //     and launch (in batches, idempotently), recording each worker;
-//  5. check in: the iteration's outcome and per-pool figures, and metrics.
+//  5. check in: the iteration's outcome, the figures of the pools whose figures
+//     changed, and metrics (the fleet's; each pool's with Config.PoolMetrics).
 //
 // Every decision to terminate is re-checked against the worker's fresh record with a
 // conditional write before it is carried out. Every failure an operator can act on is
