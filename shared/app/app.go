@@ -111,6 +111,9 @@ type Config struct {
 	// where v25's and today's differ (WORKER_MANAGER_COMPATIBILITY: CompatibilityV25,
 	// the default, or CompatibilityCurrent).
 	Compatibility string
+	// PoolMetrics adds per-pool CloudWatch metrics to the fleet's (POOL_METRICS:
+	// "per-pool"; "fleet", the default, leaves them out: see provision.Config).
+	PoolMetrics bool
 }
 
 // Values of Config.Compatibility.
@@ -186,6 +189,13 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		cfg.Compatibility = c
 	default:
 		return Config{}, fmt.Errorf("WORKER_MANAGER_COMPATIBILITY=%q: want %s or %s", c, CompatibilityV25, CompatibilityCurrent)
+	}
+	switch m := env("POOL_METRICS"); m {
+	case "", "fleet":
+	case "per-pool":
+		cfg.PoolMetrics = true
+	default:
+		return Config{}, fmt.Errorf("POOL_METRICS=%q: want fleet or per-pool", m)
 	}
 	if !secrets {
 		if err := withoutSecrets(&cfg); err != nil {
@@ -744,7 +754,7 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
 			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
-			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent},
+			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent, PoolMetrics: a.Config.PoolMetrics},
 	}, nil
 }
 

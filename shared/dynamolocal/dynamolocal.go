@@ -391,7 +391,7 @@ func CreateTables(ctx context.Context, db *dynamodb.Client, tables map[string]*t
 			in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, types.GlobalSecondaryIndex{
 				IndexName:  aws.String(idx.Name),
 				KeySchema:  keySchema(idx.HashKey, idx.RangeKey),
-				Projection: &types.Projection{ProjectionType: types.ProjectionType(idx.Projection), NonKeyAttributes: idx.NonKeyAttributes},
+				Projection: projection(idx),
 			})
 		}
 		if _, err := db.CreateTable(ctx, in); err != nil {
@@ -423,4 +423,13 @@ func keySchema(hash, rng string) []types.KeySchemaElement {
 		ks = append(ks, types.KeySchemaElement{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange})
 	}
 	return ks
+}
+
+// projection is an index's projection as CreateTable takes it.
+func projection(idx template.Index) *types.Projection {
+	p := &types.Projection{ProjectionType: types.ProjectionType(idx.Projection)}
+	if len(idx.NonKeyAttributes) > 0 {
+		p.NonKeyAttributes = idx.NonKeyAttributes
+	}
+	return p
 }

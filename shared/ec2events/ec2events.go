@@ -208,7 +208,9 @@ func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
 		return "", fmt.Errorf("event %s for %s: %w", e.ID, e.InstanceID, err)
 	}
 	changed, stopped := false, false
-	updated, err := h.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+	// From the record just read (consistently): one conditional write, no second
+	// read, unless another writer came in between.
+	updated, err := h.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
 		stopped = w.State != store.Stopped
 		if changed = Apply(w, e); !changed {
 			return store.ErrNoChange

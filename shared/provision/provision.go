@@ -5,14 +5,17 @@
 //     (an overlapping or duplicate invocation exits; a retry of the same invocation
 //     resumes, since it carries the same id);
 //  2. load: definitions, worker records, backoffs; list every instance carrying this
-//     deployment's instance-set tag, per region;
+//     deployment's instance-set tag, per region. A Provisioner keeps the live records
+//     and definitions between iterations and reads only what changed since (fleet,
+//     definitionsCache); every Config.FullLoad it reads them all;
 //  3. reconcile: bring worker records in line with what EC2 lists (events can be lost),
 //     terminate instances no record knows (orphans, and those of removed worker types
 //     or deleted pools), and reap workers past their lifetime or registration timeout;
 //  4. per pool, concurrently: demand (pending tasks), estimate (the scaling rule),
 //     choose (the cheapest options per unit of work, spread, skipping backed-off ones)
 //     and launch (in batches, idempotently), recording each worker;
-//  5. check in: the iteration's outcome and per-pool figures, and metrics.
+//  5. check in: the iteration's outcome, the figures of the pools whose figures
+//     changed, and metrics (the fleet's; each pool's with Config.PoolMetrics).
 //
 // Every decision to terminate is re-checked against the worker's fresh record with a
 // conditional write before it is carried out. Every failure an operator can act on is
@@ -66,6 +69,10 @@ type Config struct {
 	PriceTTL time.Duration
 	// SecretTTL is how long an aws-provisioner instance has to fetch its secret (2h).
 	SecretTTL time.Duration
+	// FullLoad is how often an iteration reads every live worker record rather than
+	// only those written since the last iteration of the same process (10m; see
+	// fleet). A process's first iteration always reads them all.
+	FullLoad time.Duration
 	// CheckRefresh is how often a live worker's lastChecked is refreshed from EC2's
 	// listing when nothing else changed (6h); state changes are written at once.
 	CheckRefresh time.Duration
@@ -100,6 +107,10 @@ type Config struct {
 	// Policy is the scaling policy (PolicyWorkerfleet; PolicyWorkerManager is the
 	// simulator's baseline).
 	Policy Policy
+	// PoolMetrics adds each pool's figures to the CloudWatch metrics (seven metrics
+	// a pool, each billed monthly); without it the metrics are the fleet's totals,
+	// and each pool's figures are logged when they change ("pool figures").
+	PoolMetrics bool
 	// WorkerIdleTimeout, if set, goes into pools' workers' user data as
 	// workerConfig.idleTimeoutSecs where their pool's workerConfig sets none (see
 	// DefaultWorkerIdleTimeout); 0 leaves workers to their own default.
@@ -131,6 +142,7 @@ func (c *Config) defaults() {
 	def(&c.PriceTTL, 5*time.Minute)
 	def(&c.SecretTTL, 2*time.Hour)
 	def(&c.CheckRefresh, 6*time.Hour)
+	def(&c.FullLoad, 10*time.Minute)
 	def(&c.NotFoundGrace, 10*time.Minute)
 	def(&c.ErrorRetention, 7*24*time.Hour)
 	def(&c.CapacityBackoff, 3*time.Minute)
@@ -197,6 +209,12 @@ type Provisioner struct {
 	// configsKept holds, by pool key and workerConfig hash, until when this process
 	// has stored each workerConfig its launches used (keepWorkerConfig).
 	configsKept sync.Map
+	// fleet holds the live worker records between iterations, statuses the pools'
+	// stored figures.
+	fleet       fleet
+	statuses    poolStatuses
+	definitions definitionsCache
+	checkIns    checkIns
 }
 
 // Report is what an iteration did.
@@ -238,8 +256,19 @@ func NewIterationID() string {
 // returns a skipped report and no error.
 func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 	p.Config.defaults()
+	lease, rep, err := p.acquire(ctx, id)
+	if lease == nil {
+		return rep, err
+	}
+	defer p.release(ctx, *lease)
+	return p.runHeld(ctx, id, true)
+}
+
+// acquire takes the lease for owner id: until the context's deadline (Lambda's)
+// and 30 s more, or for LeaseTTL. Without it, it returns a skipped report (another
+// holds it) or an error.
+func (p *Provisioner) acquire(ctx context.Context, id string) (*store.Lease, *Report, error) {
 	now := p.Store.Now()
-	rep := &Report{ID: id, Start: now}
 	ttl := p.Config.LeaseTTL
 	if dl, ok := ctx.Deadline(); ok {
 		ttl = dl.Sub(now) + 30*time.Second
@@ -247,19 +276,26 @@ func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 	lease, err := p.Store.AcquireLease(ctx, LeaseName, id, ttl)
 	var held *store.LeaseHeldError
 	if errors.As(err, &held) {
-		rep.Skipped, rep.HeldBy = true, held.Owner
 		p.log().InfoContext(ctx, "iteration skipped: another holds the lease", "iteration", id, "holder", held.Owner, "until", held.Expires)
-		return rep, nil
+		return nil, &Report{ID: id, Start: now, Skipped: true, HeldBy: held.Owner}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("iteration %s: %w", id, err)
+		return nil, nil, fmt.Errorf("iteration %s: %w", id, err)
 	}
-	defer func() {
-		if err := p.Store.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil {
-			p.log().WarnContext(ctx, "releasing the lease failed", "error", err.Error())
-		}
-	}()
+	return &lease, nil, nil
+}
 
+func (p *Provisioner) release(ctx context.Context, lease store.Lease) {
+	if err := p.Store.ReleaseLease(context.WithoutCancel(ctx), lease); err != nil {
+		p.log().WarnContext(ctx, "releasing the lease failed", "error", err.Error())
+	}
+}
+
+// runHeld runs one iteration under a lease the caller holds; first says it is its
+// invocation's first (which always writes its check-in).
+func (p *Provisioner) runHeld(ctx context.Context, id string, first bool) (*Report, error) {
+	now := p.Store.Now()
+	rep := &Report{ID: id, Start: now}
 	// Stop starting new work a little before Lambda's deadline.
 	work := ctx
 	if dl, ok := ctx.Deadline(); ok {
@@ -267,8 +303,10 @@ func (p *Provisioner) Run(ctx context.Context, id string) (*Report, error) {
 		work, cancel = context.WithDeadline(ctx, dl.Add(-p.Config.DeadlineMargin))
 		defer cancel()
 	}
-	it := &iteration{p: p, id: id, now: now, rep: rep}
+	it := &iteration{p: p, id: id, now: now, rep: rep, first: first}
 	if err := it.run(work); err != nil {
+		p.fleet.reset()
+		p.definitions.reset()
 		return nil, fmt.Errorf("iteration %s: %w", id, err)
 	}
 	rep.Duration = p.Store.Now().Sub(now)
@@ -290,15 +328,18 @@ type iteration struct {
 	now time.Time
 	rep *Report
 
+	first    bool // the invocation's first iteration
 	targets  []*target
+	full     bool // every live record was read, not only the changed ones
 	backoffs *backoffs
 	listings map[string]*listing // by region
 	prices   *priceBook
 	// history receives the pools' stored figures, read while the iteration works.
-	history chan map[string][]store.PoolSample
+	history chan map[string]store.PoolStatus
 
 	mu       sync.Mutex
 	problems []string
+	tainted  bool
 }
 
 func (it *iteration) problem(format string, args ...any) {
@@ -314,7 +355,7 @@ func (it *iteration) run(ctx context.Context) error {
 	if it.targets, err = it.load(ctx); err != nil {
 		return err
 	}
-	it.history = make(chan map[string][]store.PoolSample, 1)
+	it.history = make(chan map[string]store.PoolStatus, 1)
 	go func() { it.history <- it.readHistory(context.WithoutCancel(ctx)) }()
 	if it.backoffs, err = loadBackoffs(ctx, it.p.Store, it.now); err != nil {
 		return err
@@ -324,6 +365,7 @@ func (it *iteration) run(ctx context.Context) error {
 	it.prices = it.loadPrices(ctx)
 	it.provisionAll(ctx)
 	it.cleanupPools(ctx)
+	it.keepWorkers(it.full)
 
 	for _, t := range it.targets {
 		for _, w := range t.workers {
@@ -353,6 +395,9 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 			defer func() {
 				if r := recover(); r != nil {
 					it.problem("pool %s: panic: %v", t.key, r)
+					it.mu.Lock()
+					it.tainted = true // its records may be half updated: read them all next time
+					it.mu.Unlock()
 				}
 			}()
 			fn(ctx, t)
@@ -361,62 +406,154 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 	wg.Wait()
 }
 
-// checkIn records the iteration's end (backendStatus), per-pool figures and metrics.
+// checkIn records the iteration's end (backendStatus), the figures of the pools
+// whose figures changed, and metrics.
 func (it *iteration) checkIn(ctx context.Context) {
 	p, rep := it.p, it.rep
-	if err := p.Store.RecordCheckIn(ctx, store.CheckIn{
+	c := store.CheckIn{
 		Time: p.Store.Now(), Iteration: it.id, Outcome: rep.Outcome(), DurationMS: rep.Duration.Milliseconds(),
 		Pools: len(rep.Pools), Launched: rep.Launched, Terminated: rep.Terminated, ErrorsCount: rep.Errors,
-	}); err != nil {
-		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
 	}
-	statuses := make([]store.PoolStatus, 0, len(rep.Pools))
-	var history map[string][]store.PoolSample
+	if it.first || p.checkIns.due(c) {
+		if err := p.Store.RecordCheckIn(ctx, c); err != nil {
+			p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
+		} else {
+			p.checkIns.written(c)
+		}
+	}
+	var prev map[string]store.PoolStatus
 	if it.history != nil {
-		history = <-it.history
+		prev = <-it.history
 	}
 	m := telemetry.NewMetrics("workerfleet")
+	var pending, desired, requested, running float64
+	next := make(map[string]store.PoolStatus, len(rep.Pools))
+	var changed []store.PoolStatus
 	for _, pr := range rep.Pools {
-		statuses = append(statuses, pr.status(it.now, history[pr.Key]))
-		m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
-		m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
-		m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
-		m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
-		m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
-		m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
-		m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+		pending += float64(pr.PendingTasks)
+		desired += pr.Desired
+		requested += pr.Requested
+		running += pr.Running
+		if p.Config.PoolMetrics {
+			m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
+			m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
+			m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
+			m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
+			m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
+			m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
+			m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+		}
+		old, had := prev[pr.Key]
+		st := pr.status(it.now, old.History)
+		if had && sameFigures(old, st) && it.now.Sub(old.Updated) < PoolStatusRefresh {
+			next[pr.Key] = old
+			continue
+		}
+		next[pr.Key] = st
+		changed = append(changed, st)
+		// The pool's figures, once per change: what the dashboard's per-pool table
+		// reads from the logs when per-pool metrics are off.
+		p.log().InfoContext(ctx, "pool figures", "iteration", it.id, "pool", pr.Key, "pendingTasks", pr.PendingTasks,
+			"runningCapacity", pr.Running, "requestedCapacity", pr.Requested, "desiredCapacity", pr.Desired,
+			"launched", pr.LaunchedCount(), "terminated", pr.Terminated, "errors", len(pr.Errors))
 	}
-	if err := p.Store.PutPoolStatuses(ctx, statuses); err != nil {
+	var gone []string
+	for key := range prev {
+		if _, ok := next[key]; !ok {
+			gone = append(gone, key)
+		}
+	}
+	err := p.Store.PutPoolStatuses(ctx, changed)
+	if err == nil && len(gone) > 0 {
+		err = p.Store.DeletePoolStatuses(ctx, gone)
+	}
+	if err != nil {
 		p.log().ErrorContext(ctx, "storing pool figures failed", "error", err.Error())
+		next = nil // unknown what is stored: read it again next time
 	}
+	p.statuses.keep(next)
 	m.Put("IterationTime", float64(rep.Duration.Milliseconds()), telemetry.Milliseconds)
 	m.Put("Pools", float64(len(rep.Pools)), telemetry.Count)
 	m.Put("Launches", float64(rep.Launched), telemetry.Count)
 	m.Put("Terminations", float64(rep.Terminated), telemetry.Count)
 	m.Put("Errors", float64(rep.Errors+len(rep.Problems)), telemetry.Count)
+	m.Put("PendingTasks", pending, telemetry.Count)
+	m.Put("DesiredCapacity", desired, telemetry.Count)
+	m.Put("RequestedCapacity", requested, telemetry.Count)
+	m.Put("RunningCapacity", running, telemetry.Count)
 	if p.Metrics != nil {
 		if err := m.Flush(p.Metrics); err != nil {
 			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
 		}
 	}
 	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
-		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors, "outcome", rep.Outcome())
+		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors,
+		"poolFiguresWritten", len(changed), "fullLoad", it.full, "outcome", rep.Outcome())
 }
 
-// readHistory is each pool's stored figures over the last iterations (one Query
-// for all pools); without them (a failed read) the history starts afresh.
-func (it *iteration) readHistory(ctx context.Context) map[string][]store.PoolSample {
-	if len(it.targets) == 0 {
-		return nil
+// CheckInEvery is how often a later iteration of an invocation that did nothing
+// writes its check-in (backendStatus' last check-in): an invocation's first
+// iteration always writes it, and one that launched, terminated, failed somewhere
+// or ended differently from the last written one; the cadence's other iterations
+// only once a minute.
+const CheckInEvery = time.Minute
+
+// checkIns remembers the last check-in a Provisioner wrote.
+type checkIns struct {
+	mu   sync.Mutex
+	last *store.CheckIn
+}
+
+func (ci *checkIns) due(c store.CheckIn) bool {
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	l := ci.last
+	return l == nil || c.Launched > 0 || c.Terminated > 0 || c.ErrorsCount > 0 || c.Outcome != l.Outcome ||
+		c.Pools != l.Pools || c.Time.Sub(l.Time) >= CheckInEvery || c.Time.Before(l.Time)
+}
+
+func (ci *checkIns) written(c store.CheckIn) {
+	ci.mu.Lock()
+	ci.last = &c
+	ci.mu.Unlock()
+}
+
+// PoolStatusRefresh is how old a pool's stored figures may grow while they do not
+// change before they are written again (they expire store.PoolStatusRetention
+// after they were written).
+const PoolStatusRefresh = 24 * time.Hour
+
+// poolStatuses are the pools' figures as stored, between iterations.
+type poolStatuses struct {
+	mu     sync.Mutex
+	byPool map[string]store.PoolStatus // nil: unknown
+}
+
+func (ps *poolStatuses) keep(m map[string]store.PoolStatus) {
+	ps.mu.Lock()
+	ps.byPool = m
+	ps.mu.Unlock()
+}
+
+// readHistory is each pool's stored figures: those the last iteration left, or
+// read (one Scan) when they are unknown or every live worker is read again (a full
+// load); without them (a failed read) every pool's are written afresh.
+func (it *iteration) readHistory(ctx context.Context) map[string]store.PoolStatus {
+	ps := &it.p.statuses
+	ps.mu.Lock()
+	known := ps.byPool
+	ps.mu.Unlock()
+	if known != nil && !it.full {
+		return known
 	}
 	prev, err := it.p.Store.PoolStatuses(ctx)
 	if err != nil {
-		it.p.log().WarnContext(ctx, "reading the pools' history failed; it starts afresh", "error", err.Error())
+		it.p.log().WarnContext(ctx, "reading the pools' figures failed; they are written afresh", "error", err.Error())
 		return nil
 	}
-	out := make(map[string][]store.PoolSample, len(prev))
+	out := make(map[string]store.PoolStatus, len(prev))
 	for _, st := range prev {
-		out[st.Pool] = st.History
+		out[st.Pool] = st
 	}
 	return out
 }
@@ -425,19 +562,32 @@ func (it *iteration) readHistory(ctx context.Context) map[string][]store.PoolSam
 // Scheduler event (whose detail is the string "{}") or a classic rule's (an object);
 // only its id is used, to recognise a retry of the same invocation. It runs one
 // iteration, and more at Config.Cadence while demand moves (their ids are the
-// event's with "/1", "/2", ... appended).
+// event's with "/1", "/2", ... appended), all under one lease taken with the
+// event's id.
 func (p *Provisioner) HandleEvent(ctx context.Context, ev events.CloudWatchEvent) error {
+	p.Config.defaults()
 	id := ev.ID
 	if id == "" {
 		id = NewIterationID()
 	}
+	// One lease for the invocation's iterations: it lasts until Lambda's deadline
+	// either way, and taking it once costs two writes an invocation, not two an
+	// iteration.
+	lease, rep, err := p.acquire(ctx, id)
+	if lease == nil {
+		if rep != nil && p.OnReport != nil {
+			p.OnReport(rep)
+		}
+		return err
+	}
+	defer p.release(ctx, *lease)
 	start := time.Now()
 	for n := 0; ; n++ {
 		iterID := id
 		if n > 0 {
 			iterID = fmt.Sprintf("%s/%d", id, n)
 		}
-		rep, err := p.Run(ctx, iterID)
+		rep, err := p.runHeld(ctx, iterID, n == 0)
 		if err != nil {
 			return err
 		}

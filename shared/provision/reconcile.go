@@ -26,7 +26,22 @@ const (
 // listing is one region's instances of this deployment.
 type listing struct {
 	ok   bool // false: listing failed, so nothing in the region is judged
-	byID map[string]cloud.Instance
+	byID map[string]listed
+}
+
+// listed is what reconciliation uses of a listed instance: a few strings instead
+// of the driver's whole description and tag map (at 200,000 instances, hundreds of
+// megabytes an iteration would hold).
+type listed struct {
+	ID, State, AvailabilityZone, PrivateIP string
+	// Pool, Iteration and WorkerGroup are the instance's TagPool, TagIteration and
+	// TagWorkerGroup tags.
+	Pool, Iteration, WorkerGroup string
+}
+
+func listedOf(inst cloud.Instance) listed {
+	return listed{ID: inst.ID, State: inst.State, AvailabilityZone: inst.AvailabilityZone, PrivateIP: inst.PrivateIP,
+		Pool: inst.Tags[cloud.TagPool], Iteration: inst.Tags[TagIteration], WorkerGroup: inst.Tags[TagWorkerGroup]}
 }
 
 // regions are those to list: the configured ones and every region a definition or
@@ -72,9 +87,9 @@ func (it *iteration) listAll(ctx context.Context) map[string]*listing {
 				it.backOffRateLimit(ctx, r, err)
 			} else {
 				l.ok = true
-				l.byID = make(map[string]cloud.Instance, len(insts))
+				l.byID = make(map[string]listed, len(insts))
 				for _, inst := range insts {
-					l.byID[inst.ID] = inst
+					l.byID[inst.ID] = listedOf(inst)
 				}
 			}
 			mu.Lock()
@@ -136,13 +151,13 @@ func (it *iteration) reconcile(ctx context.Context) {
 			continue
 		}
 		for id, inst := range l.byID {
-			if known[id] || !alive(inst.State) || inst.Tags[TagIteration] == it.id {
+			if known[id] || !alive(inst.State) || inst.Iteration == it.id {
 				continue
 			}
-			poolKey := inst.Tags[cloud.TagPool]
+			poolKey := inst.Pool
 			t := targets[poolKey]
 			group := region
-			if g := inst.Tags[TagWorkerGroup]; g != "" {
+			if g := inst.WorkerGroup; g != "" {
 				group = g
 			}
 			reason := ReasonOrphan
@@ -216,7 +231,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 			if it.now.Sub(w.Created) < cfg.NotFoundGrace {
 				continue
 			}
-			updated, err := it.p.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+			updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
 				if !w.MarkStopped(it.now, ReasonNotListed) {
 					return store.ErrNoChange
 				}
@@ -237,7 +252,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 		// EC2 events can be lost: take the state EC2 lists now.
 		if inst.State != w.EC2State || it.now.Sub(w.LastChecked) > cfg.CheckRefresh {
 			seen := ec2events.Event{DetailType: ec2events.StateChange, Time: it.now, InstanceID: inst.ID, State: inst.State}
-			updated, err := it.p.Store.UpdateWorker(ctx, w.Pool, w.Key, func(w *store.Worker) error {
+			updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
 				changed := ec2events.Apply(w, seen)
 				if w.AvailabilityZone == "" && inst.AvailabilityZone != "" {
 					w.AvailabilityZone, changed = inst.AvailabilityZone, true
@@ -311,7 +326,7 @@ func (it *iteration) stopDue(t *target, w store.Worker) (string, func(store.Work
 // reports whether the worker was marked (and so must be terminated).
 func (it *iteration) stopWorker(ctx context.Context, w store.Worker, reason string, due func(store.Worker) bool) (store.Worker, bool, error) {
 	marked := false
-	updated, err := it.p.Store.UpdateWorker(ctx, w.Pool, w.Key, func(fresh *store.Worker) error {
+	updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(fresh *store.Worker) error {
 		marked = false
 		if !due(*fresh) || !fresh.MarkStopping(reason) {
 			return store.ErrNoChange
@@ -390,6 +405,7 @@ func (it *iteration) cleanupPools(ctx context.Context) {
 		switch err := it.p.Store.RemoveWorkerPool(ctx, t.key, t.record.Version); {
 		case err == nil:
 			t.note("deleted pool removed: its workers are gone")
+			it.p.definitions.reset() // the removal bumps no generation: scan again
 		case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
 			// Updated (perhaps given a provider again) or removed since it was read.
 		default:

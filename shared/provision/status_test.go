@@ -7,8 +7,10 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// Each iteration adds its figures to the pool's stored history, which keeps the
-// last store.PoolHistoryLength, and stores the pool's bounds for the status page.
+// An iteration adds a sample to the pool's stored history when its figures
+// changed, and writes the pool's status only then: a steady pool's status keeps
+// the time it was last written. The status carries the pool's bounds for the
+// status page.
 func TestPoolStatusKeepsHistory(t *testing.T) {
 	e := newEnv(t)
 	e.awsPool("proj/hist", 1, 3)
@@ -20,11 +22,21 @@ func TestPoolStatusKeepsHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.History) != 3 || st.MinCapacity != 1 || st.MaxCapacity != 3 {
+	// 1st iteration: nothing live yet (it launches one); 2nd: one requested; 3rd: the same.
+	if len(st.History) != 2 || st.MinCapacity != 1 || st.MaxCapacity != 3 {
 		t.Fatalf("status after 3 iterations: history %v, min %v, max %v", st.History, st.MinCapacity, st.MaxCapacity)
 	}
-	if h := st.History; !h[0].Time.Before(h[1].Time) || !h[1].Time.Before(h[2].Time) || h[2].Requested+h[2].Running != 1 {
-		t.Errorf("history not oldest first, or the last sample is not the iteration's: %v", h)
+	if h := st.History; !h[0].Time.Before(h[1].Time) || h[1].Requested+h[1].Running != 1 {
+		t.Errorf("history not oldest first, or the last sample is not the last change's: %v", h)
+	}
+	if want := t0.Add(time.Minute); !st.Updated.Equal(want) {
+		t.Errorf("status written at %v, want %v (the third iteration changed nothing)", st.Updated, want)
+	}
+
+	e.demand.set("proj/hist", 2)
+	e.iterate()
+	if st, err = e.store.PoolStatus(ctx, "proj/hist"); err != nil || len(st.History) != 3 || st.History[2].Pending != 2 || !st.Updated.Equal(e.clock.Now()) {
+		t.Errorf("after demand came: %+v, %v; want a third sample with 2 pending, written now", st, err)
 	}
 
 	full := make([]store.PoolSample, store.PoolHistoryLength)

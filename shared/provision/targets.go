@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -124,16 +125,11 @@ func parseWorkerType(raw []byte) (pool.WorkerType, error) {
 	return workerTypes.get(string(raw), func() (pool.WorkerType, error) { return pool.ParseWorkerType(raw, pool.Options{}) })
 }
 
-// load reads every worker type and pool and their workers.
+// load reads every worker type and pool and their live workers.
 func (it *iteration) load(ctx context.Context) ([]*target, error) {
-	s := it.p.Store
-	types, err := s.WorkerTypes(ctx)
+	types, pools, err := it.definitions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load worker types: %w", err)
-	}
-	pools, err := s.WorkerPools(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load worker pools: %w", err)
+		return nil, err
 	}
 	var targets []*target
 	for _, wt := range types {
@@ -171,28 +167,60 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		targets = append(targets, t)
 	}
 
-	// Live workers (stopped ones play no part), a query per target, concurrently.
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, it.p.Config.Concurrency)
-	errs := make([]error, len(targets))
-	for i, t := range targets {
+	// Live workers (stopped ones play no part): what changed since the last
+	// iteration, or all of them (see fleet).
+	for _, t := range targets {
 		t.report = PoolReport{Key: t.key, Name: t.name, MinCapacity: t.sizing.MinCapacity, MaxCapacity: t.sizing.MaxCapacity}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			it.indexLive(ctx, t.key)
-			t.workers, errs[i] = s.LiveWorkers(ctx, t.key)
-		}()
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("load workers of %s: %w", targets[i].key, err)
-		}
+	if it.full, err = it.loadWorkers(ctx, targets); err != nil {
+		return nil, err
 	}
 	return targets, nil
+}
+
+// definitionsCache holds the worker types and pools a Provisioner last scanned,
+// with the definitions' generation read before (store.DefinitionsGeneration).
+type definitionsCache struct {
+	mu         sync.Mutex
+	generation string
+	types      []store.WorkerType
+	pools      []store.WorkerPool
+}
+
+func (d *definitionsCache) reset() {
+	d.mu.Lock()
+	d.generation, d.types, d.pools = "", nil, nil
+	d.mu.Unlock()
+}
+
+// definitions returns every worker type and pool: those last scanned if their
+// generation has not changed since and no full load is due, or scanned again.
+func (it *iteration) definitions(ctx context.Context) ([]store.WorkerType, []store.WorkerPool, error) {
+	s, d := it.p.Store, &it.p.definitions
+	gen, gerr := s.DefinitionsGeneration(ctx)
+	if gerr != nil {
+		it.p.log().WarnContext(ctx, "reading the definitions' generation failed: scanning them", "iteration", it.id, "error", gerr.Error())
+	}
+	d.mu.Lock()
+	cachedGen, types, pools := d.generation, d.types, d.pools
+	d.mu.Unlock()
+	if gerr == nil && gen != "" && gen == cachedGen && !it.p.fleet.due(it.now, it.p.Config.FullLoad) {
+		return types, pools, nil
+	}
+	types, err := s.WorkerTypes(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load worker types: %w", err)
+	}
+	pools, err = s.WorkerPools(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load worker pools: %w", err)
+	}
+	if gerr == nil {
+		d.mu.Lock()
+		d.generation, d.types, d.pools = gen, types, pools
+		d.mu.Unlock()
+	}
+	return types, pools, nil
 }
 
 // indexLive adds, once per process and pool, the pool's records written before the
@@ -293,7 +321,8 @@ func (r PoolReport) Line() string {
 }
 
 // status is the report as the pool's stored figures, its history being history
-// (the previous iteration's, oldest first) with this iteration's sample added.
+// (the stored one, oldest first) with this iteration's sample added if its
+// figures differ from the last sample's.
 func (r PoolReport) status(now time.Time, history []store.PoolSample) store.PoolStatus {
 	st := store.PoolStatus{
 		Pool: r.Key, Updated: now, PendingTasks: r.PendingTasks, DesiredCapacity: r.Desired,
@@ -304,7 +333,31 @@ func (r PoolReport) status(now time.Time, history []store.PoolSample) store.Pool
 	if len(r.Errors) > 0 {
 		st.LastError = r.Errors[len(r.Errors)-1]
 	}
-	history = append(history, store.PoolSample{Time: now, Running: r.Running, Requested: r.Requested, Pending: r.PendingTasks})
+	sample := store.PoolSample{Time: now.Truncate(time.Second), Running: r.Running, Requested: r.Requested, Pending: r.PendingTasks}
+	if n := len(history); n == 0 || !sameSample(history[n-1], sample) {
+		history = append(history[:n:n], sample) // a copy: history is the stored status's
+	}
 	st.History = history[max(0, len(history)-store.PoolHistoryLength):]
 	return st
+}
+
+// sameSample reports whether two samples hold the same figures (whatever their time).
+func sameSample(a, b store.PoolSample) bool {
+	return a.Running == b.Running && a.Requested == b.Requested && a.Pending == b.Pending
+}
+
+// sameFigures reports whether two statuses of a pool say the same, whenever
+// they were written.
+func sameFigures(a, b store.PoolStatus) bool {
+	a.Updated, b.Updated = time.Time{}, time.Time{}
+	if len(a.History) != len(b.History) {
+		return false
+	}
+	for i := range a.History {
+		if !sameSample(a.History[i], b.History[i]) || !a.History[i].Time.Equal(b.History[i].Time) {
+			return false
+		}
+	}
+	a.History, b.History = nil, nil
+	return reflect.DeepEqual(a, b)
 }

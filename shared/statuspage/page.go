@@ -142,11 +142,12 @@ func chart(p Pool) *Chart {
 	}
 	x := func(t time.Time) float64 { return t.Sub(t0).Seconds() / span * w }
 	y := func(v float64) float64 { return ht - v/top*(ht-4) }
+	// Steps: a sample's figures hold until the next sample.
 	line := func(v func(store.PoolSample) float64) string {
 		var b strings.Builder
 		for i, s := range h {
 			if i > 0 {
-				b.WriteByte(' ')
+				fmt.Fprintf(&b, " %.1f,%.1f ", x(s.Time), y(v(h[i-1])))
 			}
 			fmt.Fprintf(&b, "%.1f,%.1f", x(s.Time), y(v(s)))
 		}

@@ -86,10 +86,13 @@ func Build(ctx context.Context, st *store.Store, interval time.Duration) (Snapsh
 		return Snapshot{}, fmt.Errorf("status: %w", err)
 	}
 	for _, s := range statuses {
-		// A pool the last iteration did not see is gone (removed, or deleted and
-		// emptied); its figures only wait for their TTL.
-		if snap.Provisioner != nil && s.Updated.Before(c.Time.Add(-time.Duration(c.DurationMS)*time.Millisecond-interval)) {
-			continue
+		// The provisioner writes a pool's figures when they change and removes them
+		// when the pool is gone: each sample holds until the next, the last one until
+		// the last iteration.
+		if n := len(s.History); n > 0 && snap.Provisioner != nil && c.Time.Truncate(time.Second).After(s.History[n-1].Time) {
+			last := s.History[n-1]
+			last.Time = c.Time.Truncate(time.Second)
+			s.History = append(s.History[:n:n], last)
 		}
 		p := Pool{Name: s.Pool, Kind: "worker-pool", MinCapacity: s.MinCapacity, MaxCapacity: s.MaxCapacity,
 			Desired: s.DesiredCapacity, Running: s.RunningCapacity, Requested: s.RequestedCapacity, Interrupted: s.Interrupted,

@@ -22,7 +22,8 @@ var (
 )
 
 // fleet stores what two iterations left: a pool with history and an error, a
-// worker type, and a pool the last iteration no longer saw.
+// worker type, and a pool whose figures have not changed for an hour (the
+// provisioner writes figures only when they change).
 func fleet(t *testing.T, now time.Time) *store.Store {
 	t.Helper()
 	st := storetest.New(t, store.WithClock(func() time.Time { return now }))
@@ -36,7 +37,8 @@ func fleet(t *testing.T, now time.Time) *store.Store {
 			History: []store.PoolSample{{Time: t0, Pending: 5}, {Time: t0.Add(time.Minute), Running: 2, Requested: 2, Pending: 5}}},
 		{Pool: store.WorkerTypePool("gecko-linux"), Updated: t0.Add(time.Minute), PendingTasks: 3, MaxCapacity: 6, RunningCapacity: 4,
 			History: []store.PoolSample{{Time: t0.Add(time.Minute), Running: 4, Pending: 3}}},
-		{Pool: "proj-ci/gone", Updated: t0.Add(-time.Hour), MaxCapacity: 2},
+		{Pool: "proj-ci/steady", Updated: t0.Add(-time.Hour), MaxCapacity: 2, RunningCapacity: 2,
+			History: []store.PoolSample{{Time: t0.Add(-time.Hour), Running: 2}}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -57,8 +59,12 @@ func TestBuild(t *testing.T) {
 	for _, p := range snap.Pools {
 		names = append(names, p.Kind+" "+p.Name)
 	}
-	if got, want := strings.Join(names, ", "), "worker-pool proj-ci/linux, worker-type gecko-linux"; got != want {
-		t.Errorf("pools %q, want %q (the gone pool left out)", got, want)
+	if got, want := strings.Join(names, ", "), "worker-pool proj-ci/linux, worker-pool proj-ci/steady, worker-type gecko-linux"; got != want {
+		t.Errorf("pools %q, want %q", got, want)
+	}
+	// A sample holds until the next: the steady pool's reaches the last iteration.
+	if h := snap.Pools[1].History; len(h) != 2 || !h[1].Time.Equal(t0.Add(time.Minute)) || h[1].Running != 2 {
+		t.Errorf("proj-ci/steady history %+v, want its sample carried to the last iteration", h)
 	}
 	linux := snap.Pools[0]
 	if linux.MaxCapacity != 4 || linux.Desired != 4 || linux.Running != 2 || linux.Requested != 2 || linux.Interrupted != 1 ||
@@ -107,8 +113,8 @@ func TestServe(t *testing.T) {
 			t.Errorf("page lacks %q:\n%s", want, html.Body)
 		}
 	}
-	if strings.Count(html.Body, "<svg") != 1 {
-		t.Errorf("want one chart (the worker type has one sample only):\n%s", html.Body)
+	if strings.Count(html.Body, "<svg") != 2 {
+		t.Errorf("want two charts (the worker type's one sample is as old as the last iteration):\n%s", html.Body)
 	}
 	if strings.Contains(html.Body, "<script") || strings.Contains(html.Body, "http://") || strings.Contains(html.Body, "https://") {
 		t.Error("the page loads scripts or outside resources")
@@ -119,7 +125,7 @@ func TestServe(t *testing.T) {
 
 	for _, r := range []events.APIGatewayV2HTTPResponse{get(t, p, "GET", "application/json", ""), get(t, p, "GET", "", "json")} {
 		var snap statuspage.Snapshot
-		if err := json.Unmarshal([]byte(r.Body), &snap); err != nil || r.StatusCode != 200 || len(snap.Pools) != 2 {
+		if err := json.Unmarshal([]byte(r.Body), &snap); err != nil || r.StatusCode != 200 || len(snap.Pools) != 3 {
 			t.Errorf("JSON: %d %v %s", r.StatusCode, err, r.Body)
 		}
 	}

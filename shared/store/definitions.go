@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -73,6 +74,9 @@ func (s *Store) CreateWorkerType(ctx context.Context, name string, definition js
 	wt := WorkerType{Name: name, Definition: definition, LastModified: s.Now(), Version: 1}
 	wt.setCapacities()
 	err := s.create(ctx, s.tables.WorkerTypes, "workerType", &wt)
+	if err == nil {
+		err = s.bumpGeneration(ctx, s.tables.WorkerTypes, "workerType")
+	}
 	if errors.Is(err, ErrExists) {
 		existing, gerr := s.WorkerType(ctx, name)
 		if gerr != nil {
@@ -89,16 +93,23 @@ func (s *Store) CreateWorkerType(ctx context.Context, name string, definition js
 // UpdateWorkerType replaces the definition of an existing worker type and moves its
 // lastModified forward (strictly, even within one clock tick). ErrNotFound if absent.
 func (s *Store) UpdateWorkerType(ctx context.Context, name string, definition json.RawMessage) (WorkerType, error) {
-	return update(ctx, s, s.tables.WorkerTypes, workerTypeKey(name), func(w *WorkerType) error {
+	wt, err := update(ctx, s, s.tables.WorkerTypes, workerTypeKey(name), func(w *WorkerType) error {
 		w.Definition = definition
 		w.setCapacities()
 		w.LastModified = later(s.Now(), w.LastModified)
 		return nil
 	})
+	if err != nil {
+		return WorkerType{}, err
+	}
+	return wt, s.bumpGeneration(ctx, s.tables.WorkerTypes, "workerType")
 }
 
 // WorkerType reads one worker type; ErrNotFound if absent.
 func (s *Store) WorkerType(ctx context.Context, name string) (WorkerType, error) {
+	if strings.HasPrefix(name, "~") {
+		return WorkerType{}, ErrNotFound
+	}
 	var wt WorkerType
 	if err := s.getItem(ctx, s.tables.WorkerTypes, workerTypeKey(name), &wt); err != nil {
 		return WorkerType{}, err
@@ -117,7 +128,10 @@ func (s *Store) DeleteWorkerType(ctx context.Context, name string) (bool, error)
 	if err != nil {
 		return false, fmt.Errorf("delete worker type: %w", err)
 	}
-	return len(out.Attributes) > 0, nil
+	if len(out.Attributes) == 0 {
+		return false, nil
+	}
+	return true, s.bumpGeneration(ctx, s.tables.WorkerTypes, "workerType")
 }
 
 // WorkerTypes returns every worker type.
@@ -156,24 +170,34 @@ func (s *Store) CreateWorkerPool(ctx context.Context, p WorkerPool) (WorkerPool,
 	if err := s.create(ctx, s.tables.WorkerPools, "workerPoolId", &p); err != nil {
 		return WorkerPool{}, err
 	}
-	return p, nil
+	return p, s.bumpGeneration(ctx, s.tables.WorkerPools, "workerPoolId")
 }
 
 // UpdateWorkerPool applies fn to the current pool and writes it back, with
 // optimistic concurrency; LastModified moves forward. ErrNotFound if absent.
 func (s *Store) UpdateWorkerPool(ctx context.Context, id string, fn func(*WorkerPool) error) (WorkerPool, error) {
-	return update(ctx, s, s.tables.WorkerPools, workerPoolKey(id), func(p *WorkerPool) error {
+	changed := false
+	p, err := update(ctx, s, s.tables.WorkerPools, workerPoolKey(id), func(p *WorkerPool) error {
+		changed = false
 		if err := fn(p); err != nil {
 			return err
 		}
 		p.WorkerPoolID = id
 		p.LastModified = later(s.Now(), p.LastModified)
+		changed = true
 		return nil
 	})
+	if err != nil || !changed {
+		return p, err
+	}
+	return p, s.bumpGeneration(ctx, s.tables.WorkerPools, "workerPoolId")
 }
 
 // WorkerPool reads one worker pool; ErrNotFound if absent.
 func (s *Store) WorkerPool(ctx context.Context, id string) (WorkerPool, error) {
+	if strings.HasPrefix(id, "~") {
+		return WorkerPool{}, ErrNotFound
+	}
 	var p WorkerPool
 	if err := s.getItem(ctx, s.tables.WorkerPools, workerPoolKey(id), &p); err != nil {
 		return WorkerPool{}, err
@@ -233,7 +257,7 @@ func scanPage[T any](ctx context.Context, s *Store, table, list string, page Pag
 	if err != nil {
 		return nil, "", fmt.Errorf("scan %s: %w", table, err)
 	}
-	items, err := decodeItems(make([]T, 0, len(out.Items)), out.Items)
+	items, err := decodeItems(make([]T, 0, len(out.Items)), withoutReserved(out.Items))
 	if err != nil {
 		return nil, "", err
 	}
@@ -287,9 +311,21 @@ func scanAll[T any](ctx context.Context, s *Store, table string) ([]T, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: %w", table, err)
 		}
-		if items, err = decodeItems(items, out.Items); err != nil {
+		if items, err = decodeItems(items, withoutReserved(out.Items)); err != nil {
 			return nil, err
 		}
 	}
 	return items, nil
+}
+
+// withoutReserved leaves out the definitions tables' reserved items (the
+// generation's); in other tables no key starts with '~' either.
+func withoutReserved(items []map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	out := items[:0:0]
+	for _, it := range items {
+		if !isReserved(it, "workerType") && !isReserved(it, "workerPoolId") {
+			out = append(out, it)
+		}
+	}
+	return out
 }

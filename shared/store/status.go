@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +18,6 @@ import (
 const (
 	pkLease   = "lease"
 	pkCheckIn = "checkin"
-	pkPool    = "pool"
 	pkBackoff = "backoff"
 	pkPrices  = "prices"
 )
@@ -152,9 +152,12 @@ func (s *Store) LastCheckIn(ctx context.Context) (CheckIn, error) {
 	return c, err
 }
 
-// PoolStatus is what the last iteration saw and decided for one pool.
+// PoolStatus is what the last iteration saw and decided for one pool. Each pool's
+// is an item of its own partition (pk "pool/<pool key>"), so the writes of many
+// pools in one iteration never meet in one partition, and the provisioner writes
+// it only when a figure changes (Updated is when it last did).
 type PoolStatus struct {
-	Pool              string    `dynamodbav:"sk"`
+	Pool              string    `dynamodbav:"pool"`
 	Updated           time.Time `dynamodbav:"updated"`
 	PendingTasks      int64     `dynamodbav:"pendingTasks"`
 	DesiredCapacity   float64   `dynamodbav:"desiredCapacity"`
@@ -204,11 +207,12 @@ func (c *WorkerCounts) Add(w Worker) {
 	}
 }
 
-// PoolHistoryLength is how many iterations' figures a PoolStatus keeps (an hour
-// at the deployed one-minute schedule).
+// PoolHistoryLength is how many samples a PoolStatus keeps. The provisioner adds
+// one when a pool's figures change (each holds until the next), so a steady pool's
+// history reaches back as far as its last changes.
 const PoolHistoryLength = 60
 
-// PoolSample is one iteration's figures for a pool (its time to the second).
+// PoolSample is a pool's figures from one iteration on (its time to the second).
 type PoolSample struct {
 	Time      time.Time `json:"time"`
 	Running   float64   `json:"running"`
@@ -270,7 +274,19 @@ func (h *PoolHistory) UnmarshalDynamoDBAttributeValue(av types.AttributeValue) e
 	return nil
 }
 
-// PutPoolStatuses stores per-pool figures, in batches.
+// pkPoolStatus prefixes the partition key of a pool's status; skPoolStatus is its
+// sort key.
+const (
+	pkPoolStatus = "pool/"
+	skPoolStatus = "status"
+)
+
+// PoolStatusRetention is how long a pool's figures stay after they were last
+// written; the provisioner writes them again well before (PoolStatusRefresh).
+const PoolStatusRetention = 7 * 24 * time.Hour
+
+// PutPoolStatuses stores per-pool figures, in batches (of items of different
+// partitions).
 func (s *Store) PutPoolStatuses(ctx context.Context, statuses []PoolStatus) error {
 	reqs := make([]types.WriteRequest, 0, len(statuses))
 	for i := range statuses {
@@ -278,29 +294,53 @@ func (s *Store) PutPoolStatuses(ctx context.Context, statuses []PoolStatus) erro
 		if err != nil {
 			return err
 		}
-		item["pk"] = str(pkPool)
-		item[attrTTL] = num(statuses[i].Updated.Add(7 * 24 * time.Hour).Unix())
+		item["pk"], item["sk"] = str(pkPoolStatus+statuses[i].Pool), str(skPoolStatus)
+		item[attrTTL] = num(statuses[i].Updated.Add(PoolStatusRetention).Unix())
 		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 	}
 	return s.batchWrite(ctx, s.tables.Status, reqs)
 }
 
-// PoolStatuses returns every pool's latest figures (those of pools seen in the
-// last week), in pool key order.
+// DeletePoolStatuses removes the figures of pools that are gone.
+func (s *Store) DeletePoolStatuses(ctx context.Context, pools []string) error {
+	reqs := make([]types.WriteRequest, 0, len(pools))
+	for _, p := range pools {
+		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: statusKey(pkPoolStatus+p, skPoolStatus)}})
+	}
+	return s.batchWrite(ctx, s.tables.Status, reqs)
+}
+
+// PoolStatuses returns every pool's latest figures, in pool key order. It scans
+// the status table (each pool's figures are a partition of their own): for the
+// status page and a provisioner's first iteration, not for every iteration.
 func (s *Store) PoolStatuses(ctx context.Context) ([]PoolStatus, error) {
 	filter, names, values := notExpired(s.Now())
-	names["#pk"] = "pk"
-	values[":pk"] = str(pkPool)
-	return queryAll[PoolStatus](ctx, s, &dynamodb.QueryInput{
-		TableName: aws.String(s.tables.Status), KeyConditionExpression: aws.String("#pk = :pk"),
-		FilterExpression: aws.String(filter), ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-	}, "pool statuses")
+	names["#pk"], names["#sk"] = "pk", "sk"
+	values[":pk"], values[":sk"] = str(pkPoolStatus), str(skPoolStatus)
+	var out []PoolStatus
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{
+		TableName:                 aws.String(s.tables.Status),
+		FilterExpression:          aws.String("begins_with(#pk, :pk) AND #sk = :sk AND (" + filter + ")"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan pool statuses: %w", err)
+		}
+		if out, err = decodeItems(out, page.Items); err != nil {
+			return nil, err
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pool < out[j].Pool })
+	return out, nil
 }
 
 // PoolStatus returns one pool's latest figures; ErrNotFound if none.
 func (s *Store) PoolStatus(ctx context.Context, pool string) (PoolStatus, error) {
 	var p PoolStatus
-	err := s.getItem(ctx, s.tables.Status, statusKey(pkPool, pool), &p)
+	err := s.getItem(ctx, s.tables.Status, statusKey(pkPoolStatus+pool, skPoolStatus), &p)
 	return p, err
 }
 

@@ -72,6 +72,7 @@ var Schema = map[string][2]string{
 	"WorkersTable":               {attrPool, attrWorker},
 	"WorkersTable/byInstance":    {"instanceId", ""},
 	"WorkersTable/live":          {attrLivePool, attrWorker},
+	"WorkersTable/changes":       {attrChangeShard, attrChangedAt},
 	"SecretsTable":               {"token", ""},
 	"WorkerPoolErrorsTable":      {attrPool, "error"},
 	"ClientsTable":               {"clientId", ""},

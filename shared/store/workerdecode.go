@@ -155,4 +155,51 @@ var workerFields = map[string]func(*Worker, types.AttributeValue) error{
 	"surplusSince":           field(avTime, func(w *Worker) *time.Time { return &w.SurplusSince }),
 	"version":                field(avInt, func(w *Worker) *int64 { return &w.Version }),
 	"livePool":               field(avString, func(w *Worker) *string { return &w.LivePool }),
+	attrChangeShard:          field(avString, func(w *Worker) *string { return &w.ChangeShard }),
+	attrChangedAt:            field(avInt, func(w *Worker) *int64 { return &w.ChangedAt }),
+}
+
+// ProvisionerAttributes are the attributes of a worker record the provisioner
+// reads: what LiveWorkers and ChangedWorkers decode, and what the changes index
+// projects besides its keys (the template tests hold the two together). They are
+// all that its updates of a record decide from (the life cycle, and
+// ec2events.Apply's EC2 times); nothing the API alone needs (hashes of secrets,
+// launch tokens, image, account, price) is among them.
+var ProvisionerAttributes = []string{
+	"pool", "worker", "workerGroup", "workerId", "providerId", "state", "capacity",
+	"created", "lastModified", "lastChecked", "expires", "ttl",
+	"instanceId", "region", "availabilityZone", "privateIp", "optionId",
+	"ec2State", "ec2StateTime", "interruptionDeadline", "launchTime", "runningTime",
+	"stoppingTime", "terminatedTime", "rebalanceTime",
+	"registrationDeadline", "registered", "terminateAfter", "stopReason",
+	"shouldTerminate", "terminateReason", "surplusSince", "version", "livePool",
+	attrChangeShard, attrChangedAt,
+}
+
+// partialFields decodes the provisioner's attributes only.
+var partialFields = func() map[string]func(*Worker, types.AttributeValue) error {
+	out := make(map[string]func(*Worker, types.AttributeValue) error, len(ProvisionerAttributes))
+	for _, a := range ProvisionerAttributes {
+		out[a] = workerFields[a]
+	}
+	return out
+}()
+
+// decodePartialWorker decodes the provisioner's attributes of a worker record
+// into a partial Worker.
+func decodePartialWorker(m map[string]types.AttributeValue) (Worker, error) {
+	w := Worker{Partial: true}
+	for name, set := range partialFields {
+		v, ok := m[name]
+		if !ok {
+			continue
+		}
+		if _, null := v.(*types.AttributeValueMemberNULL); null {
+			continue
+		}
+		if err := set(&w, v); err != nil {
+			return Worker{}, fmt.Errorf("worker record: %s: %w", name, err)
+		}
+	}
+	return w, nil
 }

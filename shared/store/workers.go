@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -133,6 +135,19 @@ type Worker struct {
 	// LivePool is Pool until the worker stops, then empty: the live index holds
 	// only records that carry it. The store keeps it; callers never set it.
 	LivePool string `dynamodbav:"livePool,omitempty"`
+
+	// ChangeShard and ChangedAt place the record in the changes index (see
+	// ChangedWorkers): one of ChangeShards partitions, and the time of the record's
+	// last write in Unix milliseconds. The store keeps them; callers never set them.
+	ChangeShard string `dynamodbav:"chgShard,omitempty"`
+	ChangedAt   int64  `dynamodbav:"chgAt,omitempty"`
+
+	// Partial says the record holds only the attributes the provisioner reads
+	// (ProvisionerAttributes: LiveWorkers, ChangedWorkers). An update starting
+	// from it (UpdateWorkerFrom) writes only the attributes its function changed
+	// (one UpdateItem), so what the record lacks stays as stored; the function
+	// must then decide from the provisioner's attributes alone. It is not stored.
+	Partial bool `dynamodbav:"-" json:"-"`
 }
 
 // indexLive sets LivePool from the state.
@@ -169,6 +184,7 @@ func (s *Store) CreateWorker(ctx context.Context, w Worker) (Worker, error) {
 	w.TTL = ttlOf(w.Expires)
 	w.Version = 1
 	w.indexLive()
+	w.markChanged(now)
 	item, err := marshal(&w)
 	if err != nil {
 		return Worker{}, err
@@ -253,7 +269,7 @@ func (s *Store) UpdateWorkerFrom(ctx context.Context, read Worker, fn func(*Work
 }
 
 func (s *Store) updateWorker(ctx context.Context, pool, key string, read *Worker, fn func(*Worker) error) (Worker, error) {
-	return updateFrom(ctx, s, s.tables.Workers, workerKey(pool, key), read, func(w *Worker) error {
+	apply := func(w *Worker) error {
 		before := w.State
 		if err := fn(w); err != nil {
 			return err
@@ -266,8 +282,89 @@ func (s *Store) updateWorker(ctx context.Context, pool, key string, read *Worker
 		}
 		w.TTL = ttlOf(w.Expires)
 		w.indexLive()
+		w.markChanged(s.Now())
 		return nil
+	}
+	if read != nil && read.Partial {
+		w, done, err := s.updatePartial(ctx, *read, apply)
+		if done {
+			return w, err
+		}
+		read = nil // changed since it was read: read the whole record and try again
+	}
+	return updateFrom(ctx, s, s.tables.Workers, workerKey(pool, key), read, apply)
+}
+
+// updatePartial applies fn to a partial record (one holding the provisioner's
+// attributes, ProvisionerAttributes) and writes what fn changed, and only that,
+// with one UpdateItem conditional on the version read: the attributes the record
+// lacks stay as stored. It reports done false, having written nothing, when the
+// record changed since it was read.
+func (s *Store) updatePartial(ctx context.Context, cur Worker, fn func(*Worker) error) (Worker, bool, error) {
+	next := cur
+	if err := fn(&next); err != nil {
+		if errors.Is(err, ErrNoChange) {
+			return cur, true, nil
+		}
+		return Worker{}, true, err
+	}
+	next.Version = cur.Version + 1
+	before, err := marshal(&cur)
+	if err != nil {
+		return Worker{}, true, err
+	}
+	after, err := marshal(&next)
+	if err != nil {
+		return Worker{}, true, err
+	}
+	names := map[string]string{"#ver": "version"}
+	values := map[string]types.AttributeValue{":ver": num(cur.Version)}
+	var sets, removes []string
+	attrs := make([]string, 0, len(after)+len(before))
+	for k := range after {
+		attrs = append(attrs, k)
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			attrs = append(attrs, k)
+		}
+	}
+	sort.Strings(attrs)
+	for i, k := range attrs {
+		if k == attrPool || k == attrWorker {
+			continue
+		}
+		name := fmt.Sprintf("#a%d", i)
+		v, set := after[k]
+		switch {
+		case !set:
+			names[name] = k
+			removes = append(removes, name)
+		case !reflect.DeepEqual(before[k], v):
+			names[name] = k
+			values[fmt.Sprintf(":a%d", i)] = v
+			sets = append(sets, fmt.Sprintf("%s = :a%d", name, i))
+		}
+	}
+	expr := "SET " + strings.Join(sets, ", ")
+	if len(removes) > 0 {
+		expr += " REMOVE " + strings.Join(removes, ", ")
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.tables.Workers),
+		Key:                       workerKey(cur.Pool, cur.Key),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String("#ver = :ver"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
+	if isConditionFailed(err) {
+		return Worker{}, false, nil
+	}
+	if err != nil {
+		return Worker{}, true, fmt.Errorf("update worker %s/%s: %w", cur.Pool, cur.Key, err)
+	}
+	return next, true, nil
 }
 
 // DeleteWorker removes a worker's record if it is still at the given version.
@@ -334,11 +431,14 @@ func (s *Store) Workers(ctx context.Context, pool string) ([]Worker, error) {
 // provisioner terminating an instance no record knows) confirm it with a
 // consistent read first. Records written before the index existed are missing
 // until IndexLiveWorkers adds them.
+//
+// The records hold only what the provisioner reads (Worker.Partial): decoding the
+// rest was most of the cost of reading them.
 func (s *Store) LiveWorkers(ctx context.Context, pool string) ([]Worker, error) {
 	filter, names, values := notExpired(s.Now())
 	names["#lp"] = attrLivePool
 	values[":p"] = str(pool)
-	return queryAll[Worker](ctx, s, &dynamodb.QueryInput{
+	return queryPartialWorkers(ctx, s, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.tables.Workers),
 		IndexName:                 aws.String(liveIndex),
 		KeyConditionExpression:    aws.String("#lp = :p"),

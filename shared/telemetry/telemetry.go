@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -24,11 +26,46 @@ import (
 func InLambda() bool { return os.Getenv("AWS_LAMBDA_FUNCTION_NAME") != "" }
 
 // Setup makes the Lambda log handler the default slog logger and returns it. In Lambda
-// the template sets the JSON log format; AWS_LAMBDA_LOG_LEVEL sets the level.
+// the template sets the JSON log format; AWS_LAMBDA_LOG_LEVEL sets the level. It also
+// sets the Go memory limit from the function's memory size (SetMemoryLimit).
 func Setup() *slog.Logger {
 	l := lambdacontext.NewLogger(lambdacontext.WithFunctionARN())
 	slog.SetDefault(l)
+	if limit, ok := SetMemoryLimit(); ok {
+		l.Debug("memory limit set from the function's memory size", "bytes", limit)
+	}
 	return l
+}
+
+// MemoryLimitShare is the share of a function's memory size the Go heap may use
+// before the garbage collector works harder: the rest is the runtime's, the
+// stacks' and Lambda's own.
+const MemoryLimitShare = 0.85
+
+// SetMemoryLimit sets the Go runtime's soft memory limit to MemoryLimitShare of
+// the function's memory size (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, in MB), unless
+// GOMEMLIMIT is set (the runtime has read it) or the size is unknown (outside
+// Lambda). Without a limit the heap may grow to twice the live data before a
+// collection (GOGC=100), and a function whose live data passes half its memory
+// is killed for it. It returns the limit and whether it set one.
+func SetMemoryLimit() (int64, bool) {
+	limit, ok := memoryLimit(os.Getenv("GOMEMLIMIT"), os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if ok {
+		debug.SetMemoryLimit(limit)
+	}
+	return limit, ok
+}
+
+// memoryLimit is the limit SetMemoryLimit sets for the two variables.
+func memoryLimit(gomemlimit, functionMB string) (int64, bool) {
+	if gomemlimit != "" {
+		return 0, false
+	}
+	mb, err := strconv.Atoi(functionMB)
+	if err != nil || mb <= 0 {
+		return 0, false
+	}
+	return int64(float64(mb) * MemoryLimitShare * (1 << 20)), true
 }
 
 // AWSConfig loads the default AWS configuration; inside Lambda it also traces every

@@ -52,3 +52,24 @@ func TestMetricsFlushEMF(t *testing.T) {
 		t.Errorf("second Flush wrote %q, %v; want nothing", buf.String(), err)
 	}
 }
+
+func TestMemoryLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name, gomemlimit, mb string
+		want                 int64
+		ok                   bool
+	}{
+		{"1024 MB function", "", "1024", 1024 * 1 << 20 * 85 / 100, true},
+		{"256 MB function", "", "256", 256 * 1 << 20 * 85 / 100, true},
+		{"GOMEMLIMIT wins", "900MiB", "1024", 0, false},
+		{"outside Lambda", "", "", 0, false},
+		{"nonsense", "", "lots", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := memoryLimit(tc.gomemlimit, tc.mb)
+			if ok != tc.ok || (ok && (got < tc.want-1 || got > tc.want+1)) {
+				t.Errorf("memoryLimit(%q, %q) = %d, %v; want %d, %v", tc.gomemlimit, tc.mb, got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}

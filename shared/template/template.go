@@ -104,7 +104,7 @@ type Index struct {
 	HashKey    string
 	RangeKey   string
 	Projection string
-	// NonKeyAttributes are the attributes an INCLUDE projection adds to the keys.
+	// NonKeyAttributes are the attributes an INCLUDE projection copies besides the keys.
 	NonKeyAttributes []string
 }
 
@@ -268,8 +268,9 @@ func parseTable(id string, p map[string]any) (*Table, error) {
 	}
 	for _, g := range listOf(p["GlobalSecondaryIndexes"]) {
 		m := mapOf(g)
-		idx := Index{Name: str(m["IndexName"]), Projection: str(mapOf(m["Projection"])["ProjectionType"])}
-		for _, a := range listOf(mapOf(m["Projection"])["NonKeyAttributes"]) {
+		proj := mapOf(m["Projection"])
+		idx := Index{Name: str(m["IndexName"]), Projection: str(proj["ProjectionType"])}
+		for _, a := range listOf(proj["NonKeyAttributes"]) {
 			idx.NonKeyAttributes = append(idx.NonKeyAttributes, str(a))
 		}
 		if idx.HashKey, idx.RangeKey, err = keySchema(listOf(m["KeySchema"])); err != nil {

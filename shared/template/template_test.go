@@ -164,6 +164,43 @@ func TestTablesMatchTheStore(t *testing.T) {
 	}
 }
 
+// TestChangesIndexProjectsWhatTheProvisionerReads: the changes index holds the
+// attributes the provisioner decodes (store.ProvisionerAttributes), no fewer (a
+// record read from it would lack one) and no more (each costs write units), and
+// its range key is a number (milliseconds).
+func TestChangesIndexProjectsWhatTheProvisionerReads(t *testing.T) {
+	tmpl, _ := load(t)
+	tab := tmpl.Tables[store.LogicalIDs.Workers]
+	var idx *template.Index
+	for i := range tab.Indexes {
+		if tab.Indexes[i].Name == "changes" {
+			idx = &tab.Indexes[i]
+		}
+	}
+	if idx == nil {
+		t.Fatal("the workers table has no changes index")
+	}
+	keys := map[string]bool{tab.HashKey: true, tab.RangeKey: true, idx.HashKey: true, idx.RangeKey: true}
+	var want []string
+	for _, a := range store.ProvisionerAttributes {
+		if !keys[a] {
+			want = append(want, a)
+		}
+	}
+	got := append([]string(nil), idx.NonKeyAttributes...)
+	sort.Strings(got)
+	sort.Strings(want)
+	if idx.Projection != "INCLUDE" {
+		t.Errorf("changes index projection %s, want INCLUDE", idx.Projection)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("changes index attributes (-provisioner's +template):\n%s", diff)
+	}
+	if typ := tab.Attributes[idx.RangeKey]; typ != "N" {
+		t.Errorf("changes index range key %s has type %q, want N", idx.RangeKey, typ)
+	}
+}
+
 // TestTemplateEnvironmentNamesEveryTable: the functions learn table names from the
 // environment; each table must be passed in.
 func TestTemplateEnvironmentNamesEveryTable(t *testing.T) {

@@ -59,6 +59,30 @@ type partition struct {
 	items map[string]item
 }
 
+// project is what the index holds of it: the table's and the index's keys, and
+// for an INCLUDE projection its non-key attributes; everything for ALL.
+func (idx *index) project(t *table, it item) item {
+	switch idx.def.Projection {
+	case string(types.ProjectionTypeKeysOnly), string(types.ProjectionTypeInclude):
+	default:
+		return it
+	}
+	keys := item{t.def.HashKey: it[t.def.HashKey], idx.def.HashKey: it[idx.def.HashKey]}
+	for _, k := range []string{t.def.RangeKey, idx.def.RangeKey} {
+		if v, ok := it[k]; ok && k != "" {
+			keys[k] = v
+		}
+	}
+	if idx.def.Projection == string(types.ProjectionTypeInclude) {
+		for _, a := range idx.def.NonKeyAttributes {
+			if v, ok := it[a]; ok {
+				keys[a] = v
+			}
+		}
+	}
+	return keys
+}
+
 type index struct {
 	def *template.Index
 	// by index hash key -> set of table primary keys
@@ -505,15 +529,7 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 		sort.Strings(pks)
 		for _, pk := range pks {
 			hash, rng, _ := strings.Cut(pk, "\x00")
-			it := t.get(hash, rng)
-			if idx.def.Projection == string(types.ProjectionTypeKeysOnly) {
-				keys := item{t.def.HashKey: it[t.def.HashKey], idx.def.HashKey: it[idx.def.HashKey]}
-				if t.def.RangeKey != "" {
-					keys[t.def.RangeKey] = it[t.def.RangeKey]
-				}
-				it = keys
-			}
-			cands = append(cands, it)
+			cands = append(cands, t.get(hash, rng))
 		}
 	} else {
 		k, err := partitionOf(keyCond, t.def.HashKey, e)
@@ -542,7 +558,15 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 			}
 		}
 	}
-	return db.page(t, cands, keyCond, filter, e, in.Limit)
+	out, err := db.page(t, cands, keyCond, filter, e, in.Limit)
+	if err == nil && aws.ToString(in.IndexName) != "" {
+		// What the index holds of each item, projected once it is chosen.
+		idx := t.indexes[aws.ToString(in.IndexName)]
+		for i, it := range out.Items {
+			out.Items[i] = idx.project(t, it)
+		}
+	}
+	return out, err
 }
 
 // page applies conditions and the limit to candidates, in order.
