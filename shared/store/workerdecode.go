@@ -168,7 +168,7 @@ var workerFields = map[string]func(*Worker, types.AttributeValue) error{
 var ProvisionerAttributes = []string{
 	"pool", "worker", "workerGroup", "workerId", "providerId", "state", "capacity",
 	"created", "lastModified", "lastChecked", "expires", "ttl",
-	"instanceId", "region", "availabilityZone", "privateIp", "optionId",
+	"instanceId", "region", "availabilityZone", "privateIp", "optionId", "launchConfigId",
 	"ec2State", "ec2StateTime", "interruptionDeadline", "launchTime", "runningTime",
 	"stoppingTime", "terminatedTime", "rebalanceTime",
 	"registrationDeadline", "registered", "terminateAfter", "stopReason",
