@@ -55,7 +55,7 @@ func (s *Store) WorkerTypeListing(ctx context.Context) ([]WorkerType, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scan worker types' summaries: %w", err)
 		}
-		if items, err = decodeItems(items, out.Items); err != nil {
+		if items, err = decodeItems(items, withoutReserved(out.Items)); err != nil {
 			return nil, err
 		}
 	}
