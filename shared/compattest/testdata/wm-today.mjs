@@ -10,25 +10,11 @@
 // that needs a live aws worker), and the pools' ids and configs.
 // Prints {"calls": [...]}: one entry per call, with the method's name, a label,
 // and either the answer (body) or the failure (status, code).
-import { pathToFileURL } from 'node:url';
-import path from 'node:path';
+import { load } from './todays-client.mjs';
 
 const [clientDir, inputJSON] = process.argv.slice(2);
 const input = JSON.parse(inputJSON);
-const src = f => pathToFileURL(path.join(clientDir, 'node_modules', 'taskcluster-client', 'src', f)).href;
-const tc = await import(src('index.js'));
-const apis = (await import(src('apis.js'))).default;
-
-// 87.1.3 predates shouldWorkerTerminate (v96); its entry as today's reference has it.
-const reference = structuredClone(apis.WorkerManager.reference);
-reference.entries.push({
-  type: 'function', method: 'get', name: 'shouldWorkerTerminate', title: 'Should worker terminate',
-  route: '/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate',
-  args: ['workerPoolId', 'workerGroup', 'workerId'], query: [], category: 'Workers', stability: 'experimental',
-  scopes: 'worker-manager:should-worker-terminate:<workerPoolId>/<workerGroup>/<workerId>',
-  output: 'v1/should-worker-terminate-response.json#', description: 'today\'s worker-manager',
-});
-const WorkerManager = tc.createClient(reference, 'WorkerManager');
+const { reference, WorkerManager } = await load(clientDir);
 const client = credentials => new WorkerManager({ rootUrl: input.rootUrl, credentials, retries: 0 });
 const root = client({ clientId: 'root', accessToken: input.rootToken });
 const anon = client();

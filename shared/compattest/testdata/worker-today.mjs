@@ -8,25 +8,11 @@
 //
 // Usage: node worker-today.mjs <taskcluster-client dir> <JSON of the worker>
 // Prints one JSON object: what each call answered.
-import { pathToFileURL } from 'node:url';
-import path from 'node:path';
+import { load } from './todays-client.mjs';
 
 const [clientDir, workerJSON] = process.argv.slice(2);
 const w = JSON.parse(workerJSON);
-const src = f => pathToFileURL(path.join(clientDir, 'node_modules', 'taskcluster-client', 'src', f)).href;
-const tc = await import(src('index.js'));
-const apis = (await import(src('apis.js'))).default;
-
-// 87.1.3 predates shouldWorkerTerminate (v96); its entry as today's reference has it.
-const reference = structuredClone(apis.WorkerManager.reference);
-reference.entries.push({
-  type: 'function', method: 'get', name: 'shouldWorkerTerminate', title: 'Should worker terminate',
-  route: '/workers/<workerPoolId>/<workerGroup>/<workerId>/should-terminate',
-  args: ['workerPoolId', 'workerGroup', 'workerId'], query: [], category: 'Workers', stability: 'experimental',
-  scopes: 'worker-manager:should-worker-terminate:<workerPoolId>/<workerGroup>/<workerId>',
-  output: 'v1/should-worker-terminate-response.json#', description: 'today\'s worker-manager',
-});
-const WorkerManager = tc.createClient(reference, 'WorkerManager');
+const { WorkerManager } = await load(clientDir);
 const client = credentials => new WorkerManager({ rootUrl: w.rootUrl, credentials, retries: 0 });
 const ids = { workerPoolId: w.workerPoolId, workerGroup: w.workerGroup, workerId: w.workerId };
 const failure = async call => {
