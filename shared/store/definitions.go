@@ -248,20 +248,29 @@ func scanPage[T any](ctx context.Context, s *Store, table, list string, page Pag
 	if err != nil {
 		return nil, "", err
 	}
-	out, err := s.db.Scan(ctx, &dynamodb.ScanInput{
-		TableName:         aws.String(table),
-		Limit:             aws.Int32(page.limit()),
-		ExclusiveStartKey: start,
-		ConsistentRead:    aws.Bool(true),
-	})
-	if err != nil {
-		return nil, "", fmt.Errorf("scan %s: %w", table, err)
+	// The reserved item a scan may meet is left out; the page goes on past it, so
+	// that it holds the limit's worth when there are that many.
+	limit := int(page.limit())
+	items := make([]T, 0, limit)
+	for {
+		out, err := s.db.Scan(ctx, &dynamodb.ScanInput{
+			TableName:         aws.String(table),
+			Limit:             aws.Int32(int32(limit - len(items))),
+			ExclusiveStartKey: start,
+			ConsistentRead:    aws.Bool(true),
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("scan %s: %w", table, err)
+		}
+		if items, err = decodeItems(items, withoutReserved(out.Items)); err != nil {
+			return nil, "", err
+		}
+		start = out.LastEvaluatedKey
+		if len(start) == 0 || len(items) >= limit {
+			break
+		}
 	}
-	items, err := decodeItems(make([]T, 0, len(out.Items)), withoutReserved(out.Items))
-	if err != nil {
-		return nil, "", err
-	}
-	next, err := s.encodeToken(list, out.LastEvaluatedKey)
+	next, err := s.encodeToken(list, start)
 	return items, next, err
 }
 
