@@ -87,6 +87,47 @@ type index struct {
 	def *template.Index
 	// by index hash key -> set of table primary keys
 	entries map[string]map[string]struct{}
+	// by index hash key -> its entries in range key order (indexes with a range
+	// key), so that a query of a range reads only that range
+	sorted map[string][]rangeEntry
+}
+
+// rangeEntry is an index entry: the item's range key value and primary key.
+type rangeEntry struct {
+	rng types.AttributeValue
+	pk  string
+}
+
+// less orders entries by range key value, then primary key.
+func (a rangeEntry) less(b rangeEntry) bool {
+	if c, ok := compare(a.rng, b.rng); ok && c != 0 {
+		return c < 0
+	}
+	return a.pk < b.pk
+}
+
+// add and drop keep an index partition's sorted entries.
+func (idx *index) add(k string, en rangeEntry) {
+	list := idx.sorted[k]
+	i := sort.Search(len(list), func(i int) bool { return !list[i].less(en) })
+	list = append(list, rangeEntry{})
+	copy(list[i+1:], list[i:])
+	list[i] = en
+	idx.sorted[k] = list
+}
+
+func (idx *index) drop(k string, en rangeEntry) {
+	list := idx.sorted[k]
+	i := sort.Search(len(list), func(i int) bool { return !list[i].less(en) })
+	for ; i < len(list); i++ {
+		if list[i].pk == en.pk {
+			idx.sorted[k] = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(idx.sorted[k]) == 0 {
+		delete(idx.sorted, k)
+	}
 }
 
 // New returns a DB without tables.
@@ -108,7 +149,7 @@ func (db *DB) CreateTables(tables map[string]*template.Table, name func(logicalI
 		}
 		t := &table{def: def, partitions: map[string]*partition{}, indexes: map[string]*index{}}
 		for i := range def.Indexes {
-			t.indexes[def.Indexes[i].Name] = &index{def: &def.Indexes[i], entries: map[string]map[string]struct{}{}}
+			t.indexes[def.Indexes[i].Name] = &index{def: &def.Indexes[i], entries: map[string]map[string]struct{}{}, sorted: map[string][]rangeEntry{}}
 		}
 		db.tables[n] = t
 		names[id] = n
@@ -243,6 +284,9 @@ func (t *table) put(it item) error {
 				idx.entries[k] = set
 			}
 			set[primary(hash, rng)] = struct{}{}
+			if r, ok := it[idx.def.RangeKey]; ok && idx.def.RangeKey != "" {
+				idx.add(k, rangeEntry{rng: r, pk: primary(hash, rng)})
+			}
 		}
 	}
 	return nil
@@ -269,6 +313,9 @@ func (t *table) remove(hash, rng string) item {
 				delete(idx.entries[k], primary(hash, rng))
 				if len(idx.entries[k]) == 0 {
 					delete(idx.entries, k)
+				}
+				if r, ok := old[idx.def.RangeKey]; ok && idx.def.RangeKey != "" {
+					idx.drop(k, rangeEntry{rng: r, pk: primary(hash, rng)})
 				}
 			}
 		}
@@ -482,6 +529,32 @@ func hashOf(n node, key string, e *env) (types.AttributeValue, bool) {
 	return nil, false
 }
 
+// lowerBound is the least range key value a key condition lets through, from a
+// ">" or ">=" comparison of the range key attribute key at the top level of its
+// ANDs; nil if it sets none. (The key condition is still applied in full.)
+func lowerBound(n node, key string, e *env) types.AttributeValue {
+	switch x := n.(type) {
+	case andNode:
+		if v := lowerBound(x.a, key, e); v != nil {
+			return v
+		}
+		return lowerBound(x.b, key, e)
+	case cmpNode:
+		attr, val, op := x.a, x.b, x.op
+		if strings.HasPrefix(string(attr), ":") {
+			attr, val = val, attr
+			op = map[string]string{"<": ">", "<=": ">="}[op]
+		}
+		if name, err := e.name(string(attr)); err != nil || name != key || (op != ">" && op != ">=") {
+			return nil
+		}
+		if v, err := val.resolve(nil, e); err == nil {
+			return v
+		}
+	}
+	return nil
+}
+
 // partitionOf is the partition (keyString) of the hash key attribute key that a
 // key condition fixes.
 func partitionOf(keyCond node, key string, e *env) (string, error) {
@@ -522,14 +595,32 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 		if err != nil {
 			return nil, err
 		}
-		pks := make([]string, 0, len(idx.entries[k]))
-		for pk := range idx.entries[k] {
-			pks = append(pks, pk)
-		}
-		sort.Strings(pks)
-		for _, pk := range pks {
-			hash, rng, _ := strings.Cut(pk, "\x00")
-			cands = append(cands, t.get(hash, rng))
+		// In range key order, as DynamoDB returns them: from the sorted entries of
+		// an index with a range key, starting at the key condition's lower bound (most
+		// of a busy index's partition is old, and not read); without one, the
+		// partition's entries sorted here.
+		if idx.def.RangeKey != "" {
+			list := idx.sorted[k]
+			if lo := lowerBound(keyCond, idx.def.RangeKey, e); lo != nil {
+				list = list[sort.Search(len(list), func(i int) bool {
+					c, ok := compare(list[i].rng, lo)
+					return ok && c >= 0
+				}):]
+			}
+			for _, en := range list {
+				hash, rng, _ := strings.Cut(en.pk, "\x00")
+				cands = append(cands, t.get(hash, rng))
+			}
+		} else {
+			pks := make([]string, 0, len(idx.entries[k]))
+			for pk := range idx.entries[k] {
+				pks = append(pks, pk)
+			}
+			sort.Strings(pks)
+			for _, pk := range pks {
+				hash, rng, _ := strings.Cut(pk, "\x00")
+				cands = append(cands, t.get(hash, rng))
+			}
 		}
 	} else {
 		k, err := partitionOf(keyCond, t.def.HashKey, e)
