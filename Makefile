@@ -55,7 +55,7 @@ build-StatusPageFunction:
 help:
 	@echo "make <target>, with:"
 	@sed -n 's/^## \([a-z-]*\): \(.*\)/  \1\t\2/p' $(firstword $(MAKEFILE_LIST)) | expand -t 12
-	@echo "Settings (PORT, SEED, CLOUD, LOG_LEVEL, ...) are in the README's \"The local stack\"."
+	@echo "Settings (PORT, SEED, CLOUD, LOG_LEVEL, ...) are in docs/local-stack.md."
 
 LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local
 
@@ -66,7 +66,7 @@ $(LOCAL_BIN): FORCE
 FORCE:
 
 ## run: the whole system on this machine, in the foreground; Ctrl-C stops all of it.
-## TC_ROOT_URL, TC_CLIENT_ID and TC_ACCESS_TOKEN run it in Taskcluster mode (README).
+## TC_ROOT_URL, TC_CLIENT_ID and TC_ACCESS_TOKEN run it in Taskcluster mode (docs/taskcluster.md).
 run: $(LOCAL_BIN)
 	@exec $(LOCAL_BIN) run
 
@@ -121,7 +121,7 @@ lint:
 	@if command -v cfn-lint >/dev/null; then cfn-lint template.yaml && echo "cfn-lint: template.yaml ok"; \
 	else echo "cfn-lint is not installed: pip install cfn-lint aws-sam-translator (then make lint again)"; exit 1; fi
 
-## bench: the benchmarks (the README lists the numbers).
+## bench: the benchmarks (docs/provisioning.md lists the numbers).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./shared/provision/
 	$(GO) test -run '^$$' -bench . ./shared/auth/ ./shared/identity/ ./shared/cloud/fake/ ./shared/pool/
@@ -133,7 +133,7 @@ build:
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR=.aws-sam/local/$$fn || exit 1; \
 		echo "built .aws-sam/local/$$fn/bootstrap"; done
 
-## deploy: sam build && sam deploy (see the README's Deploying).
+## deploy: sam build && sam deploy (see docs/deploying.md).
 deploy:
 	sam build
 	sam deploy

@@ -99,7 +99,7 @@ func (o *Options) checkTaskcluster() error {
 	case o.TaskclusterRootURL == "" && (o.TaskclusterClientID != "" || o.TaskclusterAccessToken != ""):
 		return errors.New("TC_CLIENT_ID and TC_ACCESS_TOKEN need TC_ROOT_URL, the Taskcluster deployment they belong to")
 	case o.TaskclusterRootURL != "" && (o.TaskclusterClientID == "" || o.TaskclusterAccessToken == ""):
-		return errors.New("TC_ROOT_URL needs TC_CLIENT_ID and TC_ACCESS_TOKEN: the client workerfleet acts as there (see the README's Taskcluster mode)")
+		return errors.New("TC_ROOT_URL needs TC_CLIENT_ID and TC_ACCESS_TOKEN: the client workerfleet acts as there (see docs/taskcluster.md)")
 	}
 	return nil
 }

@@ -274,7 +274,7 @@ func TestCfnLint(t *testing.T) {
 }
 
 // TestREADMEListsTheProvisionerCloudPermissions: every EC2 and IAM action the
-// provisioner's policy grants is in the README's permissions table, and the table
+// provisioner's policy grants is in the permissions table (docs/provisioning.md), and the table
 // names no action the policy lacks.
 func TestREADMEListsTheProvisionerCloudPermissions(t *testing.T) {
 	doc, dir := document(t)
@@ -296,7 +296,7 @@ func TestREADMEListsTheProvisionerCloudPermissions(t *testing.T) {
 	if len(granted) == 0 {
 		t.Fatal("found no ec2: or iam: action in ProvisionerFunction's policies")
 	}
-	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	readme, err := os.ReadFile(filepath.Join(dir, "docs", "provisioning.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,12 +306,70 @@ func TestREADMEListsTheProvisionerCloudPermissions(t *testing.T) {
 	}
 	for a := range granted {
 		if !listed[a] {
-			t.Errorf("template.yaml grants %s to the provisioner; the README's permissions table does not list it", a)
+			t.Errorf("template.yaml grants %s to the provisioner; the permissions table (docs/provisioning.md) does not list it", a)
 		}
 	}
 	for a := range listed {
 		if !granted[a] {
-			t.Errorf("the README lists %s; the provisioner's policy does not grant it", a)
+			t.Errorf("docs/provisioning.md lists %s; the provisioner's policy does not grant it", a)
+		}
+	}
+}
+
+// TestDocsLinksResolve: every relative link of the README, the CHANGELOG and docs/
+// names a file that exists, and every #anchor a heading of the file it points into.
+func TestDocsLinksResolve(t *testing.T) {
+	root := filepath.Join("..", "..")
+	docs, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files := append([]string{filepath.Join(root, "README.md"), filepath.Join(root, "CHANGELOG.md")}, docs...)
+	heading := regexp.MustCompile("(?m)^#+ (.*)$")
+	anchorOf := func(h string) string {
+		h = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(h, "`", "")))
+		h = regexp.MustCompile(`[^a-z0-9 _-]`).ReplaceAllString(h, "")
+		return strings.ReplaceAll(h, " ", "-")
+	}
+	anchors := map[string]map[string]bool{}
+	read := func(path string) (string, bool) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", false
+		}
+		if anchors[path] == nil {
+			anchors[path] = map[string]bool{}
+			for _, m := range heading.FindAllStringSubmatch(string(b), -1) {
+				anchors[path][anchorOf(m[1])] = true
+			}
+		}
+		return string(b), true
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	code := regexp.MustCompile("(?s)```.*?```|`[^`\n]*`") // code is not prose: its brackets are no links
+	for _, f := range files {
+		text, ok := read(f)
+		if !ok {
+			t.Fatalf("%s is missing", f)
+		}
+		text = code.ReplaceAllString(text, "")
+		for _, m := range link.FindAllStringSubmatch(text, -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			path, frag, _ := strings.Cut(target, "#")
+			into := f
+			if path != "" {
+				into = filepath.Join(filepath.Dir(f), path)
+				if _, err := os.Stat(into); err != nil {
+					t.Errorf("%s links to %s, which does not exist", f, target)
+					continue
+				}
+			}
+			if frag == "" || !strings.HasSuffix(into, ".md") {
+				continue
+			}
+			if _, ok := read(into); ok && !anchors[into][frag] {
+				t.Errorf("%s links to %s: no heading of %s has that anchor", f, target, into)
+			}
 		}
 	}
 }

@@ -58,7 +58,7 @@ type Service struct {
 	AnonymousScopes func(context.Context) []string
 	// Current serves today's worker-manager where it and v25 differ: a pool's
 	// config reads back with each launch config's launchConfigId (v25: exactly as
-	// written). See the README's differences table.
+	// written). See docs/migrating.md's differences table.
 	Current bool
 	Log     *slog.Logger
 	started time.Time

@@ -10,7 +10,7 @@ import (
 )
 
 // driverDocs writes the cloud drivers' options as markdown, from the drivers' own
-// help text; the README holds this output verbatim (a test checks it).
+// help text; docs/provisioning.md holds this output verbatim (a test checks it).
 func driverDocs(w io.Writer) {
 	for _, d := range cloud.Drivers() {
 		fmt.Fprintf(w, "#### `%s`: %s\n\n| option | default | what it does |\n|---|---|---|\n", d.Alias, d.Name)

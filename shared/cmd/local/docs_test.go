@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite README.md's drivers section from driverDocs")
+var update = flag.Bool("update", false, "rewrite docs/provisioning.md's drivers section from driverDocs")
 
 const (
 	docsBegin = "<!-- drivers:begin -->\n"
@@ -19,7 +19,7 @@ const (
 // TestREADMEDriverDocs keeps the README's cloud driver options equal to what the
 // registered drivers say about themselves.
 func TestREADMEDriverDocs(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "README.md")
+	path := filepath.Join("..", "..", "..", "docs", "provisioning.md")
 	readme, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestREADMEDriverDocs(t *testing.T) {
 	text := string(readme)
 	begin, end := strings.Index(text, docsBegin), strings.Index(text, docsEnd)
 	if begin < 0 || end < begin {
-		t.Fatalf("README.md lacks the %q ... %q markers", strings.TrimSpace(docsBegin), docsEnd)
+		t.Fatalf("docs/provisioning.md lacks the %q ... %q markers", strings.TrimSpace(docsBegin), docsEnd)
 	}
 	var want bytes.Buffer
 	driverDocs(&want)
@@ -47,5 +47,5 @@ func TestREADMEDriverDocs(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("README.md's drivers section differs from `go run ./shared/cmd/local docs`; run go test ./shared/cmd/local -run README -update\nwant:\n%s", want.String())
+	t.Errorf("docs/provisioning.md's drivers section differs from `go run ./shared/cmd/local docs`; run go test ./shared/cmd/local -run README -update\nwant:\n%s", want.String())
 }

@@ -7,7 +7,7 @@
 //	local client create ID -scope S ...    an API client (make client); see -h
 //	local status [-once]                   the fleet at a glance, refreshing (make status)
 //	local sim -trace FILE [-pool F] [-out D] a demand trace replayed against a pool (make sim)
-//	local docs                             the cloud drivers and their options (README)
+//	local docs                             the cloud drivers and their options (docs/provisioning.md)
 //	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
 package main
 
