@@ -51,7 +51,7 @@ func (it *iteration) decideTermination(ctx context.Context, t *target, pending f
 		}
 	}
 	sort.SliceStable(cands, func(a, b int) bool { return t.workers[cands[a]].Created.After(t.workers[cands[b]].Created) })
-	idle := it.idleTimeouts(t)
+	var idle func(string) time.Duration // read from the options only once a worker is surplus
 	for _, i := range cands {
 		w := t.workers[i]
 		terminate, reason, since := false, TerminateReasonNeeded, time.Time{}
@@ -61,6 +61,9 @@ func (it *iteration) decideTermination(ctx context.Context, t *target, pending f
 			since = w.SurplusSince
 			if since.IsZero() {
 				since = it.now
+			}
+			if idle == nil {
+				idle = it.idleTimeouts(t)
 			}
 			terminate = it.now.Sub(since) >= idle(w.OptionID)
 			reason = TerminateReasonGrace
