@@ -244,5 +244,5 @@ func (r *Recorder) Publish(ctx context.Context, events ...Event) error {
 func (r *Recorder) Events() []Recorded {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]Recorded(nil), r.events...)
+	return append([]Recorded{}, r.events...) // [] rather than null when none
 }
