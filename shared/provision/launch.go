@@ -187,9 +187,9 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		// Without demand figures, no worker is told it is surplus.
 		it.decideTermination(ctx, t, float64(pending), claimed, claimedKnown, running)
 	}
-	state := capacityState{pending: float64(pending), running: running, requested: requested, interrupted: interrupted,
-		idle: idle, stopping: t.stopping()}
-	change := it.p.Config.Policy.estimate(t.sizing, state)
+	state := CapacityState{Pending: float64(pending), Running: running, Requested: requested, Interrupted: interrupted,
+		Idle: idle, Stopping: t.stopping()}
+	change := it.p.Config.estimate(t.sizing, state)
 	// Interrupted workers do not satisfy demand, but they still count against
 	// maxCapacity until they are gone: maxCapacity is never exceeded.
 	headroom := t.sizing.MaxCapacity - running - requested - interrupted
@@ -222,7 +222,7 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		if round == 0 {
 			excluded = ex
 		}
-		allocs := it.p.Config.Policy.allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.p.Config, it.id)
+		allocs := it.p.Config.allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.id)
 		if len(allocs) == 0 {
 			break
 		}

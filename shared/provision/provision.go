@@ -104,8 +104,8 @@ type Config struct {
 	// trying until the next iteration, and never makes the iteration (and every
 	// other pool's next launch) wait on its failures.
 	MaxFailedLaunchesPerPool int
-	// Policy is the scaling policy (PolicyWorkerfleet; PolicyWorkerManager is the
-	// simulator's baseline).
+	// Policy, if set, replaces workerfleet's scaling policy (the simulator's
+	// baselines); nil is workerfleet's.
 	Policy Policy
 	// PoolMetrics adds each pool's figures to the CloudWatch metrics (seven metrics
 	// a pool, each billed monthly); without it the metrics are the fleet's totals,
@@ -161,9 +161,6 @@ func (c *Config) defaults() {
 	}
 	if c.MaxShare <= 0 || c.MaxShare > 1 {
 		c.MaxShare = 0.6
-	}
-	if c.Policy == "" {
-		c.Policy = PolicyWorkerfleet
 	}
 	if c.MaxLaunchesPerPool <= 0 {
 		c.MaxLaunchesPerPool = 250
