@@ -95,8 +95,9 @@ type Config struct {
 	// invocation).
 	ProvisionCadence time.Duration
 	// WorkerIdleTimeout is what pools' workers are told to idle at most where their
-	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
-	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
+	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 = each pool's own, chosen
+	// from its demand, provision.DefaultWorkerIdleTimeout until the process knows
+	// enough of it; "off" or negative = nothing is added).
 	WorkerIdleTimeout time.Duration
 	// AnonymousScopes are what every caller of the worker-manager API holds
 	// (ANONYMOUS_SCOPES, space- or comma-separated; unset:
@@ -753,7 +754,7 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	return &provision.Provisioner{
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
-			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
+			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(), IdleTimeouts: a.idleTimeouts(),
 			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent, PoolMetrics: a.Config.PoolMetrics},
 	}, nil
 }
@@ -768,6 +769,16 @@ func (a *App) workerIdleTimeout() time.Duration {
 	default:
 		return d
 	}
+}
+
+// idleTimeouts chooses each pool's idle timeout from its own demand unless
+// WORKER_IDLE_TIMEOUT sets one for all (or off); pools the process knows too
+// little of get provision.DefaultWorkerIdleTimeout.
+func (a *App) idleTimeouts() *provision.IdleTimeouts {
+	if a.Config.WorkerIdleTimeout != 0 {
+		return nil
+	}
+	return &provision.IdleTimeouts{Fallback: provision.DefaultWorkerIdleTimeout}
 }
 
 // cadence is the provisioner's cadence inside an invocation.

@@ -184,6 +184,7 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		idle = math.Max(0, running-claimed)
 	}
 	if demandKnown {
+		it.observeDemand(t, float64(pending), claimed)
 		// Without demand figures, no worker is told it is surplus.
 		it.decideTermination(ctx, t, float64(pending), claimed, claimedKnown, running)
 	}
@@ -361,7 +362,7 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 
 func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocation, round int) int {
 	token := it.launchToken(t, a, round, 0)
-	opt := withIdleTimeout(a.c.opt, it.p.Config.WorkerIdleTimeout)
+	opt := withIdleTimeout(a.c.opt, it.idleTimeout(t))
 	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), opt)
 	if err == nil && it.p.Config.CurrentWorkerManager && opt.LaunchConfigID != "" {
 		userData, err = pool.WithUserDataMember(userData, "launchConfigId", opt.LaunchConfigID)

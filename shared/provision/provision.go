@@ -115,6 +115,10 @@ type Config struct {
 	// workerConfig.idleTimeoutSecs where their pool's workerConfig sets none (see
 	// DefaultWorkerIdleTimeout); 0 leaves workers to their own default.
 	WorkerIdleTimeout time.Duration
+	// IdleTimeouts, if set, chooses each pool's idle timeout from its own demand
+	// (see IdleTimeouts); WorkerIdleTimeout is then the timeout of pools it knows
+	// too little of.
+	IdleTimeouts *IdleTimeouts
 	// CurrentWorkerManager launches pools' workers as today's worker-manager does
 	// where v25's differs: their workerGroup is their launch config's region (v25:
 	// the providerId), and their user data names their launchConfigId. Workers keep
