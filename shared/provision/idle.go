@@ -8,7 +8,7 @@ import (
 )
 
 // IdleTimeouts chooses each pool's workers' idle timeout from the pool's own
-// recent gaps between task arrivals and the cost of a relaunch (its workers' boot
+// recent demand and the cost of a relaunch (its workers' boot
 // time, measured from their records, and a stop): see package idletimeout.
 type IdleTimeouts = idletimeout.Pools
 

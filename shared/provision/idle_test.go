@@ -15,7 +15,7 @@ import (
 func TestIdleTimeoutsPerPool(t *testing.T) {
 	e := newEnv(t)
 	e.p.Config.WorkerIdleTimeout = 5 * time.Minute
-	e.p.Config.IdleTimeouts = &IdleTimeouts{Fallback: 5 * time.Minute, MinGaps: 3, StopCost: time.Minute}
+	e.p.Config.IdleTimeouts = &IdleTimeouts{Fallback: 5 * time.Minute, MinSpan: 5 * time.Minute, StopCost: time.Minute}
 	e.awsPool("proj/idle", 0, 50)
 	idleOf := func(inst cloud.Instance) float64 {
 		t.Helper()
@@ -46,17 +46,22 @@ func TestIdleTimeoutsPerPool(t *testing.T) {
 	if got := idleOf(newest()); got != 300 {
 		t.Errorf("first launch: idleTimeoutSecs %v, want the fallback 300", got)
 	}
-	// Workers take 30 s to register; a task arrives every 90 s: a relaunch
-	// (30 s boot, 60 s stop) costs more than waiting for the next task.
-	e.advance(30 * time.Second)
-	e.register("proj/idle", 1)
-	for i := 2; i <= 6; i++ {
-		e.advance(90 * time.Second)
-		e.demand.set("proj/idle", int64(i))
-		e.iterate()
-		e.register("proj/idle", 10)
+	// Workers take 60 s to register; 3 tasks come for a minute, then none for
+	// 90 s, again and again: a relaunch (60 s boot, 60 s stop) costs more than
+	// waiting the gap out, so the pool's workers are told to wait it.
+	e.advance(60 * time.Second)
+	e.register("proj/idle", 10)
+	for range 6 {
+		for _, d := range []int64{3, 3, 0, 0, 0} {
+			e.demand.set("proj/idle", d)
+			e.iterate()
+			e.register("proj/idle", 10)
+			e.advance(30 * time.Second)
+		}
 	}
-	if got := idleOf(newest()); got != 90 {
-		t.Errorf("after arrivals every 90 s: idleTimeoutSecs %v, want 90", got)
+	e.demand.set("proj/idle", 4)
+	e.iterate()
+	if got := idleOf(newest()); got < 90 || got > 180 {
+		t.Errorf("after gaps of 90 s: idleTimeoutSecs %v, want 90 to 180", got)
 	}
 }
