@@ -254,7 +254,16 @@ func (e *emulation) startBuilt(ctx context.Context, id, bin string, output io.Wr
 // invocation's init and invoke durations and peak memory.
 func invokeEmulated(ctx context.Context, id string, event []byte) error {
 	fmt.Fprintf(os.Stderr, "invoking %s's bootstrap under the Lambda Runtime Interface Emulator\n", id)
-	e, err := newEmulation(ctx, true, os.Stderr)
+	useStack := true
+	if ownsTables(id) {
+		useStack = false
+		if st, err := readState(); err == nil {
+			fmt.Fprintln(os.Stderr, ownTablesReason(id, st.RootURL))
+		} else {
+			fmt.Fprintln(os.Stderr, "tables: fresh ones in a DynamoDB Local of its own")
+		}
+	}
+	e, err := newEmulation(ctx, useStack, os.Stderr)
 	if err != nil {
 		return err
 	}

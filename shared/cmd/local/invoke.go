@@ -62,6 +62,10 @@ func invoke(ctx context.Context, args []string) error {
 	if err != nil && !errors.Is(err, errNoStack) {
 		return err
 	}
+	if err == nil && ownsTables(id) {
+		fmt.Fprintf(os.Stderr, "%s\n", ownTablesReason(id, st.RootURL))
+		err = errNoStack
+	}
 	if err == nil {
 		fmt.Fprintf(os.Stderr, "invoking %s against the running local stack's tables (%s)\n", id, st.RootURL)
 		cfg.DynamoDBEndpoint, cfg.DynamoDBAccessKeyID = st.DynamoDBEndpoint, st.DynamoDBKeyID
@@ -69,7 +73,7 @@ func invoke(ctx context.Context, args []string) error {
 		cfg.RootURL, cfg.TaskclusterRootURL = st.RootURL, st.RootURL
 		cfg.Tables = store.LogicalIDs
 	} else {
-		fmt.Fprintf(os.Stderr, "no local stack is running: invoking %s against fresh tables in a DynamoDB Local of its own\n", id)
+		fmt.Fprintf(os.Stderr, "invoking %s against fresh tables in a DynamoDB Local of its own\n", id)
 		srv, err := dynamolocal.Start(ctx)
 		if err != nil {
 			return err
@@ -154,6 +158,22 @@ func invokeEC2Events(ctx context.Context, a *app.App, ev events.CloudWatchEvent)
 		fmt.Printf("%s: not an event this function uses (%s)\n", outcome, e.DetailType)
 	}
 	return nil
+}
+
+// ownsTables tells whether a function, invoked by make invoke, must have tables of
+// its own even while a local stack runs. The provisioner does: invoked here it runs
+// against a cloud of its own (moto, or a fresh fake cloud in-process), where none of
+// the stack's instances exist, so on the stack's tables it would mark the stack's
+// workers gone, terminate their instances through the stack's own provisioner and
+// record launches the stack's cloud never made. The other functions read and write
+// only the tables (ec2-events applies an event to the worker it names, which is what
+// the walkthrough asks of it), so they use the running stack's.
+func ownsTables(id string) bool { return id == "ProvisionerFunction" }
+
+// ownTablesReason says why a function leaves the running stack's tables alone.
+func ownTablesReason(id, rootURL string) string {
+	return fmt.Sprintf("tables: fresh ones in a DynamoDB Local of its own, not the running stack's (%s): %s runs here against a cloud of its own, "+
+		"where the stack's instances do not exist, and must not touch the stack's workers (the stack runs its own provisioner)", rootURL, id)
 }
 
 var kebab = regexp.MustCompile(`([a-z0-9])([A-Z])`)
