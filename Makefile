@@ -65,38 +65,44 @@ $(LOCAL_BIN): FORCE
 
 FORCE:
 
+# A failing everyday command has said what is wrong in one line ("error: ..."); make
+# would add "make: *** [Makefile:NN: run] Error 1" and exit 2. So a failing recipe ends
+# make itself with SIGPIPE, the one fatal signal make has no handler for and shells do
+# not announce: the exit status is 141 and the command's line is the only one.
+# ($(LOCAL_BIN) itself exits 1.) Usage: @cmd || { $(quiet-failure); }
+quiet-failure = rc=$$?; kill -PIPE $$PPID; exit $$rc
+usage-failure = kill -PIPE $$PPID; exit 2
+
 ## run: the whole system on this machine, in the foreground; Ctrl-C stops all of it.
 ## TC_ROOT_URL, TC_CLIENT_ID and TC_ACCESS_TOKEN run it in Taskcluster mode (docs/taskcluster.md).
 run: $(LOCAL_BIN)
-	@exec $(LOCAL_BIN) run
+	@$(LOCAL_BIN) run || { $(quiet-failure); }
 
 ## invoke: run one function's built bootstrap once on a sample event under the Lambda Runtime Interface Emulator, against the local tables (IN_PROCESS=1: call the handler in-process).
 invoke: $(LOCAL_BIN)
-	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json [IN_PROCESS=1]"; exit 2; }
-	@test -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json [IN_PROCESS=1]"; exit 2; }
-	@exec $(LOCAL_BIN) invoke -function "$(FN)" -event "$(EVENT)" $(if $(IN_PROCESS),-in-process)
+	@test -n "$(FN)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json [IN_PROCESS=1]" >&2; $(usage-failure); }
+	@test -n "$(EVENT)" || { echo "usage: make invoke FN=<function> EVENT=events/<file>.json [IN_PROCESS=1]" >&2; $(usage-failure); }
+	@$(LOCAL_BIN) invoke -function "$(FN)" -event "$(EVENT)" $(if $(IN_PROCESS),-in-process) || { $(quiet-failure); }
 
 ## coldstart: per function, the median init duration of N (default 7) cold starts under the emulator, and the bootstrap sizes.
 coldstart: $(LOCAL_BIN)
-	@exec $(LOCAL_BIN) coldstart -n "$(or $(N),7)" $(if $(FN),-function "$(FN)")
+	@$(LOCAL_BIN) coldstart -n "$(or $(N),7)" $(if $(FN),-function "$(FN)") || { $(quiet-failure); }
 
 ## api: one API call, Hawk-signed with the running stack's root credentials: ARGS='METHOD PATH|URL [JSON|@FILE|-]'.
 # ARGS reaches the command through the environment (make puts command-line variables
 # there), so the JSON's quotes survive; the command splits it itself. A non-2xx answer
-# must fail the call without make's "*** [api] Error 1" line, which make prints for
-# every failing recipe: so the recipe ends make itself with SIGPIPE, the one fatal
-# signal make has no handler for and shells do not announce (exit status 141).
+# fails the call with status 141 and no line of make's (quiet-failure, above).
 api: $(LOCAL_BIN)
-	@test -n "$$ARGS" || { echo "usage: make api ARGS='METHOD PATH|URL [JSON|@FILE|-]'" >&2; exit 2; }
-	@$(LOCAL_BIN) api || { rc=$$?; kill -PIPE $$PPID; exit $$rc; }
+	@test -n "$$ARGS" || { echo "usage: make api ARGS='METHOD PATH|URL [JSON|@FILE|-]'" >&2; $(usage-failure); }
+	@$(LOCAL_BIN) api || { $(quiet-failure); }
 
 ## status: the fleet at a glance (pools, capacities, pending tasks, errors, last iteration), refreshing; the same as the page at the root URL.
 status: $(LOCAL_BIN)
-	@exec $(LOCAL_BIN) status $(ARGS)
+	@$(LOCAL_BIN) status $(ARGS) || { $(quiet-failure); }
 
 ## client: create an API client in the local stack's tables (or a deployment's; see README).
 client: $(LOCAL_BIN)
-	@exec $(LOCAL_BIN) client $(ARGS)
+	@$(LOCAL_BIN) client $(ARGS) || { $(quiet-failure); }
 
 ## sim: replay a demand trace against a worker pool, workerfleet vs worker-manager (SIM_ARGS: more options, see -h).
 sim: $(LOCAL_BIN)

@@ -89,6 +89,9 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// DefaultPort is the local stack's port unless PORT says otherwise.
+const DefaultPort = 8080
+
 // TaskclusterMode reports whether the stack runs against an upstream Taskcluster
 // deployment.
 func (o *Options) TaskclusterMode() bool { return o.TaskclusterRootURL != "" }
@@ -106,7 +109,7 @@ func (o *Options) checkTaskcluster() error {
 
 func (o *Options) defaults() {
 	if o.Port == 0 {
-		o.Port = 8080
+		o.Port = DefaultPort
 	}
 	if o.RootClientID == "" {
 		o.RootClientID = "root"
@@ -519,10 +522,17 @@ func (s *Stack) Banner() string {
 	} else {
 		where.WriteString("  tables              in memory, gone at Ctrl-C (PERSIST=1 keeps them)\n")
 	}
-	fmt.Fprintf(&b, strings.NewReplacer("<queue line>", queueLine, "<pending hint>", pendingHint, "<where>\n", where.String()).Replace(`
+	// make api, make status and make client find the stack on 8080 by themselves (or
+	// the only one running); on another port, PORT= picks it whatever else runs.
+	makeEnv := ""
+	if s.Port != 0 && s.Port != DefaultPort {
+		makeEnv = fmt.Sprintf("PORT=%d ", s.Port)
+	}
+	fmt.Fprintf(&b, strings.NewReplacer("<queue line>", queueLine, "<pending hint>", pendingHint, "<where>\n", where.String(),
+		"<make env>", makeEnv).Replace(`
 
   root URL            %[1]s
-  status page         %[1]s/   (make status in a terminal)
+  status page         %[1]s/   (<make env>make status in a terminal)
   aws-provisioner     %[1]s/api/aws-provisioner/v1   (BaseURL of the v19 client)
   worker-manager      %[1]s/api/worker-manager/v1
   <queue line>
@@ -534,7 +544,7 @@ func (s *Stack) Banner() string {
 
 Try it (the README walks through it, and writes pool.json first):
   curl %[1]s/api/worker-manager/v1/providers
-  make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
+  <make env>make api ARGS='PUT /api/worker-manager/v1/worker-pool/proj-ci%%2Flinux @pool.json'
   <pending hint>
   curl %[1]s/api/worker-manager/v1/workers/proj-ci%%2Flinux
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,5 +172,26 @@ func TestBannerInTaskclusterMode(t *testing.T) {
 	s.Options = Options{RootClientID: "root", RootAccessToken: "tok", ProvisionInterval: time.Second}
 	if b := s.Banner(); !strings.Contains(b, "fake queue          http://127.0.0.1:8080/api/queue/v1/pending/") || strings.Contains(b, "Taskcluster mode") {
 		t.Errorf("standalone banner:\n%s", b)
+	}
+}
+
+// TestBannerNamesTheStacksPort: on another port than 8080, the banner's make
+// commands carry PORT=, which finds that stack whatever else runs; on 8080 they
+// need none.
+func TestBannerNamesTheStacksPort(t *testing.T) {
+	for _, tt := range []struct {
+		port       int
+		want, lack string
+	}{
+		{8080, "\n  make api ARGS='PUT", "PORT="},
+		{9000, "\n  PORT=9000 make api ARGS='PUT", ""},
+		{9000, "(PORT=9000 make status in a terminal)", ""},
+	} {
+		s := &Stack{Options: Options{Port: tt.port, RootClientID: "root", RootAccessToken: "tok", ProvisionInterval: time.Second},
+			URL: fmt.Sprintf("http://127.0.0.1:%d", tt.port)}
+		b := s.Banner()
+		if !strings.Contains(b, tt.want) || (tt.lack != "" && strings.Contains(b, tt.lack)) {
+			t.Errorf("port %d: banner lacks %q (or shows %q):\n%s", tt.port, tt.want, tt.lack, b)
+		}
 	}
 }

@@ -38,6 +38,10 @@ func main() {
 	}
 	// Every component without a logger of its own (the EC2 driver, the official
 	// clients' standard log lines) logs at LOG_LEVEL too.
+	if _, err := logLevel(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
 	slog.SetDefault(logger())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -119,28 +123,61 @@ func durationEnv(name string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-func logger() *slog.Logger {
-	level := slog.LevelWarn
-	switch strings.ToUpper(os.Getenv("LOG_LEVEL")) {
-	case "DEBUG":
-		level = slog.LevelDebug
-	case "INFO":
-		level = slog.LevelInfo
-	case "ERROR":
-		level = slog.LevelError
+// boolEnv reads an on/off setting: unset is def; 1, true, 0 and false (any case)
+// are what they say; anything else is an error naming the setting rather than a
+// guess at what was meant.
+func boolEnv(name string, def bool) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
 	}
+	switch strings.ToLower(v) {
+	case "1", "true":
+		return true, nil
+	case "0", "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s=%q: use 1 or 0 (or true or false)", name, v)
+}
+
+// logLevel is LOG_LEVEL's level: debug, info, warn (the default) or error.
+func logLevel() (slog.Level, error) {
+	switch v := os.Getenv("LOG_LEVEL"); strings.ToLower(v) {
+	case "", "warn":
+		return slog.LevelWarn, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "error":
+		return slog.LevelError, nil
+	default:
+		return 0, fmt.Errorf("LOG_LEVEL=%q: use debug, info, warn or error", v)
+	}
+}
+
+// logger logs at LOG_LEVEL (main has checked it).
+func logger() *slog.Logger {
+	level, _ := logLevel()
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 func run(ctx context.Context) error {
 	o := localstack.Options{
 		RootClientID: env("ROOT_CLIENT_ID", "root"), RootAccessToken: os.Getenv("ROOT_ACCESS_TOKEN"),
-		Cloud: env("CLOUD", "fake"), SimulateWorkers: env("SIMULATE_WORKERS", "true") != "false", Log: logger(),
+		Cloud: env("CLOUD", "fake"), Log: logger(),
 		// Taskcluster mode (README): the deployment, and the client it acts as there.
 		TaskclusterRootURL: os.Getenv("TC_ROOT_URL"), TaskclusterClientID: os.Getenv("TC_CLIENT_ID"),
 		TaskclusterAccessToken: os.Getenv("TC_ACCESS_TOKEN"),
 	}
 	var err error
+	if o.SimulateWorkers, err = boolEnv("SIMULATE_WORKERS", true); err != nil {
+		return err
+	}
+	persist, err := boolEnv("PERSIST", false)
+	if err != nil {
+		return err
+	}
 	if o.Port, err = strconv.Atoi(env("PORT", "8080")); err != nil {
 		return fmt.Errorf("PORT=%q is not a number", os.Getenv("PORT"))
 	}
@@ -165,7 +202,7 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("SEED=%q is not a number", s)
 		}
 	}
-	if p := os.Getenv("PERSIST"); p != "" && p != "0" && p != "false" {
+	if persist {
 		dir, err := dynamolocal.CacheDir()
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -52,6 +53,9 @@ func TestRunStartupMistakes(t *testing.T) {
 		{"bad FAKE_CLOUD", []string{"FAKE_CLOUD={\"capacityErrorRate\": 7}"}, "FAKE_CLOUD"},
 		{"FAKE_CLOUD not JSON", []string{"FAKE_CLOUD=fast"}, "FAKE_CLOUD"},
 		{"PORT not a number", []string{"PORT=eighty"}, `PORT="eighty" is not a number`},
+		{"LOG_LEVEL unknown", []string{"LOG_LEVEL=loud"}, `LOG_LEVEL="loud": use debug, info, warn or error`},
+		{"SIMULATE_WORKERS not on or off", []string{"SIMULATE_WORKERS=maybe"}, `SIMULATE_WORKERS="maybe": use 1 or 0`},
+		{"PERSIST not on or off", []string{"PERSIST=yes"}, `PERSIST="yes": use 1 or 0`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			marker := randomMarker(t)
@@ -111,4 +115,45 @@ func processesWith(t *testing.T, marker string) []string {
 		}
 	}
 	return out
+}
+
+// TestMakeTargetMistakesAreOneLine: through make, as the README runs them, a mistake
+// prints the command's one line and nothing of make's ("make: *** [...] Error 1"),
+// and the exit status is the one the README gives (141; the command itself exits 1).
+func TestMakeTargetMistakesAreOneLine(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	root := filepath.Join("..", "..", "..")
+	bin := filepath.Join(t.TempDir(), "workerfleet-local")
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"run with a bad setting", []string{"run"}, []string{"LOG_LEVEL=loud"}, `error: LOG_LEVEL="loud": use debug, info, warn or error`},
+		{"invoke without FN", []string{"invoke"}, nil, "usage: make invoke FN=<function>"},
+		{"invoke of no function", []string{"invoke", "FN=nothing", "EVENT=events/provisioner.json"}, nil, "error: FN must name a function"},
+		{"api without ARGS", []string{"api"}, []string{"ARGS="}, "usage: make api"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command("make", append([]string{"--no-print-directory", "-C", root, "LOCAL_BIN=" + bin}, tt.args...)...)
+			cmd.Env = append(os.Environ(), tt.env...)
+			var stderr, stdout bytes.Buffer
+			cmd.Stderr, cmd.Stdout = &stderr, &stdout
+			err := cmd.Run()
+			// A shell reports a process ended by SIGPIPE as status 141.
+			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGPIPE {
+				t.Errorf("make ended with %v, want SIGPIPE (status 141 in a shell)", err)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+			if len(lines) != 1 || !strings.HasPrefix(lines[0], tt.want) {
+				t.Errorf("stderr:\n%s\nwant one line starting %q", stderr.String(), tt.want)
+			}
+			if strings.Contains(stderr.String()+stdout.String(), "make: ***") {
+				t.Errorf("make's own error line is there:\n%s%s", stdout.String(), stderr.String())
+			}
+		})
+	}
 }
