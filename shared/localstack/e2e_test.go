@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/motoserver"
 	"github.com/workerfleet/workerfleet/shared/pool"
@@ -292,5 +294,44 @@ func TestStatusPageInHeadlessChromium(t *testing.T) {
 	}
 	if n := bytes.Count(dom, []byte("<polyline")); n != 9 {
 		t.Errorf("%d chart lines, want 3 per pool:\n%s", n, dom)
+	}
+}
+
+// TestPersistedStackRestartsWithoutGhostsOrLostTasks: a kept stack (PERSIST) stopped
+// with workers busy starts again with its cloud empty. Its records of those workers
+// are stopped at once (they showed "running" for the provisioner's 10-minute grace
+// before, with no instance behind them), and the fake queue's tasks, the pending
+// ones and those the workers were running, are pending again (they were lost).
+func TestPersistedStackRestartsWithoutGhostsOrLostTasks(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	first, out := startStack(t, Options{DataDir: dir, SimulateWorkers: true})
+	createPool(t, first, "proj-ci/kept")
+	first.Queue.SetHeld("proj-ci", "kept", 10, true)
+	busy := waitRunning(t, first, "proj-ci/kept", 2, out)
+	for deadline := time.Now().Add(30 * time.Second); first.Queue.Pending("proj-ci", "kept") != 8; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the two workers did not take a task each: %+v", first.Queue.List())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	first.Close()
+
+	second, out := startStack(t, Options{DataDir: dir, SimulateWorkers: false})
+	for _, w := range busy {
+		got, err := second.App.Store.Worker(ctx, "proj-ci/kept", w.WorkerGroup, w.WorkerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != store.Stopped || got.StopReason != ReasonRestarted {
+			t.Errorf("worker %s after the restart: %s (%q), want stopped (%q)", w.WorkerID, got.State, got.StopReason, ReasonRestarted)
+		}
+	}
+	if !strings.Contains(out.String(), "kept tables: 2 workers of the last run are now stopped") {
+		t.Errorf("the restart does not say what it did:\n%s", out.String())
+	}
+	want := []QueueCount{{ProvisionerID: "proj-ci", WorkerType: "kept", PendingTasks: 10, Hold: true}}
+	if diff := cmp.Diff(want, second.Queue.List()); diff != "" {
+		t.Errorf("the fake queue after the restart (-want +got):\n%s", diff)
 	}
 }

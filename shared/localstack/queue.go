@@ -2,8 +2,11 @@ package localstack
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -13,20 +16,40 @@ import (
 // queue does (GET /api/queue/v1/pending/<provisionerId>/<workerType>), its counts are
 // set through PUT /local/queue/pending/<provisionerId>/<workerType>, and simulated
 // workers claim tasks from it.
+//
+// A queue may be held: its claimed tasks then run until it is released (a PUT
+// without "hold"), however long that takes, so that demand waits for a person
+// following the walkthrough rather than finishing in a minute.
 type Queue struct {
 	mu      sync.Mutex
 	pending map[string]int64 // "provisionerId/workerType" -> tasks
+	running map[string]int64 // claimed and not yet completed or given back
+	held    map[string]bool
 }
 
 // NewQueue returns an empty queue.
-func NewQueue() *Queue { return &Queue{pending: map[string]int64{}} }
+func NewQueue() *Queue {
+	return &Queue{pending: map[string]int64{}, running: map[string]int64{}, held: map[string]bool{}}
+}
 
 func queueKey(provisionerID, workerType string) string { return provisionerID + "/" + workerType }
 
-// Set sets the number of pending tasks of a queue.
+// Set sets the number of pending tasks of a queue, and releases its tasks.
 func (q *Queue) Set(provisionerID, workerType string, n int64) {
+	q.SetHeld(provisionerID, workerType, n, false)
+}
+
+// SetHeld sets the number of pending tasks of a queue and whether its claimed tasks
+// run until it is released (held) or finish as usual.
+func (q *Queue) SetHeld(provisionerID, workerType string, n int64, held bool) {
 	q.mu.Lock()
-	q.pending[queueKey(provisionerID, workerType)] = n
+	k := queueKey(provisionerID, workerType)
+	q.pending[k] = n
+	if held {
+		q.held[k] = true
+	} else {
+		delete(q.held, k)
+	}
 	q.mu.Unlock()
 }
 
@@ -37,14 +60,42 @@ func (q *Queue) Pending(provisionerID, workerType string) int64 {
 	return q.pending[queueKey(provisionerID, workerType)]
 }
 
-// Claim takes up to n pending tasks and returns how many it took.
+// Claim takes up to n pending tasks and returns how many it took; they run until
+// Complete or GiveBack.
 func (q *Queue) Claim(provisionerID, workerType string, n int64) int64 {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	k := queueKey(provisionerID, workerType)
-	got := min(n, q.pending[k])
+	got := max(0, min(n, q.pending[k]))
 	q.pending[k] -= got
+	q.running[k] += got
 	return got
+}
+
+// Complete ends one claimed task, unless the queue is held: it reports false then,
+// and the task keeps running.
+func (q *Queue) Complete(provisionerID, workerType string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := queueKey(provisionerID, workerType)
+	if q.held[k] {
+		return false
+	}
+	if q.running[k] > 0 {
+		q.running[k]--
+	}
+	return true
+}
+
+// GiveBack returns n claimed tasks to pending, as Taskcluster's queue does when a
+// task's worker disappears and its claim expires (here at once).
+func (q *Queue) GiveBack(provisionerID, workerType string, n int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := queueKey(provisionerID, workerType)
+	n = min(n, q.running[k])
+	q.running[k] -= n
+	q.pending[k] += n
 }
 
 // Counts returns every queue's pending tasks.
@@ -56,6 +107,76 @@ func (q *Queue) Counts() map[string]int64 {
 		out[k] = v
 	}
 	return out
+}
+
+// QueueCount is one queue's figures, as GET /local/queue/pending lists them and
+// a kept stack saves them.
+type QueueCount struct {
+	ProvisionerID string `json:"provisionerId"`
+	WorkerType    string `json:"workerType"`
+	PendingTasks  int64  `json:"pendingTasks"`
+	RunningTasks  int64  `json:"runningTasks"`
+	Hold          bool   `json:"hold"`
+}
+
+// List returns every queue's figures, sorted.
+func (q *Queue) List() []QueueCount {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	keys := map[string]bool{}
+	for k := range q.pending {
+		keys[k] = true
+	}
+	for k := range q.running {
+		keys[k] = true
+	}
+	out := make([]QueueCount, 0, len(keys))
+	for k := range keys {
+		p, wt, _ := strings.Cut(k, "/")
+		out = append(out, QueueCount{ProvisionerID: p, WorkerType: wt, PendingTasks: q.pending[k], RunningTasks: q.running[k], Hold: q.held[k]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return queueKey(out[i].ProvisionerID, out[i].WorkerType) < queueKey(out[j].ProvisionerID, out[j].WorkerType)
+	})
+	return out
+}
+
+// Save writes the queue's counts to path, every running task counted as pending
+// again (its worker goes with the stack, and its claim would expire), so that a kept
+// stack (PERSIST) starts again with the demand it stopped with.
+func (q *Queue) Save(path string) error {
+	counts := q.List()
+	for i := range counts {
+		counts[i].PendingTasks += counts[i].RunningTasks
+		counts[i].RunningTasks = 0
+	}
+	data, err := json.MarshalIndent(counts, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("keep the fake queue's pending tasks: %w", err)
+	}
+	return nil
+}
+
+// Load reads what Save wrote; a missing file is an empty queue.
+func (q *Queue) Load(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the fake queue's kept pending tasks: %w", err)
+	}
+	var counts []QueueCount
+	if err := json.Unmarshal(data, &counts); err != nil {
+		return fmt.Errorf("read the fake queue's kept pending tasks (%s): %w", path, err)
+	}
+	for _, c := range counts {
+		q.SetHeld(c.ProvisionerID, c.WorkerType, c.PendingTasks+c.RunningTasks, c.Hold)
+	}
+	return nil
 }
 
 // splitQueue reads <provisionerId>/<workerType> from an escaped path (a workerType
@@ -93,18 +214,7 @@ func (q *Queue) ServeTaskcluster(w http.ResponseWriter, r *http.Request) {
 func (q *Queue) ServeControl(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/local/queue/pending")
 	if r.Method == "GET" && (rest == "" || rest == "/") {
-		counts := q.Counts()
-		keys := make([]string, 0, len(counts))
-		for k := range counts {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		out := make([]map[string]any, 0, len(keys))
-		for _, k := range keys {
-			p, wt, _ := strings.Cut(k, "/")
-			out = append(out, map[string]any{"provisionerId": p, "workerType": wt, "pendingTasks": counts[k]})
-		}
-		writeJSON(w, 200, out)
+		writeJSON(w, 200, q.List())
 		return
 	}
 	p, wt, ok := splitQueue(rest)
@@ -114,15 +224,20 @@ func (q *Queue) ServeControl(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		PendingTasks *int64 `json:"pendingTasks"`
+		Hold         bool   `json:"hold"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil || body.PendingTasks == nil || *body.PendingTasks < 0 {
-		writeJSON(w, 400, map[string]string{"code": "InputValidationError", "message": `body must be {"pendingTasks": <integer >= 0>}`})
+		writeJSON(w, 400, map[string]string{"code": "InputValidationError", "message": `body must be {"pendingTasks": <integer >= 0>} or {"pendingTasks": <integer >= 0>, "hold": true}`})
 		return
 	}
-	q.Set(p, wt, *body.PendingTasks)
-	writeJSON(w, 200, map[string]any{"provisionerId": p, "workerType": wt, "pendingTasks": *body.PendingTasks})
+	q.SetHeld(p, wt, *body.PendingTasks, body.Hold)
+	out := map[string]any{"provisionerId": p, "workerType": wt, "pendingTasks": *body.PendingTasks}
+	if body.Hold {
+		out["hold"] = true
+	}
+	writeJSON(w, 200, out)
 }
 
 // writeJSON answers v as JSON, without HTML escaping ("<" stays "<" in what people read).

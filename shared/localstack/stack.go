@@ -288,6 +288,23 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 			s.fleet.Run(runCtx, time.Second, func(id string) { s.Sim.Boot(runCtx, id) })
 		}()
 	}
+	if o.DataDir != "" {
+		// The cloud (fake or moto) starts empty: every instance the kept records name
+		// went with the last run. Say so now rather than after the provisioner's
+		// grace for unlisted instances (10 minutes of ghost workers).
+		n, err := s.forgetLostWorkers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			s.say("kept tables: %d workers of the last run are now stopped (%s)", n, ReasonRestarted)
+		}
+		if !o.TaskclusterMode() {
+			if err := s.Queue.Load(s.queueFile()); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if s.Fake != nil && o.DataDir != "" {
 		// Kept tables name the instances of earlier runs; a fresh fake cloud with the
 		// same seed would issue those ids again, and their old records would claim
@@ -473,11 +490,75 @@ func (s *Stack) Close() {
 		if s.Sim != nil {
 			s.Sim.Wait()
 		}
+		if s.DataDir != "" && s.App != nil && !s.TaskclusterMode() {
+			// The workers are gone; what they ran is pending again next time.
+			if err := s.Queue.Save(s.queueFile()); err != nil {
+				s.Log.Warn("local stack", "error", err.Error())
+			}
+		}
 		s.ddb.Stop()
 		if s.moto != nil {
 			s.moto.Stop()
 		}
 	})
+}
+
+// ReasonRestarted is the stop reason of the workers a kept stack (PERSIST) finds
+// at start: its cloud starts empty, so their instances are gone.
+const ReasonRestarted = "the local stack restarted, and its cloud starts empty"
+
+// queueFile is where a kept stack keeps the fake queue's counts.
+func (s *Stack) queueFile() string { return filepath.Join(s.DataDir, "queue.json") }
+
+// forgetLostWorkers marks stopped every live worker record of every worker pool and
+// worker type, and returns how many it marked: at the start of a kept stack no
+// instance of the last run exists any more.
+func (s *Stack) forgetLostWorkers(ctx context.Context) (int, error) {
+	st := s.App.Store
+	var pools []string
+	for page := (store.Page{}); ; {
+		ps, next, err := st.ListWorkerPools(ctx, page)
+		if err != nil {
+			return 0, fmt.Errorf("kept tables: list worker pools: %w", err)
+		}
+		for _, p := range ps {
+			pools = append(pools, p.WorkerPoolID)
+		}
+		if next == "" {
+			break
+		}
+		page.Token = next
+	}
+	wts, err := st.WorkerTypes(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("kept tables: list worker types: %w", err)
+	}
+	for _, wt := range wts {
+		pools = append(pools, store.WorkerTypePool(wt.Name))
+	}
+	n := 0
+	for _, p := range pools {
+		ws, err := st.LiveWorkers(ctx, p)
+		if err != nil {
+			return n, fmt.Errorf("kept tables: %w", err)
+		}
+		for _, w := range ws {
+			marked := false
+			_, err := st.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
+				if marked = w.MarkStopped(st.Now(), ReasonRestarted); !marked {
+					return store.ErrNoChange
+				}
+				return nil
+			})
+			if err != nil {
+				return n, fmt.Errorf("kept tables: worker %s of %s: %w", w.WorkerID, p, err)
+			}
+			if marked {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 // Banner is what `make run` prints once the stack is ready: where everything is,

@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -33,9 +34,15 @@ type ClaimedTask struct {
 type TaskSource interface {
 	// Claim takes up to capacity tasks for w.
 	Claim(ctx context.Context, w SimulatedWorker, capacity int64) ([]ClaimedTask, error)
-	// Complete reports a claimed task's run as done.
+	// Complete reports a claimed task's run as done; ErrTaskRunning means the task
+	// is not done yet (a held fake queue), and the worker keeps running it.
 	Complete(ctx context.Context, w SimulatedWorker, t ClaimedTask) error
+	// GiveBack is a worker's instance gone with the task unfinished.
+	GiveBack(ctx context.Context, w SimulatedWorker, t ClaimedTask)
 }
+
+// ErrTaskRunning is Complete's answer for a task that runs on.
+var ErrTaskRunning = errors.New("the task is still running")
 
 // fakeQueueTasks takes work from the fake queue's pending counts.
 type fakeQueueTasks struct{ q *Queue }
@@ -44,7 +51,18 @@ func (f fakeQueueTasks) Claim(_ context.Context, w SimulatedWorker, capacity int
 	return make([]ClaimedTask, f.q.Claim(w.ProvisionerID, w.WorkerType, capacity)), nil
 }
 
-func (fakeQueueTasks) Complete(context.Context, SimulatedWorker, ClaimedTask) error { return nil }
+func (f fakeQueueTasks) Complete(_ context.Context, w SimulatedWorker, _ ClaimedTask) error {
+	if !f.q.Complete(w.ProvisionerID, w.WorkerType) {
+		return ErrTaskRunning
+	}
+	return nil
+}
+
+// GiveBack makes the task pending again, as the real queue does once its claim
+// expires.
+func (f fakeQueueTasks) GiveBack(_ context.Context, w SimulatedWorker, _ ClaimedTask) {
+	f.q.GiveBack(w.ProvisionerID, w.WorkerType, 1)
+}
 
 // QueueTasks takes work from a Taskcluster queue, as a worker does: claimWork at the
 // worker's root URL with the worker's own credentials (which the deployment checks
@@ -85,6 +103,10 @@ func (QueueTasks) Complete(ctx context.Context, w SimulatedWorker, t ClaimedTask
 	}
 	return nil
 }
+
+// GiveBack does nothing: the deployment's queue resolves the run once its claim
+// expires.
+func (QueueTasks) GiveBack(context.Context, SimulatedWorker, ClaimedTask) {}
 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")

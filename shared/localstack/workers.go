@@ -3,6 +3,7 @@ package localstack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -154,7 +155,8 @@ func (s *Simulator) run(ctx context.Context, id string) {
 	s.work(ctx, w, name, capacity)
 }
 
-// work claims up to capacity tasks every TaskDuration, reports the last ones done,
+// work claims up to capacity tasks every TaskDuration, reports the finished ones done
+// (a held queue's run on), gives back the unfinished ones if its instance goes,
 // and shuts the instance down once idle for IdleTimeout.
 func (s *Simulator) work(ctx context.Context, w SimulatedWorker, name string, capacity int64) {
 	tasks := s.Tasks
@@ -173,24 +175,37 @@ func (s *Simulator) work(ctx context.Context, w SimulatedWorker, name string, ca
 			return
 		case <-tick.C:
 		}
+		var still []ClaimedTask
 		for _, t := range running {
-			if err := tasks.Complete(ctx, w, t); err != nil {
+			err := tasks.Complete(ctx, w, t)
+			switch {
+			case errors.Is(err, ErrTaskRunning):
+				still = append(still, t)
+			case err != nil:
 				s.Log.Warn("simulated worker: reporting a task done failed", "instanceId", id, "error", err.Error())
 			}
 		}
-		running = nil
+		running = still
 		if s.Machines.State(id) != cloud.StateRunning {
-			return // terminated by the provisioner (or shut down)
+			// Terminated by the provisioner (or shut down) with tasks unfinished.
+			for _, t := range running {
+				tasks.GiveBack(ctx, w, t)
+			}
+			return
 		}
-		claimed, err := tasks.Claim(ctx, w, capacity)
+		var claimed []ClaimedTask
+		var err error
+		if free := capacity - int64(len(running)); free > 0 {
+			claimed, err = tasks.Claim(ctx, w, free)
+		}
 		if err != nil && err.Error() != lastErr { // said once, not every tick
 			s.Say("  worker %s (%s): %v", id, name, err)
 		}
 		if lastErr = ""; err != nil {
 			lastErr = err.Error()
 		}
-		if len(claimed) > 0 {
-			running, lastWork = claimed, time.Now()
+		if running = append(running, claimed...); len(running) > 0 {
+			lastWork = time.Now()
 			continue
 		}
 		if time.Since(lastWork) >= s.IdleTimeout {
