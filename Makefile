@@ -10,9 +10,13 @@ GO ?= go
 CACHE_DIR ?= $(or $(WORKERFLEET_CACHE),$(HOME)/.cache/workerfleet)
 export WORKERFLEET_CACHE := $(CACHE_DIR)
 
-# Lambda builds: a static arm64 bootstrap for provided.al2023, without the RPC shim.
+# Lambda builds: a static arm64 bootstrap for provided.al2023, without the RPC shim,
+# stamped with the source's git revision (-dirty with uncommitted changes), which
+# __version__ reports. sam build runs these targets in a copy of the source without
+# .git: make deploy passes the revision in WORKERFLEET_REVISION.
+REVISION     ?= $(or $(WORKERFLEET_REVISION),$(shell r=$$(git rev-parse HEAD 2>/dev/null) && { git diff --quiet HEAD 2>/dev/null || r=$$r-dirty; echo $$r; }))
 LAMBDA_ENV   := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
-LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w -buildid="
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w -buildid= -X github.com/workerfleet/workerfleet/shared/version.revision=$(REVISION)"
 
 # SAM sets ARTIFACTS_DIR; without it the bootstrap would land in /.
 require-artifacts-dir = test -n "$(ARTIFACTS_DIR)" || { echo "$@ is for sam build (it sets ARTIFACTS_DIR); use make build" >&2; exit 2; }
@@ -57,7 +61,8 @@ help:
 	@sed -n 's/^## \([a-z-]*\): \(.*\)/  \1\t\2/p' $(firstword $(MAKEFILE_LIST)) | expand -t 12
 	@echo "Settings (PORT, SEED, CLOUD, LOG_LEVEL, ...) are in docs/local-stack.md."
 
-LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local
+# One per clone (named by its folder), so two clones never run each other's.
+LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local-$(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
 
 $(LOCAL_BIN): FORCE
 	@mkdir -p $(dir $@)
@@ -141,7 +146,7 @@ build:
 
 ## deploy: sam build && sam deploy (see docs/deploying.md).
 deploy:
-	sam build
+	WORKERFLEET_REVISION=$(REVISION) sam build
 	sam deploy
 
 ## clean: remove .aws-sam.

@@ -1,6 +1,8 @@
 package rie
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,7 +100,42 @@ func TestLambdaBuildFlagsAreTheMakefiles(t *testing.T) {
 	if inWord {
 		words = append(words, word.String())
 	}
-	if diff := cmp.Diff(words, LambdaBuildFlags); diff != "" {
+	if diff := cmp.Diff(words, LambdaBuildFlags("$(REVISION)")); diff != "" {
 		t.Errorf("LambdaBuildFlags differ from the Makefile's LAMBDA_FLAGS %s (-Makefile +rie):\n%s", flags, diff)
+	}
+}
+
+// TestBuildAllStampsTheRevision: one go build makes every asked bootstrap, each
+// where it was asked for, each carrying the source's git revision (which
+// __version__ reports).
+func TestBuildAllStampsTheRevision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two bootstraps")
+	}
+	path, err := template.Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := filepath.Dir(path)
+	rev := Revision(context.Background(), repo)
+	if rev == "" {
+		t.Skip("not a git checkout")
+	}
+	dir := t.TempDir()
+	outs := map[string]string{
+		"./functions/worker-manager-api": filepath.Join(dir, "worker-manager-api", "bootstrap"),
+		"./functions/secrets-api":        filepath.Join(dir, "secrets-api", "bootstrap"),
+	}
+	if err := BuildAll(context.Background(), repo, outs, ""); err != nil {
+		t.Fatal(err)
+	}
+	for pkg, out := range outs {
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatalf("%s: %v", pkg, err)
+		}
+		if !bytes.Contains(data, []byte(rev)) {
+			t.Errorf("%s's bootstrap does not carry the revision %s", pkg, rev)
+		}
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"sort"
 	"text/tabwriter"
 	"time"
-
-	"github.com/workerfleet/workerfleet/shared/rie"
 )
 
 // coldstart is `make coldstart`: for every function (or one), several cold starts
@@ -41,6 +39,14 @@ func coldstart(ctx context.Context, args []string) error {
 	ids, err := coldstartFunctions(e, *only)
 	if err != nil {
 		return err
+	}
+	// Every bootstrap for both platforms at once: one go build each compiles what the
+	// functions share once.
+	repo := filepath.Dir(e.templatePath)
+	for _, arch := range []string{runtime.GOARCH, "arm64"} {
+		if err := buildBootstraps(ctx, repo, ids, arch, os.Stderr); err != nil {
+			return err
+		}
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "function\tinit median\tinit min\tinit max\tfirst invoke\tmax memory\tbootstrap arm64\tbootstrap %s\t\n", runtime.GOARCH)
@@ -86,18 +92,12 @@ func measureColdStarts(ctx context.Context, e *emulation, id string, n int) (col
 	if err != nil {
 		return c, fmt.Errorf("%s's sample event: %w", id, err)
 	}
-	arm := filepath.Join(e.binDir, "lambda-arm64", folderOf(id), "bootstrap")
-	if err := rie.Build(ctx, filepath.Dir(e.templatePath), "./functions/"+folderOf(id), "arm64", arm); err != nil {
-		return c, err
-	}
-	c.armSize = fileSize(arm)
+	repo := filepath.Dir(e.templatePath)
+	c.armSize = fileSize(bootstrapPath(repo, "arm64", id))
 	if err := e.ensureEC2(ctx, id); err != nil {
 		return c, err
 	}
-	bin, err := e.bootstrap(ctx, id) // once: every cold start runs the same executable, as in Lambda
-	if err != nil {
-		return c, err
-	}
+	bin := bootstrapPath(repo, runtime.GOARCH, id) // built by coldstart: every cold start runs the same executable, as in Lambda
 	c.size = fileSize(bin)
 	var invokes []time.Duration
 	for i := 0; i < n; i++ {

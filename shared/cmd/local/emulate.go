@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -36,6 +37,7 @@ type emulation struct {
 	doc          map[string]any // the template as plain values, for the functions' environments
 	emulator     string
 	binDir       string
+	log          io.Writer // what the emulation says it does (building, which tables)
 	tables       map[string]string
 	dynamo       string
 	dynamoKeyID  string
@@ -54,7 +56,7 @@ type emulation struct {
 // newEmulation builds the emulator (once, into the cache) and finds the tables: the
 // running local stack's, or fresh ones in a DynamoDB Local of its own.
 func newEmulation(ctx context.Context, useRunningStack bool, log io.Writer) (*emulation, error) {
-	e := &emulation{}
+	e := &emulation{log: log}
 	var err error
 	if e.templatePath, err = template.Find(); err != nil {
 		return nil, err
@@ -163,13 +165,64 @@ func (e *emulation) startMoto(ctx context.Context, why string) error {
 	return nil
 }
 
-// bootstrap builds a function's bootstrap for this machine into the cache.
+// bootstrap builds a function's bootstrap for this machine.
 func (e *emulation) bootstrap(ctx context.Context, id string) (string, error) {
-	out := filepath.Join(e.binDir, "lambda-"+runtime.GOARCH, folderOf(id), "bootstrap")
-	if err := rie.Build(ctx, filepath.Dir(e.templatePath), "./functions/"+folderOf(id), runtime.GOARCH, out); err != nil {
+	repo := filepath.Dir(e.templatePath)
+	if err := buildBootstraps(ctx, repo, []string{id}, runtime.GOARCH, e.log); err != nil {
 		return "", err
 	}
-	return out, nil
+	return bootstrapPath(repo, runtime.GOARCH, id), nil
+}
+
+// bootstrapPath is where make invoke and make coldstart keep a function's bootstrap
+// built for linux/goarch: in the repository's .aws-sam folder, beside make build's,
+// so that two clones (or worktrees) never run each other's.
+func bootstrapPath(repo, goarch, id string) string {
+	return filepath.Join(repo, ".aws-sam", "emulated-linux-"+goarch, folderOf(id), "bootstrap")
+}
+
+// stillBuilding is how often buildBootstraps says it is still at it.
+var stillBuilding = 20 * time.Second
+
+// buildBootstraps builds functions' bootstraps for linux/goarch with the SAM build's
+// flags, in one go build, saying what it does: on a fresh Go build cache the first
+// build compiles the AWS SDK for that platform and takes minutes, which without a
+// word looks like a hang; later builds reuse the cache and take seconds.
+func buildBootstraps(ctx context.Context, repo string, ids []string, goarch string, log io.Writer) error {
+	outs := make(map[string]string, len(ids))
+	for _, id := range ids {
+		outs["./functions/"+folderOf(id)] = bootstrapPath(repo, goarch, id)
+	}
+	what := ids[0] + "'s bootstrap"
+	if len(ids) > 1 {
+		what = fmt.Sprintf("%d bootstraps", len(ids))
+	}
+	fmt.Fprintf(log, "building %s for linux/%s (the SAM build's flags) ...\n", what, goarch)
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(stillBuilding)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintf(log, "  still compiling, %s so far: the first build for linux/%s compiles the AWS SDK and every dependency, "+
+					"minutes on a fresh Go build cache (go run ./shared/cmd/local install does it ahead); later builds take seconds\n",
+					time.Since(start).Round(time.Second), goarch)
+			}
+		}
+	}()
+	err := rie.BuildAll(ctx, repo, outs, goarch)
+	close(done)
+	if err != nil {
+		return err
+	}
+	if d := time.Since(start); d >= stillBuilding {
+		fmt.Fprintf(log, "built %s in %s\n", what, d.Round(time.Second))
+	}
+	return nil
 }
 
 // env is a function's whole environment under the emulator: the template's

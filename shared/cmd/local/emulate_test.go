@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +175,46 @@ func TestEveryFunctionGetsItsTemplateEnvironment(t *testing.T) {
 	if f, _ = lambdaFunctionOf(doc, "ProvisionerFunction"); f.MemoryMB != props["MemorySize"] || f.TimeoutS != props["Timeout"] {
 		t.Errorf("ProvisionerFunction: memory %d MB, timeout %d s; the template says %v and %v", f.MemoryMB, f.TimeoutS, props["MemorySize"], props["Timeout"])
 	}
+}
+
+// TestBuildBootstrapsSaysWhatItDoes: a build that lasts says what it builds and,
+// while it compiles, that it is still compiling and why (the first make invoke
+// compiled for minutes without a word, and looked hung).
+func TestBuildBootstrapsSaysWhatItDoes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a bootstrap")
+	}
+	defer func(d time.Duration) { stillBuilding = d }(stillBuilding)
+	stillBuilding = time.Millisecond
+	repo := filepath.Join("..", "..", "..")
+	var out syncWriter
+	if err := buildBootstraps(context.Background(), repo, []string{"Ec2EventsFunction"}, runtime.GOARCH, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"building Ec2EventsFunction's bootstrap for linux/" + runtime.GOARCH, "still compiling", "install does it ahead", "built Ec2EventsFunction's bootstrap in"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := os.Stat(bootstrapPath(repo, runtime.GOARCH, "Ec2EventsFunction")); err != nil {
+		t.Error(err)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -8,7 +8,7 @@
 //	local status [-once]                   the fleet at a glance, refreshing (make status)
 //	local sim -trace FILE [-pool F] [-out D] a demand trace replayed against a pool (make sim)
 //	local docs                             the cloud drivers and their options (docs/provisioning.md)
-//	local install                          fetch DynamoDB Local and build the Lambda emulator into the cache (CI)
+//	local install                          fetch DynamoDB Local, build the Lambda emulator into the cache and the functions' bootstraps (CI, first use)
 package main
 
 import (
@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +32,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/dynamolocal"
 	"github.com/workerfleet/workerfleet/shared/localstack"
 	"github.com/workerfleet/workerfleet/shared/rie"
+	"github.com/workerfleet/workerfleet/shared/template"
 )
 
 func main() {
@@ -95,6 +98,25 @@ func install(ctx context.Context) error {
 		return err
 	}
 	fmt.Println("the Lambda Runtime Interface Emulator is", path)
+	// What the first make invoke would otherwise compile, for minutes, while the
+	// reader waits in the middle of the walkthrough.
+	tp, err := template.Find()
+	if err != nil {
+		return err
+	}
+	tmpl, err := template.Load(tp)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(tmpl.Functions))
+	for id := range tmpl.Functions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if err := buildBootstraps(ctx, filepath.Dir(tp), ids, runtime.GOARCH, os.Stdout); err != nil {
+		return err
+	}
+	fmt.Printf("the functions' bootstraps for make invoke are in %s\n", filepath.Dir(filepath.Dir(bootstrapPath(filepath.Dir(tp), runtime.GOARCH, ids[0]))))
 	return nil
 }
 
