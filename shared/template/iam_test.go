@@ -3,6 +3,7 @@ package template_test
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -299,9 +300,10 @@ func TestReadsCannotStarveRegistrationOrTheProvisioner(t *testing.T) {
 			}
 		}
 	}
-	doc, _ := document(t)
-	api := mapOf(mapOf(mapOf(doc["Resources"])["HttpApi"])["Properties"])
-	def, _ := mapOf(api["DefaultRouteSettings"])["ThrottlingRateLimit"].(int)
+	e := newPolicyEval(t, nil)
+	api := mapOf(mapOf(mapOf(e.doc["Resources"])["HttpApi"])["Properties"])
+	// The API's throttle is a parameter (ApiThrottleRateLimit): its default.
+	def, _ := strconv.Atoi(fmt.Sprint(e.resolve(mapOf(api["DefaultRouteSettings"])["ThrottlingRateLimit"])))
 	settings := mapOf(api["RouteSettings"])
 	for _, key := range []string{"GET /api/aws-provisioner/v1/list-worker-type-summaries", "GET /api/aws-provisioner/v1/list-worker-types",
 		"GET /api/aws-provisioner/v1/state/{workerType+}", "GET /api/worker-manager/v1/worker-pools"} {
