@@ -275,25 +275,47 @@ func TestStatusPageInHeadlessChromium(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--dump-dom", s.URL+"/")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	dom, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	render := func(url string) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+			"--user-data-dir="+t.TempDir(), "--dump-dom", url)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		dom, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium: %v\n%s", err, stderr.String())
+		}
+		return dom
 	}
+	dom := render(s.URL + "/")
+	// page-a has a pending task: its instance (requested: no simulated workers
+	// here) is listed with its price, and the fleet's cost is shown.
 	for _, want := range []string{`data-pool="proj-ci/page-a"`, `data-pool="proj-ci/page-b"`, `data-pool="page-builder"`,
-		"worker type", `id="provisioner"`, "<svg", "0 / 2", "0 / 3"} {
+		"worker type", `id="provisioner"`, "<svg", "0 / 2", "0 / 3", `id="fleet-cost"`, "1 instances", "time (UTC)", "capacity",
+		`href="?pool=proj-ci%2fpage-a"`} {
 		if !bytes.Contains(dom, []byte(want)) {
 			t.Errorf("the rendered page lacks %q:\n%s", want, dom)
 		}
 	}
 	if n := bytes.Count(dom, []byte("<polyline")); n != 9 {
 		t.Errorf("%d chart lines, want 3 per pool:\n%s", n, dom)
+	}
+	if bytes.Contains(dom, []byte("Not shown:")) {
+		t.Errorf("the page could not read all it shows (the function's role?):\n%s", dom)
+	}
+
+	// The pool's own page: its instance, with type, zone, market, price and state.
+	pool := render(s.URL + "/?pool=proj-ci%2Fpage-a")
+	for _, want := range []string{`data-pool="proj-ci/page-a"`, `id="instances"`, `data-worker="i-`, "m5.large", "us-east-1", "requested", "/h", `id="errors"`, "<svg"} {
+		if !bytes.Contains(pool, []byte(want)) {
+			t.Errorf("the rendered pool page lacks %q:\n%s", want, pool)
+		}
+	}
+	if bytes.Contains(pool, []byte("Not shown:")) {
+		t.Errorf("the pool page could not read all it shows (the function's role?):\n%s", pool)
 	}
 }
 

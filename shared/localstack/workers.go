@@ -148,6 +148,9 @@ func (s *Simulator) run(ctx context.Context, id string) {
 			return
 		}
 		s.Say("  worker %s (%s): registered with its identity document, got credentials", id, name)
+		if c := s.recordedCapacity(ctx, poolID, w); c >= 1 {
+			capacity = c
+		}
 	default:
 		return
 	}
@@ -263,6 +266,20 @@ func (s *Simulator) register(ctx context.Context, id string, ud map[string]any) 
 		return nil, fmt.Errorf("%s", firstLine(err.Error()))
 	}
 	return &tcclient.Credentials{ClientID: reg.Credentials.ClientID, AccessToken: reg.Credentials.AccessToken, Certificate: reg.Credentials.Certificate}, nil
+}
+
+// recordedCapacity is the capacity worker-manager recorded for the worker (its launch
+// config's capacityPerInstance), which a real worker is configured with: a c5.xlarge
+// of capacity 2 runs two tasks at once. 0 when it cannot be read.
+func (s *Simulator) recordedCapacity(ctx context.Context, poolID string, w SimulatedWorker) int64 {
+	wm := tcworkermanager.New(nil, w.RootURL)
+	wm.Context = ctx
+	rec, err := wm.Worker(poolID, w.WorkerGroup, w.WorkerID)
+	if err != nil {
+		s.Log.Debug("simulated worker: reading its record", "instanceId", w.WorkerID, "error", err.Error())
+		return 0
+	}
+	return rec.Capacity
 }
 
 // metadata reads one path of instance id's metadata (under latest/), as a worker

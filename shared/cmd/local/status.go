@@ -119,14 +119,23 @@ func printStatus(w io.Writer, root string, snap statuspage.Snapshot, refreshing 
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tKIND\tMIN/MAX\tDESIRED\tRUNNING\tREQUESTED\tINTERRUPTED\tPENDING TASKS\tUPDATED\tLAST ERROR")
+	fmt.Fprintln(tw, "POOL\tKIND\tMIN/MAX\tDESIRED\tRUNNING\tREQUESTED\tINTERRUPTED\tPENDING TASKS\tCOST\tUPDATED\tLAST ERROR")
 	for _, p := range snap.Pools {
 		kind := "pool"
 		if p.Kind == "worker-type" {
 			kind = "worker type"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%g/%g\t%g\t%g\t%g\t%g\t%d\t%s ago\t%s\n", p.Name, kind, p.MinCapacity, p.MaxCapacity, p.Desired,
-			p.Running, p.Requested, p.Interrupted, p.PendingTasks, now.Sub(p.Updated).Round(time.Second), p.LastError)
+		requested := fmt.Sprintf("%g", p.Requested)
+		if p.RequestedPastTimeout > 0 {
+			requested += fmt.Sprintf(" (%d past registration timeout)", p.RequestedPastTimeout)
+		}
+		lastError := p.LastError
+		if e := p.Error; e != nil {
+			lastError = fmt.Sprintf("%s: %s (%s ago, %d kept)", e.Title, e.Description, now.Sub(e.Time).Round(time.Second), e.Count)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%g/%g\t%g\t%g\t%s\t%g\t%d\t$%.2f/h\t%s ago\t%s\n", p.Name, kind, p.MinCapacity, p.MaxCapacity, p.Desired,
+			p.Running, requested, p.Interrupted, p.PendingTasks, p.CostPerHour, now.Sub(p.Updated).Round(time.Second), lastError)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nfleet: $%.2f/h at launch prices\n", snap.CostPerHour)
 }
