@@ -19,8 +19,8 @@ type Instance struct {
 	WorkerID     string `json:"workerId"`
 	InstanceType string `json:"instanceType,omitempty"`
 	// Zone is the availability zone, or the region when the zone is not known yet.
-	Zone  string `json:"zone,omitempty"`
-	Spot  bool   `json:"spot"`
+	Zone  string  `json:"zone,omitempty"`
+	Spot  bool    `json:"spot"`
 	Price float64 `json:"pricePerHour"` // as launched; 0 when the cloud gave none
 	State string  `json:"state"`
 	// Capacity is the worker's capacity units.

@@ -258,8 +258,8 @@ func TestCfnLint(t *testing.T) {
 	taskcluster := []string{"TaskclusterRootUrl=https://tc.example.com", "TaskclusterClientId=static/workerfleet",
 		"TaskclusterAccessTokenSecretName=workerfleet/taskcluster-client"}
 	for name, params := range map[string][]string{
-		"standalone":                 nil,
-		"Taskcluster mode":           append([]string{"PublicRootUrl=https://tc.example.com"}, taskcluster...),
+		"standalone":       nil,
+		"Taskcluster mode": append([]string{"PublicRootUrl=https://tc.example.com"}, taskcluster...),
 		"paused, with a budget and both recipients": {"ProvisioningPaused=true", "MonthlyEc2Budget=500", "AlarmEmail=ops@example.com",
 			"AlarmTopicArn=arn:aws:sns:us-east-1:123456789012:pager", "ApiThrottleRateLimit=500", "ApiThrottleBurstLimit=1000"},
 		"front door with its domain": append([]string{"FrontDoor=cloudfront", "FrontDoorDomainName=tc.example.com", "TaskclusterOriginDomain=ingress.tc.example.com", "FrontDoorCertificateArn=arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-4000-8000-000000000000"}, taskcluster...),
