@@ -176,13 +176,15 @@ type Chart struct {
 	Gap                    bool
 	GapX, GapMid, GapWidth float64
 	PlotHeight             int
+	YMid                   int    // the y axis title's middle
 	Label                  string // for screen readers
 }
 
 // Tick is one labelled point of an axis, at Pos (x or y in the SVG).
 type Tick struct {
-	Pos   float64
-	Label string
+	Pos    float64
+	Label  string
+	Anchor string // the label's text-anchor: the axis's ends keep theirs inside the box
 }
 
 // chartSize is the main page's chart; the pool's page draws it twice as large.
@@ -205,6 +207,7 @@ func chartSized(p Pool, it *Iteration, now time.Time, w, ht int) *Chart {
 	}
 	c := &Chart{Width: w, Height: ht, Left: 30, Right: w - 8, Top: 8, Bottom: ht - 28}
 	c.PlotHeight = c.Bottom - c.Top
+	c.YMid = (c.Top + c.Bottom) / 2
 	pw, ph := float64(c.Right-c.Left), float64(c.Bottom-c.Top)
 	// The scale is capacity's: maxCapacity, or more if capacity ever exceeded it
 	// (a lowered maximum). Pending tasks above it are drawn at the top.
@@ -258,7 +261,8 @@ func chartSized(p Pool, it *Iteration, now time.Time, w, ht int) *Chart {
 	}
 	for _, f := range []float64{0, 0.5, 1} {
 		t := t0.Add(time.Duration(f * float64(t1.Sub(t0))))
-		c.XTicks = append(c.XTicks, Tick{Pos: x(t), Label: t.UTC().Format(format)})
+		anchor := map[float64]string{0: "start", 0.5: "middle", 1: "end"}[f]
+		c.XTicks = append(c.XTicks, Tick{Pos: x(t), Label: t.UTC().Format(format), Anchor: anchor})
 	}
 	c.Label = fmt.Sprintf("capacity of %s from %s to %s UTC, scale 0 to %s", p.Name, t0.UTC().Format(format), t1.UTC().Format(format), c.TopLabel)
 	return c
