@@ -168,6 +168,22 @@ func Apply(w *store.Worker, e Event) bool {
 	return changed
 }
 
+// Used reports whether an event is one this handler applies: an instance
+// stopping or ending, a spot interruption warning, a rebalance recommendation.
+// pending and running are not: the provisioner records an instance's launch when
+// it launches it and its running state from EC2's listing, so applying them here
+// cost three requests each for nothing the provisioner does not learn anyway.
+// template.yaml's rule routes only the events used.
+func Used(e Event) bool {
+	switch e.DetailType {
+	case StateChange:
+		return e.State != "pending" && e.State != "running"
+	case SpotInterruption, Rebalance:
+		return true
+	}
+	return false
+}
+
 // Handler applies EC2 events to the worker records in the store.
 type Handler struct {
 	Store *store.Store
@@ -194,9 +210,7 @@ const (
 // on every foreign event would spend the provisioner's API budget, so both are left
 // alone here.
 func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
-	switch e.DetailType {
-	case StateChange, SpotInterruption, Rebalance:
-	default:
+	if !Used(e) {
 		return Ignored, nil
 	}
 	w, err := h.Store.WorkerByInstance(ctx, e.InstanceID)
