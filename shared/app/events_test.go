@@ -124,7 +124,7 @@ func TestSampleEventsThroughTheirHandlers(t *testing.T) {
 	if err := a.EC2Events().HandleEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	if w, _ := a.Store.WorkerByInstance(ctx, instance); w.EC2State != cloud.StateRunning {
-		t.Errorf("ec2-events sample: ec2 state %q, want running", w.EC2State)
+	if w, _ := a.Store.WorkerByInstance(ctx, instance); w.EC2State != cloud.StateShuttingDown || w.State != store.Stopping {
+		t.Errorf("ec2-events sample: ec2 state %q, state %s; want shutting-down, stopping", w.EC2State, w.State)
 	}
 }

@@ -47,14 +47,30 @@ func lambdaFunctionOf(doc map[string]any, id string) (*lambdaFunction, error) {
 		for k, v := range asMap(asMap(src["Environment"])["Variables"]) {
 			f.Env[k] = v
 		}
-		if n, ok := src["MemorySize"].(int); ok {
+		if n, ok := intSetting(doc, src["MemorySize"]); ok {
 			f.MemoryMB = n
 		}
-		if n, ok := src["Timeout"].(int); ok {
+		if n, ok := intSetting(doc, src["Timeout"]); ok {
 			f.TimeoutS = n
 		}
 	}
 	return f, nil
+}
+
+// intSetting is a function setting's number: given, or a Ref to a parameter's
+// default.
+func intSetting(doc map[string]any, v any) (int, bool) {
+	if ref, ok := asMap(v)["Ref"].(string); ok {
+		v = asMap(asMap(doc["Parameters"])[ref])["Default"]
+	}
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case string:
+		i, err := strconv.Atoi(n)
+		return i, err == nil
+	}
+	return 0, false
 }
 
 // localDeployment is what the template's references mean on this machine.
