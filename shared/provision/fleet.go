@@ -124,6 +124,12 @@ func applyChanges(pools map[string][]store.Worker, changed []store.Worker, now t
 		for _, w := range ws {
 			i, ok := idx[w.Key]
 			switch {
+			case ok && w.Version == next[i].Version && w.LivePool == "" && w.State != store.Stopped && next[i].LivePool != "":
+				// The record as held, but out of the live index (rewritten by a
+				// writer that does not keep livePool): drop it here, so the
+				// orphan check's consistent read finds it and puts it back.
+				next[i] = w
+				gone[w.Key] = true
 			case ok && w.Version <= next[i].Version:
 				// Already held (the overlap, or the provisioner's own write).
 			case ok:
