@@ -20,10 +20,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/workerfleet/workerfleet/shared/dev/iamguard"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/ec2events"
-	"github.com/workerfleet/workerfleet/shared/iamguard"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
