@@ -1,4 +1,4 @@
-// Package fake is a simulated EC2 (driver alias "fake"): the cloud of the local
+// Package fakecloud is a simulated EC2 (driver alias "fake"): the cloud of the local
 // stack and of demos, and the one the provisioner's tests and benchmarks run
 // against.
 //

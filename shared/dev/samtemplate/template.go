@@ -1,4 +1,4 @@
-// Package template reads the project's SAM template (template.yaml): its functions,
+// Package samtemplate reads the project's SAM template (template.yaml): its functions,
 // their HTTP API routes, schedules and EventBridge rules, and its DynamoDB tables.
 //
 // The template is the single description of the deployment. The local stack serves the
