@@ -163,10 +163,10 @@ func (s *Service) recordLaunchConfigs(ctx context.Context, id string, cfg pool.C
 	}
 	created, err := s.Store.RecordLaunchConfigs(ctx, id, launchConfigIdentities(cfg))
 	if err != nil {
-		s.log().WarnContext(ctx, "launch configs not recorded", "workerPoolId", id, "error", err.Error())
+		s.log().WarnContext(ctx, "launch configs not recorded", "pool", id, "error", err.Error())
 	}
 	if len(created) > 0 {
-		s.log().InfoContext(ctx, "launch configs created", "workerPoolId", id, "launchConfigIds", created)
+		s.log().InfoContext(ctx, "launch configs created", "pool", id, "launchConfigIds", created)
 	}
 	return created
 }
@@ -321,7 +321,7 @@ func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker pool "+id)
 	}
-	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "workerPoolId", id, "clientId", r.Caller.ClientID)
+	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "pool", id, "clientId", r.Caller.ClientID)
 	if deleted {
 		s.announcePool(ctx, announce.WorkerPoolUpdated, updated, previousProvider(before, updated), nil, launchConfigsOf(before))
 	}

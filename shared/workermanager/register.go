@@ -129,7 +129,7 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 	now := s.Store.Now()
 	reg, err := s.prove(ctx, wp, w, req.WorkerIdentityProof, now)
 	if err != nil {
-		s.log().WarnContext(ctx, "registration refused", "workerPoolId", req.WorkerPoolID, "workerGroup", req.WorkerGroup, "workerId", req.WorkerID, "reason", err.Error())
+		s.log().WarnContext(ctx, "registration refused", "pool", req.WorkerPoolID, "workerGroup", req.WorkerGroup, "workerId", req.WorkerID, "reason", err.Error())
 		return nil, err
 	}
 	workerConfig, err := s.launchedWorkerConfig(ctx, wp, w)
@@ -233,7 +233,7 @@ func (s *Service) launchedWorkerConfig(ctx context.Context, wp store.WorkerPool,
 	}
 	cfg, err := s.Store.WorkerConfig(ctx, w.Pool, w.WorkerConfigHash)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log().WarnContext(ctx, "the workerConfig the worker was launched with is gone; it gets {}", "workerPoolId", w.Pool, "workerId", w.WorkerID)
+		s.log().WarnContext(ctx, "the workerConfig the worker was launched with is gone; it gets {}", "pool", w.Pool, "workerId", w.WorkerID)
 		return json.RawMessage(`{}`), nil
 	}
 	if err != nil {

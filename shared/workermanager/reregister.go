@@ -94,7 +94,7 @@ func (s *Service) reregisterWorker(ctx context.Context, r *httpapi.Request) (*ht
 	if err != nil {
 		return nil, storeError(err, "worker")
 	}
-	s.log().InfoContext(ctx, "worker reregistered", "workerPoolId", w.Pool, "workerGroup", w.WorkerGroup, "workerId", w.WorkerID, "expires", expires)
+	s.log().InfoContext(ctx, "worker reregistered", "pool", w.Pool, "workerGroup", w.WorkerGroup, "workerId", w.WorkerID, "expires", expires)
 	return httpapi.OK(reregisterResponse{Expires: ts(expires), Credentials: creds, Secret: secret}), nil
 }
 

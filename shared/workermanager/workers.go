@@ -322,7 +322,7 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		}
 		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, "removed through the API by "+r.Caller.ClientID, s.Store.Now()))
 	}
-	s.log().InfoContext(ctx, "worker removed", "workerPoolId", poolID, "worker", w.Key, "clientId", r.Caller.ClientID)
+	s.log().InfoContext(ctx, "worker removed", "pool", poolID, "worker", w.Key, "clientId", r.Caller.ClientID)
 	return httpapi.OK(nil), nil
 }
 
@@ -447,7 +447,7 @@ func (s *Service) mailError(ctx context.Context, wp store.WorkerPool, e store.Po
 	err := notify.Send(ctx, s.Mailer, wp.Owner, notify.PoolError{WorkerPoolID: wp.WorkerPoolID, ErrorID: e.ErrorID, Title: e.Title,
 		Description: e.Description, Extra: extra})
 	if err != nil {
-		s.log().WarnContext(ctx, "emailOnError: the error was recorded but not mailed", "workerPoolId", wp.WorkerPoolID, "errorId", e.ErrorID, "error", err.Error())
+		s.log().WarnContext(ctx, "emailOnError: the error was recorded but not mailed", "pool", wp.WorkerPoolID, "errorId", e.ErrorID, "error", err.Error())
 	}
 }
 
