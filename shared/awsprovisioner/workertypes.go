@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
@@ -285,33 +286,26 @@ func (s *Service) listWorkerTypeSummaries(ctx context.Context, _ *httpapi.Reques
 	}
 	sort.Slice(wts, func(i, j int) bool { return wts[i].Name < wts[j].Name })
 	out := make([]Summary, len(wts))
-	errs := make([]error, len(wts))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	var g errgroup.Group
+	g.SetLimit(16)
 	for i, wt := range wts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			bounds, err := s.capacityBounds(ctx, wt)
 			if errors.Is(err, store.ErrNotFound) {
-				return // removed since it was listed
+				return nil // removed since it was listed
 			}
 			if err != nil {
-				errs[i] = err
-				return
+				return err
 			}
 			workers, err := s.Store.LiveWorkers(ctx, store.WorkerTypePool(wt.Name))
 			if err != nil {
-				errs[i] = err
-				return
+				return err
 			}
 			out[i] = summarize(wt.Name, bounds, workers)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	listed := out[:0]
