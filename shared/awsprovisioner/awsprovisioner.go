@@ -30,7 +30,7 @@ type Issuer interface {
 
 // Service holds what both APIs need.
 type Service struct {
-	Store  *store.Store
+	Store  Store
 	Authn  httpapi.Authenticator
 	Issuer Issuer
 	// Parse validates definitions for this deployment (allowed regions, the EC2

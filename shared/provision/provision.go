@@ -185,7 +185,7 @@ const DefaultMaxFailedLaunchesPerPool = 4
 // Provisioner runs iterations. Build it with its fields set; it is safe to run one
 // iteration at a time per Provisioner (the lease keeps it to one per deployment).
 type Provisioner struct {
-	Store  *store.Store
+	Store  Store
 	Cloud  cloud.InstanceSet
 	Demand Demand
 	Config Config

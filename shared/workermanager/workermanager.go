@@ -37,7 +37,7 @@ type Terminator interface {
 
 // Service holds what the APIs need.
 type Service struct {
-	Store  *store.Store
+	Store  Store
 	Authn  httpapi.Authenticator
 	Issuer Issuer
 	// Cloud terminates aws workers on removeWorker; built lazily, as most calls need none.
