@@ -8,9 +8,9 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// Store is what the aws-provisioner API asks of the tables: the operations it uses, declared
-// here where they are used. *store.Store implements it; a test or the simulator
-// may hold another.
+// Store is what the aws-provisioner API asks of the tables: the operations it
+// uses, declared here where they are used. *store.Store implements it; a test or
+// the simulator may hold another.
 type Store interface {
 	ConsumeSecret(ctx context.Context, sec store.Secret) error
 	CreateSecret(ctx context.Context, sec store.Secret) error

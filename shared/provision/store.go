@@ -7,9 +7,9 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// Store is what the provisioning iteration asks of the tables: the operations it uses, declared
-// here where they are used. *store.Store implements it; a test or the simulator
-// may hold another.
+// Store is what the provisioning iteration asks of the tables: the operations it
+// uses, declared here where they are used. *store.Store implements it; a test or
+// the simulator may hold another.
 type Store interface {
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (store.Lease, error)
 	AddError(ctx context.Context, e store.PoolError, retention time.Duration) (store.PoolError, error)

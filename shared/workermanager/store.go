@@ -8,9 +8,9 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// Store is what the worker-manager API asks of the tables: the operations it uses, declared
-// here where they are used. *store.Store implements it; a test or the simulator
-// may hold another.
+// Store is what the worker-manager API asks of the tables: the operations it uses,
+// declared here where they are used. *store.Store implements it; a test or the
+// simulator may hold another.
 type Store interface {
 	AddError(ctx context.Context, e store.PoolError, retention time.Duration) (store.PoolError, error)
 	Check(ctx context.Context) error
