@@ -7,9 +7,7 @@ package awsprovisioner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
-	"github.com/workerfleet/workerfleet/shared/store"
 )
 
 // Base is the API's base path.
@@ -133,19 +130,6 @@ func checkToken(r *httpapi.Request) error {
 		return httpapi.InputValidationError("token must be a slugid")
 	}
 	return nil
-}
-
-// storeError turns store errors into API errors; others pass through (500).
-func storeError(err error, what string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return httpapi.NotFound("%s not found", what)
-	case errors.Is(err, store.ErrConflict):
-		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
-	case errors.Is(err, store.ErrTooLarge):
-		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func invalid(err error) error {

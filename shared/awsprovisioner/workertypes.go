@@ -120,7 +120,7 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 		err = nil // the same definition again: idempotent
 	}
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return workerTypeResponse(wt)
 }
@@ -148,7 +148,7 @@ func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	wt, err := s.Store.UpdateWorkerType(ctx, name, def.Written())
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return workerTypeResponse(wt)
 }
@@ -163,7 +163,7 @@ func (s *Service) workerType(ctx context.Context, r *httpapi.Request) (*httpapi.
 	}
 	wt, err := s.Store.WorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return workerTypeResponse(wt)
 }
@@ -175,7 +175,7 @@ func (s *Service) workerTypeLastModified(ctx context.Context, r *httpapi.Request
 	}
 	wt, err := s.Store.WorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return httpapi.OK(map[string]string{"workerType": name, "lastModified": ts(wt.LastModified)}), nil
 }
@@ -190,7 +190,7 @@ func (s *Service) removeWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	removed, err := s.Store.DeleteWorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	// As the aws-provisioner: 204 whether or not it existed, so "ensure deleted"
 	// scripts pass; its instances are terminated at once (next iteration), not drained.
@@ -223,7 +223,7 @@ func (s *Service) getLaunchSpecs(ctx context.Context, r *httpapi.Request) (*http
 	}
 	wt, err := s.Store.WorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	def, err := pool.ParseWorkerType(wt.Definition, pool.Options{})
 	if err != nil {
@@ -366,7 +366,7 @@ func (s *Service) state(ctx context.Context, r *httpapi.Request) (*httpapi.Respo
 	wt, err := s.Store.WorkerType(ctx, name)
 	defined := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	// The live workers only: state shows what runs, as the aws-provisioner's did,
 	// and stopped records, kept listed for a day, would make its cost follow the

@@ -147,7 +147,7 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 		if errors.Is(err, errAlreadyRegistered) {
 			return nil, httpapi.InputError("worker %s/%s has registered already", w.WorkerGroup, w.WorkerID)
 		}
-		return nil, storeError(err, "worker")
+		return nil, httpapi.StoreError(err, "worker")
 	}
 	s.logRegistered(ctx, w, reg.expires, req.SystemBootTime, now)
 	if w.InstanceID != "" {
@@ -181,14 +181,14 @@ func (req registerRequest) validate() error {
 func (s *Service) registrant(ctx context.Context, req registerRequest) (store.WorkerPool, store.Worker, error) {
 	wp, err := s.Store.WorkerPool(ctx, req.WorkerPoolID)
 	if err != nil {
-		return store.WorkerPool{}, store.Worker{}, storeError(err, "worker pool "+req.WorkerPoolID)
+		return store.WorkerPool{}, store.Worker{}, httpapi.StoreError(err, "worker pool "+req.WorkerPoolID)
 	}
 	if wp.ProviderID != req.ProviderID && !slices.Contains(wp.PreviousProviderIDs, req.ProviderID) {
 		return store.WorkerPool{}, store.Worker{}, httpapi.InputError("worker pool %s is not associated with provider %s", req.WorkerPoolID, req.ProviderID)
 	}
 	w, err := s.Store.Worker(ctx, req.WorkerPoolID, req.WorkerGroup, req.WorkerID)
 	if err != nil {
-		return store.WorkerPool{}, store.Worker{}, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", req.WorkerGroup, req.WorkerID, req.WorkerPoolID))
+		return store.WorkerPool{}, store.Worker{}, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s in pool %s", req.WorkerGroup, req.WorkerID, req.WorkerPoolID))
 	}
 	if w.ProviderID != req.ProviderID {
 		return store.WorkerPool{}, store.Worker{}, httpapi.InputError("worker %s/%s does not have provider %s", req.WorkerGroup, req.WorkerID, req.ProviderID)

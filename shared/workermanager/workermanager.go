@@ -6,10 +6,8 @@ package workermanager
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -19,7 +17,6 @@ import (
 	"github.com/workerfleet/workerfleet/shared/identity"
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
-	"github.com/workerfleet/workerfleet/shared/store"
 )
 
 // Base is the API's base path.
@@ -210,20 +207,6 @@ func ids(r *httpapi.Request) (poolID, group, id string, err error) {
 		return "", "", "", httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
 	}
 	return poolID, group, id, nil
-}
-
-func storeError(err error, what string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return httpapi.NotFound("%s not found", what)
-	case errors.Is(err, store.ErrBadToken):
-		return httpapi.InputValidationError("continuationToken is invalid: it was altered, or belongs to another listing")
-	case errors.Is(err, store.ErrConflict):
-		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
-	case errors.Is(err, store.ErrTooLarge):
-		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (s *Service) ping(context.Context, *httpapi.Request) (*httpapi.Response, error) {
