@@ -10,7 +10,6 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/ec2events"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -299,9 +298,8 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 // types' records are written (aws-provisioner's state view counts EC2's running
 // instances).
 func (it *iteration) takeListedState(ctx context.Context, t *target, w store.Worker, inst listed) (store.Worker, error) {
-	seen := ec2events.Event{DetailType: ec2events.StateChange, Time: it.now, InstanceID: inst.ID, State: inst.State}
 	take := func(w *store.Worker) bool {
-		changed := ec2events.Apply(w, seen)
+		changed := w.ObserveEC2State(inst.State, it.now)
 		if w.AvailabilityZone == "" && inst.AvailabilityZone != "" {
 			w.AvailabilityZone, changed = inst.AvailabilityZone, true
 		}
