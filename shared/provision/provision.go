@@ -145,7 +145,7 @@ func (c *Config) defaults() {
 	def(&c.CheckRefresh, 6*time.Hour)
 	def(&c.FullLoad, 10*time.Minute)
 	def(&c.NotFoundGrace, 10*time.Minute)
-	def(&c.ErrorRetention, 7*24*time.Hour)
+	def(&c.ErrorRetention, store.DefaultErrorRetention)
 	def(&c.CapacityBackoff, 3*time.Minute)
 	def(&c.QuotaBackoff, 5*time.Minute)
 	def(&c.PriceBackoff, 10*time.Minute)

@@ -17,6 +17,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/identity"
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
+	"github.com/workerfleet/workerfleet/shared/store"
 )
 
 // Base is the API's base path.
@@ -72,7 +73,7 @@ func (s *Service) retention() time.Duration {
 	if s.ErrorRetention > 0 {
 		return s.ErrorRetention
 	}
-	return 7 * 24 * time.Hour
+	return store.DefaultErrorRetention
 }
 
 // API is the worker-manager API without registration (the WorkerManagerApiFunction):
