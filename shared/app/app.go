@@ -237,8 +237,8 @@ func (a *App) TaskclusterCredentials() *tcclient.Credentials {
 }
 
 // parseOptions validates definitions for this deployment.
-func (a *App) parseOptions() pool.Options {
-	return pool.Options{Providers: a.Config.Providers, AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
+func (a *App) parseOptions() pool.ParseOptions {
+	return pool.ParseOptions{Providers: a.Config.Providers, AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
 }
 
 // Cloud returns the deployment's instance set, built on first use through the cloud

@@ -32,7 +32,7 @@ type Service struct {
 	Issuer Issuer
 	// Parse validates definitions for this deployment (allowed regions, the EC2
 	// driver's launch spec check).
-	Parse pool.Options
+	Parse pool.ParseOptions
 	// RootURL is the deployment's root URL, shown in launch spec previews; empty
 	// takes it from the request (the host the caller used).
 	RootURL string

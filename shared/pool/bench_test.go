@@ -84,10 +84,10 @@ func BenchmarkParseWorkerType(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name string
-		opts Options
+		opts ParseOptions
 	}{
-		{"no-validator", Options{}},
-		{"with-validator", Options{ValidateLaunchSpec: strict, AllowedRegions: []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-central-1"}}},
+		{"no-validator", ParseOptions{}},
+		{"with-validator", ParseOptions{ValidateLaunchSpec: strict, AllowedRegions: []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-central-1"}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -102,7 +102,7 @@ func BenchmarkParseWorkerType(b *testing.B) {
 }
 
 func BenchmarkWorkerTypeOptions(b *testing.B) {
-	w, err := ParseWorkerType(largeWorkerType(b), Options{})
+	w, err := ParseWorkerType(largeWorkerType(b), ParseOptions{})
 	if err != nil {
 		b.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -115,7 +115,7 @@ func BenchmarkWorkerTypeOptions(b *testing.B) {
 }
 
 func TestLargeWorkerTypeParses(t *testing.T) {
-	w, err := ParseWorkerType(largeWorkerType(t), Options{})
+	w, err := ParseWorkerType(largeWorkerType(t), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Options tune parsing to the deployment.
-type Options struct {
+// ParseOptions tune parsing to the deployment.
+type ParseOptions struct {
 	// Providers are the deployment's providers; the zero value is the default set
 	// (aws, static, null-provider).
 	Providers Providers

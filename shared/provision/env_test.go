@@ -133,7 +133,7 @@ const awsPoolConfig = `{
 
 func (e *env) createPool(id, provider, config string) store.WorkerPool {
 	e.t.Helper()
-	cfg, err := pool.ParseConfig(provider, json.RawMessage(config), pool.Options{})
+	cfg, err := pool.ParseConfig(provider, json.RawMessage(config), pool.ParseOptions{})
 	if err != nil {
 		e.t.Fatalf("pool config: %v", err)
 	}
@@ -159,7 +159,7 @@ const workerTypeDef = `{
 
 func (e *env) createWorkerType(name string, max int) {
 	e.t.Helper()
-	wt, err := pool.ParseWorkerType([]byte(fmt.Sprintf(workerTypeDef, max)), pool.Options{})
+	wt, err := pool.ParseWorkerType([]byte(fmt.Sprintf(workerTypeDef, max)), pool.ParseOptions{})
 	if err != nil {
 		e.t.Fatalf("worker type: %v", err)
 	}

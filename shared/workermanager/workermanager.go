@@ -43,7 +43,7 @@ type Service struct {
 	// Verifier checks EC2 instance identity documents.
 	Verifier *identity.Verifier
 	// Parse validates pool configs for this deployment.
-	Parse pool.Options
+	Parse pool.ParseOptions
 	// Mailer, if set, mails reported errors to the owners of pools with
 	// emailOnError (a Taskcluster deployment's notify service).
 	Mailer notify.Mailer

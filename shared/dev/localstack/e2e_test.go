@@ -71,7 +71,7 @@ func createPool(t *testing.T, s *Stack, id string) {
 	t.Helper()
 	cfg, err := pool.ParseConfig("aws", json.RawMessage(`{"minCapacity": 0, "maxCapacity": 2,
 		"launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1,
-		  "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`), pool.Options{})
+		  "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}]}`), pool.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestStatusPageInHeadlessChromium(t *testing.T) {
 		"minCapacity": 0, "maxCapacity": 3, "scalingRatio": 0, "minPrice": 0, "maxPrice": 1,
 		"launchSpec": {}, "userData": {}, "secrets": {}, "scopes": [],
 		"regions": [{"region": "us-east-1", "launchSpec": {"ImageId": "ami-0123456789abcdef0"}, "userData": {}, "secrets": {}, "scopes": []}],
-		"instanceTypes": [{"instanceType": "m5.large", "capacity": 1, "utility": 1, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": []}]}`), pool.Options{})
+		"instanceTypes": [{"instanceType": "m5.large", "capacity": 1, "utility": 1, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": []}]}`), pool.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

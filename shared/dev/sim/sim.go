@@ -81,7 +81,7 @@ func run1(ctx context.Context, o Options, keep *[]*run) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	cfg, err := pool.ParseConfig("aws", o.Pool, pool.Options{})
+	cfg, err := pool.ParseConfig("aws", o.Pool, pool.ParseOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
 	}

@@ -208,7 +208,7 @@ func TestTraceRoundTrip(t *testing.T) {
 }
 
 func TestDefaultPool(t *testing.T) {
-	cfg, err := pool.ParseConfig("aws", json.RawMessage(DefaultPool), pool.Options{})
+	cfg, err := pool.ParseConfig("aws", json.RawMessage(DefaultPool), pool.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
