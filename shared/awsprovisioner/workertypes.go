@@ -113,7 +113,7 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	wt, err := s.Store.CreateWorkerType(ctx, name, def.Written())
 	if errors.Is(err, store.ErrExists) {
-		existing, perr := pool.ParseWorkerType(wt.Definition, pool.ParseOptions{})
+		existing, perr := pool.ParseWorkerType(wt.Definition, pool.ParseOptions{Stored: true})
 		if perr != nil || !pool.Equal(existing, def) {
 			return nil, httpapi.Conflict("worker type %s already exists with a different definition; use updateWorkerType to change it", name)
 		}
@@ -225,7 +225,7 @@ func (s *Service) getLaunchSpecs(ctx context.Context, r *httpapi.Request) (*http
 	if err != nil {
 		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
-	def, err := pool.ParseWorkerType(wt.Definition, pool.ParseOptions{})
+	def, err := pool.ParseWorkerType(wt.Definition, pool.ParseOptions{Stored: true})
 	if err != nil {
 		return nil, fmt.Errorf("stored definition of %s: %w", name, err)
 	}
@@ -332,7 +332,7 @@ func (s *Service) capacityBounds(ctx context.Context, wt store.WorkerType) (pool
 	if err != nil {
 		return pool.WorkerType{}, err
 	}
-	def, err := pool.ParseWorkerType(full.Definition, pool.ParseOptions{})
+	def, err := pool.ParseWorkerType(full.Definition, pool.ParseOptions{Stored: true})
 	if err != nil {
 		return pool.WorkerType{}, fmt.Errorf("stored definition of %s: %w", wt.Name, err)
 	}
@@ -380,7 +380,7 @@ func (s *Service) state(ctx context.Context, r *httpapi.Request) (*httpapi.Respo
 	}
 	var def pool.WorkerType
 	if defined {
-		if def, err = pool.ParseWorkerType(wt.Definition, pool.ParseOptions{}); err != nil {
+		if def, err = pool.ParseWorkerType(wt.Definition, pool.ParseOptions{Stored: true}); err != nil {
 			return nil, fmt.Errorf("stored definition of %s: %w", name, err)
 		}
 	}

@@ -138,7 +138,9 @@ func ParseConfig(providerID string, config json.RawMessage, o ParseOptions) (Con
 			written = buf.Bytes()
 		}
 	}
-	c.validateSchema(schemas[ptype], tree)
+	if !o.Stored {
+		c.validateSchema(schemas[ptype], tree)
+	}
 	cfg := Config{ProviderID: providerID, ProviderType: ptype, canonical: written}
 	switch ptype {
 	case ProviderTypeAWS:

@@ -589,3 +589,31 @@ func TestLaunchConfigIDs(t *testing.T) {
 		t.Errorf("the read-back config does not parse to the same ids: %v", err)
 	}
 }
+
+// TestStoredConfigsSkipOnlyTheSchema: a definition read back from the store is not
+// run through its JSON Schema again (it was when it was written), but the rules a
+// schema cannot say still hold.
+func TestStoredConfigsSkipOnlyTheSchema(t *testing.T) {
+	lc := `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}`
+	schemaOnly := json.RawMessage(`{"minCapacity": 0, "maxCapacity": 5, "launchConfigs": [` + lc + `], "workerType": "x"}`)
+	ruleBroken := json.RawMessage(`{"minCapacity": 6, "maxCapacity": 5, "launchConfigs": [` + lc + `]}`)
+	for _, c := range []struct {
+		name    string
+		config  json.RawMessage
+		stored  bool
+		wantErr string
+	}{
+		{"a member the schema refuses, as written", schemaOnly, false, "config.workerType is not allowed"},
+		{"the same, stored", schemaOnly, true, ""},
+		{"minCapacity over maxCapacity, as written", ruleBroken, false, "config.minCapacity must be <= maxCapacity"},
+		{"the same, stored", ruleBroken, true, "config.minCapacity must be <= maxCapacity"},
+	} {
+		_, err := ParseConfig("aws", c.config, ParseOptions{Stored: c.stored})
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v; want it parsed", c.name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: %v; want %q", c.name, err, c.wantErr)
+		}
+	}
+}

@@ -145,7 +145,9 @@ func ParseWorkerType(body []byte, o ParseOptions) (WorkerType, error) {
 	if err != nil {
 		return WorkerType{}, fmt.Errorf("compile the worker type schema: %w", err)
 	}
-	c.validateSchema(schema, obj)
+	if !o.Stored {
+		c.validateSchema(schema, obj)
+	}
 	if hasName && namedAs == "" {
 		c.addf("workerType", "must be a non-empty string")
 	}

@@ -28,7 +28,7 @@ const DefaultReregistrationTimeout = 96 * time.Hour
 // reregistrationTimeout is how long a worker of wp's credentials last: the pool's
 // reregistrationTimeout, or DefaultReregistrationTimeout.
 func (s *Service) reregistrationTimeout(wp store.WorkerPool) time.Duration {
-	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
+	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: s.Parse.Providers, Stored: true}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
 		return cfg.Sizing().ReregistrationTimeout
 	}
 	return DefaultReregistrationTimeout
@@ -223,7 +223,7 @@ func (s *Service) credentials(w store.Worker, now, expires time.Time) (auth.Cred
 // launched before workerfleet kept them.
 func (s *Service) launchedWorkerConfig(ctx context.Context, wp store.WorkerPool, w store.Worker) (json.RawMessage, error) {
 	if len(w.StaticSecretHash) > 0 {
-		if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: s.Parse.Providers}); err == nil && cfg.Static != nil {
+		if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: s.Parse.Providers, Stored: true}); err == nil && cfg.Static != nil {
 			return cfg.Static.WorkerConfig, nil
 		}
 		return json.RawMessage(`{}`), nil
