@@ -66,7 +66,7 @@ LOCAL_BIN := $(CACHE_DIR)/bin/workerfleet-local-$(shell printf '%s' '$(CURDIR)' 
 
 $(LOCAL_BIN): FORCE
 	@mkdir -p $(dir $@)
-	@$(GO) build -o $@ ./shared/cmd/local
+	@$(GO) build -o $@ ./shared/dev/cmd/local
 
 FORCE:
 
@@ -122,20 +122,20 @@ test-go:
 	WORKERFLEET_TEST_STORE=memdb $(GO) test -count=1 -timeout 5m ./shared/store/ ./shared/provision/ ./shared/ec2events/
 
 test-compat:
-	cd shared/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) test -count=1 -timeout 20m ./...
+	cd shared/dev/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) test -count=1 -timeout 20m ./...
 
 ## lint: gofmt, go vet (both modules), cfn-lint of template.yaml.
 lint:
 	@unformatted=$$(gofmt -l functions shared); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	cd shared/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) vet ./...
+	cd shared/dev/compattest && GONOSUMDB=github.com/taskcluster GOFLAGS=-mod=mod $(GO) vet ./...
 	@if command -v cfn-lint >/dev/null; then cfn-lint template.yaml && echo "cfn-lint: template.yaml ok"; \
 	else echo "cfn-lint is not installed: pip install cfn-lint aws-sam-translator (then make lint again)"; exit 1; fi
 
 ## bench: the benchmarks (docs/provisioning.md lists the numbers).
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./shared/provision/
-	$(GO) test -run '^$$' -bench . ./shared/auth/ ./shared/identity/ ./shared/cloud/fake/ ./shared/pool/
+	$(GO) test -run '^$$' -bench . ./shared/auth/ ./shared/identity/ ./shared/dev/fakecloud/ ./shared/pool/
 	$(GO) test -run '^$$' -bench ReplayProtection ./shared/app/
 
 ## build: build every function as SAM would, into .aws-sam/local/<LogicalId>/bootstrap.

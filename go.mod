@@ -1,6 +1,6 @@
 module github.com/workerfleet/workerfleet
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/aws/aws-lambda-go v1.55.1
@@ -21,6 +21,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/taskcluster/taskcluster/v25 v25.4.0
 	github.com/tent/hawk-go v0.0.0-20161026210932-d341ea318957
+	golang.org/x/sync v0.25.0
 	gonum.org/v1/plot v0.17.0
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -488,6 +488,7 @@ func (it *iteration) record(ctx context.Context, t *target, a allocation, inst c
 		Capacity: a.c.opt.Capacity, InstanceID: inst.ID, Region: inst.Region, AvailabilityZone: inst.AvailabilityZone,
 		InstanceType: inst.InstanceType, ImageID: inst.ImageID, AccountID: inst.AccountID, PrivateIP: inst.PrivateIP,
 		Spot: a.c.opt.Spot, Price: a.c.price, OptionID: a.c.opt.ID, LaunchToken: token, LaunchTime: inst.LaunchTime,
+		EC2State: inst.State, EC2StateTime: it.now,
 		SecretTokenHash: secretHash, WorkerConfigHash: configHash, LaunchConfigID: a.c.opt.LaunchConfigID,
 	}
 	if w.Region == "" {

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
@@ -144,7 +145,7 @@ func (c *Config) defaults() {
 	def(&c.CheckRefresh, 6*time.Hour)
 	def(&c.FullLoad, 10*time.Minute)
 	def(&c.NotFoundGrace, 10*time.Minute)
-	def(&c.ErrorRetention, 7*24*time.Hour)
+	def(&c.ErrorRetention, store.DefaultErrorRetention)
 	def(&c.CapacityBackoff, 3*time.Minute)
 	def(&c.QuotaBackoff, 5*time.Minute)
 	def(&c.PriceBackoff, 10*time.Minute)
@@ -184,7 +185,7 @@ const DefaultMaxFailedLaunchesPerPool = 4
 // Provisioner runs iterations. Build it with its fields set; it is safe to run one
 // iteration at a time per Provisioner (the lease keeps it to one per deployment).
 type Provisioner struct {
-	Store  *store.Store
+	Store  Store
 	Cloud  cloud.InstanceSet
 	Demand Demand
 	Config Config
@@ -384,14 +385,10 @@ func (it *iteration) run(ctx context.Context) error {
 // forEach runs fn for every target, Concurrency at a time; one slow or failing pool
 // never holds up the others beyond the concurrency bound.
 func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t *target)) {
-	sem := make(chan struct{}, it.p.Config.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(it.p.Config.Concurrency)
 	for _, t := range it.targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			defer func() {
 				if r := recover(); r != nil {
 					it.problem("pool %s: panic: %v", t.key, r)
@@ -401,9 +398,10 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 				}
 			}()
 			fn(ctx, t)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every fn reports its own problems
 }
 
 // checkIn records the iteration's end (backendStatus), the figures of the pools
