@@ -1,4 +1,4 @@
-module github.com/workerfleet/workerfleet/shared/compattest
+module github.com/workerfleet/workerfleet/shared/dev/compattest
 
 go 1.26.0
 
