@@ -54,11 +54,11 @@ type Signals struct {
 	// Now stamps arrivals (the Loop's clock; time.Now when nil).
 	Now func() time.Time
 
-	mu      sync.Mutex
-	pools   map[string]Delta
-	oldest  time.Time
-	ready   chan struct{}
-	total   int64
+	mu     sync.Mutex
+	pools  map[string]Delta
+	oldest time.Time
+	ready  chan struct{}
+	total  int64
 }
 
 // NewSignals returns an empty collection whose arrivals are stamped by now (nil:
