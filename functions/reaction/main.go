@@ -1,0 +1,51 @@
+// Command reaction is the ReactionFunction: it holds the deployment's Pulse
+// subscription and drives the provisioner's iterations, one within a second of a
+// task becoming pending, invoking ProvisionerFunction for each (see
+// shared/reaction). Its schedule starts one every minute; each listens a little
+// over a minute.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/workerfleet/workerfleet/shared/reaction"
+	"github.com/workerfleet/workerfleet/shared/telemetry"
+)
+
+func main() {
+	log := telemetry.Setup()
+	ctx := context.Background()
+	cfg, err := reaction.ConfigFromEnv()
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	f := &reaction.Function{
+		Config: cfg,
+		Lambda: awslambda.NewFromConfig(awsCfg),
+		Secret: func(ctx context.Context, id string) (string, error) {
+			out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+			if err != nil {
+				return "", err
+			}
+			return aws.ToString(out.SecretString), nil
+		},
+		Log: log,
+	}
+	slog.SetDefault(log)
+	lambda.Start(f.Handle)
+}
