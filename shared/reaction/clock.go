@@ -29,7 +29,6 @@ type ManualClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []waiter
-	changed chan struct{} // closed and replaced whenever a waiter is added
 }
 
 type waiter struct {
@@ -39,7 +38,7 @@ type waiter struct {
 
 // NewManualClock returns a clock showing start.
 func NewManualClock(start time.Time) *ManualClock {
-	return &ManualClock{now: start, changed: make(chan struct{})}
+	return &ManualClock{now: start}
 }
 
 // Now is the clock's time.
@@ -59,8 +58,6 @@ func (m *ManualClock) After(d time.Duration) <-chan time.Time {
 		return c
 	}
 	m.waiters = append(m.waiters, waiter{at: m.now.Add(d), c: c})
-	close(m.changed)
-	m.changed = make(chan struct{})
 	return c
 }
 
@@ -86,11 +83,4 @@ func (m *ManualClock) Waiters() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.waiters)
-}
-
-// Changed returns a channel closed when the next After is asked for.
-func (m *ManualClock) Changed() <-chan struct{} {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.changed
 }
