@@ -1,7 +1,7 @@
 // Command reaction is the ReactionFunction: it holds the deployment's Pulse
-// subscription and drives the provisioner's iterations, one within a second of a
-// task becoming pending, invoking ProvisionerFunction for each (see
-// shared/reaction). Its schedule starts one every minute; each listens a little
+// subscription (and reads the signal queue SQS-demand pools' producers write to)
+// and drives the provisioner's iterations, one within a second of a task becoming
+// pending, invoking ProvisionerFunction for each (see shared/reaction). Its schedule starts one every minute; each listens a little
 // over a minute.
 package main
 
@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/workerfleet/workerfleet/shared/reaction"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
@@ -37,6 +38,7 @@ func main() {
 	f := &reaction.Function{
 		Config: cfg,
 		Lambda: awslambda.NewFromConfig(awsCfg),
+		SQS:    sqs.NewFromConfig(awsCfg),
 		Secret: func(ctx context.Context, id string) (string, error) {
 			out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
 			if err != nil {

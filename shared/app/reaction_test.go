@@ -24,7 +24,8 @@ func TestReactionSetting(t *testing.T) {
 	}{
 		{env: "", want: ""},
 		{env: "off", want: ""},
-		{env: "pulse", want: app.ReactionPulse},
+		{env: "on", want: app.ReactionOn},
+		{env: "pulse", want: app.ReactionOn},
 		{env: "sqs", wantErr: `REACTION="sqs"`},
 	}
 	for _, tc := range cases {
@@ -46,7 +47,7 @@ func TestReactionSetting(t *testing.T) {
 		})
 	}
 
-	for _, r := range []string{"", app.ReactionPulse} {
+	for _, r := range []string{"", app.ReactionOn} {
 		fc, err := fake.New(fake.DefaultConfig(), fake.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +64,7 @@ func TestReactionSetting(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, limited := p.Demand.(*reaction.Demand)
-		if on := r == app.ReactionPulse; limited != on || (p.Config.Cadence == provision.Cadence{}) != on {
+		if on := r == app.ReactionOn; limited != on || (p.Config.Cadence == provision.Cadence{}) != on {
 			t.Errorf("REACTION=%q: demand limited %v, cadence %+v", r, limited, p.Config.Cadence)
 		}
 	}

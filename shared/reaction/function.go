@@ -26,6 +26,9 @@ type FunctionConfig struct {
 	// PulseQueue names the queue after queue/<user>/ (PULSE_QUEUE;
 	// DefaultPulseQueue).
 	PulseQueue string
+	// SignalQueueURL is workerfleet's own SQS queue producers tell of tasks sent
+	// to SQS-demand pools (SIGNAL_QUEUE_URL; "": none; see SignalQueue).
+	SignalQueueURL string
 	// Window is how long one invocation listens (REACTION_WINDOW; DefaultWindow):
 	// a little longer than the schedule's period, so one listener always runs.
 	Window time.Duration
@@ -42,6 +45,7 @@ func ConfigFromEnv() (FunctionConfig, error) {
 		PulseURL:               os.Getenv("PULSE_URL"),
 		PulseCredentialsSecret: os.Getenv("PULSE_CREDENTIALS_SECRET"),
 		PulseQueue:             os.Getenv("PULSE_QUEUE"),
+		SignalQueueURL:         os.Getenv("SIGNAL_QUEUE_URL"),
 		Window:                 DefaultWindow,
 	}
 	if w := os.Getenv("REACTION_WINDOW"); w != "" {
@@ -78,6 +82,8 @@ func ParseCredentials(secret string) (Credentials, error) {
 type Function struct {
 	Config FunctionConfig
 	Lambda LambdaAPI
+	// SQS reads the signal queue (with Config.SignalQueueURL).
+	SQS SQSAPI
 	// Secret reads a Secrets Manager secret's string.
 	Secret func(ctx context.Context, id string) (string, error)
 	Log    *slog.Logger
@@ -111,10 +117,10 @@ func (f *Function) credentials(ctx context.Context) (Credentials, error) {
 	return c, nil
 }
 
-// Handle is one invocation: listen and iterate for Window (less two seconds
-// before the invocation's deadline), then run a last iteration for any signal
-// still waiting. Without Pulse (no URL, or it cannot be reached) the Loop still
-// runs the busy backstop.
+// Handle is one invocation: listen (to Pulse, and to the signal queue) and
+// iterate for Window (less two seconds before the invocation's deadline), then run
+// a last iteration for any signal still waiting. Without signals (no source, or it
+// cannot be reached) the Loop still runs the busy backstop.
 func (f *Function) Handle(ctx context.Context) error {
 	log := f.Log
 	if log == nil {
@@ -148,6 +154,11 @@ func (f *Function) Handle(ctx context.Context) error {
 	if pl != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); pulseErr = pl.Run(window) }()
+	}
+	if f.Config.SignalQueueURL != "" && f.SQS != nil {
+		sq := &SignalQueue{Client: f.SQS, QueueURL: f.Config.SignalQueueURL, Signals: sig, Log: log}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = sq.Run(window) }()
 	}
 	_ = loop.Run(window)
 	wg.Wait()

@@ -83,7 +83,7 @@ type Options struct {
 	// fake queue is not served then. Empty: standalone, with the fake queue.
 	TaskclusterRootURL, TaskclusterClientID, TaskclusterAccessToken string
 	// Reaction drives the provisioner as the deployed ReactionFunction does
-	// (REACTION=pulse of make run): an iteration within a second of a task
+	// (REACTION=on of make run): an iteration within a second of a task
 	// becoming pending in the fake queue (or, in Taskcluster mode, of a Pulse
 	// task-pending message from PulseURL), instead of every ProvisionInterval.
 	Reaction bool
@@ -226,7 +226,7 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		Compatibility: o.Compatibility,
 	}
 	if o.Reaction {
-		cfg.Reaction = app.ReactionPulse
+		cfg.Reaction = app.ReactionOn
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
 		return nil, err
