@@ -29,6 +29,10 @@ func main() {
 		log.Error("cannot start", "error", err.Error())
 		os.Exit(1)
 	}
+	// Not telemetry.AWSConfig: its X-Ray instrumentation would pass this minute's
+	// trace on to every provisioner invocation, making each invocation of this
+	// function one trace of up to 60 iterations (past X-Ray's trace size); each
+	// iteration is its own trace instead (docs/provisioning.md#reaction counts them).
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
