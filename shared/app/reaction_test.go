@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/cloud/fake"
+	"github.com/workerfleet/workerfleet/shared/dev/fakecloud"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/provision"
 	"github.com/workerfleet/workerfleet/shared/reaction"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // REACTION=pulse: the provisioner runs one iteration per invocation (the reaction
@@ -48,12 +48,12 @@ func TestReactionSetting(t *testing.T) {
 	}
 
 	for _, r := range []string{"", app.ReactionOn} {
-		fc, err := fake.New(fake.DefaultConfig(), fake.WithLogger(quiet))
+		fc, err := fakecloud.New(fakecloud.DefaultConfig(), fakecloud.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := app.Config{Tables: storetest.Tables(t), RootClientID: "root", RootAccessToken: "root-token-0123456789",
-			SigningKey: []byte("0123456789abcdef0123456789abcdef"), InstanceSetID: "test", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias,
+			SigningKey: []byte("0123456789abcdef0123456789abcdef"), InstanceSetID: "test", AllowedRegions: fakecloud.DefaultRegions, Cloud: fakecloud.Alias,
 			Reaction: r}
 		a, err := app.New(context.Background(), cfg, app.WithDB(storetest.DB(t)), app.WithLogger(quiet), app.WithCloud(fc.InstanceSet("test")))
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/workerfleet/workerfleet/shared/childproc"
+	"github.com/workerfleet/workerfleet/shared/dev/childproc"
 )
 
 // The tests that need a RabbitMQ server share one, started on first use from

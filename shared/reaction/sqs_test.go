@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/workerfleet/workerfleet/shared/motoserver"
+	"github.com/workerfleet/workerfleet/shared/dev/motoserver"
 )
 
 func TestParseSQSSignal(t *testing.T) {
