@@ -25,7 +25,7 @@ func (s *Stack) react(ctx context.Context, p *provision.Provisioner) {
 				return reaction.Outcome{}, err
 			}
 			res, err := handle(ctx, ev)
-			if err == nil && tr.Reason == "signal" {
+			if err == nil && tr.Batch.Pending() > 0 {
 				s.say("reaction: iteration for %s, %d ms after its task became pending", strings.Join(tr.Batch.Keys(), ", "),
 					tr.At.Sub(tr.Batch.Oldest).Milliseconds())
 			}
