@@ -16,6 +16,17 @@ import (
 type Queue struct {
 	mu      sync.Mutex
 	pending map[string]int64 // "provisionerId/workerType" -> tasks
+	// signal, if set, hears of tasks becoming pending and being claimed, as a
+	// Pulse listener hears the real queue's task-pending and task-running messages.
+	signal func(key string, pending, claimed int64)
+}
+
+// OnSignal sets what hears of tasks becoming pending (a count raised) and being
+// claimed, by "provisionerId/workerType".
+func (q *Queue) OnSignal(f func(key string, pending, claimed int64)) {
+	q.mu.Lock()
+	q.signal = f
+	q.mu.Unlock()
 }
 
 // NewQueue returns an empty queue.
@@ -25,9 +36,14 @@ func queueKey(provisionerID, workerType string) string { return provisionerID + 
 
 // Set sets the number of pending tasks of a queue.
 func (q *Queue) Set(provisionerID, workerType string, n int64) {
+	k := queueKey(provisionerID, workerType)
 	q.mu.Lock()
-	q.pending[queueKey(provisionerID, workerType)] = n
+	added, signal := n-q.pending[k], q.signal
+	q.pending[k] = n
 	q.mu.Unlock()
+	if added > 0 && signal != nil {
+		signal(k, added, 0)
+	}
 }
 
 // Pending returns the number of pending tasks of a queue.
@@ -39,11 +55,15 @@ func (q *Queue) Pending(provisionerID, workerType string) int64 {
 
 // Claim takes up to n pending tasks and returns how many it took.
 func (q *Queue) Claim(provisionerID, workerType string, n int64) int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	k := queueKey(provisionerID, workerType)
+	q.mu.Lock()
 	got := min(n, q.pending[k])
 	q.pending[k] -= got
+	signal := q.signal
+	q.mu.Unlock()
+	if got > 0 && signal != nil {
+		signal(k, 0, got)
+	}
 	return got
 }
 
