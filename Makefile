@@ -22,7 +22,8 @@ LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w -buildid= -X github
 require-artifacts-dir = test -n "$(ARTIFACTS_DIR)" || { echo "$@ is for sam build (it sets ARTIFACTS_DIR); use make build" >&2; exit 2; }
 
 .PHONY: build-AwsProvisionerApiFunction build-SecretsApiFunction build-WorkerManagerApiFunction \
-	build-RegistrationFunction build-ProvisionerFunction build-Ec2EventsFunction build-StatusPageFunction
+	build-RegistrationFunction build-ProvisionerFunction build-Ec2EventsFunction build-StatusPageFunction \
+	build-ReactionFunction
 
 build-AwsProvisionerApiFunction:
 	@$(require-artifacts-dir)
@@ -51,6 +52,10 @@ build-Ec2EventsFunction:
 build-StatusPageFunction:
 	@$(require-artifacts-dir)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/status-page
+
+build-ReactionFunction:
+	@$(require-artifacts-dir)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/reaction
 
 # ---------------------------------------------------------------- everyday commands
 .PHONY: help run test test-go test-compat lint invoke coldstart api status bench deploy build clean client sim
@@ -140,7 +145,7 @@ bench:
 
 ## build: build every function as SAM would, into .aws-sam/local/<LogicalId>/bootstrap.
 build:
-	@for fn in AwsProvisionerApiFunction SecretsApiFunction WorkerManagerApiFunction RegistrationFunction ProvisionerFunction Ec2EventsFunction StatusPageFunction; do \
+	@for fn in AwsProvisionerApiFunction SecretsApiFunction WorkerManagerApiFunction RegistrationFunction ProvisionerFunction Ec2EventsFunction StatusPageFunction ReactionFunction; do \
 		$(MAKE) --no-print-directory build-$$fn ARTIFACTS_DIR=.aws-sam/local/$$fn || exit 1; \
 		echo "built .aws-sam/local/$$fn/bootstrap"; done
 

@@ -1,5 +1,7 @@
 // Command provisioner is the ProvisionerFunction: one provisioning iteration per
-// scheduled invocation.
+// scheduled invocation (more while demand moves); with reaction on, one per
+// invocation, scheduled or from the reaction function, answering a
+// reaction.Result.
 package main
 
 import (
@@ -11,6 +13,7 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/app"
 	_ "github.com/workerfleet/workerfleet/shared/cloud/ec2" // the driver it launches with
+	"github.com/workerfleet/workerfleet/shared/reaction"
 )
 
 func main() {
@@ -20,6 +23,10 @@ func main() {
 	if err != nil {
 		slog.Error("cannot start", "error", err.Error())
 		os.Exit(1)
+	}
+	if d, ok := p.Demand.(*reaction.Demand); ok {
+		lambda.Start(reaction.Handler(p, d))
+		return
 	}
 	lambda.Start(p.HandleEvent)
 }

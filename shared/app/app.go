@@ -35,6 +35,7 @@ import (
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/provision"
+	"github.com/workerfleet/workerfleet/shared/reaction"
 	"github.com/workerfleet/workerfleet/shared/statuspage"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
@@ -328,8 +329,13 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	if a.Config.TaskclusterRootURL != "" {
 		sources.Taskcluster = &demand.Taskcluster{RootURL: a.Config.TaskclusterRootURL}
 	}
+	var src provision.Demand = sources
+	if a.Config.Reaction == ReactionOn {
+		// Iterations come as often as a second apart: one count per pool per 10 s.
+		src = &reaction.Demand{Sources: sources}
+	}
 	return &provision.Provisioner{
-		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
+		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: src, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
 			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
 			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent, PoolMetrics: a.Config.PoolMetrics},
@@ -352,6 +358,8 @@ func (a *App) workerIdleTimeout() time.Duration {
 func (a *App) cadence() provision.Cadence {
 	c := provision.DefaultCadence(a.Config.ProvisionInterval)
 	switch {
+	case a.Config.Reaction == ReactionOn:
+		return provision.Cadence{} // the reaction function drives the iterations, one per invocation
 	case a.Config.ProvisionCadence < 0:
 		return provision.Cadence{}
 	case a.Config.ProvisionCadence > 0 && c.Window > 0:

@@ -86,7 +86,19 @@ type Config struct {
 	// PoolMetrics adds per-pool CloudWatch metrics to the fleet's (POOL_METRICS:
 	// "per-pool"; "fleet", the default, leaves them out: see provision.Config).
 	PoolMetrics bool
+	// Reaction is how the provisioner learns of demand between its scheduled
+	// iterations (REACTION): ReactionOff (the default: the schedule, and the
+	// cadence inside an invocation), or ReactionOn (the reaction function invokes
+	// it within a second of a task becoming pending; see shared/reaction). "pulse"
+	// is read as ReactionOn.
+	Reaction string
 }
+
+// Values of Config.Reaction.
+const (
+	ReactionOff = "off"
+	ReactionOn  = "on"
+)
 
 // Values of Config.Compatibility.
 const (
@@ -125,6 +137,9 @@ func fromEnv(ctx context.Context, secrets bool) (Config, error) {
 		WorkerIdleTimeout:   e.offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"),
 		Compatibility:       e.oneOf("WORKER_MANAGER_COMPATIBILITY", "", CompatibilityV25, CompatibilityCurrent),
 		PoolMetrics:         e.oneOf("POOL_METRICS", "", "fleet", "per-pool") == "per-pool",
+	}
+	if r := e.oneOf("REACTION", "", ReactionOff, ReactionOn, "pulse"); r == ReactionOn || r == "pulse" {
+		cfg.Reaction = ReactionOn
 	}
 	cfg.DelegateAuth = cfg.TaskclusterRootURL != "" && e.flag("TASKCLUSTER_AUTH_DELEGATION", true)
 	if cfg.EventBus = e.str("EVENT_BUS_NAME"); cfg.EventBus == "none" {

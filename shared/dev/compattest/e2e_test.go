@@ -42,7 +42,7 @@ func startMakeRun(t *testing.T, env ...string) *makeRun {
 	port := freePort(t)
 	m := &makeRun{t: t, url: fmt.Sprintf("http://127.0.0.1:%d", port), done: make(chan error, 1)}
 	m.cmd = exec.Command("make", "--no-print-directory", "run")
-	m.cmd.Dir = "../.."
+	m.cmd.Dir = "../../.."
 	m.cmd.Env = append(os.Environ(), append([]string{fmt.Sprintf("PORT=%d", port), "ROOT_ACCESS_TOKEN=" + rootToken,
 		"PROVISION_INTERVAL=2s", "BOOT_DELAY=1s", "SIMULATE_WORKERS=false"}, env...)...)
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -25,6 +25,17 @@ type Queue struct {
 	pending map[string]int64 // "provisionerId/workerType" -> tasks
 	running map[string]int64 // claimed and not yet completed or given back
 	held    map[string]bool
+	// signal, if set, hears of tasks becoming pending and being claimed, as a
+	// Pulse listener hears the real queue's task-pending and task-running messages.
+	signal func(key string, pending, claimed int64)
+}
+
+// OnSignal sets what hears of tasks becoming pending (a count raised) and being
+// claimed, by "provisionerId/workerType".
+func (q *Queue) OnSignal(f func(key string, pending, claimed int64)) {
+	q.mu.Lock()
+	q.signal = f
+	q.mu.Unlock()
 }
 
 // NewQueue returns an empty queue.
@@ -42,8 +53,9 @@ func (q *Queue) Set(provisionerID, workerType string, n int64) {
 // SetHeld sets the number of pending tasks of a queue and whether its claimed tasks
 // run until it is released (held) or finish as usual.
 func (q *Queue) SetHeld(provisionerID, workerType string, n int64, held bool) {
-	q.mu.Lock()
 	k := queueKey(provisionerID, workerType)
+	q.mu.Lock()
+	added, signal := n-q.pending[k], q.signal
 	q.pending[k] = n
 	if held {
 		q.held[k] = true
@@ -51,6 +63,9 @@ func (q *Queue) SetHeld(provisionerID, workerType string, n int64, held bool) {
 		delete(q.held, k)
 	}
 	q.mu.Unlock()
+	if added > 0 && signal != nil {
+		signal(k, added, 0)
+	}
 }
 
 // Pending returns the number of pending tasks of a queue.
@@ -63,12 +78,16 @@ func (q *Queue) Pending(provisionerID, workerType string) int64 {
 // Claim takes up to n pending tasks and returns how many it took; they run until
 // Complete or GiveBack.
 func (q *Queue) Claim(provisionerID, workerType string, n int64) int64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	k := queueKey(provisionerID, workerType)
+	q.mu.Lock()
 	got := max(0, min(n, q.pending[k]))
 	q.pending[k] -= got
 	q.running[k] += got
+	signal := q.signal
+	q.mu.Unlock()
+	if got > 0 && signal != nil {
+		signal(k, 0, got)
+	}
 	return got
 }
 
@@ -90,12 +109,16 @@ func (q *Queue) Complete(provisionerID, workerType string) bool {
 // GiveBack returns n claimed tasks to pending, as Taskcluster's queue does when a
 // task's worker disappears and its claim expires (here at once).
 func (q *Queue) GiveBack(provisionerID, workerType string, n int64) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	k := queueKey(provisionerID, workerType)
+	q.mu.Lock()
 	n = min(n, q.running[k])
 	q.running[k] -= n
 	q.pending[k] += n
+	signal := q.signal
+	q.mu.Unlock()
+	if n > 0 && signal != nil {
+		signal(k, n, 0) // pending again, as the real queue announces a task's new run
+	}
 }
 
 // Counts returns every queue's pending tasks.

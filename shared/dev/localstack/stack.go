@@ -82,6 +82,14 @@ type Options struct {
 	// the two APIs and passes every other path to the deployment (FrontDoor). The
 	// fake queue is not served then. Empty: standalone, with the fake queue.
 	TaskclusterRootURL, TaskclusterClientID, TaskclusterAccessToken string
+	// Reaction drives the provisioner as the deployed ReactionFunction does
+	// (REACTION=on of make run): an iteration within a second of a task
+	// becoming pending in the fake queue (or, in Taskcluster mode, of a Pulse
+	// task-pending message from PulseURL), instead of every ProvisionInterval.
+	Reaction bool
+	// PulseURL is the Taskcluster deployment's Pulse, with its user's credentials
+	// (PULSE_URL), for Reaction in Taskcluster mode.
+	PulseURL string
 	// Template is the path of template.yaml ("" finds it).
 	Template string
 	// Out receives the lines for people; Log the components' logs.
@@ -219,6 +227,9 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		RootClientID: o.RootClientID, RootAccessToken: o.RootAccessToken, SigningKey: signingKey,
 		InstanceSetID: "local", RootURL: s.URL, TaskclusterRootURL: s.URL, ProvisionInterval: o.ProvisionInterval,
 		Compatibility: o.Compatibility,
+	}
+	if o.Reaction {
+		cfg.Reaction = app.ReactionOn
 	}
 	if cfg.Providers, err = pool.ParseProviders(o.Providers); err != nil {
 		return nil, err
@@ -360,7 +371,11 @@ func Start(ctx context.Context, o Options) (_ *Stack, err error) {
 		}
 	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.schedule(runCtx, prov) }()
+	if o.Reaction {
+		go func() { defer s.wg.Done(); s.react(runCtx, prov) }()
+	} else {
+		go func() { defer s.wg.Done(); s.schedule(runCtx, prov) }()
+	}
 	return s, nil
 }
 

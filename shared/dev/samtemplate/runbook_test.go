@@ -11,9 +11,10 @@ import (
 )
 
 // TestProvisioningPausedDisablesTheSchedule: ProvisioningPaused=true, the emergency
-// brake of docs/operations.md, disables the provisioner's schedule (no iteration:
-// nothing launched, nothing terminated) and quiets the missed-iterations alarm,
-// and nothing else; false runs it.
+// brake of docs/operations.md, disables every schedule that invokes the provisioner
+// (its own, and with Reaction=on the reaction function's: no iteration, nothing
+// launched, nothing terminated) and quiets the missed-iterations alarm; false runs
+// them.
 func TestProvisioningPausedDisablesTheSchedule(t *testing.T) {
 	for _, tt := range []struct {
 		paused, state string
@@ -22,22 +23,24 @@ func TestProvisioningPausedDisablesTheSchedule(t *testing.T) {
 		{"false", "ENABLED", true},
 		{"true", "DISABLED", false},
 	} {
-		e := newPolicyEval(t, map[string]string{"ProvisioningPaused": tt.paused})
+		e := newPolicyEval(t, map[string]string{"ProvisioningPaused": tt.paused, "Reaction": "on"})
 		res := mapOf(e.doc["Resources"])
-		var states []any
+		scheduled := map[string]bool{}
 		for id, r := range res {
+			if c, ok := mapOf(r)["Condition"].(string); ok && !e.condition(c) {
+				continue
+			}
 			for name, ev := range mapOf(mapOf(mapOf(r)["Properties"])["Events"]) {
 				if mapOf(ev)["Type"] == "ScheduleV2" {
-					state := e.resolve(mapOf(mapOf(ev)["Properties"])["State"])
-					states = append(states, state)
-					if id != "ProvisionerFunction" || state != tt.state {
-						t.Errorf("ProvisioningPaused=%s: %s's schedule %s is %v, want the provisioner's %s", tt.paused, id, name, state, tt.state)
+					scheduled[id] = true
+					if state := e.resolve(mapOf(mapOf(ev)["Properties"])["State"]); state != tt.state {
+						t.Errorf("ProvisioningPaused=%s: %s's schedule %s is %v, want %s", tt.paused, id, name, state, tt.state)
 					}
 				}
 			}
 		}
-		if len(states) != 1 {
-			t.Errorf("ProvisioningPaused=%s: %d schedules, want the provisioner's one", tt.paused, len(states))
+		if !scheduled["ProvisionerFunction"] || !scheduled["ReactionFunction"] {
+			t.Errorf("ProvisioningPaused=%s: schedules of %v, want the provisioner's and the reaction function's", tt.paused, scheduled)
 		}
 		enabled := e.resolve(mapOf(mapOf(res["ProvisionerMissedIterationsAlarm"])["Properties"])["ActionsEnabled"])
 		if enabled != tt.alarmActions {
@@ -151,6 +154,7 @@ func TestDeployerPermissionsNameEveryServiceTheTemplateUses(t *testing.T) {
 		"AWS::CloudWatch": "CloudWatch and Logs", "AWS::SNS": "SNS (with `AlarmEmail`)", "AWS::CloudFront": "CloudFront (with `FrontDoor=cloudfront`)",
 		"AWS::Budgets": "Budgets (with `MonthlyEc2Budget`)", "AWS::Serverless::Function": "Lambda", "AWS::Serverless::HttpApi": "API Gateway",
 		"AWS::Lambda": "Lambda", "AWS::Events": "EventBridge and Scheduler", "AWS::IAM": "IAM",
+		"AWS::SQS": "SQS (with `Reaction=on`: its signal queue)",
 	}
 	for id, r := range mapOf(doc["Resources"]) {
 		typ, _ := mapOf(r)["Type"].(string)

@@ -276,6 +276,9 @@ func (e *emulation) env(id string) (map[string]string, error) {
 	} {
 		vars[k] = v
 	}
+	if id == "ReactionFunction" {
+		vars["REACTION_WINDOW"] = "2s" // not a minute per invocation under the emulator (make coldstart)
+	}
 	return vars, nil
 }
 

@@ -191,6 +191,16 @@ func run(ctx context.Context) error {
 		// Taskcluster mode (README): the deployment, and the client it acts as there.
 		TaskclusterRootURL: os.Getenv("TC_ROOT_URL"), TaskclusterClientID: os.Getenv("TC_CLIENT_ID"),
 		TaskclusterAccessToken: os.Getenv("TC_ACCESS_TOKEN"),
+		// Reaction (docs/provisioning.md#reaction): iterations within a second of a
+		// task becoming pending; PULSE_URL is a Taskcluster deployment's Pulse.
+		PulseURL: os.Getenv("PULSE_URL"),
+	}
+	switch r := os.Getenv("REACTION"); r {
+	case "", "off":
+	case "pulse", "on":
+		o.Reaction = true
+	default:
+		return fmt.Errorf("REACTION=%q: want pulse (or on) or off", r)
 	}
 	var err error
 	if o.SimulateWorkers, err = boolEnv("SIMULATE_WORKERS", true); err != nil {
