@@ -408,38 +408,53 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 // whose figures changed, and metrics.
 func (it *iteration) checkIn(ctx context.Context) {
 	p, rep := it.p, it.rep
+	it.recordCheckIn(ctx)
+	m := telemetry.NewMetrics("workerfleet")
+	written := it.writePoolFigures(ctx, m)
+	it.fleetMetrics(m)
+	if p.Metrics != nil {
+		if err := m.Flush(p.Metrics); err != nil {
+			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
+		}
+	}
+	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
+		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors,
+		"poolFiguresWritten", written, "fullLoad", it.full, "outcome", rep.Outcome())
+}
+
+// recordCheckIn writes the iteration's check-in (backendStatus) when it is due: at
+// an invocation's first iteration, and when something happened (checkIns.due).
+func (it *iteration) recordCheckIn(ctx context.Context) {
+	p, rep := it.p, it.rep
 	c := store.CheckIn{
 		Time: p.Store.Now(), Iteration: it.id, Outcome: rep.Outcome(), DurationMS: rep.Duration.Milliseconds(),
 		Pools: len(rep.Pools), Launched: rep.Launched, Terminated: rep.Terminated, ErrorsCount: rep.Errors,
 	}
-	if it.first || p.checkIns.due(c) {
-		if err := p.Store.RecordCheckIn(ctx, c); err != nil {
-			p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
-		} else {
-			p.checkIns.written(c)
-		}
+	if !it.first && !p.checkIns.due(c) {
+		return
 	}
+	if err := p.Store.RecordCheckIn(ctx, c); err != nil {
+		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
+		return
+	}
+	p.checkIns.written(c)
+}
+
+// writePoolFigures stores the figures of the pools whose figures changed (or are
+// due a refresh), removes those of pools gone, logs each change, and adds each
+// pool's metrics to m when per-pool metrics are on. It returns how many pools'
+// figures it wrote.
+func (it *iteration) writePoolFigures(ctx context.Context, m *telemetry.Metrics) int {
+	p, rep := it.p, it.rep
 	var prev map[string]store.PoolStatus
 	if it.history != nil {
 		prev = <-it.history
 	}
-	m := telemetry.NewMetrics("workerfleet")
-	var pending, desired, requested, running float64
 	next := make(map[string]store.PoolStatus, len(rep.Pools))
 	var changed []store.PoolStatus
 	for _, pr := range rep.Pools {
-		pending += float64(pr.PendingTasks)
-		desired += pr.Desired
-		requested += pr.Requested
-		running += pr.Running
 		if p.Config.PoolMetrics {
-			m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
-			m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
-			m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
-			m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
-			m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
-			m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
-			m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+			poolMetrics(m, pr)
 		}
 		old, had := prev[pr.Key]
 		st := pr.status(it.now, old.History)
@@ -470,6 +485,30 @@ func (it *iteration) checkIn(ctx context.Context) {
 		next = nil // unknown what is stored: read it again next time
 	}
 	p.statuses.keep(next)
+	return len(changed)
+}
+
+// poolMetrics adds one pool's seven metrics (PoolMetrics=per-pool).
+func poolMetrics(m *telemetry.Metrics, pr PoolReport) {
+	m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
+	m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
+	m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
+	m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
+	m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
+	m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
+	m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+}
+
+// fleetMetrics adds the fleet-wide metrics: the iteration's, and the pools' sums.
+func (it *iteration) fleetMetrics(m *telemetry.Metrics) {
+	rep := it.rep
+	var pending, desired, requested, running float64
+	for _, pr := range rep.Pools {
+		pending += float64(pr.PendingTasks)
+		desired += pr.Desired
+		requested += pr.Requested
+		running += pr.Running
+	}
 	m.Put("IterationTime", float64(rep.Duration.Milliseconds()), telemetry.Milliseconds)
 	m.Put("Pools", float64(len(rep.Pools)), telemetry.Count)
 	m.Put("Launches", float64(rep.Launched), telemetry.Count)
@@ -479,14 +518,6 @@ func (it *iteration) checkIn(ctx context.Context) {
 	m.Put("DesiredCapacity", desired, telemetry.Count)
 	m.Put("RequestedCapacity", requested, telemetry.Count)
 	m.Put("RunningCapacity", running, telemetry.Count)
-	if p.Metrics != nil {
-		if err := m.Flush(p.Metrics); err != nil {
-			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
-		}
-	}
-	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
-		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors,
-		"poolFiguresWritten", len(changed), "fullLoad", it.full, "outcome", rep.Outcome())
 }
 
 // CheckInEvery is how often a later iteration of an invocation that did nothing
