@@ -107,88 +107,112 @@ func (l *Loop) Stats() Stats { return l.stats }
 // Run iterates until ctx ends, then returns nil.
 func (l *Loop) Run(ctx context.Context) error {
 	l.defaults()
-	clock := l.Clock
-	var (
-		last  time.Time // the last iteration's start (zero: none yet)
-		due   = clock.Now()
-		why   = "start"
-		retry = l.Retry
-	)
-	var (
-		timer    <-chan time.Time
-		timerDue time.Time
-	)
+	st := &loopState{due: l.Clock.Now(), why: "start", retry: l.Retry}
 	for {
-		if !due.Equal(timerDue) {
-			timer, timerDue = nil, due
-			if !due.IsZero() {
-				timer = clock.After(due.Sub(clock.Now()))
-			}
-		}
+		st.arm(l.Clock)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-l.Signals.Ready():
-			if !l.Signals.HasPending() {
-				continue
-			}
-			at := clock.Now()
-			if !last.IsZero() && last.Add(l.MinGap).After(at) {
-				at = last.Add(l.MinGap)
-			}
-			if due.IsZero() || at.Before(due) {
-				due, why = at, "signal"
-			}
+			st.signalled(l)
 			continue
-		case <-timer:
+		case <-st.timer:
 		}
-		timer, timerDue = nil, time.Time{}
-		b := l.Signals.Take()
-		if b.Pending() > 0 && why != "start" {
-			why = "signal"
-		}
-		start := clock.Now()
-		out, err := l.Iterate(ctx, Trigger{Reason: why, Batch: b, At: start})
-		if ctx.Err() != nil && err != nil {
-			l.Signals.Restore(b)
+		st.timer, st.timerDue = nil, time.Time{}
+		if stop := l.iterate(ctx, st); stop {
 			return nil
 		}
-		if err != nil || out.Skipped {
-			l.Signals.Restore(b)
-			if err != nil {
-				l.stats.Failed++
-				l.Log.WarnContext(ctx, "reaction: iteration failed; retrying", "reason", why, "retryIn", retry.String(), "error", err.Error())
-			} else {
-				l.stats.Skipped++
-				l.Log.DebugContext(ctx, "reaction: iteration skipped (another holds the lease); retrying", "retryIn", retry.String())
-			}
-			due, why = clock.Now().Add(retry), "retry"
-			retry = min(2*retry, l.MaxRetry)
-			continue
-		}
-		retry = l.Retry
-		l.stats.Iterations++
-		l.stats.ByReason[why]++
-		if !b.Oldest.IsZero() {
-			l.stats.MaxLatency = max(l.stats.MaxLatency, start.Sub(b.Oldest))
-		}
-		l.Log.DebugContext(ctx, "reaction: iteration", "reason", why, "pools", b.Keys(), "pendingSignals", b.Pending(),
-			"latencyMs", latencyMs(b, start), "moving", out.Moving)
-		if l.OnPools != nil && out.Pools != nil {
-			l.OnPools(out.Pools)
-		}
-		last = start
-		switch {
-		case l.Signals.HasPending():
-			due, why = last.Add(l.MinGap), "signal"
-		case out.Moving:
-			due, why = last.Add(l.Busy), "backstop"
-		case l.Idle > 0:
-			due, why = last.Add(l.Idle), "backstop"
-		default:
-			due = time.Time{}
-		}
 	}
+}
+
+// loopState is when the loop iterates next and why.
+type loopState struct {
+	last  time.Time // the last iteration's start (zero: none yet)
+	due   time.Time // the next iteration (zero: none until a signal)
+	why   string
+	retry time.Duration
+
+	timer    <-chan time.Time
+	timerDue time.Time
+}
+
+// arm sets the timer for due, if it moved.
+func (st *loopState) arm(clock Clock) {
+	if st.due.Equal(st.timerDue) {
+		return
+	}
+	st.timer, st.timerDue = nil, st.due
+	if !st.due.IsZero() {
+		st.timer = clock.After(st.due.Sub(clock.Now()))
+	}
+}
+
+// signalled brings the next iteration forward for pending signals: at once, or
+// MinGap after the last one.
+func (st *loopState) signalled(l *Loop) {
+	if !l.Signals.HasPending() {
+		return
+	}
+	at := l.Clock.Now()
+	if !st.last.IsZero() && st.last.Add(l.MinGap).After(at) {
+		at = st.last.Add(l.MinGap)
+	}
+	if st.due.IsZero() || at.Before(st.due) {
+		st.due, st.why = at, "signal"
+	}
+}
+
+// iterate runs one iteration with the signals taken so far, and schedules the
+// next: a retry (backing off) if it failed or found the lease held, else sooner
+// for signals left, the busy backstop while pools move, the idle one otherwise. It
+// reports whether the loop must stop (the context ended).
+func (l *Loop) iterate(ctx context.Context, st *loopState) bool {
+	b := l.Signals.Take()
+	if b.Pending() > 0 && st.why != "start" {
+		st.why = "signal"
+	}
+	start := l.Clock.Now()
+	out, err := l.Iterate(ctx, Trigger{Reason: st.why, Batch: b, At: start})
+	if ctx.Err() != nil && err != nil {
+		l.Signals.Restore(b)
+		return true
+	}
+	if err != nil || out.Skipped {
+		l.Signals.Restore(b)
+		if err != nil {
+			l.stats.Failed++
+			l.Log.WarnContext(ctx, "reaction: iteration failed; retrying", "reason", st.why, "retryIn", st.retry.String(), "error", err.Error())
+		} else {
+			l.stats.Skipped++
+			l.Log.DebugContext(ctx, "reaction: iteration skipped (another holds the lease); retrying", "retryIn", st.retry.String())
+		}
+		st.due, st.why = l.Clock.Now().Add(st.retry), "retry"
+		st.retry = min(2*st.retry, l.MaxRetry)
+		return false
+	}
+	st.retry = l.Retry
+	l.stats.Iterations++
+	l.stats.ByReason[st.why]++
+	if !b.Oldest.IsZero() {
+		l.stats.MaxLatency = max(l.stats.MaxLatency, start.Sub(b.Oldest))
+	}
+	l.Log.DebugContext(ctx, "reaction: iteration", "reason", st.why, "pools", b.Keys(), "pendingSignals", b.Pending(),
+		"latencyMs", latencyMs(b, start), "moving", out.Moving)
+	if l.OnPools != nil && out.Pools != nil {
+		l.OnPools(out.Pools)
+	}
+	st.last = start
+	switch {
+	case l.Signals.HasPending():
+		st.due, st.why = st.last.Add(l.MinGap), "signal"
+	case out.Moving:
+		st.due, st.why = st.last.Add(l.Busy), "backstop"
+	case l.Idle > 0:
+		st.due, st.why = st.last.Add(l.Idle), "backstop"
+	default:
+		st.due = time.Time{}
+	}
+	return false
 }
 
 func latencyMs(b Batch, start time.Time) int64 {
