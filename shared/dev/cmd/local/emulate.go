@@ -208,9 +208,12 @@ func buildBootstraps(ctx context.Context, repo string, ids []string, goarch stri
 			case <-done:
 				return
 			case <-t.C:
+				ahead := ""
+				if goarch == runtime.GOARCH { // what install builds
+					ahead = " (go run ./shared/dev/cmd/local install does it ahead)"
+				}
 				fmt.Fprintf(log, "  still compiling, %s so far: the first build for linux/%s compiles the AWS SDK and every dependency, "+
-					"minutes on a fresh Go build cache (go run ./shared/dev/cmd/local install does it ahead); later builds take seconds\n",
-					time.Since(start).Round(time.Second), goarch)
+					"minutes on a fresh Go build cache%s; later builds take seconds\n", time.Since(start).Round(time.Second), goarch, ahead)
 			}
 		}
 	}()
