@@ -114,10 +114,11 @@ status: $(LOCAL_BIN)
 client: $(LOCAL_BIN)
 	@$(LOCAL_BIN) client $(ARGS) || { $(quiet-failure); }
 
-## sim: replay a demand trace against a worker pool, workerfleet vs worker-manager (SIM_ARGS: more options, see -h).
+## sim: replay a demand trace against a worker pool, workerfleet vs worker-manager's baselines, seeds 1-3 (TRACE: the shipped linux-metal trace; POOL, OUT, SEEDS; SIM_ARGS: more options, see -h).
+TRACE ?= shared/dev/sim/traces/gecko-t-t-linux-metal.dat
+SEEDS ?= 1,2,3
 sim: $(LOCAL_BIN)
-	@test -n "$(TRACE)" || { echo "usage: make sim TRACE=<file> [POOL=<pool.json>] [OUT=<dir>] [SIM_ARGS='-seed 2 ...']"; exit 2; }
-	@exec $(LOCAL_BIN) sim -trace "$(TRACE)" $(if $(POOL),-pool "$(POOL)") $(if $(OUT),-out "$(OUT)") $(SIM_ARGS)
+	@exec $(LOCAL_BIN) sim -trace "$(TRACE)" -seeds "$(SEEDS)" $(if $(POOL),-pool "$(POOL)") $(if $(OUT),-out "$(OUT)") $(SIM_ARGS)
 
 ## test: every test: the module's, then the official-client compatibility module's.
 test: test-go test-compat

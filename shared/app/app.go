@@ -337,7 +337,7 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	return &provision.Provisioner{
 		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: src, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
-			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(),
+			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(), IdleTimeouts: a.idleTimeouts(),
 			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent, PoolMetrics: a.Config.PoolMetrics},
 	}, nil
 }
@@ -352,6 +352,16 @@ func (a *App) workerIdleTimeout() time.Duration {
 	default:
 		return d
 	}
+}
+
+// idleTimeouts chooses each pool's idle timeout from its own demand unless
+// WORKER_IDLE_TIMEOUT sets one for all (or off); pools the process knows too
+// little of get provision.DefaultWorkerIdleTimeout.
+func (a *App) idleTimeouts() *provision.IdleTimeouts {
+	if a.Config.WorkerIdleTimeout != 0 {
+		return nil
+	}
+	return &provision.IdleTimeouts{Fallback: provision.DefaultWorkerIdleTimeout}
 }
 
 // cadence is the provisioner's cadence inside an invocation.

@@ -67,8 +67,9 @@ type Config struct {
 	// invocation).
 	ProvisionCadence time.Duration
 	// WorkerIdleTimeout is what pools' workers are told to idle at most where their
-	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 =
-	// provision.DefaultWorkerIdleTimeout, "off" or negative = nothing is added).
+	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 = each pool's own, chosen
+	// from its demand, provision.DefaultWorkerIdleTimeout until the process knows
+	// enough of it; "off" or negative = nothing is added).
 	WorkerIdleTimeout time.Duration
 	// AnonymousScopes are what every caller of the worker-manager API holds
 	// (ANONYMOUS_SCOPES, space- or comma-separated; unset:

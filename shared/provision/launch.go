@@ -184,12 +184,13 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		idle = math.Max(0, running-claimed)
 	}
 	if demandKnown {
+		it.observeDemand(t, float64(pending), claimed)
 		// Without demand figures, no worker is told it is surplus.
 		it.decideTermination(ctx, t, float64(pending), claimed, claimedKnown, running)
 	}
-	state := capacityState{pending: float64(pending), running: running, requested: requested, interrupted: interrupted,
-		idle: idle, stopping: t.stopping()}
-	change := it.p.Config.Policy.estimate(t.sizing, state)
+	state := CapacityState{Pending: float64(pending), Running: running, Requested: requested, Interrupted: interrupted,
+		Idle: idle, Stopping: t.stopping()}
+	change := it.p.Config.estimate(t.sizing, state)
 	// Interrupted workers do not satisfy demand, but they still count against
 	// maxCapacity until they are gone: maxCapacity is never exceeded.
 	headroom := t.sizing.MaxCapacity - running - requested - interrupted
@@ -222,7 +223,7 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		if round == 0 {
 			excluded = ex
 		}
-		allocs := it.p.Config.Policy.allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.p.Config, it.id)
+		allocs := it.p.Config.allocate(cands, want, headroom, it.p.Config.MaxLaunchesPerPool-launched, it.id)
 		if len(allocs) == 0 {
 			break
 		}
@@ -361,7 +362,7 @@ func (it *iteration) launchRequest(t *target, a allocation, count int, token str
 
 func (it *iteration) launchPoolBatch(ctx context.Context, t *target, a allocation, round int) int {
 	token := it.launchToken(t, a, round, 0)
-	opt := withIdleTimeout(a.c.opt, it.p.Config.WorkerIdleTimeout)
+	opt := withIdleTimeout(a.c.opt, it.idleTimeout(t))
 	userData, err := pool.PoolUserData(it.p.Config.RootURL, t.name, t.providerID, t.workerGroup(a.c.opt.Region), opt)
 	if err == nil && it.p.Config.CurrentWorkerManager && opt.LaunchConfigID != "" {
 		userData, err = pool.WithUserDataMember(userData, "launchConfigId", opt.LaunchConfigID)

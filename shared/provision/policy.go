@@ -3,9 +3,7 @@ package provision
 import (
 	"context"
 	"encoding/json"
-	"hash/fnv"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/demand"
@@ -13,24 +11,41 @@ import (
 )
 
 // Policy is a scaling policy: how much capacity a pool gets and how it is spread
-// over the pool's options.
-type Policy string
+// over the pool's options. The provisioner has one, workerfleet's (Config.Policy
+// nil): capacity for the pending tasks that idle capacity cannot take (when the
+// demand source reports claimed tasks), less what is already requested, within
+// min/maxCapacity (pool.Sizing's CapacityChange), spread over the cheapest options
+// per unit of work (allocate). Another implementation is for measuring against it:
+// the simulator holds Taskcluster worker-manager's policies (shared/dev/sim) this way.
+type Policy interface {
+	// Estimate is the capacity to add to a pool of sizing s in state c (0 or more;
+	// the provisioner caps it at what maxCapacity leaves).
+	Estimate(s pool.Sizing, c CapacityState) float64
+	// Allocate spreads want capacity over choices (cheapest unit of work first):
+	// how many instances of each, by index, adding no more than headroom capacity
+	// and at most maxInstances instances. salt is the iteration's id, for a policy
+	// that varies its order between iterations reproducibly.
+	Allocate(choices []Choice, want, headroom float64, maxInstances int, salt string) []int
+}
 
-const (
-	// PolicyWorkerfleet (the default): capacity for the pending tasks that idle
-	// capacity cannot take (when the demand source reports claimed tasks), less
-	// what is already requested, within min/maxCapacity (pool.Sizing's
-	// CapacityChange); spread over the cheapest options per unit of work (allocate).
-	PolicyWorkerfleet Policy = "workerfleet"
-	// PolicyWorkerManager is Taskcluster worker-manager's: its simple estimator
-	//
-	//	desired = max(minCapacity, min(max(0, pending - idle) * scalingRatio + existing + stopping, maxCapacity))
-	//	toSpawn = max(0, desired - existing - stopping - requested)
-	//
-	// (scalingRatio 1) and v25's AWS provider's even split of toSpawn over the
-	// launch configs, whatever their prices. The simulator's baseline.
-	PolicyWorkerManager Policy = "worker-manager"
-)
+// CapacityState is what a policy sees of a pool, in capacity units.
+type CapacityState struct {
+	Pending     float64 // tasks waiting
+	Idle        float64 // running capacity without a task (0 when unknown)
+	Running     float64 // registered workers' capacity
+	Requested   float64 // launched, not registered yet
+	Stopping    float64 // shutting down, still counted against maxCapacity
+	Interrupted float64 // spot interruption announced
+}
+
+// Choice is one option a policy may launch, in one zone, at its price.
+type Choice struct {
+	// Key names the option and zone ("<option id>@<zone>").
+	Key string
+	// Capacity is one instance's capacity; Price its hourly price (0 if unknown);
+	// Unit the price of one unit of work.
+	Capacity, Price, Unit float64
+}
 
 // ClaimedDemand is a demand source that also reports how many tasks are claimed
 // (running): the provisioner then knows how much running capacity is idle.
@@ -38,65 +53,30 @@ type ClaimedDemand interface {
 	Claimed(ctx context.Context, q demand.Query) (int64, error)
 }
 
-// capacityState is what a policy sees of a pool.
-type capacityState struct {
-	pending     float64 // tasks waiting
-	idle        float64 // running capacity without a task (0 when unknown)
-	running     float64 // registered workers' capacity
-	requested   float64 // launched, not registered yet
-	stopping    float64 // shutting down, still counted against maxCapacity
-	interrupted float64 // spot interruption announced
+// estimate is the capacity to add under the configured policy (0 or more) before
+// headroom; workerfleet's may be negative (surplus).
+func (c *Config) estimate(s pool.Sizing, st CapacityState) float64 {
+	if c.Policy != nil {
+		return c.Policy.Estimate(s, st)
+	}
+	return s.CapacityChange(st.Running, st.Requested, math.Max(0, st.Pending-st.Idle))
 }
 
-// estimate is the capacity to add under the policy (0 or more) before headroom.
-func (p Policy) estimate(s pool.Sizing, c capacityState) float64 {
-	if p == PolicyWorkerManager {
-		existing := c.running + c.interrupted
-		desired := math.Max(s.MinCapacity, math.Min(s.Wanted(math.Max(0, c.pending-c.idle))+existing+c.stopping, s.MaxCapacity))
-		return math.Max(0, desired-existing-c.stopping-c.requested)
+// allocate spreads want over the candidates under the configured policy.
+func (c *Config) allocate(cands []candidate, want, headroom float64, maxInstances int, salt string) []allocation {
+	if c.Policy == nil {
+		return allocate(cands, want, headroom, maxInstances, *c)
 	}
-	return s.CapacityChange(c.running, c.requested, math.Max(0, c.pending-c.idle))
-}
-
-// allocate spreads want over the candidates under the policy.
-func (p Policy) allocate(cands []candidate, want, headroom float64, maxInstances int, cfg Config, salt string) []allocation {
-	if p == PolicyWorkerManager {
-		return evenSplit(cands, want, headroom, maxInstances, salt)
+	choices := make([]Choice, len(cands))
+	for i, cd := range cands {
+		choices[i] = Choice{Key: cd.key(), Capacity: cd.opt.Capacity, Price: cd.price, Unit: cd.unit}
 	}
-	return allocate(cands, want, headroom, maxInstances, cfg)
-}
-
-// evenSplit is worker-manager v25's: the launch configs in an order that changes
-// from one iteration to the next (v25 shuffles them; here salt, the iteration's
-// id, rotates them, so a run is reproducible), each taking ceil(want / configs)
-// capacity in turn until want is met, within headroom and maxInstances.
-func evenSplit(cands []candidate, want, headroom float64, maxInstances int, salt string) []allocation {
-	if want <= 0 || headroom <= 0 || len(cands) == 0 || maxInstances <= 0 {
-		return nil
-	}
-	order := append([]candidate(nil), cands...)
-	sort.Slice(order, func(i, j int) bool { return order[i].key() < order[j].key() })
-	h := fnv.New32a()
-	h.Write([]byte(salt))
-	rot := int(h.Sum32() % uint32(len(order)))
-	order = append(order[rot:], order[:rot]...)
-	per := math.Ceil(want / float64(len(order)))
-	remaining, room, n := math.Min(want, headroom), headroom, 0
+	counts := c.Policy.Allocate(choices, want, headroom, maxInstances, salt)
 	var out []allocation
-	for _, c := range order {
-		if remaining <= 0 || n >= maxInstances {
-			break
+	for i, n := range counts {
+		if i < len(cands) && n > 0 {
+			out = append(out, allocation{c: cands[i], count: n})
 		}
-		count := int(math.Ceil(math.Min(remaining, per) / c.opt.Capacity))
-		count = min(count, maxInstances-n, int(room/c.opt.Capacity))
-		if count <= 0 {
-			continue
-		}
-		out = append(out, allocation{c: c, count: count})
-		got := float64(count) * c.opt.Capacity
-		remaining -= got
-		room -= got
-		n += count
 	}
 	return out
 }

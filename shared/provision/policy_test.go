@@ -10,69 +10,58 @@ import (
 	"github.com/workerfleet/workerfleet/shared/pool"
 )
 
-func TestPolicyEstimate(t *testing.T) {
+func TestWorkerfleetEstimate(t *testing.T) {
 	sizing := pool.Sizing{MinCapacity: 2, MaxCapacity: 10}
 	for _, tc := range []struct {
-		name   string
-		policy Policy
-		state  capacityState
-		want   float64
+		name  string
+		state CapacityState
+		want  float64
 	}{
-		{"worker-manager: pending beyond idle", PolicyWorkerManager, capacityState{pending: 5, idle: 1, running: 3}, 4},
-		{"worker-manager: less what is requested", PolicyWorkerManager, capacityState{pending: 5, running: 3, requested: 2}, 3},
-		{"worker-manager: stopping counts toward max", PolicyWorkerManager, capacityState{pending: 20, running: 4, stopping: 3}, 3},
-		{"worker-manager: never above max", PolicyWorkerManager, capacityState{pending: 50, running: 9, requested: 1}, 0},
-		{"worker-manager: up to min", PolicyWorkerManager, capacityState{}, 2},
-		{"worker-manager: no demand, fleet kept", PolicyWorkerManager, capacityState{running: 4}, 0},
-		{"workerfleet: idle capacity takes pending tasks", PolicyWorkerfleet, capacityState{pending: 5, idle: 2, running: 4}, 3},
-		{"workerfleet: within max", PolicyWorkerfleet, capacityState{pending: 50, running: 4, requested: 1}, 5},
-		{"workerfleet: up to min", PolicyWorkerfleet, capacityState{}, 2},
-		{"workerfleet: surplus is negative", PolicyWorkerfleet, capacityState{running: 3, requested: 2}, -2},
+		{"idle capacity takes pending tasks", CapacityState{Pending: 5, Idle: 2, Running: 4}, 3},
+		{"within max", CapacityState{Pending: 50, Running: 4, Requested: 1}, 5},
+		{"up to min", CapacityState{}, 2},
+		{"surplus is negative", CapacityState{Running: 3, Requested: 2}, -2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.policy.estimate(sizing, tc.state); got != tc.want {
+			var c Config
+			if got := c.estimate(sizing, tc.state); got != tc.want {
 				t.Errorf("estimate = %v, want %v", got, tc.want)
 			}
 		})
 	}
 }
 
-func TestEvenSplit(t *testing.T) {
-	c := func(id string, capacity, unit float64) candidate {
-		return candidate{opt: pool.Option{ID: id, Capacity: capacity, Utility: 1}, unit: unit}
+// halves is a policy for TestPolicyReplaces: half the pending tasks, all to the
+// last choice.
+type halves struct{ seen []Choice }
+
+func (halves) Estimate(_ pool.Sizing, c CapacityState) float64 { return c.Pending / 2 }
+func (h *halves) Allocate(choices []Choice, want, _ float64, _ int, _ string) []int {
+	h.seen = choices
+	counts := make([]int, len(choices))
+	counts[len(choices)-1] = int(want)
+	return counts
+}
+
+// TestPolicyReplaces: a Config's Policy replaces workerfleet's estimate and
+// allocation, and sees each candidate's key, capacity and prices.
+func TestPolicyReplaces(t *testing.T) {
+	h := &halves{}
+	c := Config{Policy: h}
+	if got := c.estimate(pool.Sizing{MaxCapacity: 10}, CapacityState{Pending: 8}); got != 4 {
+		t.Errorf("estimate = %v, want the policy's 4", got)
 	}
-	six := []candidate{c("a", 1, 1), c("b", 1, 9), c("c", 1, 2), c("d", 1, 3), c("e", 1, 4), c("f", 1, 5)}
-	counts := func(allocs []allocation) map[string]int {
-		out := map[string]int{}
-		n := 0
-		for _, a := range allocs {
-			out[a.c.opt.ID] += a.count
-			n += a.count
-		}
-		out["total"] = n
-		return out
+	cands := []candidate{
+		{opt: pool.Option{ID: "cheap", Capacity: 1}, az: "a", price: 1, unit: 1},
+		{opt: pool.Option{ID: "dear", Capacity: 2}, az: "b", price: 4, unit: 2},
 	}
-	got := counts(evenSplit(six, 12, 100, 100, "it-1"))
-	want := map[string]int{"a": 2, "b": 2, "c": 2, "d": 2, "e": 2, "f": 2, "total": 12}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("12 over 6 configs, whatever their prices (-want +got):\n%s", diff)
+	allocs := c.allocate(cands, 3, 10, 10, "it-1")
+	if len(allocs) != 1 || allocs[0].c.opt.ID != "dear" || allocs[0].count != 3 {
+		t.Errorf("allocations %+v, want 3 of dear", allocs)
 	}
-	if got := counts(evenSplit(six, 3, 100, 100, "it-1")); got["total"] != 3 || len(got) != 4 {
-		t.Errorf("3 over 6 configs: %v, want 3 configs of 1", got)
-	}
-	if got := counts(evenSplit(six, 12, 5, 100, "it-1")); got["total"] != 5 {
-		t.Errorf("headroom 5: %v", got)
-	}
-	if got := counts(evenSplit(six, 12, 100, 4, "it-1")); got["total"] != 4 {
-		t.Errorf("at most 4 instances: %v", got)
-	}
-	first := func(salt string) string { return evenSplit(six, 1, 100, 100, salt)[0].c.opt.ID }
-	seen := map[string]bool{}
-	for _, salt := range []string{"it-1", "it-2", "it-3", "it-4", "it-5", "it-6", "it-7", "it-8"} {
-		seen[first(salt)] = true
-	}
-	if len(seen) < 2 {
-		t.Errorf("one instance always goes to %v: the order does not change between iterations", seen)
+	want := []Choice{{Key: "cheap@a", Capacity: 1, Price: 1, Unit: 1}, {Key: "dear@b", Capacity: 2, Price: 4, Unit: 2}}
+	if diff := cmp.Diff(want, h.seen); diff != "" {
+		t.Errorf("choices the policy saw (-want +got):\n%s", diff)
 	}
 }
 

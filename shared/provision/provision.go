@@ -105,8 +105,8 @@ type Config struct {
 	// trying until the next iteration, and never makes the iteration (and every
 	// other pool's next launch) wait on its failures.
 	MaxFailedLaunchesPerPool int
-	// Policy is the scaling policy (PolicyWorkerfleet; PolicyWorkerManager is the
-	// simulator's baseline).
+	// Policy, if set, replaces workerfleet's scaling policy (the simulator's
+	// baselines); nil is workerfleet's.
 	Policy Policy
 	// PoolMetrics adds each pool's figures to the CloudWatch metrics (seven metrics
 	// a pool, each billed monthly); without it the metrics are the fleet's totals,
@@ -116,6 +116,10 @@ type Config struct {
 	// workerConfig.idleTimeoutSecs where their pool's workerConfig sets none (see
 	// DefaultWorkerIdleTimeout); 0 leaves workers to their own default.
 	WorkerIdleTimeout time.Duration
+	// IdleTimeouts, if set, chooses each pool's idle timeout from its own demand
+	// (see IdleTimeouts); WorkerIdleTimeout is then the timeout of pools it knows
+	// too little of.
+	IdleTimeouts *IdleTimeouts
 	// CurrentWorkerManager launches pools' workers as today's worker-manager does
 	// where v25's differs: their workerGroup is their launch config's region (v25:
 	// the providerId), and their user data names their launchConfigId. Workers keep
@@ -162,9 +166,6 @@ func (c *Config) defaults() {
 	}
 	if c.MaxShare <= 0 || c.MaxShare > 1 {
 		c.MaxShare = 0.6
-	}
-	if c.Policy == "" {
-		c.Policy = PolicyWorkerfleet
 	}
 	if c.MaxLaunchesPerPool <= 0 {
 		c.MaxLaunchesPerPool = 250

@@ -92,15 +92,16 @@ func (it *iteration) decideTermination(ctx context.Context, t *target, pending f
 // idle before they ask to go: their workerConfig's idleTimeoutSecs, as the
 // provisioner wrote it into their user data.
 func (it *iteration) idleTimeouts(t *target) func(optionID string) time.Duration {
+	d := it.idleTimeout(t)
 	byOption := make(map[string]time.Duration, len(t.options))
 	for _, o := range t.options {
-		byOption[o.ID] = idleTimeoutOf(withIdleTimeout(o, it.p.Config.WorkerIdleTimeout))
+		byOption[o.ID] = idleTimeoutOf(withIdleTimeout(o, d))
 	}
 	return func(optionID string) time.Duration {
 		if d, ok := byOption[optionID]; ok {
 			return d
 		}
-		return it.p.Config.WorkerIdleTimeout
+		return d
 	}
 }
 

@@ -1,18 +1,21 @@
 // Package sim replays a demand trace against one worker pool on a simulated clock,
 // through the provisioning code a deployment runs, and reports what the deployment
 // would have seen: how long tasks waited, how many worker-hours and dollars they
-// took. It is how provisioning quality is measured and how users size a pool
-// ("what would maxCapacity 200 cost?").
+// took, the fleet's and the control plane's. It is how provisioning quality is
+// measured and how users size a pool ("what would maxCapacity 200 cost?").
 //
-// Each policy (workerfleet's, and worker-manager's as the baseline) gets its own
-// copy of everything: an in-memory DynamoDB (store/memdb) with template.yaml's
-// tables, the fake cloud (its catalog, seeded spot price walk and interruptions),
-// the ec2-events handler fed by the fake cloud's EventBridge events, and
-// provision.Provisioner itself, invoked on the deployed EventBridge schedule and,
-// inside an invocation, at the deployed cadence (provision.Cadence). Only the
-// workers and the queue are simulated: workers boot when the fake cloud runs them,
-// register as registerWorker records it, claim pending tasks up to their capacity,
-// shut their instance down after an idle timeout, and a small share never claim.
+// Each policy (workerfleet's, and Taskcluster worker-manager's as baselines: see
+// Policy) gets its own copy of everything: an in-memory DynamoDB (store/memdb)
+// with template.yaml's tables, the fake cloud (its catalog, and the spot market
+// of market.go driving its prices, capacity errors and interruptions), the
+// ec2-events handler fed by the fake cloud's EventBridge events, and
+// provision.Provisioner itself. Workerfleet's iterations come as deployed: one
+// within Options.Reaction of a task becoming pending, and a backstop every
+// Options.Backstop while the pool has work (the schedule otherwise);
+// worker-manager's on its own loop. Only the workers and the queue are
+// simulated: workers boot when the fake cloud runs them, register as
+// registerWorker records it, claim pending tasks up to their capacity, shut their
+// instance down after an idle timeout, and a small share never claim.
 //
 // Time advances in 1-second steps; within a step, tasks are claimed at the exact
 // millisecond a slot frees or a task arrives.
@@ -59,16 +62,20 @@ const (
 type Result struct {
 	Summary Summary
 	// Series are each policy's samples, every minute, for the chart.
-	Series map[provision.Policy][]Sample
+	Series map[Policy][]Sample
+	// Waits are each policy's measured tasks' waits, in seconds, sorted.
+	Waits map[Policy][]float64
 }
 
 // Sample is a policy's state at one time.
 type Sample struct {
 	At time.Duration
 	// Pending is the most tasks pending at once in the minute before At; the
-	// capacities are At's.
-	Pending                    int
-	RunningCapacity, Requested float64
+	// capacities are At's, Idle the registered capacity without a task.
+	Pending                          int
+	RunningCapacity, Requested, Idle float64
+	// CostUSD is the fleet's cost accrued in the measured window up to At.
+	CostUSD float64
 }
 
 // Run simulates every policy of o, concurrently, and summarises them.
@@ -81,7 +88,11 @@ func run1(ctx context.Context, o Options, keep *[]*run) (*Result, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	cfg, err := pool.ParseConfig("aws", o.Pool, pool.ParseOptions{})
+	raw, err := poolConfig(o.Pool)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pool.ParseConfig("aws", raw, pool.ParseOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("pool: %w", err)
 	}
@@ -96,7 +107,8 @@ func run1(ctx context.Context, o Options, keep *[]*run) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Summary: Summary{Trace: o.Trace, Warmup: o.Warmup, End: o.End}, Series: map[provision.Policy][]Sample{}}
+	res := &Result{Summary: Summary{Trace: o.Trace, Seed: o.Seed, Market: o.Market, Warmup: o.Warmup, End: o.End},
+		Series: map[Policy][]Sample{}, Waits: map[Policy][]float64{}}
 	runs := make([]*run, len(o.Policies))
 	errs := make([]error, len(o.Policies))
 	var wg sync.WaitGroup
@@ -120,26 +132,34 @@ func run1(ctx context.Context, o Options, keep *[]*run) (*Result, error) {
 		if errs[i] != nil {
 			return nil, fmt.Errorf("policy %s: %w", r.policy, errs[i])
 		}
-		res.Summary.Policies = append(res.Summary.Policies, r.summary())
+		ps, waits := r.summary()
+		res.Summary.Policies = append(res.Summary.Policies, ps)
 		res.Series[r.policy] = r.samples
+		res.Waits[r.policy] = waits
 	}
-	res.Summary.Lambda = lambdaCost(o, runs)
 	return res, nil
 }
 
 // run is one policy's simulation.
 type run struct {
 	o      Options
-	policy provision.Policy
+	policy Policy
+	setup  setup
 	clock  *fakecloud.ManualClock
 	db     *memdb.DB
-	store  *store.Store
-	cloud  *fakecloud.Cloud
-	set    *fakecloud.InstanceSet
-	events *ec2events.Handler
-	prov   *provision.Provisioner
-	rng    *mrand.Rand
-	ctx    context.Context
+	// store is the deployment's (the provisioner's, ec2-events', the API's),
+	// its requests counted in counting; quiet is the simulator's own view of
+	// the same tables, uncounted.
+	store    *store.Store
+	quiet    *store.Store
+	counting *store.CountingDB
+	market   *market
+	cloud    *fakecloud.Cloud
+	set      *fakecloud.InstanceSet
+	events   *ec2events.Handler
+	prov     *provision.Provisioner
+	rng      *mrand.Rand
+	ctx      context.Context
 
 	regions  []string
 	types    []string
@@ -167,9 +187,13 @@ type run struct {
 	iterations    int
 	invocationSum time.Duration // simulated time invocations spent (first iteration to last)
 	invocations   int
-	samples       []Sample
-	peakPending   int // the most tasks pending at once since the last sample
-	failed        error
+	reactAt       time.Duration // when an iteration reacting to a signal starts (-1: none due)
+	// The control plane's work in the measured window.
+	cp          controlPlane
+	samples     []Sample
+	peakPending int     // the most tasks pending at once since the last sample
+	costTotal   float64 // the fleet's cost accrued so far in the measured window
+	failed      error
 }
 
 type taskState struct {
@@ -201,9 +225,10 @@ type worker struct {
 	runningTasks map[int]time.Duration // task index -> end
 }
 
-func newRun(o Options, p provision.Policy, cfg pool.Config, tmpl *samtemplate.Template) (*run, error) {
-	r := &run{o: o, policy: p, clock: fakecloud.NewManualClock(epoch), workers: map[string]*worker{}, alive: map[string]*worker{},
-		rng: mrand.New(mrand.NewPCG(uint64(o.Seed), 0x5157)), ctx: context.Background(), prices: map[string]float64{}}
+func newRun(o Options, p Policy, cfg pool.Config, tmpl *samtemplate.Template) (*run, error) {
+	su, _ := p.setup()
+	r := &run{o: o, policy: p, setup: su, clock: fakecloud.NewManualClock(epoch), workers: map[string]*worker{}, alive: map[string]*worker{},
+		rng: mrand.New(mrand.NewPCG(uint64(o.Seed), 0x5157)), ctx: context.Background(), prices: map[string]float64{}, reactAt: -1}
 	r.tasks = make([]taskState, len(o.Tasks))
 	for i := range r.tasks {
 		r.tasks[i].claimedAt = -1
@@ -219,6 +244,10 @@ func newRun(o Options, p provision.Policy, cfg pool.Config, tmpl *samtemplate.Te
 	fc.ShutdownDelay = fakecloud.Duration(o.StoppingDelay)
 	fc.PriceVolatility = math.Max(0, o.PriceVolatility)
 	fc.SpotInterruptionRate = math.Max(0, o.SpotInterruptionRate)
+	if o.Market == MarketSpot {
+		// The market sets the prices and interrupts instances itself.
+		fc.PriceVolatility, fc.SpotInterruptionRate = 0, 0
+	}
 	fc.Regions = r.regions
 	// EC2 lists terminated instances for about an hour; the provisioner needs them
 	// listed only until their terminated event is applied, which here is at once,
@@ -238,22 +267,43 @@ func newRun(o Options, p provision.Policy, cfg pool.Config, tmpl *samtemplate.Te
 		return nil, fmt.Errorf("fake cloud: %w", err)
 	}
 	r.cloud, r.set = c, c.InstanceSet("sim")
+	var set cloud.InstanceSet = r.set
+	if o.Market == MarketSpot {
+		if r.market, err = newMarket(o.Seed, c, r.regions, r.types); err != nil {
+			return nil, err
+		}
+		set = &marketSet{InstanceSet: r.set, m: r.market, live: r.liveOn}
+	}
 	db := memdb.New()
 	names, err := db.CreateTables(tmpl.Tables, func(id string) string { return id })
 	if err != nil {
 		return nil, err
 	}
 	r.db = db
-	r.store = store.New(db, store.TablesFromLogical(names), []byte("simulation token key"), store.WithClock(r.clock.Now))
+	r.counting = store.NewCountingDB(db)
+	tables := store.TablesFromLogical(names)
+	r.store = store.New(r.counting, tables, []byte("simulation token key"), store.WithClock(r.clock.Now))
+	r.quiet = store.New(db, tables, []byte("simulation token key"), store.WithClock(r.clock.Now))
 	r.events = &ec2events.Handler{Store: r.store, Log: quiet}
 	c.SetEventSink(r.onEvent)
-	r.prov = &provision.Provisioner{Store: r.store, Cloud: r.set, Demand: r, Log: quiet,
-		Config: provision.Config{RootURL: "https://tc.example.com", Regions: r.regions, TokenKey: []byte("simulation key"),
-			Policy: p, Cadence: o.Cadence, WorkerIdleTimeout: o.WorkerIdleTimeout}}
-	if p == provision.PolicyWorkerManager {
-		// worker-manager iterates once per loop and tells workers nothing of idling.
-		r.prov.Config.Cadence, r.prov.Config.WorkerIdleTimeout = provision.Cadence{}, 0
+	pc := provision.Config{RootURL: "https://tc.example.com", Regions: r.regions, TokenKey: []byte("simulation key")}
+	if su.estimator != "" {
+		pc.Policy = wmPolicy{estimator: su.estimator}
 	}
+	if su.reaction && o.Reaction < 0 {
+		// Without reaction: the deployed cadence inside scheduled invocations.
+		pc.Cadence = o.Cadence
+	}
+	if su.ourIdle {
+		switch d := o.WorkerIdleTimeout; {
+		case d > 0:
+			pc.WorkerIdleTimeout = d
+		case d == 0:
+			pc.WorkerIdleTimeout = provision.DefaultWorkerIdleTimeout
+			pc.IdleTimeouts = &provision.IdleTimeouts{Fallback: provision.DefaultWorkerIdleTimeout, StopCost: o.StoppingDelay}
+		}
+	}
+	r.prov = &provision.Provisioner{Store: r.store, Cloud: set, Demand: r, Log: quiet, Config: pc}
 	if _, err := r.store.CreateWorkerPool(r.ctx, store.WorkerPool{WorkerPoolID: PoolID, ProviderID: "aws", Config: cfg.JSON(),
 		Owner: "sim@example.com", Description: "simulated pool"}); err != nil {
 		return nil, fmt.Errorf("create the pool: %w", err)
@@ -270,12 +320,48 @@ func appendNew(list []string, s string) []string {
 	return append(list, s)
 }
 
+// liveOn counts the workers alive on instances of a type in a zone.
+func (r *run) liveOn(az, instanceType string) int {
+	n := 0
+	for _, w := range r.alive {
+		if w.az == az && w.instanceType == instanceType {
+			n++
+		}
+	}
+	return n
+}
+
 // now is the simulated time since the trace's start.
 func (r *run) now() time.Duration { return r.clock.Now().Sub(epoch) }
 
+// iterationMode is how a policy's iterations are started.
+type iterationMode int
+
+const (
+	// modeReaction: within Reaction of a task becoming pending, and on the
+	// backstop cadence (the deployed shape).
+	modeReaction iterationMode = iota
+	// modeSchedule: scheduled invocations, iterating at the cadence inside each
+	// (workerfleet before reaction).
+	modeSchedule
+	// modeLoop: worker-manager's loop, one iteration every BaselineInterval.
+	modeLoop
+)
+
+func (r *run) mode() iterationMode {
+	switch {
+	case !r.setup.reaction:
+		return modeLoop
+	case r.o.Reaction < 0:
+		return modeSchedule
+	}
+	return modeReaction
+}
+
 // simulate runs the policy from the trace's start to End.
 func (r *run) simulate(ctx context.Context) error {
-	var nextIteration time.Duration
+	mode := r.mode()
+	var nextIteration time.Duration // the loop's, the backstop's or the cadence's next iteration
 	var invocationStart time.Duration = -1
 	var reported time.Duration
 	for t := time.Duration(0); t <= r.o.End; t += step {
@@ -288,7 +374,13 @@ func (r *run) simulate(ctx context.Context) error {
 				reported = t
 			}
 		}
+		if t == r.o.Warmup {
+			r.counting.Reset()
+		}
 		r.clock.Set(epoch.Add(t))
+		if r.market != nil {
+			r.market.step(t, r)
+		}
 		r.cloud.Step()
 		if r.failed != nil {
 			return r.failed
@@ -299,31 +391,48 @@ func (r *run) simulate(ctx context.Context) error {
 		if r.failed != nil {
 			return r.failed
 		}
-		if t%r.o.Schedule == 0 && r.loop() == 0 {
-			// EventBridge starts an invocation (one still iterating is cut short: its
-			// window ends before the next schedule).
-			invocationStart, nextIteration = t, t
+		iterate := false
+		switch mode {
+		case modeLoop:
+			iterate = t >= nextIteration
+		case modeReaction:
+			iterate = t >= nextIteration || (r.reactAt >= 0 && t >= r.reactAt)
+		case modeSchedule:
+			if t%r.o.Schedule == 0 {
+				// EventBridge starts an invocation (one still iterating is cut short:
+				// its window ends before the next schedule).
+				if invocationStart >= 0 {
+					r.endInvocation(nextIteration-r.o.Cadence.Interval, invocationStart)
+				}
+				invocationStart, nextIteration = t, t
+			}
+			iterate = invocationStart >= 0 && t == nextIteration
 		}
-		if loop := r.loop(); loop > 0 && t%loop == 0 {
-			invocationStart, nextIteration = t, t
-		}
-		if invocationStart >= 0 && t == nextIteration {
-			rep, err := r.prov.Run(r.ctx, fmt.Sprintf("it-%d", t/time.Second))
+		if iterate {
+			rep, err := r.iterate(t)
 			if err != nil {
-				return fmt.Errorf("iteration at %v: %w", t, err)
+				return err
 			}
-			r.iterations++
-			for _, id := range r.launched {
-				r.worker(id)
-			}
-			r.launched = r.launched[:0]
-			wait, again := r.prov.Config.Cadence.Next(rep, t-invocationStart)
-			if again {
-				nextIteration = t + wait
-			} else {
-				r.invocations++
-				r.invocationSum += t - invocationStart
-				invocationStart = -1
+			switch mode {
+			case modeLoop:
+				nextIteration = t + r.o.BaselineInterval
+				r.countInvocation(t, r.o.IterationTime)
+			case modeReaction:
+				r.reactAt = -1
+				if rep.Moving() {
+					nextIteration = t + r.o.Backstop
+				} else {
+					nextIteration = (t/r.o.Schedule + 1) * r.o.Schedule
+				}
+				r.countInvocation(t, r.o.IterationTime)
+			case modeSchedule:
+				r.countIteration(t)
+				if wait, again := r.prov.Config.Cadence.Next(rep, t-invocationStart); again {
+					nextIteration = t + wait
+				} else {
+					r.endInvocation(t, invocationStart)
+					invocationStart = -1
+				}
 			}
 		}
 		if t%sampleEvery == 0 {
@@ -333,18 +442,74 @@ func (r *run) simulate(ctx context.Context) error {
 			r.db.Sweep(r.clock.Now())
 		}
 	}
+	r.cp.dynamo = r.counting.Counts()
 	if r.o.Progress != nil {
 		r.o.Progress(int64((r.o.End-reported)/time.Second), int64(r.o.End/time.Second)*int64(len(r.o.Policies)))
 	}
 	return nil
 }
 
-// loop is the baseline's fixed loop period, if it runs on one.
-func (r *run) loop() time.Duration {
-	if r.policy == provision.PolicyWorkerManager {
-		return r.o.BaselineInterval
+// iterate runs one provisioner iteration at t.
+func (r *run) iterate(t time.Duration) (*provision.Report, error) {
+	rep, err := r.prov.Run(r.ctx, fmt.Sprintf("it-%d", t/time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("iteration at %v: %w", t, err)
 	}
-	return 0
+	r.iterations++
+	for _, id := range r.launched {
+		r.worker(id)
+	}
+	r.launched = r.launched[:0]
+	return rep, nil
+}
+
+// countInvocation counts an invocation of one iteration at t, billed d.
+func (r *run) countInvocation(t, d time.Duration) {
+	r.invocations++
+	r.invocationSum += d
+	if r.measured(t) {
+		r.cp.iterations++
+		r.cp.invocations++
+		r.cp.billed += d
+	}
+}
+
+// countIteration counts an iteration inside a scheduled invocation.
+func (r *run) countIteration(t time.Duration) {
+	if r.measured(t) {
+		r.cp.iterations++
+	}
+}
+
+// endInvocation counts a scheduled invocation that began at start and whose last
+// iteration began at last: billed from its first iteration to the end of its
+// last.
+func (r *run) endInvocation(last, start time.Duration) {
+	d := max(0, last-start) + r.o.IterationTime
+	r.invocations++
+	r.invocationSum += d
+	if r.measured(start) {
+		r.cp.invocations++
+		r.cp.billed += d
+	}
+}
+
+func (r *run) measured(t time.Duration) bool { return t >= r.o.Warmup && t < r.o.End }
+
+// signal is the deployed reaction: a task became pending at at, so an iteration
+// covering its pool starts within Reaction; signals coalesce into the iteration
+// already due.
+func (r *run) signal(at time.Duration) {
+	if r.mode() != modeReaction {
+		return
+	}
+	due := (at + r.o.Reaction) / step * step
+	if processed := (at + step - 1) / step * step; due < processed {
+		due = processed
+	}
+	if r.reactAt < 0 || due < r.reactAt {
+		r.reactAt = due
+	}
 }
 
 // Pending answers the provisioner's demand question: tasks waiting now.
@@ -361,6 +526,9 @@ func (r *run) Claimed(context.Context, demand.Query) (int64, error) {
 // event to the worker records, as in a deployment; then the simulated worker on
 // the instance reacts to it.
 func (r *run) onEvent(ctx context.Context, raw json.RawMessage) {
+	if r.measured(r.now()) {
+		r.cp.events++
+	}
 	if err := r.events.HandleRaw(ctx, raw); err != nil && r.failed == nil {
 		r.failed = fmt.Errorf("ec2-events: %w", err)
 	}
@@ -398,7 +566,7 @@ func (r *run) worker(id string) *worker {
 	if w := r.workers[id]; w != nil {
 		return w
 	}
-	rec, err := r.store.WorkerByInstance(r.ctx, id)
+	rec, err := r.quiet.WorkerByInstance(r.ctx, id)
 	if err != nil {
 		return nil // not recorded (yet): the provisioner's reconciliation sees to it
 	}
@@ -451,6 +619,9 @@ func (r *run) boot(w *worker) {
 	}
 	w.started, w.idleSince = r.now(), r.now()
 	r.bootedNow = append(r.bootedNow, w)
+	if r.measured(r.now()) {
+		r.cp.registrations++
+	}
 }
 
 // stopWorker ends a worker's work: its running tasks go back to the queue (the
@@ -476,6 +647,7 @@ func (r *run) stopWorker(w *worker) {
 		r.tasks[i].requeued++
 		r.queue = append([]int{i}, r.queue...)
 	}
+	r.signal(r.now())
 }
 
 func (r *run) removeFree(w *worker) {

@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/workerfleet/workerfleet/shared/pool"
-	"github.com/workerfleet/workerfleet/shared/provision"
 )
 
 // synthetic is a short trace: quiet stretches, bursts larger than the fleet, and
@@ -39,7 +38,8 @@ func simulate(t *testing.T, tasks []Task, tweak func(*Options)) ([]*run, *Result
 	t.Helper()
 	o := Options{Trace: "synthetic", Tasks: tasks, Warmup: 30 * time.Minute, End: 4 * time.Hour, Seed: 3,
 		Pool:       json.RawMessage(strings.Replace(DefaultPool, `"maxCapacity": 1000`, `"maxCapacity": 40`, 1)),
-		NeverClaim: 0.05, SpotInterruptionRate: 0.2}
+		NeverClaim: 0.05, SpotInterruptionRate: 0.2, Market: MarketWalk}
+	o.Policies = []Policy{PolicyWorkerfleet, PolicyWMv25}
 	if tweak != nil {
 		tweak(&o)
 	}
@@ -150,7 +150,7 @@ func TestSameSeedSameSummary(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	_, res := simulate(t, synthetic(3), func(o *Options) { o.Policies = []provision.Policy{provision.PolicyWorkerManager} })
+	_, res := simulate(t, synthetic(3), nil)
 	var js, svg, table bytes.Buffer
 	if err := json.NewEncoder(&js).Encode(res.Summary); err != nil {
 		t.Fatal(err)
@@ -160,9 +160,10 @@ func TestOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantKeys := []string{"policy", "tasks", "waitP50Seconds", "waitP95Seconds", "waitP99Seconds", "waitMaxSeconds", "workerHours",
-		"taskHours", "utilisation", "costUSD", "workersLaunched", "workersNeverClaimed"}
-	if len(decoded) != 2 || decoded["trace"] != "synthetic" {
-		t.Errorf("summary.json has keys %v, want trace and policies", decoded)
+		"capacityHours", "taskHours", "utilisation", "costUSD", "controlPlaneUSD", "totalUSD", "controlPlane",
+		"idleTimeoutMedianSeconds", "workersLaunched", "workersNeverClaimed", "tasksRequeued"}
+	if len(decoded) != 4 || decoded["trace"] != "synthetic" || decoded["seed"] != 3.0 || decoded["market"] != MarketWalk {
+		t.Errorf("summary.json has %v, want trace, seed, market and policies", decoded)
 	}
 	pol := decoded["policies"].([]any)[0].(map[string]any)
 	if len(pol) != len(wantKeys) {
@@ -176,12 +177,16 @@ func TestOutputs(t *testing.T) {
 	if err := res.WriteChart(&svg); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(svg.String(), "<svg") || !strings.Contains(svg.String(), "pending tasks") {
-		t.Errorf("the chart is not an SVG with its legend: %.200s", svg.String())
+	for _, want := range []string{"<svg", "fleet cost, cumulative", "wait distribution", "idle capacity", "warm-up", "workerfleet", "wm-v25"} {
+		if !strings.Contains(svg.String(), want) {
+			t.Errorf("the chart lacks %q", want)
+		}
 	}
 	res.Summary.WriteTable(&table)
-	if !strings.Contains(table.String(), "worker-manager") {
-		t.Errorf("the table lacks the policy:\n%s", table.String())
+	for _, want := range []string{"wm-v25", "workerfleet against each baseline", "control plane"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
 	}
 }
 

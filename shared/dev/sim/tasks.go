@@ -61,6 +61,7 @@ func (r *run) runTasks(t time.Duration) {
 		default:
 			r.queue = append(r.queue, r.next)
 			r.next++
+			r.signal(arrival)
 			r.match(arrival)
 		}
 	}
@@ -161,12 +162,16 @@ func (r *run) sample(t time.Duration) {
 		case w.shutdown:
 		case w.started >= 0:
 			s.RunningCapacity += float64(w.capacity)
+			s.Idle += float64(w.capacity - w.busy)
+		case w.neverClaims:
+			s.Idle += float64(w.capacity)
 		default:
 			s.Requested += float64(w.capacity)
 		}
 	}
-	r.samples = append(r.samples, s)
 	r.accrue(t)
+	s.CostUSD = r.costTotal
+	r.samples = append(r.samples, s)
 	r.refreshPrices()
 }
 
@@ -180,7 +185,9 @@ func (r *run) accrue(t time.Duration) {
 		}
 		from, to := max(w.costUntil, r.o.Warmup), min(until, r.o.End)
 		if to > from {
-			w.cost += (to - from).Hours() * r.price(w)
+			c := (to - from).Hours() * r.price(w)
+			w.cost += c
+			r.costTotal += c
 		}
 		w.costUntil = until
 	}

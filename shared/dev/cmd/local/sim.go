@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,38 +17,47 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/workerfleet/workerfleet/shared/dev/sim"
-	"github.com/workerfleet/workerfleet/shared/provision"
 )
 
-// simulate is `local sim`: a trace replayed against a pool, both policies; the
-// table on stdout, summary.json and chart.svg in -out.
+// simDocs is where the simulator is documented, from the repository's root.
+const simDocs = "docs/provisioning.md#how-well-it-provisions"
+
+// simulate is `local sim`: a trace replayed against a pool, every policy, for
+// each seed; the tables on stdout, summary and chart per seed in -out.
 func simulate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: local sim -trace FILE [-pool pool.json] [-out DIR] [options]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: local sim -trace FILE [-pool pool.json] [-out DIR] [-seeds 1,2,3] [options]\n\n"+
 			"Replays a demand trace against one aws worker pool on a simulated clock, through the\n"+
-			"provisioner, with workerfleet's policy and worker-manager's as the baseline. Options:")
+			"provisioner, with workerfleet's policy and Taskcluster worker-manager's as baselines.\n"+
+			"The trace format, the policies and the figures are described in %s. Options:\n", simDocs)
 		fs.PrintDefaults()
 	}
 	var (
-		o        sim.Options
-		trace    = fs.String("trace", "", "the demand trace (8-byte records, see shared/data/firefox-ci/README.md)")
-		poolPath = fs.String("pool", "", "the aws worker pool config (JSON) to provision; default: two types x three zones, spot, maxCapacity 1000")
-		out      = fs.String("out", "", "directory for summary.json and chart.svg (none: only the table)")
-		policies = fs.String("policies", "workerfleet,worker-manager", "policies to run, comma-separated")
-		cadence  = fs.Duration("cadence", 0, "workerfleet's pause between iterations inside an invocation while demand moves (0: the deployed default; negative: off)")
-		quiet    = fs.Bool("quiet", false, "no progress bar")
-		cpuprof  = fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file (go tool pprof reads it)")
+		o         sim.Options
+		trace     = fs.String("trace", "", "the demand trace (8-byte records; shared/dev/sim/traces/ ships one, see its README.md)")
+		poolPath  = fs.String("pool", "", "the aws worker pool to provision: its config, or a whole pool definition with the config under \"config\"; default: two types x three zones, spot, maxCapacity 1000")
+		out       = fs.String("out", "", "directory for summary-seedN.json and chart-seedN.svg (none: only the tables)")
+		policies  = fs.String("policies", joinPolicies(sim.DefaultPolicies), "policies to run, comma-separated, of "+joinPolicies(sim.Policies))
+		seeds     = fs.String("seeds", "", "seeds to run, comma-separated, one run each (default: -seed's)")
+		cadence   = fs.Duration("cadence", 0, "the pause between iterations while a pool has work: the backstop with reaction (10s), the cadence inside a scheduled invocation without (15s); negative: none")
+		quiet     = fs.Bool("quiet", false, "no progress bar")
+		cpuprof   = fs.String("cpuprofile", "", "write a CPU profile of the simulation to this file (go tool pprof reads it)")
+		reaction  = fs.Duration("reaction", time.Second, "how soon after a task becomes pending an iteration starts, for the policies that react; 0: they iterate on the schedule and cadence only")
+		wfIdle    = idleFlag{}
+		iteration = fs.Duration("iteration-time", time.Second, "how long an iteration is taken to last (worker-manager's loop waits it out; Lambda bills it)")
 	)
-	fs.Int64Var(&o.Seed, "seed", 1, "seed of spot prices, interruptions and workers that never claim")
+	fs.Int64Var(&o.Seed, "seed", 1, "seed of spot prices, interruptions, capacity errors and workers that never claim")
 	fs.DurationVar(&o.StartupDelay, "startup-delay", 20*time.Second, "time from launch until a worker claims")
-	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 15*time.Minute, "idle time after which a worker shuts down (unless its workerConfig sets idleTimeoutSecs)")
+	fs.Var(&wfIdle, "idle-timeout", "the idle timeout workerfleet's provisioner writes into workers' user data (workerConfig.idleTimeoutSecs) where the pool sets none: auto (each pool's own, chosen from its demand, as deployed), a duration, or off (default auto)")
+	fs.DurationVar(&o.IdleTimeout, "worker-idle-timeout", 15*time.Minute, "the workers' own idle timeout, when their user data sets none (worker-manager's pools)")
 	fs.DurationVar(&o.StoppingDelay, "stopping-delay", 200*time.Second, "time from shutdown until the instance is terminated")
 	fs.Float64Var(&o.NeverClaim, "never-claim", 0.0002, "share of workers that boot but never claim")
-	fs.Float64Var(&o.PriceVolatility, "price-volatility", 0.02, "spot price walk step, per simulated second (negative: still)")
-	fs.Float64Var(&o.SpotInterruptionRate, "interruption-rate", 0, "spot interruptions per running instance-hour")
+	fs.StringVar(&o.Market, "market", sim.MarketSpot, "price model: spot (drifting spreads, capacity and interruptions rising with price) or walk (the fake cloud's fixed spreads)")
+	fs.Float64Var(&o.PriceVolatility, "price-volatility", 0.02, "-market walk: spot price walk step, per simulated second (negative: still)")
+	fs.Float64Var(&o.SpotInterruptionRate, "interruption-rate", 0, "-market walk: spot interruptions per running instance-hour")
 	fs.DurationVar(&o.Schedule, "schedule", 0, "the EventBridge schedule's period (0: template.yaml's)")
-	fs.DurationVar(&o.BaselineInterval, "baseline-interval", 0, "run the worker-manager baseline on a loop of this period instead of the schedule (the anchor's: 1s)")
+	fs.DurationVar(&o.BaselineInterval, "baseline-interval", 0, "worker-manager's loop period (0: its 10s wait plus -iteration-time; the anchor simulator's: 1s)")
 	fs.DurationVar(&o.Warmup, "warmup", 24*time.Hour, "warm-up: measures cover [warmup, end)")
 	fs.DurationVar(&o.End, "end", 144*time.Hour, "when the simulation ends")
 	if err := fs.Parse(args); err != nil {
@@ -68,31 +78,34 @@ func simulate(ctx context.Context, args []string) error {
 		}
 	}
 	for _, p := range strings.Split(*policies, ",") {
-		switch pol := provision.Policy(strings.TrimSpace(p)); pol {
-		case provision.PolicyWorkerfleet, provision.PolicyWorkerManager:
-			o.Policies = append(o.Policies, pol)
-		default:
-			return fmt.Errorf("-policies: unknown policy %q (workerfleet, worker-manager)", p)
+		pol, err := sim.ParsePolicy(strings.TrimSpace(p))
+		if err != nil {
+			return fmt.Errorf("-policies: %w", err)
 		}
+		o.Policies = append(o.Policies, pol)
+	}
+	o.Reaction, o.IterationTime, o.WorkerIdleTimeout = *reaction, *iteration, wfIdle.d
+	if *reaction == 0 {
+		o.Reaction = -1
+	}
+	if *iteration <= 0 {
+		o.IterationTime = time.Millisecond // as good as none
 	}
 	switch {
 	case *cadence < 0:
-		o.Cadence = provision.Cadence{Interval: -1}
+		o.Cadence.Interval, o.Backstop = -1, -1
 	case *cadence > 0:
-		o.Cadence = provision.Cadence{Interval: *cadence}
+		o.Cadence.Interval, o.Backstop = *cadence, *cadence
 	}
-	if !*quiet {
-		var mu sync.Mutex
-		var bar *progressbar.ProgressBar
-		o.Progress = func(done, total int64) {
-			mu.Lock()
-			defer mu.Unlock()
-			if bar == nil {
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr),
-					progressbar.OptionSetDescription("simulating "+o.Trace), progressbar.OptionShowElapsedTimeOnFinish(),
-					progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
+	runSeeds := []int64{o.Seed}
+	if *seeds != "" {
+		runSeeds = nil
+		for _, f := range strings.Split(*seeds, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil || n == 0 {
+				return fmt.Errorf("-seeds: %q is not a seed (a non-zero integer)", f)
 			}
-			_ = bar.Add64(done)
+			runSeeds = append(runSeeds, n)
 		}
 	}
 	if *cpuprof != "" {
@@ -106,17 +119,82 @@ func simulate(ctx context.Context, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	start := time.Now()
-	res, err := sim.Run(ctx, o)
-	if err != nil {
-		return err
+	var sums []*sim.Summary
+	for _, seed := range runSeeds {
+		o := o
+		o.Seed = seed
+		if !*quiet {
+			o.Progress = progress(fmt.Sprintf("simulating %s, seed %d", o.Trace, seed))
+		}
+		start := time.Now()
+		res, err := sim.Run(ctx, o)
+		if err != nil {
+			return fmt.Errorf("seed %d: %w", seed, err)
+		}
+		res.Summary.WriteTable(os.Stdout)
+		fmt.Printf("simulated in %s\n\n", time.Since(start).Round(time.Second))
+		sums = append(sums, &res.Summary)
+		if *out != "" {
+			if err := writeOutputs(*out, res); err != nil {
+				return err
+			}
+		}
 	}
-	res.Summary.WriteTable(os.Stdout)
-	fmt.Printf("simulated in %s\n", time.Since(start).Round(time.Second))
-	if *out == "" {
-		return nil
+	sim.WriteSeeds(os.Stdout, sums)
+	return nil
+}
+
+// idleFlag is -idle-timeout: auto (0), off (-1) or a duration.
+type idleFlag struct{ d time.Duration }
+
+func (f *idleFlag) String() string {
+	switch {
+	case f == nil || f.d == 0:
+		return "auto"
+	case f.d < 0:
+		return "off"
 	}
-	return writeOutputs(*out, res)
+	return f.d.String()
+}
+
+func (f *idleFlag) Set(s string) error {
+	switch s {
+	case "auto", "":
+		f.d = 0
+	case "off":
+		f.d = -1
+	default:
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("auto, off or a duration of at least 1s, not %q", s)
+		}
+		f.d = d
+	}
+	return nil
+}
+
+func joinPolicies(ps []sim.Policy) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = string(p)
+	}
+	return strings.Join(names, ",")
+}
+
+// progress returns a sim.Options.Progress drawing a progress bar on stderr.
+func progress(what string) func(done, total int64) {
+	var mu sync.Mutex
+	var bar *progressbar.ProgressBar
+	return func(done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if bar == nil {
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetDescription(what), progressbar.OptionShowElapsedTimeOnFinish(),
+				progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(200*time.Millisecond))
+		}
+		_ = bar.Add64(done)
+	}
 }
 
 func writeOutputs(dir string, res *sim.Result) error {
@@ -127,16 +205,19 @@ func writeOutputs(dir string, res *sim.Result) error {
 	if err != nil {
 		return fmt.Errorf("encode the summary: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write summary.json: %w", err)
+	name := func(base, ext string) string {
+		return filepath.Join(dir, fmt.Sprintf("%s-seed%d.%s", base, res.Summary.Seed, ext))
+	}
+	if err := os.WriteFile(name("summary", "json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write the summary: %w", err)
 	}
 	var svg bytes.Buffer
 	if err := res.WriteChart(&svg); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "chart.svg"), svg.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("write chart.svg: %w", err)
+	if err := os.WriteFile(name("chart", "svg"), svg.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write the chart: %w", err)
 	}
-	fmt.Printf("wrote %s and %s\n", filepath.Join(dir, "summary.json"), filepath.Join(dir, "chart.svg"))
+	fmt.Printf("wrote %s and %s\n\n", name("summary", "json"), name("chart", "svg"))
 	return nil
 }
