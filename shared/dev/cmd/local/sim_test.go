@@ -34,7 +34,7 @@ func TestSimHelpPointsAtDocs(t *testing.T) {
 		t.Errorf("sim -h does not name %s:\n%s", simDocs, help)
 	}
 	file, anchor, _ := strings.Cut(simDocs, "#")
-	doc, err := os.ReadFile(filepath.Join("..", "..", "..", file))
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "..", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestSimHelpPointsAtDocs(t *testing.T) {
 // the repository, and a whole pool definition (the walkthrough's pool file) is
 // accepted as -pool.
 func TestMakeSimRunsFromAClone(t *testing.T) {
-	mk, err := os.ReadFile(filepath.Join("..", "..", "..", "Makefile"))
+	mk, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "Makefile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestMakeSimRunsFromAClone(t *testing.T) {
 	if m == nil {
 		t.Fatal("the Makefile gives TRACE no default")
 	}
-	trace := filepath.Join("..", "..", "..", string(m[1]))
+	trace := filepath.Join("..", "..", "..", "..", string(m[1]))
 	if _, err := os.Stat(trace); err != nil {
 		t.Fatalf("make sim's default trace: %v", err)
 	}
