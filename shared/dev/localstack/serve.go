@@ -38,17 +38,23 @@ func FunctionApps(ctx context.Context, t *samtemplate.Template, cfg app.Config, 
 // API Gateway would, on the template's routes.
 func APIGateway(apps map[string]*app.App, t *samtemplate.Template, log *slog.Logger) (*Gateway, error) {
 	fns := map[string]HTTPFunction{}
-	for id := range apps[app.DefaultRouteFunction].HTTPFunctions() {
+	for id, f := range t.Functions {
+		if len(f.Routes) == 0 {
+			continue
+		}
 		a := apps[id]
 		if a == nil {
 			return nil, fmt.Errorf("no app for function %s", id)
 		}
-		fns[id] = a.HTTPFunctions()[id].Serve
+		h, err := a.Handler(id)
+		if err != nil {
+			return nil, err
+		}
+		serve, ok := h.(app.HTTPHandler)
+		if !ok {
+			return nil, fmt.Errorf("function %s has routes, but its handler is not an HTTP one", id)
+		}
+		fns[id] = serve
 	}
-	page := apps["StatusPageFunction"]
-	if page == nil {
-		return nil, fmt.Errorf("no app for function StatusPageFunction")
-	}
-	fns["StatusPageFunction"] = page.StatusPage().Serve
 	return NewGateway(t, fns, log)
 }

@@ -96,27 +96,16 @@ func invoke(ctx context.Context, args []string) error {
 		return err
 	}
 
-	if api, ok := a.HTTPFunctions()[id]; ok {
-		var ev events.APIGatewayV2HTTPRequest
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return fmt.Errorf("%s takes an API Gateway HTTP API event: %w", id, err)
-		}
-		resp, _ := api.Serve(ctx, ev)
-		var body any = resp.Body
-		var parsed any
-		if json.Unmarshal([]byte(resp.Body), &parsed) == nil {
-			body = parsed
-		}
-		out, _ := json.MarshalIndent(map[string]any{"statusCode": resp.StatusCode, "headers": resp.Headers, "body": body}, "", "  ")
-		fmt.Println(string(out))
-		return nil
-	}
-	var ev events.CloudWatchEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return fmt.Errorf("%s takes an EventBridge event: %w", id, err)
-	}
 	switch id {
-	case "ProvisionerFunction":
+	case "ProvisionerFunction", "Ec2EventsFunction":
+		// Their handlers, called with what they did printed.
+		var ev events.CloudWatchEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("%s takes an EventBridge event: %w", id, err)
+		}
+		if id == "Ec2EventsFunction" {
+			return invokeEC2Events(ctx, a, ev)
+		}
 		p, err := a.Provisioner(os.Stdout)
 		if err != nil {
 			return err
@@ -128,10 +117,16 @@ func invoke(ctx context.Context, args []string) error {
 			}
 		}
 		return p.HandleEvent(ctx, ev)
-	case "Ec2EventsFunction":
-		return invokeEC2Events(ctx, a, ev)
 	}
-	return fmt.Errorf("function %s has no handler here", id)
+	h, err := a.Handler(id)
+	if err != nil {
+		return err
+	}
+	serve, ok := h.(app.HTTPHandler)
+	if !ok {
+		return fmt.Errorf("function %s has no handler here", id)
+	}
+	return invokeHTTP(ctx, id, serve, raw)
 }
 
 // invokeEC2Events applies the event as the handler does and says what it did to
@@ -190,4 +185,22 @@ func logicalID(t *samtemplate.Template, name string) (string, error) {
 	}
 	sort.Strings(known)
 	return "", errors.New("FN must name a function: " + strings.Join(known, ", "))
+}
+
+// invokeHTTP calls an API function's handler with an API Gateway event and prints
+// its answer.
+func invokeHTTP(ctx context.Context, id string, serve app.HTTPHandler, raw []byte) error {
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return fmt.Errorf("%s takes an API Gateway HTTP API event: %w", id, err)
+	}
+	resp, _ := serve(ctx, ev)
+	var body any = resp.Body
+	var parsed any
+	if json.Unmarshal([]byte(resp.Body), &parsed) == nil {
+		body = parsed
+	}
+	out, _ := json.MarshalIndent(map[string]any{"statusCode": resp.StatusCode, "headers": resp.Headers, "body": body}, "", "  ")
+	fmt.Println(string(out))
+	return nil
 }
