@@ -17,5 +17,5 @@ import (
 func main() {
 	checks := app.WithResourceChecks(func(cfg aws.Config, endpoint string) awsprovisioner.ResourceChecker { return exists.New(cfg, endpoint) })
 	a := app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate), checks)
-	lambda.Start(a.HTTPFunctions()[app.DefaultRouteFunction].Serve)
+	lambda.Start(a.MustHandler("AwsProvisionerApiFunction"))
 }

@@ -10,5 +10,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.MustLoadWithoutSecrets().EC2Events().HandleEvent)
+	lambda.Start(app.MustLoadWithoutSecrets().MustHandler("Ec2EventsFunction"))
 }

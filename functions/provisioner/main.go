@@ -1,12 +1,10 @@
 // Command provisioner is the ProvisionerFunction: one provisioning iteration per
-// scheduled invocation.
+// scheduled invocation (more while demand moves); with reaction on, one per
+// invocation, scheduled or from the reaction function, answering a
+// reaction.Result.
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/workerfleet/workerfleet/shared/app"
@@ -14,12 +12,5 @@ import (
 )
 
 func main() {
-	a := app.MustLoad()
-	a.LogTaskclusterClientCheck(context.Background()) // once per cold start, in Taskcluster mode
-	p, err := a.Provisioner(os.Stdout)
-	if err != nil {
-		slog.Error("cannot start", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(p.HandleEvent)
+	lambda.Start(app.MustLoad().MustHandler("ProvisionerFunction"))
 }

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.MustLoad().WorkerManager().RegistrationAPI().Serve)
+	lambda.Start(app.MustLoad().MustHandler("RegistrationFunction"))
 }

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.MustLoad().AWSProvisioner().SecretsAPI().Serve)
+	lambda.Start(app.MustLoad().MustHandler("SecretsApiFunction"))
 }

@@ -11,5 +11,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate)).WorkerManager().API().Serve)
+	lambda.Start(app.MustLoad(app.WithLaunchSpecValidator(launchspec.Validate)).MustHandler("WorkerManagerApiFunction"))
 }

@@ -12,8 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 	"github.com/taskcluster/taskcluster/v25/clients/client-go/tcauth"
@@ -38,368 +35,12 @@ import (
 	"github.com/workerfleet/workerfleet/shared/notify"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/provision"
+	"github.com/workerfleet/workerfleet/shared/reaction"
 	"github.com/workerfleet/workerfleet/shared/statuspage"
 	"github.com/workerfleet/workerfleet/shared/store"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
 	"github.com/workerfleet/workerfleet/shared/workermanager"
 )
-
-// Config is everything an operator (or the local stack) sets.
-type Config struct {
-	Tables store.Tables
-	// DynamoDBEndpoint points the store at DynamoDB Local; "" is AWS's.
-	// DynamoDBAccessKeyID is the access key id its tables live under there
-	// (DynamoDB Local keeps a database per access key id; default "local").
-	DynamoDBEndpoint, DynamoDBAccessKeyID string
-	// RootClientID and RootAccessToken are the root client (all scopes). The service
-	// issues temporary credentials from them.
-	RootClientID, RootAccessToken string
-	// SigningKey seals client access tokens at rest, signs continuation tokens and
-	// derives worker secret tokens.
-	SigningKey []byte
-	// InstanceSetID tags every instance this deployment launches.
-	InstanceSetID string
-	// RootURL is where workers and users reach this deployment.
-	RootURL string
-	// TaskclusterRootURL: pending tasks come from its queue, and unknown clients are
-	// checked with its auth service. "" means no Taskcluster.
-	TaskclusterRootURL string
-	// TaskclusterClientID and TaskclusterAccessToken are the Taskcluster client
-	// workerfleet acts as in Taskcluster mode (as worker-manager runs as
-	// static/taskcluster/worker-manager): worker credentials are issued by it, so
-	// the deployment's auth service accepts them, and emailOnError mails go through
-	// its notify service. Both empty: standalone, credentials issued by the root.
-	TaskclusterClientID, TaskclusterAccessToken string
-	// DelegateAuth checks clients unknown here with TaskclusterRootURL's auth service.
-	DelegateAuth bool
-	// FrontDoorSecret is the value of httpapi.FrontDoorHeader by which the front
-	// door (the template's CloudFront distribution) proves a request came through
-	// it; only then is its X-Forwarded-Host the host Hawk signatures are checked
-	// against (FRONT_DOOR_SECRET). "": X-Forwarded-Host is never believed.
-	FrontDoorSecret string
-	// AllowedRegions are the EC2 regions definitions may use.
-	AllowedRegions []string
-	// Providers are the deployment's worker-manager providers (PROVIDERS, in
-	// Taskcluster's format); the zero value is aws, static and null-provider.
-	Providers pool.Providers
-	// ErrorRetention is how long pool errors stay listed.
-	ErrorRetention time.Duration
-	// Cloud is the cloud driver's alias ("ec2"), CloudConfig its configuration.
-	Cloud       string
-	CloudConfig json.RawMessage
-	// ProvisionInterval is the schedule's period (for backendStatus; default 1m).
-	ProvisionInterval time.Duration
-	// ProvisionCadence is the pause between iterations inside one invocation while
-	// demand moves (PROVISION_CADENCE; 0 = provision.DefaultCadenceInterval when the
-	// schedule's period leaves room, "off" or a negative value = one iteration per
-	// invocation).
-	ProvisionCadence time.Duration
-	// WorkerIdleTimeout is what pools' workers are told to idle at most where their
-	// workerConfig says nothing (WORKER_IDLE_TIMEOUT; 0 = each pool's own, chosen
-	// from its demand, provision.DefaultWorkerIdleTimeout until the process knows
-	// enough of it; "off" or negative = nothing is added).
-	WorkerIdleTimeout time.Duration
-	// AnonymousScopes are what every caller of the worker-manager API holds
-	// (ANONYMOUS_SCOPES, space- or comma-separated; unset:
-	// workermanager.DefaultAnonymousScopes, "none": nothing). In Taskcluster mode
-	// the deployment's anonymous role decides instead; these are the fallback while
-	// its auth service cannot say.
-	AnonymousScopes []string
-	// EventBus is the EventBridge bus events are announced on (EVENT_BUS_NAME;
-	// "none" or "": none).
-	EventBus string
-	// Compatibility is which worker-manager the API and the provisioner follow
-	// where v25's and today's differ (WORKER_MANAGER_COMPATIBILITY: CompatibilityV25,
-	// the default, or CompatibilityCurrent).
-	Compatibility string
-	// PoolMetrics adds per-pool CloudWatch metrics to the fleet's (POOL_METRICS:
-	// "per-pool"; "fleet", the default, leaves them out: see provision.Config).
-	PoolMetrics bool
-}
-
-// Values of Config.Compatibility.
-const (
-	CompatibilityV25     = "v25"
-	CompatibilityCurrent = "current"
-)
-
-// FromEnv reads the configuration the template gives the functions: table names,
-// secrets (from Secrets Manager, unless given directly), and settings.
-func FromEnv(ctx context.Context) (Config, error) { return fromEnv(ctx, true) }
-
-func fromEnv(ctx context.Context, secrets bool) (Config, error) {
-	env := os.Getenv
-	cfg := Config{
-		Tables: store.Tables{
-			WorkerTypes: env("WORKER_TYPES_TABLE"), WorkerPools: env("WORKER_POOLS_TABLE"), Workers: env("WORKERS_TABLE"),
-			Secrets: env("SECRETS_TABLE"), Errors: env("ERRORS_TABLE"), Clients: env("CLIENTS_TABLE"), Status: env("STATUS_TABLE"),
-			Nonces: env("NONCES_TABLE"),
-		},
-		DynamoDBEndpoint:    env("DYNAMODB_ENDPOINT"),
-		DynamoDBAccessKeyID: env("DYNAMODB_ACCESS_KEY_ID"),
-		RootClientID:        env("ROOT_CLIENT_ID"),
-		RootAccessToken:     env("ROOT_ACCESS_TOKEN"),
-		SigningKey:          []byte(env("SIGNING_KEY")),
-		InstanceSetID:       env("INSTANCE_SET_ID"),
-		RootURL:             strings.TrimSuffix(env("ROOT_URL"), "/"),
-		TaskclusterRootURL:  strings.TrimSuffix(env("TASKCLUSTER_ROOT_URL"), "/"),
-		Cloud:               env("CLOUD"),
-		CloudConfig:         json.RawMessage(env("CLOUD_CONFIG")),
-	}
-	cfg.DelegateAuth = cfg.TaskclusterRootURL != "" && env("TASKCLUSTER_AUTH_DELEGATION") != "false"
-	cfg.TaskclusterClientID = env("TASKCLUSTER_CLIENT_ID")
-	cfg.FrontDoorSecret = env("FRONT_DOOR_SECRET")
-	for _, r := range strings.Split(env("ALLOWED_REGIONS"), ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			cfg.AllowedRegions = append(cfg.AllowedRegions, r)
-		}
-	}
-	providers, err := pool.ParseProviders(env("PROVIDERS"))
-	if err != nil {
-		return Config{}, err
-	}
-	cfg.Providers = providers
-	if d := env("ERROR_RETENTION_DAYS"); d != "" {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 1 {
-			return Config{}, fmt.Errorf("ERROR_RETENTION_DAYS=%q is not a positive number", d)
-		}
-		cfg.ErrorRetention = time.Duration(n) * 24 * time.Hour
-	}
-	if d := env("PROVISION_INTERVAL"); d != "" {
-		iv, err := time.ParseDuration(d)
-		if err != nil {
-			return Config{}, fmt.Errorf("PROVISION_INTERVAL=%q: %w", d, err)
-		}
-		cfg.ProvisionInterval = iv
-	}
-	if cfg.ProvisionCadence, err = offDuration("PROVISION_CADENCE", time.Nanosecond, "a positive duration such as 15s, or off"); err != nil {
-		return Config{}, err
-	}
-	if cfg.WorkerIdleTimeout, err = offDuration("WORKER_IDLE_TIMEOUT", time.Second, "a duration of at least 1s such as 5m, or off"); err != nil {
-		return Config{}, err
-	}
-	if cfg.EventBus = env("EVENT_BUS_NAME"); cfg.EventBus == "none" {
-		cfg.EventBus = ""
-	}
-	if cfg.AnonymousScopes, err = anonymousScopes(env("ANONYMOUS_SCOPES")); err != nil {
-		return Config{}, err
-	}
-	switch c := env("WORKER_MANAGER_COMPATIBILITY"); c {
-	case "", CompatibilityV25, CompatibilityCurrent:
-		cfg.Compatibility = c
-	default:
-		return Config{}, fmt.Errorf("WORKER_MANAGER_COMPATIBILITY=%q: want %s or %s", c, CompatibilityV25, CompatibilityCurrent)
-	}
-	switch m := env("POOL_METRICS"); m {
-	case "", "fleet":
-	case "per-pool":
-		cfg.PoolMetrics = true
-	default:
-		return Config{}, fmt.Errorf("POOL_METRICS=%q: want fleet or per-pool", m)
-	}
-	if !secrets {
-		if err := withoutSecrets(&cfg); err != nil {
-			return Config{}, err
-		}
-	}
-	withRoot := secrets && (cfg.RootAccessToken == "" || len(cfg.SigningKey) == 0)
-	if err := cfg.loadSecrets(ctx, withRoot, env("ROOT_CREDENTIALS_SECRET"), env("SIGNING_KEY_SECRET"), env("TASKCLUSTER_ACCESS_TOKEN_SECRET")); err != nil {
-		return Config{}, err
-	}
-	return cfg, cfg.validate()
-}
-
-// anonymousScopes reads ANONYMOUS_SCOPES.
-func anonymousScopes(v string) ([]string, error) {
-	switch strings.TrimSpace(v) {
-	case "":
-		return workermanager.DefaultAnonymousScopes, nil
-	case "none":
-		return []string{}, nil
-	}
-	scopes := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' })
-	for _, s := range scopes {
-		if !auth.ValidScope(s) {
-			return nil, fmt.Errorf("ANONYMOUS_SCOPES: %q is not a scope", s)
-		}
-	}
-	return scopes, nil
-}
-
-// offDuration reads the duration setting name: "" is 0 (the default), "off" or
-// "0" is -1 (off), anything else a duration no shorter than least, or an error saying
-// what is wanted.
-func offDuration(name string, least time.Duration, want string) (time.Duration, error) {
-	switch d := os.Getenv(name); d {
-	case "":
-		return 0, nil
-	case "off", "0":
-		return -1, nil
-	default:
-		iv, err := time.ParseDuration(d)
-		if err != nil || iv < least {
-			return 0, fmt.Errorf("%s=%q: %s", name, d, want)
-		}
-		return iv, nil
-	}
-}
-
-// withoutSecrets is for a function that authenticates no one, issues nothing and
-// seals nothing (ec2-events): it reads no secrets, which its role may not, and
-// ephemeral random values stand in for the root token and the signing key.
-func withoutSecrets(cfg *Config) error {
-	token, err := auth.NewAccessToken()
-	if err != nil {
-		return err
-	}
-	key, err := auth.NewAccessToken()
-	if err != nil {
-		return err
-	}
-	if cfg.RootClientID == "" {
-		cfg.RootClientID = "root"
-	}
-	cfg.RootAccessToken, cfg.SigningKey = token, []byte(key)
-	return nil
-}
-
-// loadSecrets reads from Secrets Manager the secrets the function needs and was not
-// given: the root credentials and the signing key when withRoot, and in Taskcluster
-// mode the Taskcluster client's access token. It reads them all at once through one
-// client: a function's init waits for one round trip, not one per secret.
-func (c *Config) loadSecrets(ctx context.Context, withRoot bool, rootARN, keyARN, tcARN string) error {
-	withTC := c.TaskclusterMode()
-	if withRoot && (rootARN == "" || keyARN == "") {
-		return errors.New("set ROOT_ACCESS_TOKEN and SIGNING_KEY, or ROOT_CREDENTIALS_SECRET and SIGNING_KEY_SECRET")
-	}
-	errNoTCSecret := errors.New("TASKCLUSTER_CLIENT_ID is set: set TASKCLUSTER_ACCESS_TOKEN_SECRET to the Secrets Manager secret holding its access token")
-	switch {
-	case !withRoot && !withTC:
-		return nil
-	case !withRoot && tcARN == "":
-		return errNoTCSecret // nothing to read
-	}
-	awsCfg, err := telemetry.AWSConfig(ctx)
-	if err != nil {
-		return err
-	}
-	sm := secretsmanager.NewFromConfig(awsCfg)
-	var root, key, tc string
-	var rootErr, keyErr, tcErr error
-	var wg sync.WaitGroup
-	if withRoot {
-		wg.Go(func() { root, rootErr = secretString(ctx, sm, rootARN) })
-		wg.Go(func() { key, keyErr = secretString(ctx, sm, keyARN) })
-	}
-	if withTC && tcARN != "" {
-		wg.Go(func() { tc, tcErr = secretString(ctx, sm, tcARN) })
-	}
-	wg.Wait()
-	if withRoot {
-		if rootErr != nil {
-			return fmt.Errorf("read root credentials secret: %w", rootErr)
-		}
-		if keyErr != nil {
-			return fmt.Errorf("read signing key secret: %w", keyErr)
-		}
-		var creds struct {
-			ClientID    string `json:"clientId"`
-			AccessToken string `json:"accessToken"`
-		}
-		if err := json.Unmarshal([]byte(root), &creds); err != nil {
-			return fmt.Errorf("root credentials secret is not {clientId, accessToken}: %w", err)
-		}
-		c.RootClientID, c.RootAccessToken, c.SigningKey = creds.ClientID, creds.AccessToken, []byte(key)
-	}
-	if !withTC {
-		return nil
-	}
-	switch {
-	case tcARN == "":
-		return errNoTCSecret
-	case tcErr != nil:
-		return fmt.Errorf("read the Taskcluster access token secret: %w", tcErr)
-	}
-	token, err := parseTaskclusterToken(tc, c.TaskclusterClientID)
-	if err != nil {
-		return fmt.Errorf("the Taskcluster access token secret: %w", err)
-	}
-	c.TaskclusterAccessToken = token
-	return nil
-}
-
-func secretString(ctx context.Context, sm *secretsmanager.Client, arn string) (string, error) {
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return "", err
-	}
-	return aws.ToString(out.SecretString), nil
-}
-
-// parseTaskclusterToken reads a secret string that is an access token, or
-// {"clientId": ..., "accessToken": ...}. Errors never quote the secret.
-func parseTaskclusterToken(secret, clientID string) (string, error) {
-	secret = strings.TrimSpace(secret)
-	if !strings.HasPrefix(secret, "{") {
-		return secret, nil
-	}
-	var v struct {
-		ClientID    string `json:"clientId"`
-		AccessToken string `json:"accessToken"`
-	}
-	if err := json.Unmarshal([]byte(secret), &v); err != nil || v.AccessToken == "" {
-		return "", errors.New("it is JSON but not {\"accessToken\": ...}")
-	}
-	if v.ClientID != "" && v.ClientID != clientID {
-		return "", fmt.Errorf("it is for client %q, not TASKCLUSTER_CLIENT_ID %q", v.ClientID, clientID)
-	}
-	return v.AccessToken, nil
-}
-
-// TaskclusterMode reports whether workerfleet acts as a client of a Taskcluster
-// deployment (issuing worker credentials as that client), rather than standalone.
-func (c *Config) TaskclusterMode() bool { return c.TaskclusterClientID != "" }
-
-func (c *Config) validate() error {
-	var missing []string
-	for name, v := range map[string]string{
-		"worker types table": c.Tables.WorkerTypes, "worker pools table": c.Tables.WorkerPools, "workers table": c.Tables.Workers,
-		"secrets table": c.Tables.Secrets, "errors table": c.Tables.Errors, "clients table": c.Tables.Clients, "status table": c.Tables.Status,
-		"nonces table":   c.Tables.Nonces,
-		"root client id": c.RootClientID, "root access token": c.RootAccessToken, "instance set id": c.InstanceSetID,
-	} {
-		if v == "" {
-			missing = append(missing, name)
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("configuration lacks: %s", strings.Join(missing, ", "))
-	}
-	if c.TaskclusterClientID != "" || c.TaskclusterAccessToken != "" {
-		switch {
-		case c.TaskclusterRootURL == "":
-			return errors.New("a Taskcluster client is configured without a Taskcluster root URL")
-		case c.TaskclusterClientID == "" || c.TaskclusterAccessToken == "":
-			return errors.New("the Taskcluster client needs both a client id and an access token")
-		case c.TaskclusterClientID == c.RootClientID:
-			return fmt.Errorf("the Taskcluster client id %q is the root client's: give the root another id", c.RootClientID)
-		}
-	}
-	if len(c.SigningKey) < 16 {
-		return errors.New("the signing key must be at least 16 bytes")
-	}
-	if c.Cloud == "" {
-		c.Cloud = "ec2"
-	}
-	if c.ErrorRetention == 0 {
-		c.ErrorRetention = 7 * 24 * time.Hour
-	}
-	if c.ProvisionInterval == 0 {
-		c.ProvisionInterval = time.Minute
-	}
-	return nil
-}
 
 // App is the wired product.
 type App struct {
@@ -596,72 +237,9 @@ func (a *App) TaskclusterCredentials() *tcclient.Credentials {
 	return &tcclient.Credentials{ClientID: a.Config.TaskclusterClientID, AccessToken: a.Config.TaskclusterAccessToken}
 }
 
-func storeDB(s *store.Store) store.DB {
-	if s == nil {
-		return nil
-	}
-	return s.DB()
-}
-
-// storeClients finds API clients in the clients table, opening their sealed tokens.
-type storeClients struct {
-	s      *store.Store
-	sealer *auth.Sealer
-}
-
-func (c storeClients) LookupClient(ctx context.Context, id string) (auth.Client, error) {
-	cl, err := c.s.Client(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return auth.Client{}, auth.ErrUnknownClient
-	}
-	if err != nil {
-		return auth.Client{}, err
-	}
-	token, err := c.sealer.Open(id, cl.SealedAccessToken)
-	if err != nil {
-		return auth.Client{}, fmt.Errorf("client %s: %w", id, err)
-	}
-	return auth.Client{ClientID: id, AccessToken: token, Scopes: cl.Scopes, Expires: cl.Expires, Disabled: cl.Disabled}, nil
-}
-
-// storeNonces is the replay guard over the nonces table.
-type storeNonces struct{ s *store.Store }
-
-func (n storeNonces) UseNonce(ctx context.Context, clientID, nonce, ts string, expires time.Time) error {
-	err := n.s.UseNonce(ctx, clientID, nonce, ts, expires)
-	if errors.Is(err, store.ErrReplayed) {
-		return fmt.Errorf("%w: %w", auth.ErrReplayed, err)
-	}
-	return err
-}
-
-// HTTPAuth adapts the authenticator to the HTTP layer.
-func (a *App) HTTPAuth() httpapi.Authenticator {
-	return httpAuth{a: a.Auth, frontDoorSecret: a.Config.FrontDoorSecret}
-}
-
-type httpAuth struct {
-	a               *auth.Authenticator
-	frontDoorSecret string
-}
-
-func (h httpAuth) Authenticate(ctx context.Context, r httpapi.AuthRequest) (httpapi.Caller, error) {
-	host, port := r.Addressed(h.frontDoorSecret)
-	c, err := h.a.Authenticate(ctx, auth.Request{Method: r.Method, Host: host, Port: port, Resources: r.Resources, Encoded: r.Encoded,
-		Authorization: r.Authorization, ContentType: r.ContentType, Payload: r.Payload})
-	var ae *auth.Error
-	if errors.As(err, &ae) {
-		return httpapi.Caller{}, httpapi.AuthenticationFailed("%s", ae.Message)
-	}
-	if err != nil {
-		return httpapi.Caller{}, err
-	}
-	return httpapi.Caller{ClientID: c.ClientID, Scopes: c.Scopes, Authenticated: c.Authenticated}, nil
-}
-
 // parseOptions validates definitions for this deployment.
-func (a *App) parseOptions() pool.Options {
-	return pool.Options{Providers: a.Config.Providers, AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
+func (a *App) parseOptions() pool.ParseOptions {
+	return pool.ParseOptions{Providers: a.Config.Providers, AllowedRegions: a.Config.AllowedRegions, ValidateLaunchSpec: a.validateSpec}
 }
 
 // Cloud returns the deployment's instance set, built on first use through the cloud
@@ -751,8 +329,13 @@ func (a *App) Provisioner(metrics io.Writer) (*provision.Provisioner, error) {
 	if a.Config.TaskclusterRootURL != "" {
 		sources.Taskcluster = &demand.Taskcluster{RootURL: a.Config.TaskclusterRootURL}
 	}
+	var src provision.Demand = sources
+	if a.Config.Reaction == ReactionOn {
+		// Iterations come as often as a second apart: one count per pool per 10 s.
+		src = &reaction.Demand{Sources: sources}
+	}
 	return &provision.Provisioner{
-		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: sources, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
+		Store: a.Store, Cloud: ratelimit.Wrap(set, ratelimit.EC2), Demand: src, Log: a.Log, Metrics: metrics, Mailer: a.Mailer, Events: a.Events,
 		Config: provision.Config{RootURL: a.Config.RootURL, Providers: a.Config.Providers, Regions: a.Config.AllowedRegions, TokenKey: a.Config.SigningKey,
 			ErrorRetention: a.Config.ErrorRetention, Cadence: a.cadence(), WorkerIdleTimeout: a.workerIdleTimeout(), IdleTimeouts: a.idleTimeouts(),
 			CurrentWorkerManager: a.Config.Compatibility == CompatibilityCurrent, PoolMetrics: a.Config.PoolMetrics},
@@ -785,6 +368,8 @@ func (a *App) idleTimeouts() *provision.IdleTimeouts {
 func (a *App) cadence() provision.Cadence {
 	c := provision.DefaultCadence(a.Config.ProvisionInterval)
 	switch {
+	case a.Config.Reaction == ReactionOn:
+		return provision.Cadence{} // the reaction function drives the iterations, one per invocation
 	case a.Config.ProvisionCadence < 0:
 		return provision.Cadence{}
 	case a.Config.ProvisionCadence > 0 && c.Window > 0:
@@ -884,112 +469,4 @@ const DefaultRouteFunction = "AwsProvisionerApiFunction"
 // StatusPage is the StatusPageFunction's handler: the fleet at a glance.
 func (a *App) StatusPage() *statuspage.Page {
 	return &statuspage.Page{Store: a.Store, Interval: a.Config.ProvisionInterval, Log: a.Log}
-}
-
-// CreateClient adds an API client with its own scopes and returns its access token,
-// which is shown only now: the table keeps it sealed.
-func (a *App) CreateClient(ctx context.Context, clientID, description string, scopes []string, expires time.Time) (string, error) {
-	if clientID == a.Config.RootClientID {
-		return "", fmt.Errorf("client id %q is the root client's", clientID)
-	}
-	return CreateClient(ctx, a.Store, a.Sealer, clientID, description, scopes, expires)
-}
-
-// CreateClient adds an API client to a clients table, its access token sealed.
-func CreateClient(ctx context.Context, st *store.Store, sealer *auth.Sealer, clientID, description string, scopes []string, expires time.Time) (string, error) {
-	if !auth.ValidClientID(clientID) {
-		// A longer id could never authenticate: requests naming one are refused.
-		return "", fmt.Errorf("client id %q is not allowed (1 to %d of A-Z a-z 0-9 ! @ / : . + | _ -)", clientID, auth.MaxClientIDLength)
-	}
-	for _, s := range scopes {
-		if !auth.ValidScope(s) {
-			return "", fmt.Errorf("scope %q is not printable ASCII", s)
-		}
-	}
-	token, err := auth.NewAccessToken()
-	if err != nil {
-		return "", err
-	}
-	sealed, err := sealer.Seal(clientID, token)
-	if err != nil {
-		return "", err
-	}
-	if _, err := st.CreateClient(ctx, store.Client{ClientID: clientID, SealedAccessToken: sealed, Scopes: scopes,
-		Description: description, Expires: expires}); err != nil {
-		return "", fmt.Errorf("create client %s: %w", clientID, err)
-	}
-	return token, nil
-}
-
-// TaskclusterClientScopes are the scopes the Taskcluster client needs in Taskcluster
-// mode: to name worker credentials (auth:create-client), to grant what
-// registerWorker and getSecret grant, and to mail emailOnError errors. The scopes
-// worker types give their instances (their scopes fields) come on top.
-var TaskclusterClientScopes = []string{
-	"auth:create-client:worker/*",
-	"auth:create-client:aws-provisioner/*",
-	"assume:worker-type:*",
-	"assume:worker-pool:*",
-	"assume:worker-id:*",
-	"queue:worker-id:*",
-	"queue:claim-work:*",
-	"secrets:get:worker-type:*",
-	"secrets:get:worker-pool:*",
-	"worker-manager:remove-worker:*",
-	"worker-manager:reregister-worker:*",
-	"worker-manager:should-worker-terminate:*",
-	"notify:email:*",
-}
-
-// CheckTaskclusterClient asks the deployment's auth service for the Taskcluster
-// client's scopes (auth.currentScopes) and returns those of TaskclusterClientScopes
-// it lacks. Standalone, it returns nothing.
-func (a *App) CheckTaskclusterClient(ctx context.Context) ([]string, error) {
-	if !a.Config.TaskclusterMode() {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c := tcauth.New(a.TaskclusterCredentials(), a.Config.TaskclusterRootURL)
-	c.Context = ctx
-	type result struct {
-		scopes *tcauth.SetOfScopes
-		err    error
-	}
-	done := make(chan result, 1)
-	go func() { s, err := c.CurrentScopes(); done <- result{s, err} }()
-	var r result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("ask %s for the scopes of %s: %w", a.Config.TaskclusterRootURL, a.Config.TaskclusterClientID, ctx.Err())
-	}
-	if r.err != nil {
-		var apiErr *tcclient.APICallException
-		if errors.As(r.err, &apiErr) && apiErr.CallSummary != nil && apiErr.CallSummary.HTTPResponse != nil {
-			return nil, fmt.Errorf("ask %s for the scopes of %s: answered %s (are TASKCLUSTER_CLIENT_ID and its access token right?)",
-				a.Config.TaskclusterRootURL, a.Config.TaskclusterClientID, apiErr.CallSummary.HTTPResponse.Status)
-		}
-		return nil, fmt.Errorf("ask %s for the scopes of %s: the auth service could not be reached", a.Config.TaskclusterRootURL, a.Config.TaskclusterClientID)
-	}
-	var missing []string
-	for _, s := range TaskclusterClientScopes {
-		if !auth.Satisfies(r.scopes.Scopes, s) {
-			missing = append(missing, s)
-		}
-	}
-	return missing, nil
-}
-
-// LogTaskclusterClientCheck logs what CheckTaskclusterClient finds, as an error when
-// the client lacks scopes: workers would get credentials the deployment refuses.
-func (a *App) LogTaskclusterClientCheck(ctx context.Context) {
-	missing, err := a.CheckTaskclusterClient(ctx)
-	switch {
-	case err != nil:
-		a.Log.WarnContext(ctx, "cannot check the Taskcluster client's scopes", "error", err.Error())
-	case len(missing) > 0:
-		a.Log.ErrorContext(ctx, "the Taskcluster client lacks scopes: the deployment will refuse the credentials workers get, or the mails of emailOnError",
-			"clientId", a.Config.TaskclusterClientID, "missing", missing)
-	}
 }

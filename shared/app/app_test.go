@@ -11,10 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/workerfleet/workerfleet/shared/app"
+	"github.com/workerfleet/workerfleet/shared/dev/samtemplate"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/statuspage"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
-	"github.com/workerfleet/workerfleet/shared/template"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -60,7 +60,7 @@ func TestRoutesMatchTheTemplate(t *testing.T) {
 		var want []string
 		hasDefault := false
 		for _, r := range f.Routes {
-			if r.Key() == template.DefaultPath {
+			if r.Key() == samtemplate.DefaultPath {
 				hasDefault = true
 				continue
 			}

@@ -14,10 +14,10 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/app"
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/cloud/fake"
+	"github.com/workerfleet/workerfleet/shared/dev/fakecloud"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/identity"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 func readEvent(t *testing.T, name string, v any) {
@@ -46,12 +46,12 @@ func TestEveryFunctionHasASampleEvent(t *testing.T) {
 // handler, as Lambda would, and checks the answer.
 func TestSampleEventsThroughTheirHandlers(t *testing.T) {
 	ctx := context.Background()
-	fc, err := fake.New(fake.DefaultConfig(), fake.WithLogger(quiet))
+	fc, err := fakecloud.New(fakecloud.DefaultConfig(), fakecloud.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := app.Config{Tables: storetest.Tables(t), RootClientID: "root", RootAccessToken: "root-token-0123456789",
-		SigningKey: []byte("0123456789abcdef0123456789abcdef"), InstanceSetID: "test", AllowedRegions: fake.DefaultRegions, Cloud: fake.Alias,
+		SigningKey: []byte("0123456789abcdef0123456789abcdef"), InstanceSetID: "test", AllowedRegions: fakecloud.DefaultRegions, Cloud: fakecloud.Alias,
 		ProvisionCadence: -1} // one iteration per event: the cadence is provision's to test
 	a, err := app.New(ctx, cfg, app.WithDB(storetest.DB(t)), app.WithLogger(quiet), app.WithCloud(fc.InstanceSet("test")),
 		app.WithVerifier(identity.NewAWSVerifier()))
@@ -124,7 +124,7 @@ func TestSampleEventsThroughTheirHandlers(t *testing.T) {
 	if err := a.EC2Events().HandleEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	if w, _ := a.Store.WorkerByInstance(ctx, instance); w.EC2State != cloud.StateRunning {
-		t.Errorf("ec2-events sample: ec2 state %q, want running", w.EC2State)
+	if w, _ := a.Store.WorkerByInstance(ctx, instance); w.EC2State != cloud.StateShuttingDown || w.State != store.Stopping {
+		t.Errorf("ec2-events sample: ec2 state %q, state %s; want shutting-down, stopping", w.EC2State, w.State)
 	}
 }

@@ -16,9 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/workerfleet/workerfleet/shared/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 var fuzzMethods = []string{"GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"}

@@ -22,11 +22,11 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // These tests hold the findings of issue 22 (tenant isolation, minted scopes, the

@@ -16,10 +16,10 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/auth"
+	"github.com/workerfleet/workerfleet/shared/dev/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // These tests hold the findings of a security review (issue 14) through the HTTP

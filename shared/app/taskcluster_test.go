@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/motoserver"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
+	"github.com/workerfleet/workerfleet/shared/dev/motoserver"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/telemetry"
 )
 

@@ -225,6 +225,52 @@ func ValidClientID(s string) bool {
 // clients start certificates at their own now, so the start allowance absorbs their
 // clock skew like the header's ts does; expiry is the issuer's hard limit.
 func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, error) {
+	now, skew := a.clock()
+	method := strings.ToUpper(r.Method) // as Taskcluster hands it to Hawk
+	p, signed, err := presentedOf(r, method, now, skew)
+	switch {
+	case err != nil:
+		return Caller{}, err
+	case p == nil:
+		return Anonymous(), nil
+	}
+	if len(signed) == 0 {
+		return Caller{}, fail("the request has no URI to check the signature against")
+	}
+	if !ValidClientID(p.id) {
+		return Caller{}, fail("the client id is not a valid client id (1 to %d of A-Z a-z 0-9 ! @ / : . + | _ -)", MaxClientIDLength)
+	}
+	x, err := parseExt(p.ext)
+	if err != nil {
+		return Caller{}, err
+	}
+	lookup := p.id
+	if x.cert != nil && x.cert.issuer != "" {
+		if x.cert.issuer == p.id {
+			return Caller{}, fail("ext.certificate.issuer must differ from the client id of named temporary credentials")
+		}
+		lookup = x.cert.issuer
+	}
+	client, err := a.client(ctx, lookup, now)
+	if errors.Is(err, ErrUnknownClient) {
+		if a.Remote != nil {
+			c, err := a.remote(ctx, r, p.hash)
+			return a.once(ctx, p, method, skew, c, err)
+		}
+		return Caller{}, fail("unknown client %q", lookup)
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	if err := p.verify(client, x, method, signed, r); err != nil {
+		return Caller{}, err
+	}
+	caller, err := a.callerOf(p.id, client, x, now, skew)
+	return a.once(ctx, p, method, skew, caller, err)
+}
+
+// clock is the authenticator's time and allowed clock skew.
+func (a *Authenticator) clock() (time.Time, time.Duration) {
 	now := time.Now()
 	if a.Now != nil {
 		now = a.Now()
@@ -233,100 +279,74 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 	if skew <= 0 {
 		skew = DefaultSkew
 	}
+	return now, skew
+}
 
-	method := strings.ToUpper(r.Method) // as Taskcluster hands it to Hawk
+// presented is what a request's Hawk header or bewit claims, before any check of
+// its signature.
+type presented struct {
+	kind                                    string // "header" or "bewit"
+	id, mac, hash, ext, ts, nonce, app, dlg string
+	tsSec                                   int64
+}
+
+// presentedOf reads a request's Hawk header or bewit, with the checks that need no
+// key (its timestamp, the bewit's expiry and method), and the URIs the client may
+// have signed. It returns nil for a request that carries neither: an anonymous one.
+func presentedOf(r Request, method string, now time.Time, skew time.Duration) (*presented, []string, error) {
 	bewit, signed, hasBewit, err := bewitOf(r.Resources)
 	if err != nil {
-		return Caller{}, err
+		return nil, nil, err
 	}
-	var id, macValue, hash, ext, kind, ts, nonce, app, dlg string
-	var tsSec int64
 	switch {
 	case r.Authorization != "" && hasBewit:
-		return Caller{}, fail("a request may carry an Authorization header or a bewit, not both")
+		return nil, nil, fail("a request may carry an Authorization header or a bewit, not both")
 	case r.Authorization != "":
 		h, err := parseHeader(r.Authorization)
 		if err != nil {
-			return Caller{}, err
+			return nil, nil, err
 		}
 		if d := now.Sub(time.Unix(h.tsSec, 0)); d > skew || d < -skew {
-			return Caller{}, fail("the request's timestamp (ts) is %s away from the server's clock; at most %s is allowed: check the client's clock",
+			return nil, nil, fail("the request's timestamp (ts) is %s away from the server's clock; at most %s is allowed: check the client's clock",
 				d.Abs().Round(time.Second), skew)
 		}
-		id, macValue, hash, ext = h.id, h.mac, h.hash, h.ext
-		kind, ts, nonce, tsSec = "header", h.ts, h.nonce, h.tsSec
-		app, dlg = h.app, h.dlg
+		return &presented{kind: "header", id: h.id, mac: h.mac, hash: h.hash, ext: h.ext, ts: h.ts, nonce: h.nonce, tsSec: h.tsSec, app: h.app, dlg: h.dlg}, signed, nil
 	case hasBewit:
 		if method != "GET" {
-			return Caller{}, fail("a bewit (signed URL) is only valid for GET requests")
+			return nil, nil, fail("a bewit (signed URL) is only valid for GET requests")
 		}
 		b, err := parseBewit(bewit)
 		if err != nil {
-			return Caller{}, err
+			return nil, nil, err
 		}
 		// @hapi/hawk: valid while now (in ms) is before exp.
 		if now.UnixMilli() >= b.exp*1000 {
-			return Caller{}, fail("the signed URL expired at %s", time.Unix(b.exp, 0).UTC().Format(time.RFC3339))
+			return nil, nil, fail("the signed URL expired at %s", time.Unix(b.exp, 0).UTC().Format(time.RFC3339))
 		}
-		id, macValue, ext = b.id, b.mac, b.ext
-		kind, ts = "bewit", strconv.FormatInt(b.exp, 10)
-	default:
-		return Anonymous(), nil
+		return &presented{kind: "bewit", id: b.id, mac: b.mac, ext: b.ext, ts: strconv.FormatInt(b.exp, 10)}, signed, nil
 	}
-	if len(signed) == 0 {
-		return Caller{}, fail("the request has no URI to check the signature against")
-	}
+	return nil, nil, nil
+}
 
-	if !ValidClientID(id) {
-		return Caller{}, fail("the client id is not a valid client id (1 to %d of A-Z a-z 0-9 ! @ / : . + | _ -)", MaxClientIDLength)
-	}
-	x, err := parseExt(ext)
-	if err != nil {
-		return Caller{}, err
-	}
-	lookup := id
-	if x.cert != nil && x.cert.issuer != "" {
-		if x.cert.issuer == id {
-			return Caller{}, fail("ext.certificate.issuer must differ from the client id of named temporary credentials")
-		}
-		lookup = x.cert.issuer
-	}
-	// once refuses a replay of a state-changing header that authenticated.
-	once := func(c Caller, err error) (Caller, error) {
-		if err != nil || kind != "header" || a.Replays == nil || !changesState(method) {
-			return c, err
-		}
-		expires := time.Unix(tsSec, 0).Add(skew) // then the ts check refuses the header anyway
-		switch err := a.Replays.UseNonce(ctx, id, nonce, ts, expires); {
-		case errors.Is(err, ErrReplayed):
-			return Caller{}, fail("this request (client id, nonce and ts) was already served; a request that changes state is accepted once: sign each request anew")
-		case err != nil:
-			return Caller{}, fmt.Errorf("replay protection: %w", err)
-		}
-		return c, nil
-	}
-	client, err := a.client(ctx, lookup, now)
-	if errors.Is(err, ErrUnknownClient) {
-		if a.Remote != nil {
-			return once(a.remote(ctx, r, hash))
-		}
-		return Caller{}, fail("unknown client %q", lookup)
-	}
-	if err != nil {
-		return Caller{}, err
-	}
-
+// verify checks the signature with the client's key (the temporary key of a
+// certificate, when ext carries one) and the payload's hash.
+func (p *presented) verify(client Client, x ext, method string, signed []string, r Request) error {
 	key := client.AccessToken
 	if x.cert != nil {
 		key = TemporaryAccessToken(client.AccessToken, x.cert.seed)
 	}
-	if !macMatches(key, macValue, kind, ts, nonce, method, signed, r.Host, r.Port, hash, ext, app, dlg) {
-		return Caller{}, fail("the signature (mac) does not match: wrong access token, or the request was altered (method, URI, host, port, payload hash or ext)")
+	if !macMatches(key, p.mac, p.kind, p.ts, p.nonce, method, signed, r.Host, r.Port, p.hash, p.ext, p.app, p.dlg) {
+		return fail("the signature (mac) does not match: wrong access token, or the request was altered (method, URI, host, port, payload hash or ext)")
 	}
-	if hash != "" && payloadHash(r.ContentType, r.Payload) != hash {
-		return Caller{}, fail("the payload hash does not match the request body")
+	if p.hash != "" && payloadHash(r.ContentType, r.Payload) != p.hash {
+		return fail("the payload hash does not match the request body")
 	}
+	return nil
+}
 
+// callerOf is who a verified request is and the scopes it holds: the client's,
+// or its certificate's, narrowed by ext.authorizedScopes.
+func (a *Authenticator) callerOf(id string, client Client, x ext, now time.Time, skew time.Duration) (Caller, error) {
 	caller := Caller{ClientID: id, Scopes: append([]string{}, client.Scopes...), Authenticated: true, Expires: client.Expires}
 	if x.cert != nil {
 		if err := a.checkCertificate(x.cert, id, client, now, skew); err != nil {
@@ -345,7 +365,23 @@ func (a *Authenticator) Authenticate(ctx context.Context, r Request) (Caller, er
 		}
 		caller.Scopes = append([]string{}, x.authorizedScopes...)
 	}
-	return once(caller, nil)
+	return caller, nil
+}
+
+// once refuses a replay of a state-changing header that authenticated (c, err):
+// its client id, nonce and ts are accepted once.
+func (a *Authenticator) once(ctx context.Context, p *presented, method string, skew time.Duration, c Caller, err error) (Caller, error) {
+	if err != nil || p.kind != "header" || a.Replays == nil || !changesState(method) {
+		return c, err
+	}
+	expires := time.Unix(p.tsSec, 0).Add(skew) // then the ts check refuses the header anyway
+	switch err := a.Replays.UseNonce(ctx, p.id, p.nonce, p.ts, expires); {
+	case errors.Is(err, ErrReplayed):
+		return Caller{}, fail("this request (client id, nonce and ts) was already served; a request that changes state is accepted once: sign each request anew")
+	case err != nil:
+		return Caller{}, fmt.Errorf("replay protection: %w", err)
+	}
+	return c, nil
 }
 
 // bewitOf finds the bewit in the candidate request URIs and returns the URIs as

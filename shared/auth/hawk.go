@@ -40,81 +40,22 @@ type hawkHeader struct {
 // seconds. Every failure is an *Error naming what is wrong, never quoting a value.
 func parseHeader(s string) (hawkHeader, error) {
 	var h hawkHeader
-	if len(s) > maxHeader {
-		return h, fail("the Authorization header is longer than %d bytes", maxHeader)
-	}
-	s = strings.Trim(s, " \t")
-	n := wordLen(s)
-	if n == 0 {
-		return h, fail("the Authorization header has no scheme")
-	}
-	if !strings.EqualFold(s[:n], "Hawk") {
-		return h, fail("the Authorization scheme is not Hawk")
-	}
-	rest := s[n:]
-	if sp := spaceLen(rest); sp > 0 {
-		rest = rest[sp:]
-	} else if rest != "" {
-		return h, fail("malformed Hawk header: the scheme must be followed by a space")
-	}
-	if rest == "" {
-		return h, fail("the Hawk header has no attributes")
+	rest, err := hawkAttributes(s)
+	if err != nil {
+		return h, err
 	}
 	seen := map[string]bool{}
 	for rest != "" {
-		k := wordLen(rest)
-		if k == 0 {
-			return h, fail("malformed Hawk header: an attribute name was expected")
-		}
-		key := rest[:k]
-		rest = rest[k:]
-		if !strings.HasPrefix(rest, `="`) {
-			return h, fail("malformed Hawk header: attribute %s is not of the form name=\"value\"", attrName(key))
-		}
-		rest = rest[2:]
-		end := strings.IndexByte(rest, '"')
-		if end < 0 {
-			return h, fail("malformed Hawk header: the value of attribute %s is not terminated", attrName(key))
-		}
-		val := rest[:end]
-		rest = rest[end+1:]
-		rest = rest[spaceLen(rest):]
-		if rest != "" {
-			if rest[0] != ',' {
-				return h, fail("malformed Hawk header: attributes must be separated by commas")
-			}
-			rest = rest[1:]
-			rest = rest[spaceLen(rest):]
-		}
-		if val == "" {
-			return h, fail("malformed Hawk header: attribute %s is empty", attrName(key))
-		}
-		if !headerValue(val) {
-			return h, fail("malformed Hawk header: attribute %s holds a character Hawk does not allow", attrName(key))
+		var key, val string
+		if key, val, rest, err = nextAttribute(rest); err != nil {
+			return h, err
 		}
 		if seen[key] {
 			return h, fail("malformed Hawk header: attribute %s appears twice", attrName(key))
 		}
 		seen[key] = true
-		switch key {
-		case "id":
-			h.id = val
-		case "ts":
-			h.ts = val
-		case "nonce":
-			h.nonce = val
-		case "mac":
-			h.mac = val
-		case "hash":
-			h.hash = val
-		case "ext":
-			h.ext = val
-		case "app":
-			h.app = val
-		case "dlg":
-			h.dlg = val
-		default:
-			return h, fail("malformed Hawk header: unknown attribute %s", attrName(key))
+		if err := h.set(key, val); err != nil {
+			return h, err
 		}
 	}
 	for _, req := range []string{"id", "ts", "nonce", "mac"} {
@@ -128,6 +69,93 @@ func parseHeader(s string) (hawkHeader, error) {
 	}
 	h.tsSec = ts
 	return h, nil
+}
+
+// hawkAttributes checks an Authorization header's length and Hawk scheme and
+// returns what follows the scheme: its attributes.
+func hawkAttributes(s string) (string, error) {
+	if len(s) > maxHeader {
+		return "", fail("the Authorization header is longer than %d bytes", maxHeader)
+	}
+	s = strings.Trim(s, " \t")
+	n := wordLen(s)
+	if n == 0 {
+		return "", fail("the Authorization header has no scheme")
+	}
+	if !strings.EqualFold(s[:n], "Hawk") {
+		return "", fail("the Authorization scheme is not Hawk")
+	}
+	rest := s[n:]
+	if sp := spaceLen(rest); sp > 0 {
+		rest = rest[sp:]
+	} else if rest != "" {
+		return "", fail("malformed Hawk header: the scheme must be followed by a space")
+	}
+	if rest == "" {
+		return "", fail("the Hawk header has no attributes")
+	}
+	return rest, nil
+}
+
+// nextAttribute reads one name="value" attribute and the comma after it, and
+// returns what remains.
+func nextAttribute(rest string) (key, val, remaining string, err error) {
+	k := wordLen(rest)
+	if k == 0 {
+		return "", "", "", fail("malformed Hawk header: an attribute name was expected")
+	}
+	key = rest[:k]
+	rest = rest[k:]
+	if !strings.HasPrefix(rest, `="`) {
+		return "", "", "", fail("malformed Hawk header: attribute %s is not of the form name=\"value\"", attrName(key))
+	}
+	rest = rest[2:]
+	end := strings.IndexByte(rest, '"')
+	if end < 0 {
+		return "", "", "", fail("malformed Hawk header: the value of attribute %s is not terminated", attrName(key))
+	}
+	val = rest[:end]
+	rest = rest[end+1:]
+	rest = rest[spaceLen(rest):]
+	if rest != "" {
+		if rest[0] != ',' {
+			return "", "", "", fail("malformed Hawk header: attributes must be separated by commas")
+		}
+		rest = rest[1:]
+		rest = rest[spaceLen(rest):]
+	}
+	if val == "" {
+		return "", "", "", fail("malformed Hawk header: attribute %s is empty", attrName(key))
+	}
+	if !headerValue(val) {
+		return "", "", "", fail("malformed Hawk header: attribute %s holds a character Hawk does not allow", attrName(key))
+	}
+	return key, val, rest, nil
+}
+
+// set takes one attribute's value.
+func (h *hawkHeader) set(key, val string) error {
+	switch key {
+	case "id":
+		h.id = val
+	case "ts":
+		h.ts = val
+	case "nonce":
+		h.nonce = val
+	case "mac":
+		h.mac = val
+	case "hash":
+		h.hash = val
+	case "ext":
+		h.ext = val
+	case "app":
+		h.app = val
+	case "dlg":
+		h.dlg = val
+	default:
+		return fail("malformed Hawk header: unknown attribute %s", attrName(key))
+	}
+	return nil
 }
 
 // parseTimestamp reads decimal seconds from 0 to maxTimestamp.

@@ -7,9 +7,7 @@ package awsprovisioner
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/slugid"
-	"github.com/workerfleet/workerfleet/shared/store"
 )
 
 // Base is the API's base path.
@@ -30,12 +27,12 @@ type Issuer interface {
 
 // Service holds what both APIs need.
 type Service struct {
-	Store  *store.Store
+	Store  Store
 	Authn  httpapi.Authenticator
 	Issuer Issuer
 	// Parse validates definitions for this deployment (allowed regions, the EC2
 	// driver's launch spec check).
-	Parse pool.Options
+	Parse pool.ParseOptions
 	// RootURL is the deployment's root URL, shown in launch spec previews; empty
 	// takes it from the request (the host the caller used).
 	RootURL string
@@ -133,19 +130,6 @@ func checkToken(r *httpapi.Request) error {
 		return httpapi.InputValidationError("token must be a slugid")
 	}
 	return nil
-}
-
-// storeError turns store errors into API errors; others pass through (500).
-func storeError(err error, what string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return httpapi.NotFound("%s not found", what)
-	case errors.Is(err, store.ErrConflict):
-		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
-	case errors.Is(err, store.ErrTooLarge):
-		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func invalid(err error) error {

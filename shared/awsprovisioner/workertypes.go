@@ -8,8 +8,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/workerfleet/workerfleet/shared/httpapi"
 	"github.com/workerfleet/workerfleet/shared/pool"
@@ -112,14 +113,14 @@ func (s *Service) createWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	wt, err := s.Store.CreateWorkerType(ctx, name, def.Written())
 	if errors.Is(err, store.ErrExists) {
-		existing, perr := pool.ParseWorkerType(wt.Definition, pool.Options{})
+		existing, perr := pool.ParseWorkerType(wt.Definition, pool.ParseOptions{Stored: true})
 		if perr != nil || !pool.Equal(existing, def) {
 			return nil, httpapi.Conflict("worker type %s already exists with a different definition; use updateWorkerType to change it", name)
 		}
 		err = nil // the same definition again: idempotent
 	}
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return workerTypeResponse(wt)
 }
@@ -147,7 +148,7 @@ func (s *Service) updateWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	wt, err := s.Store.UpdateWorkerType(ctx, name, def.Written())
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return workerTypeResponse(wt)
 }
@@ -162,7 +163,7 @@ func (s *Service) workerType(ctx context.Context, r *httpapi.Request) (*httpapi.
 	}
 	wt, err := s.Store.WorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return workerTypeResponse(wt)
 }
@@ -174,7 +175,7 @@ func (s *Service) workerTypeLastModified(ctx context.Context, r *httpapi.Request
 	}
 	wt, err := s.Store.WorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	return httpapi.OK(map[string]string{"workerType": name, "lastModified": ts(wt.LastModified)}), nil
 }
@@ -189,7 +190,7 @@ func (s *Service) removeWorkerType(ctx context.Context, r *httpapi.Request) (*ht
 	}
 	removed, err := s.Store.DeleteWorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	// As the aws-provisioner: 204 whether or not it existed, so "ensure deleted"
 	// scripts pass; its instances are terminated at once (next iteration), not drained.
@@ -222,9 +223,9 @@ func (s *Service) getLaunchSpecs(ctx context.Context, r *httpapi.Request) (*http
 	}
 	wt, err := s.Store.WorkerType(ctx, name)
 	if err != nil {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
-	def, err := pool.ParseWorkerType(wt.Definition, pool.Options{})
+	def, err := pool.ParseWorkerType(wt.Definition, pool.ParseOptions{Stored: true})
 	if err != nil {
 		return nil, fmt.Errorf("stored definition of %s: %w", name, err)
 	}
@@ -285,33 +286,26 @@ func (s *Service) listWorkerTypeSummaries(ctx context.Context, _ *httpapi.Reques
 	}
 	sort.Slice(wts, func(i, j int) bool { return wts[i].Name < wts[j].Name })
 	out := make([]Summary, len(wts))
-	errs := make([]error, len(wts))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	var g errgroup.Group
+	g.SetLimit(16)
 	for i, wt := range wts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			bounds, err := s.capacityBounds(ctx, wt)
 			if errors.Is(err, store.ErrNotFound) {
-				return // removed since it was listed
+				return nil // removed since it was listed
 			}
 			if err != nil {
-				errs[i] = err
-				return
+				return err
 			}
 			workers, err := s.Store.LiveWorkers(ctx, store.WorkerTypePool(wt.Name))
 			if err != nil {
-				errs[i] = err
-				return
+				return err
 			}
 			out[i] = summarize(wt.Name, bounds, workers)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	listed := out[:0]
@@ -338,7 +332,7 @@ func (s *Service) capacityBounds(ctx context.Context, wt store.WorkerType) (pool
 	if err != nil {
 		return pool.WorkerType{}, err
 	}
-	def, err := pool.ParseWorkerType(full.Definition, pool.Options{})
+	def, err := pool.ParseWorkerType(full.Definition, pool.ParseOptions{Stored: true})
 	if err != nil {
 		return pool.WorkerType{}, fmt.Errorf("stored definition of %s: %w", wt.Name, err)
 	}
@@ -372,7 +366,7 @@ func (s *Service) state(ctx context.Context, r *httpapi.Request) (*httpapi.Respo
 	wt, err := s.Store.WorkerType(ctx, name)
 	defined := err == nil
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, storeError(err, "worker type "+name)
+		return nil, httpapi.StoreError(err, "worker type "+name)
 	}
 	// The live workers only: state shows what runs, as the aws-provisioner's did,
 	// and stopped records, kept listed for a day, would make its cost follow the
@@ -386,7 +380,7 @@ func (s *Service) state(ctx context.Context, r *httpapi.Request) (*httpapi.Respo
 	}
 	var def pool.WorkerType
 	if defined {
-		if def, err = pool.ParseWorkerType(wt.Definition, pool.Options{}); err != nil {
+		if def, err = pool.ParseWorkerType(wt.Definition, pool.ParseOptions{Stored: true}); err != nil {
 			return nil, fmt.Errorf("stored definition of %s: %w", name, err)
 		}
 	}

@@ -4,8 +4,8 @@
 // that classifies EC2 error codes into them, and the registry of drivers by alias.
 //
 // Drivers live in sub-packages and register themselves in init: shared/cloud/ec2
-// (alias "ec2", the real EC2) and shared/cloud/fake (alias "fake", a simulated EC2
-// for the local stack, demos and tests). shared/cloud/cloudtest is the contract test
+// (alias "ec2", the real EC2) and shared/dev/fakecloud (alias "fake", a simulated EC2
+// for the local stack, demos and tests). shared/dev/cloudtest is the contract test
 // suite both run.
 package cloud
 

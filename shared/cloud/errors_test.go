@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/cloud/cloudtest"
+	"github.com/workerfleet/workerfleet/shared/dev/cloudtest"
 )
 
 func TestClassifyEC2Error(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/workerfleet/workerfleet/shared/motoserver"
+	"github.com/workerfleet/workerfleet/shared/dev/motoserver"
 )
 
 // fakeQueue plays the Taskcluster queue's pendingTasks endpoint.

@@ -46,14 +46,9 @@ const InterruptionNotice = 2 * time.Minute
 
 // Stop reasons recorded by events (deterministic, whatever the order of delivery).
 const (
-	ReasonShuttingDown = "EC2 is stopping or terminating the instance"
-	ReasonGone         = "EC2 stopped or terminated the instance"
+	ReasonShuttingDown = store.ReasonShuttingDown
+	ReasonGone         = store.ReasonGone
 )
-
-// stateOrder ranks EC2 instance states for events with equal timestamps.
-var stateOrder = map[string]int{
-	"pending": 0, "running": 1, "stopping": 2, "stopped": 3, "shutting-down": 4, "terminated": 5,
-}
 
 // Event is what matters of an EC2 EventBridge event.
 type Event struct {
@@ -86,7 +81,7 @@ func FromCloudWatchEvent(ev events.CloudWatchEvent) (Event, error) {
 	case e.Time.IsZero():
 		return Event{}, fmt.Errorf("event %s: no time", ev.ID)
 	case e.DetailType == StateChange:
-		if _, ok := stateOrder[e.State]; !ok {
+		if !store.KnownEC2State(e.State) {
 			return Event{}, fmt.Errorf("event %s: unknown instance state %q", ev.ID, e.State)
 		}
 	}
@@ -102,70 +97,34 @@ func Parse(raw json.RawMessage) (Event, error) {
 	return FromCloudWatchEvent(ev)
 }
 
-// Apply folds an event into a worker record and reports whether the record changed.
-// See the package documentation for the rules.
+// Apply folds an event into a worker record (store.Worker's Observe methods, where
+// the worker's life is) and reports whether the record changed.
 func Apply(w *store.Worker, e Event) bool {
-	changed := false
-	earliest := func(field *time.Time, t time.Time) {
-		if field.IsZero() || t.Before(*field) {
-			*field = t
-			changed = true
-		}
-	}
 	switch e.DetailType {
 	case StateChange:
-		rank, ok := stateOrder[e.State]
-		if !ok {
-			return false
-		}
-		if w.EC2State == "" || e.Time.After(w.EC2StateTime) ||
-			e.Time.Equal(w.EC2StateTime) && rank > stateOrder[w.EC2State] {
-			if w.EC2State != e.State || !w.EC2StateTime.Equal(e.Time) {
-				w.EC2State, w.EC2StateTime = e.State, e.Time
-				changed = true
-			}
-		}
-		switch e.State {
-		case "pending":
-			earliest(&w.LaunchTime, e.Time)
-		case "running":
-			earliest(&w.RunningTime, e.Time)
-		case "stopping", "shutting-down":
-			earliest(&w.StoppingTime, e.Time)
-			if w.MarkStopping(ReasonShuttingDown) {
-				changed = true
-			}
-		case "stopped", "terminated":
-			earliest(&w.TerminatedTime, e.Time)
-			if w.MarkStopped(w.TerminatedTime, ReasonGone) {
-				changed = true
-			}
-			// The reason follows the furthest state events reported, whatever came first.
-			if w.StopReason == ReasonShuttingDown {
-				w.StopReason = ReasonGone
-				changed = true
-			}
-		}
+		return w.ObserveEC2State(e.State, e.Time)
 	case SpotInterruption:
-		earliest(&w.InterruptionDeadline, e.Time.Add(InterruptionNotice))
+		return w.ObserveInterruption(e.Time.Add(InterruptionNotice), e.Time)
 	case Rebalance:
-		earliest(&w.RebalanceTime, e.Time)
-	default:
-		return false
+		return w.ObserveRebalance(e.Time)
 	}
-	// A stopped worker's record lives StoppedRetention past the instance's end, however
-	// the end was learned (this event, another one, or the provisioner).
-	if w.State == store.Stopped && !w.TerminatedTime.IsZero() {
-		if exp := w.TerminatedTime.Add(store.StoppedRetention); !w.Expires.Equal(exp) {
-			w.Expires = exp
-			changed = true
-		}
+	return false
+}
+
+// Used reports whether an event is one this handler applies: an instance
+// stopping or ending, a spot interruption warning, a rebalance recommendation.
+// pending and running are not: the provisioner records an instance's launch when
+// it launches it and its running state from EC2's listing, so applying them here
+// cost three requests each for nothing the provisioner does not learn anyway.
+// template.yaml's rule routes only the events used.
+func Used(e Event) bool {
+	switch e.DetailType {
+	case StateChange:
+		return e.State != "pending" && e.State != "running"
+	case SpotInterruption, Rebalance:
+		return true
 	}
-	if e.Time.After(w.LastChecked) {
-		w.LastChecked = e.Time
-		changed = true
-	}
-	return changed
+	return false
 }
 
 // Handler applies EC2 events to the worker records in the store.
@@ -194,9 +153,7 @@ const (
 // on every foreign event would spend the provisioner's API budget, so both are left
 // alone here.
 func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
-	switch e.DetailType {
-	case StateChange, SpotInterruption, Rebalance:
-	default:
+	if !Used(e) {
 		return Ignored, nil
 	}
 	w, err := h.Store.WorkerByInstance(ctx, e.InstanceID)

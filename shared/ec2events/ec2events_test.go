@@ -20,10 +20,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/workerfleet/workerfleet/shared/dev/iamguard"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/ec2events"
-	"github.com/workerfleet/workerfleet/shared/iamguard"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -149,7 +149,9 @@ func newHandler(t *testing.T) (*ec2events.Handler, *store.Store) {
 }
 
 // TestRecordedSampleEvents feeds the exact JSON AWS sends (kept in events/) through the
-// Lambda handler and follows one instance from launch to termination.
+// Lambda handler and follows one instance from launch to termination. pending and
+// running are not applied (Used): the record's launch time is the provisioner's,
+// its running time EC2's listing's.
 func TestRecordedSampleEvents(t *testing.T) {
 	h, s := newHandler(t)
 	const instance = "i-0e8637375f3abd4f0" // the samples' instance: the walkthrough's first (SEED=2 make run)
@@ -180,7 +182,7 @@ func TestRecordedSampleEvents(t *testing.T) {
 	}
 	want := map[string]any{
 		"state": store.Stopped, "ec2State": "terminated",
-		"launch": day("10:00:01"), "running": day("10:00:40"), "stopping": day("12:00:00"), "terminated": day("12:00:45"),
+		"launch": time.Time{}, "running": time.Time{}, "stopping": day("12:00:00"), "terminated": day("12:00:45"),
 		"rebalance": day("10:50:00"), "interruption": day("11:02:00"), "expires": day("12:00:45").Add(store.StoppedRetention),
 	}
 	got := map[string]any{
@@ -198,7 +200,7 @@ func TestDuplicatesAreNoOps(t *testing.T) {
 	if _, err := s.CreateWorker(ctx, requested("i-dup")); err != nil {
 		t.Fatal(err)
 	}
-	e := stateEvent("i-dup", "running", t0.Add(time.Minute))
+	e := stateEvent("i-dup", "shutting-down", t0.Add(time.Minute))
 	if out, err := h.Apply(ctx, e); err != nil || out != ec2events.Applied {
 		t.Fatalf("first delivery: %s, %v", out, err)
 	}
@@ -217,15 +219,21 @@ func TestDuplicatesAreNoOps(t *testing.T) {
 func TestUnknownAndForeignInstances(t *testing.T) {
 	h, s := newHandler(t)
 	for _, e := range []ec2events.Event{
-		stateEvent("i-foreign", "running", t0),
+		stateEvent("i-foreign", "terminated", t0),
 		{DetailType: ec2events.SpotInterruption, Time: t0, InstanceID: "i-foreign"},
 	} {
 		if out, err := h.Apply(ctx, e); err != nil || out != ec2events.Unknown {
 			t.Errorf("event for an unknown instance: %s, %v; want unknown, no error", out, err)
 		}
 	}
-	if out, _ := h.Apply(ctx, ec2events.Event{DetailType: "AWS API Call via CloudTrail", InstanceID: "i-x", Time: t0}); out != ec2events.Ignored {
-		t.Errorf("other detail type: %s, want ignored", out)
+	for _, e := range []ec2events.Event{
+		{DetailType: "AWS API Call via CloudTrail", InstanceID: "i-x", Time: t0},
+		stateEvent("i-x", "pending", t0), // the provisioner's launch and EC2's listing say these
+		stateEvent("i-x", "running", t0),
+	} {
+		if out, _ := h.Apply(ctx, e); out != ec2events.Ignored {
+			t.Errorf("%s %s: %s, want ignored", e.DetailType, e.State, out)
+		}
 	}
 	if _, err := s.WorkerByInstance(ctx, "i-foreign"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an event created a record for a foreign instance: %v", err)
@@ -305,7 +313,9 @@ func TestEveryPermutationConverges(t *testing.T) {
 
 	want := requested("i-x")
 	for _, e := range lifecycle("i-x") {
-		ec2events.Apply(&want, e)
+		if ec2events.Used(e) {
+			ec2events.Apply(&want, e)
+		}
 	}
 	for i := range perms {
 		instance := fmt.Sprintf("i-perm%04d", i)
@@ -416,7 +426,7 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 	}
 	var batch []events.CloudWatchEvent
 	for _, id := range []string{"i-a", "i-b", "i-c"} {
-		detail, _ := json.Marshal(map[string]string{"instance-id": id, "state": "running"})
+		detail, _ := json.Marshal(map[string]string{"instance-id": id, "state": "stopping"})
 		batch = append(batch, events.CloudWatchEvent{ID: id, DetailType: ec2events.StateChange, Source: "aws.ec2", Time: t0, Region: "us-east-1", Detail: detail})
 	}
 	raw, _ := json.Marshal(batch)
@@ -425,7 +435,7 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 	if err == nil {
 		t.Fatal("the injected failure was not reported")
 	}
-	for id, want := range map[string]string{"i-a": "running", "i-b": "", "i-c": "running"} {
+	for id, want := range map[string]string{"i-a": "stopping", "i-b": "", "i-c": "stopping"} {
 		w, _ := good.WorkerByInstance(ctx, id)
 		if w.EC2State != want {
 			t.Errorf("%s after the failed batch: ec2 state %q, want %q", id, w.EC2State, want)
@@ -444,7 +454,51 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 			t.Errorf("%s re-applied on redelivery: version %d -> %d", id, versions[id], w.Version)
 		}
 	}
-	if w, _ := good.WorkerByInstance(ctx, "i-b"); w.EC2State != "running" {
+	if w, _ := good.WorkerByInstance(ctx, "i-b"); w.EC2State != "stopping" {
 		t.Errorf("i-b after redelivery: %q", w.EC2State)
 	}
+}
+
+// TestRuleRoutesWhatIsUsed: template.yaml's EventBridge rule routes exactly the
+// events the handler applies, so EC2's pending and running events cost no
+// invocation.
+func TestRuleRoutesWhatIsUsed(t *testing.T) {
+	fn := storetest.Template().Functions["Ec2EventsFunction"]
+	if fn == nil || len(fn.Rules) != 1 {
+		t.Fatalf("Ec2EventsFunction: want one EventBridge rule, have %+v", fn)
+	}
+	routed := func(detailType, state string) bool {
+		for _, alt := range fn.Rules[0].Pattern["$or"].([]any) {
+			m := alt.(map[string]any)
+			if !contains(m["detail-type"], detailType) {
+				continue
+			}
+			detail, ok := m["detail"].(map[string]any)
+			if !ok || contains(detail["state"], state) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, state := range []string{"pending", "running", "stopping", "stopped", "shutting-down", "terminated"} {
+		e := stateEvent("i-1", state, t0)
+		if got, want := routed(e.DetailType, state), ec2events.Used(e); got != want {
+			t.Errorf("state %s: routed %v, used %v", state, got, want)
+		}
+	}
+	for _, dt := range []string{ec2events.SpotInterruption, ec2events.Rebalance} {
+		if !routed(dt, "") || !ec2events.Used(ec2events.Event{DetailType: dt}) {
+			t.Errorf("%s: routed %v, used %v; want both", dt, routed(dt, ""), ec2events.Used(ec2events.Event{DetailType: dt}))
+		}
+	}
+}
+
+func contains(list any, s string) bool {
+	l, _ := list.([]any)
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
 }

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/workerfleet/workerfleet/shared/store"
 )
 
 // Error is an API error answered as Taskcluster does: an HTTP status and a JSON body
@@ -61,4 +64,22 @@ func TooLarge(format string, args ...any) *Error {
 func internalError(requestID string) *Error {
 	return Errorf(http.StatusInternalServerError, "InternalServerError",
 		"an internal error occurred; it has been logged with request id %q", requestID)
+}
+
+// StoreError is the answer to a store error about what (a worker pool, a worker
+// type ...): 404 for what is not there, 409 for a concurrent change, 413 for what
+// cannot be stored, 400 for a continuation token that is not this listing's.
+// Other errors pass through, wrapped (500). The one mapping both APIs use.
+func StoreError(err error, what string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return NotFound("%s not found", what)
+	case errors.Is(err, store.ErrBadToken):
+		return InputValidationError("continuationToken is invalid: it was altered, or belongs to another listing")
+	case errors.Is(err, store.ErrConflict):
+		return Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
+	case errors.Is(err, store.ErrTooLarge):
+		return TooLarge("%s cannot be stored: %v", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }

@@ -523,6 +523,34 @@ func (a *API) errorBody(req *Request, e *Error) (int, []byte) {
 }
 
 func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, req *Request) (*Response, error) {
+	route, err := a.route(ev, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.readInput(ev, route, req); err != nil {
+		return nil, err
+	}
+	if route.NoScopes {
+		req.Caller = Caller{Scopes: []string{anonymousScope}}
+		return route.Handler(ctx, req)
+	}
+	// What needs no caller is refused before the caller is established.
+	if route.Check != nil {
+		if err := route.Check(req); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.Body) > 0 && !json.Valid(req.Body) {
+		return nil, InputValidationError("request body: not valid JSON")
+	}
+	if req.Caller, err = a.caller(ctx, ev, route, req); err != nil {
+		return nil, err
+	}
+	return route.Handler(ctx, req)
+}
+
+// route finds the request's route and its path parameters, bounded in length.
+func (a *API) route(ev events.APIGatewayV2HTTPRequest, req *Request) (*compiled, error) {
 	path, err := url.PathUnescape(ev.RawPath)
 	if err != nil {
 		return nil, NotFound("no such path: %q is not a valid path", ev.RawPath)
@@ -552,37 +580,34 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 			return url.PathEscape(params[name])
 		})
 	}
+	return route, nil
+}
 
+// readInput reads the query and the body, within the route's size limit.
+func (a *API) readInput(ev events.APIGatewayV2HTTPRequest, route *compiled, req *Request) error {
+	var err error
 	if req.Query, err = url.ParseQuery(ev.RawQueryString); err != nil {
-		return nil, InputError("malformed query string: %v", err)
+		return InputError("malformed query string: %v", err)
 	}
 	if req.Body, err = eventBody(ev); err != nil {
-		return nil, InputError("malformed request body encoding: %v", err)
+		return InputError("malformed request body encoding: %v", err)
 	}
 	limit := a.maxBody
 	if route.MaxBody > 0 && route.MaxBody < limit {
 		limit = route.MaxBody
 	}
 	if len(req.Body) > limit {
-		return nil, TooLarge("request body is %d bytes; %s accepts at most %d", len(req.Body), route.Name, limit)
+		return TooLarge("request body is %d bytes; %s accepts at most %d", len(req.Body), route.Name, limit)
 	}
+	return nil
+}
 
-	if route.NoScopes {
-		req.Caller = Caller{Scopes: []string{anonymousScope}}
-		return route.Handler(ctx, req)
-	}
-	// What needs no caller is refused before the caller is established.
-	if route.Check != nil {
-		if err := route.Check(req); err != nil {
-			return nil, err
-		}
-	}
-	if len(req.Body) > 0 && !json.Valid(req.Body) {
-		return nil, InputValidationError("request body: not valid JSON")
-	}
+// caller authenticates the request (anonymous on a failure where the route
+// allows it) and adds what every caller holds.
+func (a *API) caller(ctx context.Context, ev events.APIGatewayV2HTTPRequest, route *compiled, req *Request) (Caller, error) {
 	host, port := hostPort(req.Header)
 	fwdHost, fwdPort := forwardedHostPort(req.Header)
-	resources, encoded := a.signedResources(ev, route, params)
+	resources, encoded := a.signedResources(ev, route, req.Params)
 	caller, err := a.auth.Authenticate(ctx, AuthRequest{
 		Method:         req.Method,
 		Host:           host,
@@ -598,20 +623,20 @@ func (a *API) dispatch(ctx context.Context, ev events.APIGatewayV2HTTPRequest, r
 	})
 	if err != nil {
 		var apiErr *Error
-		if errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && route.AnonymousOnFailure {
-			caller, err = Caller{Scopes: []string{anonymousScope}}, nil
-		} else if errors.As(err, &apiErr) {
-			return nil, apiErr
-		} else {
-			return nil, err
+		switch {
+		case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized && route.AnonymousOnFailure:
+			caller = Caller{Scopes: []string{anonymousScope}}
+		case errors.As(err, &apiErr):
+			return Caller{}, apiErr
+		default:
+			return Caller{}, err
 		}
 	}
 	if a.anonymous != nil {
 		// Every caller holds what the anonymous caller does, as in Taskcluster.
 		caller.Scopes = append(append([]string(nil), caller.Scopes...), a.anonymous(ctx)...)
 	}
-	req.Caller = caller
-	return route.Handler(ctx, req)
+	return caller, nil
 }
 
 func (a *API) match(method, rel string) (*compiled, map[string]string) {

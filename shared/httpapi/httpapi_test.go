@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
+	"github.com/workerfleet/workerfleet/shared/store"
 )
 
 // recordingAuth accepts everyone and remembers what it was asked.
@@ -405,4 +407,29 @@ func FuzzServe(f *testing.F) {
 			t.Fatalf("response is not JSON: %q", resp.Body)
 		}
 	})
+}
+
+// TestStoreError: each store error becomes the answer both APIs give; anything
+// else stays a server error, wrapped with what was being done.
+func TestStoreError(t *testing.T) {
+	for _, c := range []struct {
+		err        error
+		wantStatus int
+		wantCode   string
+	}{
+		{fmt.Errorf("read: %w", store.ErrNotFound), http.StatusNotFound, "ResourceNotFound"},
+		{store.ErrBadToken, http.StatusBadRequest, "InputValidationError"},
+		{store.ErrConflict, http.StatusConflict, "RequestConflict"},
+		{store.ErrTooLarge, http.StatusRequestEntityTooLarge, "InputTooLarge"},
+	} {
+		var apiErr *Error
+		if got := StoreError(c.err, "worker pool p/a"); !errors.As(got, &apiErr) || apiErr.Status != c.wantStatus || apiErr.Code != c.wantCode {
+			t.Errorf("StoreError(%v) = %v; want %d %s", c.err, got, c.wantStatus, c.wantCode)
+		}
+	}
+	other := errors.New("throttled")
+	var apiErr *Error
+	if got := StoreError(other, "worker pool p/a"); errors.As(got, &apiErr) || !errors.Is(got, other) || !strings.Contains(got.Error(), "worker pool p/a") {
+		t.Errorf("StoreError(other) = %v; want it wrapped, not an API error", got)
+	}
 }

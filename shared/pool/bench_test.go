@@ -3,6 +3,7 @@ package pool
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -84,10 +85,11 @@ func BenchmarkParseWorkerType(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name string
-		opts Options
+		opts ParseOptions
 	}{
-		{"no-validator", Options{}},
-		{"with-validator", Options{ValidateLaunchSpec: strict, AllowedRegions: []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-central-1"}}},
+		{"no-validator", ParseOptions{}},
+		{"with-validator", ParseOptions{ValidateLaunchSpec: strict, AllowedRegions: []string{"us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-central-1"}}},
+		{"stored", ParseOptions{Stored: true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -102,7 +104,7 @@ func BenchmarkParseWorkerType(b *testing.B) {
 }
 
 func BenchmarkWorkerTypeOptions(b *testing.B) {
-	w, err := ParseWorkerType(largeWorkerType(b), Options{})
+	w, err := ParseWorkerType(largeWorkerType(b), ParseOptions{})
 	if err != nil {
 		b.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -115,11 +117,36 @@ func BenchmarkWorkerTypeOptions(b *testing.B) {
 }
 
 func TestLargeWorkerTypeParses(t *testing.T) {
-	w, err := ParseWorkerType(largeWorkerType(t), Options{})
+	w, err := ParseWorkerType(largeWorkerType(t), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}
 	if got, want := len(w.Options()), 180; got != want {
 		t.Errorf("got %d options, want %d (60 zoned + 30 unzoned combinations, two markets)", got, want)
+	}
+}
+
+// BenchmarkParseConfig parses an aws pool of six launch configs as written
+// (its JSON Schema run) and as read back from the store (Stored: not run again).
+func BenchmarkParseConfig(b *testing.B) {
+	var lcs []string
+	for _, it := range []string{"m5.large", "c5.large"} {
+		for _, az := range []string{"a", "b", "c"} {
+			lcs = append(lcs, `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "`+it+`", "Placement": {"AvailabilityZone": "us-east-1`+az+`"}, "InstanceMarketOptions": {"MarketType": "spot"}}}`)
+		}
+	}
+	body := json.RawMessage(`{"minCapacity": 0, "maxCapacity": 100, "lifecycle": {"registrationTimeout": 900}, "launchConfigs": [` + strings.Join(lcs, ",") + `]}`)
+	for _, bc := range []struct {
+		name string
+		opts ParseOptions
+	}{{"written", ParseOptions{}}, {"stored", ParseOptions{Stored: true}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseConfig("aws", body, bc.opts); err != nil {
+					b.Fatalf("ParseConfig: %v", err)
+				}
+			}
+		})
 	}
 }

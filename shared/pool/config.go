@@ -109,7 +109,7 @@ type StaticConfig struct {
 // empty config means {}, as the official Go client sends null for a config left
 // unset. Every problem is reported at once in an *InvalidError whose paths start at
 // "config"; an unknown provider is an *InvalidError too.
-func ParseConfig(providerID string, config json.RawMessage, o Options) (Config, error) {
+func ParseConfig(providerID string, config json.RawMessage, o ParseOptions) (Config, error) {
 	ptype, ok := o.Providers.Type(providerID)
 	if !ok {
 		return Config{}, invalid(fmt.Sprintf("providerId %q is not a known provider (known: %s)", providerID, o.Providers.IDs()))
@@ -138,7 +138,9 @@ func ParseConfig(providerID string, config json.RawMessage, o Options) (Config, 
 			written = buf.Bytes()
 		}
 	}
-	c.validateSchema(schemas[ptype], tree)
+	if !o.Stored {
+		c.validateSchema(schemas[ptype], tree)
+	}
 	cfg := Config{ProviderID: providerID, ProviderType: ptype, canonical: written}
 	switch ptype {
 	case ProviderTypeAWS:
@@ -195,7 +197,7 @@ func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 
 // parseAWS checks what the schema cannot and, if all is well, decodes the config
 // with defaults applied.
-func (c *checker) parseAWS(tree any, o Options) *AWSConfig {
+func (c *checker) parseAWS(tree any, o ParseOptions) *AWSConfig {
 	obj, _ := tree.(map[string]any)
 	c.checkCapacityBounds(obj)
 	c.checkDemand(obj)
@@ -251,7 +253,7 @@ func (c *checker) checkDemand(obj object) {
 // checkLaunchConfig checks one launch config: its region, instance type and zone,
 // capacity per instance (in either place), market and price (in either form), the
 // driver's view of its RunInstances fields, and the size of its user data.
-func (c *checker) checkLaunchConfig(path string, lc object, o Options) {
+func (c *checker) checkLaunchConfig(path string, lc object, o ParseOptions) {
 	region, okRegion := lc["region"].(string)
 	if okRegion {
 		c.checkRegion(field(path, "region"), region, o)

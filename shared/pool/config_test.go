@@ -62,123 +62,123 @@ func TestParseAWSConfigProblems(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(m map[string]any)
-		opts Options
+		opts ParseOptions
 		want []string
 	}{
 		{"launchConfigs, minCapacity and maxCapacity required", func(m map[string]any) {
 			delete(m, "launchConfigs")
 			delete(m, "minCapacity")
 			delete(m, "maxCapacity")
-		}, Options{}, []string{"config.launchConfigs is required", "config.maxCapacity is required", "config.minCapacity is required"}},
-		{"unknown member", func(m map[string]any) { m["workerType"] = "x" }, Options{}, []string{"config.workerType is not allowed"}},
-		{"minCapacity negative", func(m map[string]any) { m["minCapacity"] = -1 }, Options{}, []string{"config.minCapacity must be >= 0"}},
-		{"minCapacity fractional", func(m map[string]any) { m["minCapacity"] = 1.5 }, Options{}, []string{"config.minCapacity must be an integer"}},
-		{"maxCapacity a string", func(m map[string]any) { m["maxCapacity"] = "5" }, Options{}, []string{"config.maxCapacity must be an integer"}},
-		{"maxCapacity huge", func(m map[string]any) { m["maxCapacity"] = 1e12 }, Options{}, []string{"config.maxCapacity must be <= 2147483647"}},
-		{"minCapacity above maxCapacity", func(m map[string]any) { m["minCapacity"] = 6 }, Options{}, []string{"config.minCapacity must be <= maxCapacity"}},
-		{"scalingRatio negative", func(m map[string]any) { m["scalingRatio"] = -0.1 }, Options{}, []string{"config.scalingRatio must be >= 0"}},
-		{"no launch configs", func(m map[string]any) { m["launchConfigs"] = []any{} }, Options{}, []string{"config.launchConfigs must have at least 1 item"}},
-		{"launch config not an object", func(m map[string]any) { m["launchConfigs"] = []any{"x"} }, Options{}, []string{"config.launchConfigs[0] must be an object"}},
-		{"launch config members required", func(m map[string]any) { m["launchConfigs"] = []any{map[string]any{}} }, Options{}, []string{
+		}, ParseOptions{}, []string{"config.launchConfigs is required", "config.maxCapacity is required", "config.minCapacity is required"}},
+		{"unknown member", func(m map[string]any) { m["workerType"] = "x" }, ParseOptions{}, []string{"config.workerType is not allowed"}},
+		{"minCapacity negative", func(m map[string]any) { m["minCapacity"] = -1 }, ParseOptions{}, []string{"config.minCapacity must be >= 0"}},
+		{"minCapacity fractional", func(m map[string]any) { m["minCapacity"] = 1.5 }, ParseOptions{}, []string{"config.minCapacity must be an integer"}},
+		{"maxCapacity a string", func(m map[string]any) { m["maxCapacity"] = "5" }, ParseOptions{}, []string{"config.maxCapacity must be an integer"}},
+		{"maxCapacity huge", func(m map[string]any) { m["maxCapacity"] = 1e12 }, ParseOptions{}, []string{"config.maxCapacity must be <= 2147483647"}},
+		{"minCapacity above maxCapacity", func(m map[string]any) { m["minCapacity"] = 6 }, ParseOptions{}, []string{"config.minCapacity must be <= maxCapacity"}},
+		{"scalingRatio negative", func(m map[string]any) { m["scalingRatio"] = -0.1 }, ParseOptions{}, []string{"config.scalingRatio must be >= 0"}},
+		{"no launch configs", func(m map[string]any) { m["launchConfigs"] = []any{} }, ParseOptions{}, []string{"config.launchConfigs must have at least 1 item"}},
+		{"launch config not an object", func(m map[string]any) { m["launchConfigs"] = []any{"x"} }, ParseOptions{}, []string{"config.launchConfigs[0] must be an object"}},
+		{"launch config members required", func(m map[string]any) { m["launchConfigs"] = []any{map[string]any{}} }, ParseOptions{}, []string{
 			"config.launchConfigs[0].launchConfig is required",
 			"config.launchConfigs[0].region is required",
 		}},
-		{"unknown launch config member", func(m map[string]any) { set(m, lc+"capacity", 1) }, Options{}, []string{"config.launchConfigs[0].capacity is not allowed"}},
-		{"capacityPerInstance zero", func(m map[string]any) { set(m, lc+"capacityPerInstance", 0) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be >= 1"}},
-		{"capacityPerInstance fractional", func(m map[string]any) { set(m, lc+"capacityPerInstance", 1.5) }, Options{}, []string{"config.launchConfigs[0].capacityPerInstance must be an integer"}},
-		{"ImageId required, InstanceType not (v25)", func(m map[string]any) { set(m, lc+"launchConfig", map[string]any{}) }, Options{}, []string{
+		{"unknown launch config member", func(m map[string]any) { set(m, lc+"capacity", 1) }, ParseOptions{}, []string{"config.launchConfigs[0].capacity is not allowed"}},
+		{"capacityPerInstance zero", func(m map[string]any) { set(m, lc+"capacityPerInstance", 0) }, ParseOptions{}, []string{"config.launchConfigs[0].capacityPerInstance must be >= 1"}},
+		{"capacityPerInstance fractional", func(m map[string]any) { set(m, lc+"capacityPerInstance", 1.5) }, ParseOptions{}, []string{"config.launchConfigs[0].capacityPerInstance must be an integer"}},
+		{"ImageId required, InstanceType not (v25)", func(m map[string]any) { set(m, lc+"launchConfig", map[string]any{}) }, ParseOptions{}, []string{
 			"config.launchConfigs[0].launchConfig.ImageId is required",
 		}},
-		{"ImageId empty", func(m map[string]any) { set(m, lc+"launchConfig.ImageId", "") }, Options{}, []string{"config.launchConfigs[0].launchConfig.ImageId must have at least 1 character"}},
-		{"launchConfig an array", func(m map[string]any) { set(m, lc+"launchConfig", []any{}) }, Options{}, []string{"config.launchConfigs[0].launchConfig must be an object"}},
+		{"ImageId empty", func(m map[string]any) { set(m, lc+"launchConfig.ImageId", "") }, ParseOptions{}, []string{"config.launchConfigs[0].launchConfig.ImageId must have at least 1 character"}},
+		{"launchConfig an array", func(m map[string]any) { set(m, lc+"launchConfig", []any{}) }, ParseOptions{}, []string{"config.launchConfigs[0].launchConfig must be an object"}},
 		{"v25's RunInstances fields of the wrong type", func(m map[string]any) {
 			for _, f := range []string{"IamInstanceProfile", "TagSpecifications", "InstanceMarketOptions"} {
 				set(m, lc+"launchConfig."+f, "x")
 			}
-		}, Options{}, []string{
+		}, ParseOptions{}, []string{
 			"config.launchConfigs[0].launchConfig.IamInstanceProfile must be an object",
 			"config.launchConfigs[0].launchConfig.InstanceMarketOptions must be an object",
 			"config.launchConfigs[0].launchConfig.TagSpecifications must be an array",
 		}},
 		{"a market type other than spot", func(m map[string]any) {
 			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "capacity-block"})
-		}, Options{}, []string{`config.launchConfigs[0].launchConfig.InstanceMarketOptions.MarketType "capacity-block" is not supported: spot, or leave InstanceMarketOptions out for on-demand`}},
+		}, ParseOptions{}, []string{`config.launchConfigs[0].launchConfig.InstanceMarketOptions.MarketType "capacity-block" is not supported: spot, or leave InstanceMarketOptions out for on-demand`}},
 		{"market contradicting InstanceMarketOptions", func(m map[string]any) {
 			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "spot"})
 			set(m, lc+"market", "on-demand")
-		}, Options{}, []string{`config.launchConfigs[0].market is "on-demand" but launchConfig.InstanceMarketOptions asks for spot; set one`}},
+		}, ParseOptions{}, []string{`config.launchConfigs[0].market is "on-demand" but launchConfig.InstanceMarketOptions asks for spot; set one`}},
 		{"spot MaxPrice not a decimal string", func(m map[string]any) {
 			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "spot", "SpotOptions": map[string]any{"MaxPrice": 0.5}})
-		}, Options{}, []string{`config.launchConfigs[0].launchConfig.InstanceMarketOptions.SpotOptions.MaxPrice must be a price in USD as a decimal string, such as "0.5"`}},
+		}, ParseOptions{}, []string{`config.launchConfigs[0].launchConfig.InstanceMarketOptions.SpotOptions.MaxPrice must be a price in USD as a decimal string, such as "0.5"`}},
 		{"maxPrice contradicting SpotOptions.MaxPrice", func(m map[string]any) {
 			set(m, lc+"launchConfig.InstanceMarketOptions", map[string]any{"MarketType": "spot", "SpotOptions": map[string]any{"MaxPrice": "0.5"}})
 			set(m, lc+"maxPrice", 0.6)
-		}, Options{}, []string{`config.launchConfigs[0].maxPrice is 0.6 but config.launchConfigs[0].launchConfig.InstanceMarketOptions.SpotOptions.MaxPrice is "0.5"; set one`}},
+		}, ParseOptions{}, []string{`config.launchConfigs[0].maxPrice is 0.6 but config.launchConfigs[0].launchConfig.InstanceMarketOptions.SpotOptions.MaxPrice is "0.5"; set one`}},
 		{"capacityPerInstance in both places, different", func(m map[string]any) {
 			set(m, lc+"workerManager", map[string]any{"capacityPerInstance": 2})
-		}, Options{}, []string{"config.launchConfigs[0].workerManager.capacityPerInstance is 2 but capacityPerInstance is 1; set one"}},
+		}, ParseOptions{}, []string{"config.launchConfigs[0].workerManager.capacityPerInstance is 2 but capacityPerInstance is 1; set one"}},
 		{"unknown workerManager member", func(m map[string]any) {
 			set(m, lc+"workerManager", map[string]any{"capacity": 2})
-		}, Options{}, []string{"config.launchConfigs[0].workerManager.capacity is not allowed"}},
+		}, ParseOptions{}, []string{"config.launchConfigs[0].workerManager.capacity is not allowed"}},
 		{"initialWeight above 1", func(m map[string]any) {
 			set(m, lc+"workerManager", map[string]any{"initialWeight": 2})
-		}, Options{}, []string{"config.launchConfigs[0].workerManager.initialWeight must be <= 1"}},
+		}, ParseOptions{}, []string{"config.launchConfigs[0].workerManager.initialWeight must be <= 1"}},
 		{"refused additionalUserData members", func(m map[string]any) {
 			set(m, lc+"additionalUserData", map[string]any{"rootUrl": 1, "workerPoolId": 1, "providerId": 1, "workerGroup": 1, "workerConfig": 1, "fine": 1})
-		}, Options{}, []string{
+		}, ParseOptions{}, []string{
 			"config.launchConfigs[0].additionalUserData.providerId must not be set: the provisioner sets it",
 			"config.launchConfigs[0].additionalUserData.rootUrl must not be set: the provisioner sets it",
 			"config.launchConfigs[0].additionalUserData.workerConfig must not be set: the provisioner sets it from the launch config's workerConfig",
 			"config.launchConfigs[0].additionalUserData.workerGroup must not be set: the provisioner sets it",
 			"config.launchConfigs[0].additionalUserData.workerPoolId must not be set: the provisioner sets it",
 		}},
-		{"workerConfig a string", func(m map[string]any) { set(m, lc+"workerConfig", "x") }, Options{}, []string{"config.launchConfigs[0].workerConfig must be an object"}},
-		{"utility zero", func(m map[string]any) { set(m, lc+"utility", 0) }, Options{}, []string{"config.launchConfigs[0].utility must be > 0"}},
-		{"unknown market", func(m map[string]any) { set(m, lc+"market", "reserved") }, Options{}, []string{`config.launchConfigs[0].market must be one of "spot", "on-demand"`}},
-		{"maxPrice zero", func(m map[string]any) { set(m, lc+"maxPrice", 0) }, Options{}, []string{"config.launchConfigs[0].maxPrice must be > 0"}},
-		{"registrationTimeout zero", func(m map[string]any) { set(m, "lifecycle.registrationTimeout", 0) }, Options{}, []string{"config.lifecycle.registrationTimeout must be >= 1"}},
-		{"reregistrationTimeout fractional", func(m map[string]any) { set(m, "lifecycle.reregistrationTimeout", 0.5) }, Options{}, []string{"config.lifecycle.reregistrationTimeout must be an integer"}},
-		{"unknown lifecycle member", func(m map[string]any) { set(m, "lifecycle.expires", 5) }, Options{}, []string{"config.lifecycle.expires is not allowed"}},
-		{"lifecycle not an object", func(m map[string]any) { m["lifecycle"] = 5 }, Options{}, []string{"config.lifecycle must be an object"}},
-		{"unknown demand source", func(m map[string]any) { set(m, "demand.source", "kafka") }, Options{}, []string{`config.demand.source must be one of "taskcluster", "sqs"`}},
-		{"sqs without queueUrl", func(m map[string]any) { set(m, "demand.source", "sqs") }, Options{}, []string{"config.demand.queueUrl is required when demand.source is sqs"}},
+		{"workerConfig a string", func(m map[string]any) { set(m, lc+"workerConfig", "x") }, ParseOptions{}, []string{"config.launchConfigs[0].workerConfig must be an object"}},
+		{"utility zero", func(m map[string]any) { set(m, lc+"utility", 0) }, ParseOptions{}, []string{"config.launchConfigs[0].utility must be > 0"}},
+		{"unknown market", func(m map[string]any) { set(m, lc+"market", "reserved") }, ParseOptions{}, []string{`config.launchConfigs[0].market must be one of "spot", "on-demand"`}},
+		{"maxPrice zero", func(m map[string]any) { set(m, lc+"maxPrice", 0) }, ParseOptions{}, []string{"config.launchConfigs[0].maxPrice must be > 0"}},
+		{"registrationTimeout zero", func(m map[string]any) { set(m, "lifecycle.registrationTimeout", 0) }, ParseOptions{}, []string{"config.lifecycle.registrationTimeout must be >= 1"}},
+		{"reregistrationTimeout fractional", func(m map[string]any) { set(m, "lifecycle.reregistrationTimeout", 0.5) }, ParseOptions{}, []string{"config.lifecycle.reregistrationTimeout must be an integer"}},
+		{"unknown lifecycle member", func(m map[string]any) { set(m, "lifecycle.expires", 5) }, ParseOptions{}, []string{"config.lifecycle.expires is not allowed"}},
+		{"lifecycle not an object", func(m map[string]any) { m["lifecycle"] = 5 }, ParseOptions{}, []string{"config.lifecycle must be an object"}},
+		{"unknown demand source", func(m map[string]any) { set(m, "demand.source", "kafka") }, ParseOptions{}, []string{`config.demand.source must be one of "taskcluster", "sqs"`}},
+		{"sqs without queueUrl", func(m map[string]any) { set(m, "demand.source", "sqs") }, ParseOptions{}, []string{"config.demand.queueUrl is required when demand.source is sqs"}},
 		{"queueUrl without sqs", func(m map[string]any) {
 			set(m, "demand.queueUrl", "https://sqs.us-east-1.amazonaws.com/123456789012/workerfleet-demand")
-		}, Options{}, []string{"config.demand.queueUrl is only allowed when demand.source is sqs"}},
+		}, ParseOptions{}, []string{"config.demand.queueUrl is only allowed when demand.source is sqs"}},
 		{"queueUrl not an SQS url", func(m map[string]any) {
 			set(m, "demand.source", "sqs")
 			set(m, "demand.queueUrl", "https://example.com/123456789012/q")
-		}, Options{}, []string{"config.demand.queueUrl must look like https://sqs.<region>.amazonaws.com/<account>/<name>"}},
+		}, ParseOptions{}, []string{"config.demand.queueUrl must look like https://sqs.<region>.amazonaws.com/<account>/<name>"}},
 		{"queueUrl without account", func(m map[string]any) {
 			set(m, "demand.source", "sqs")
 			set(m, "demand.queueUrl", "https://sqs.us-east-1.amazonaws.com/q")
-		}, Options{}, []string{"config.demand.queueUrl must look like https://sqs.<region>.amazonaws.com/<account>/<name>"}},
-		{"unknown demand member", func(m map[string]any) { set(m, "demand.arn", "x") }, Options{}, []string{"config.demand.arn is not allowed"}},
-		{"malformed region", func(m map[string]any) { set(m, lc+"region", "Virginia") }, Options{}, []string{`config.launchConfigs[0].region "Virginia" is not a well-formed AWS region name`}},
-		{"region not allowed", func(m map[string]any) {}, Options{AllowedRegions: []string{"eu-central-1"}},
+		}, ParseOptions{}, []string{"config.demand.queueUrl must look like https://sqs.<region>.amazonaws.com/<account>/<name>"}},
+		{"unknown demand member", func(m map[string]any) { set(m, "demand.arn", "x") }, ParseOptions{}, []string{"config.demand.arn is not allowed"}},
+		{"malformed region", func(m map[string]any) { set(m, lc+"region", "Virginia") }, ParseOptions{}, []string{`config.launchConfigs[0].region "Virginia" is not a well-formed AWS region name`}},
+		{"region not allowed", func(m map[string]any) {}, ParseOptions{AllowedRegions: []string{"eu-central-1"}},
 			[]string{`config.launchConfigs[0].region "us-east-1" is not an allowed region (allowed: eu-central-1)`}},
-		{"malformed instance type", func(m map[string]any) { set(m, lc+"launchConfig.InstanceType", "large") }, Options{},
+		{"malformed instance type", func(m map[string]any) { set(m, lc+"launchConfig.InstanceType", "large") }, ParseOptions{},
 			[]string{`config.launchConfigs[0].launchConfig.InstanceType "large" is not a well-formed EC2 instance type`}},
 		{"zone of another region", func(m map[string]any) {
 			set(m, lc+"launchConfig.Placement", map[string]any{"AvailabilityZone": "us-west-2a"})
-		}, Options{},
+		}, ParseOptions{},
 			[]string{`config.launchConfigs[0].launchConfig.Placement.AvailabilityZone "us-west-2a" is not an availability zone of region "us-east-1"`}},
-		{"launch spec validator", func(m map[string]any) { set(m, lc+"launchConfig.Bogus", true) }, Options{ValidateLaunchSpec: rejectBogus},
+		{"launch spec validator", func(m map[string]any) { set(m, lc+"launchConfig.Bogus", true) }, ParseOptions{ValidateLaunchSpec: rejectBogus},
 			[]string{`config.launchConfigs[0].launchConfig is not a valid launch spec: unknown field "Bogus"`}},
 		{"user data too large", func(m map[string]any) {
 			set(m, lc+"workerConfig", map[string]any{"x": strings.Repeat("x", 8000)})
 			set(m, lc+"additionalUserData", map[string]any{"y": strings.Repeat("y", 8000)})
-		}, Options{}, []string{"config.launchConfigs[0] workerConfig and additionalUserData are 16016 bytes; at most 15360 fit in EC2 user data"}},
+		}, ParseOptions{}, []string{"config.launchConfigs[0] workerConfig and additionalUserData are 16016 bytes; at most 15360 fit in EC2 user data"}},
 		{"duplicate launch configs, defaults spelled out in one", func(m map[string]any) {
 			dup := map[string]any{"region": "us-east-1", "capacityPerInstance": 1, "market": "on-demand", "utility": 1, "workerConfig": map[string]any{},
 				"launchConfig": map[string]any{"InstanceType": "m5.large", "ImageId": "ami-1"}}
 			m["launchConfigs"] = append(m["launchConfigs"].([]any), dup)
-		}, Options{}, []string{"config.launchConfigs[1] duplicates config.launchConfigs[0]"}},
+		}, ParseOptions{}, []string{"config.launchConfigs[1] duplicates config.launchConfigs[0]"}},
 		{"schema and other problems at once", func(m map[string]any) {
 			m["minCapacity"] = 9
 			set(m, lc+"capacityPerInstance", 0)
 			set(m, lc+"region", "mars-1")
-		}, Options{}, []string{
+		}, ParseOptions{}, []string{
 			"config.launchConfigs[0].capacityPerInstance must be >= 1",
 			"config.minCapacity must be <= maxCapacity",
 			`config.launchConfigs[0].region "mars-1" is not a well-formed AWS region name`,
@@ -218,7 +218,7 @@ func TestParseConfigProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig(tt.provider, json.RawMessage(tt.config), Options{})
+			_, err := ParseConfig(tt.provider, json.RawMessage(tt.config), ParseOptions{})
 			if err == nil {
 				t.Fatalf("ParseConfig accepted the config, want problems %q", tt.want)
 			}
@@ -258,14 +258,14 @@ func TestParseConfigAsWritten(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig(tt.provider, json.RawMessage(tt.config), Options{})
+			cfg, err := ParseConfig(tt.provider, json.RawMessage(tt.config), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseConfig: %v", err)
 			}
 			if got := string(cfg.JSON()); got != tt.want {
 				t.Errorf("JSON() =\n%s\nwant\n%s", got, tt.want)
 			}
-			again, err := ParseConfig(tt.provider, cfg.JSON(), Options{})
+			again, err := ParseConfig(tt.provider, cfg.JSON(), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseConfig(JSON()): %v", err)
 			}
@@ -292,7 +292,7 @@ func TestParseConfigFromGoClient(t *testing.T) {
 	if string(def.Config) != "null" {
 		t.Fatalf("the Go client sent config %s, this test expects null", def.Config)
 	}
-	cfg, err := ParseConfig(def.ProviderID, def.Config, Options{})
+	cfg, err := ParseConfig(def.ProviderID, def.Config, ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseConfig refused the Go client's null config: %v", err)
 	}
@@ -302,21 +302,21 @@ func TestParseConfigFromGoClient(t *testing.T) {
 }
 
 func TestConfigTypes(t *testing.T) {
-	aws, err := ParseConfig("aws", json.RawMessage(minimalAWSConfigJSON), Options{})
+	aws, err := ParseConfig("aws", json.RawMessage(minimalAWSConfigJSON), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	if aws.AWS == nil || aws.Static != nil || aws.ProviderType != "aws" {
 		t.Errorf("aws config = %+v, want only AWS set", aws)
 	}
-	static, err := ParseConfig("static", nil, Options{})
+	static, err := ParseConfig("static", nil, ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	if static.AWS != nil || static.Static == nil || static.ProviderType != "static" {
 		t.Errorf("static config = %+v, want only Static set", static)
 	}
-	null, err := ParseConfig("null-provider", nil, Options{})
+	null, err := ParseConfig("null-provider", nil, ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
@@ -355,7 +355,7 @@ func TestConfigSizing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig(tt.provider, json.RawMessage(tt.config), Options{})
+			cfg, err := ParseConfig(tt.provider, json.RawMessage(tt.config), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseConfig: %v", err)
 			}
@@ -373,7 +373,7 @@ const twoLaunchConfigsJSON = `{"minCapacity": 0, "maxCapacity": 10, "launchConfi
 ]}`
 
 func TestAWSConfigOptions(t *testing.T) {
-	cfg, err := ParseConfig("aws", json.RawMessage(twoLaunchConfigsJSON), Options{})
+	cfg, err := ParseConfig("aws", json.RawMessage(twoLaunchConfigsJSON), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
@@ -412,7 +412,7 @@ func TestAWSConfigOptions(t *testing.T) {
 func TestAWSConfigOptionIDsStable(t *testing.T) {
 	ids := func(t *testing.T, m map[string]any) map[string]string {
 		t.Helper()
-		cfg, err := ParseConfig("aws", encode(t, m), Options{})
+		cfg, err := ParseConfig("aws", encode(t, m), ParseOptions{})
 		if err != nil {
 			t.Fatalf("ParseConfig: %v", err)
 		}
@@ -453,7 +453,7 @@ func TestParseConfigAcceptsLaunchSpecValidator(t *testing.T) {
 		seen = append(seen, string(spec))
 		return nil
 	}
-	if _, err := ParseConfig("aws", json.RawMessage(twoLaunchConfigsJSON), Options{ValidateLaunchSpec: validate, AllowedRegions: []string{"us-east-1", "us-west-2"}}); err != nil {
+	if _, err := ParseConfig("aws", json.RawMessage(twoLaunchConfigsJSON), ParseOptions{ValidateLaunchSpec: validate, AllowedRegions: []string{"us-east-1", "us-west-2"}}); err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}
 	want := []string{
@@ -497,7 +497,7 @@ func TestV25LaunchConfigMeaning(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			config := `{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [` + tt.lc + `]}`
-			cfg, err := ParseConfig("aws", json.RawMessage(config), Options{})
+			cfg, err := ParseConfig("aws", json.RawMessage(config), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseConfig: %v", err)
 			}
@@ -522,10 +522,10 @@ func TestParseProviders(t *testing.T) {
 	if diff := cmp.Diff(p.List(), want); diff != "" {
 		t.Errorf("List (-got +want):\n%s", diff)
 	}
-	if _, err := ParseConfig("fxci-level3-aws", json.RawMessage(minimalAWSConfigJSON), Options{Providers: p}); err != nil {
+	if _, err := ParseConfig("fxci-level3-aws", json.RawMessage(minimalAWSConfigJSON), ParseOptions{Providers: p}); err != nil {
 		t.Errorf("a pool of a configured provider: %v", err)
 	}
-	_, err = ParseConfig("aws", json.RawMessage(minimalAWSConfigJSON), Options{Providers: p})
+	_, err = ParseConfig("aws", json.RawMessage(minimalAWSConfigJSON), ParseOptions{Providers: p})
 	if got := problemsOf(t, err); len(got) != 1 || got[0] != `providerId "aws" is not a known provider (known: community-tc-workers-aws, fxci-level3-aws, static, null-provider)` {
 		t.Errorf("a provider the deployment lacks: %q", got)
 	}
@@ -556,7 +556,7 @@ func TestLaunchConfigIDs(t *testing.T) {
 		return `{"region": "us-east-1", ` + wm + `"launchConfig": {"InstanceType": "m5.large", "ImageId": "` + image + `"}}`
 	}
 	parse := func(lcs ...string) (Config, error) {
-		return ParseConfig("aws", json.RawMessage(`{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [`+strings.Join(lcs, ",")+`]}`), Options{})
+		return ParseConfig("aws", json.RawMessage(`{"minCapacity": 0, "maxCapacity": 4, "launchConfigs": [`+strings.Join(lcs, ",")+`]}`), ParseOptions{})
 	}
 	a, err := parse(lc(`"workerManager": {"launchConfigId": "big-one", "maxCapacity": 2}, `, "ami-1"), lc("", "ami-2"))
 	if err != nil {
@@ -585,7 +585,35 @@ func TestLaunchConfigIDs(t *testing.T) {
 		!strings.Contains(withIDs, `"workerManager":{"launchConfigId":"`+a.AWS.LaunchConfigs[1].ID+`"}`) {
 		t.Errorf("read back with ids: %s", withIDs)
 	}
-	if back, err := ParseConfig("aws", json.RawMessage(withIDs), Options{}); err != nil || back.AWS.LaunchConfigs[1].ID != a.AWS.LaunchConfigs[1].ID {
+	if back, err := ParseConfig("aws", json.RawMessage(withIDs), ParseOptions{}); err != nil || back.AWS.LaunchConfigs[1].ID != a.AWS.LaunchConfigs[1].ID {
 		t.Errorf("the read-back config does not parse to the same ids: %v", err)
+	}
+}
+
+// TestStoredConfigsSkipOnlyTheSchema: a definition read back from the store is not
+// run through its JSON Schema again (it was when it was written), but the rules a
+// schema cannot say still hold.
+func TestStoredConfigsSkipOnlyTheSchema(t *testing.T) {
+	lc := `{"region": "us-east-1", "capacityPerInstance": 1, "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large"}}`
+	schemaOnly := json.RawMessage(`{"minCapacity": 0, "maxCapacity": 5, "launchConfigs": [` + lc + `], "workerType": "x"}`)
+	ruleBroken := json.RawMessage(`{"minCapacity": 6, "maxCapacity": 5, "launchConfigs": [` + lc + `]}`)
+	for _, c := range []struct {
+		name    string
+		config  json.RawMessage
+		stored  bool
+		wantErr string
+	}{
+		{"a member the schema refuses, as written", schemaOnly, false, "config.workerType is not allowed"},
+		{"the same, stored", schemaOnly, true, ""},
+		{"minCapacity over maxCapacity, as written", ruleBroken, false, "config.minCapacity must be <= maxCapacity"},
+		{"the same, stored", ruleBroken, true, "config.minCapacity must be <= maxCapacity"},
+	} {
+		_, err := ParseConfig("aws", c.config, ParseOptions{Stored: c.stored})
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v; want it parsed", c.name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: %v; want %q", c.name, err, c.wantErr)
+		}
 	}
 }

@@ -48,7 +48,7 @@ func mergeOrderWorkerType(t *testing.T) WorkerType {
 	xlarge := map[string]any{"instanceType": "m5.xlarge", "capacity": 2, "utility": 2, "launchSpec": nil, "userData": nil, "secrets": nil, "scopes": nil}
 	wt["instanceTypes"] = []any{large, xlarge}
 	wt["availabilityZones"] = []any{withLevel(map[string]any{"region": "us-east-1", "availabilityZone": "us-east-1a"}, "zone")}
-	w, err := ParseWorkerType(encode(t, wt), Options{})
+	w, err := ParseWorkerType(encode(t, wt), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -120,7 +120,7 @@ func TestMergeOrderDocExample(t *testing.T) {
 	set(m, "regions.0.launchSpec", map[string]any{"ImageId": "ami-1", "KeyName": "region", "SecurityGroupIds": []any{"sg-region"}})
 	set(m, "instanceTypes.0.launchSpec", map[string]any{"KeyName": "type"})
 	m["availabilityZones"] = []any{map[string]any{"region": "us-east-1", "availabilityZone": "us-east-1a", "launchSpec": map[string]any{"SubnetId": "subnet-a"}}}
-	w, err := ParseWorkerType(encode(t, m), Options{})
+	w, err := ParseWorkerType(encode(t, m), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -248,7 +248,7 @@ func TestWorkerTypeOptionsFanOut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := doc(t, string(readTestdata(t, "workertype.json")))
 			tt.edit(m)
-			w, err := ParseWorkerType(encode(t, m), Options{})
+			w, err := ParseWorkerType(encode(t, m), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseWorkerType: %v", err)
 			}
@@ -286,7 +286,7 @@ func TestWorkerTypePriceBounds(t *testing.T) {
 			m["minPrice"], m["maxPrice"] = tt.minPrice, tt.maxPrice
 			m["canUseOndemand"] = true
 			set(m, "instanceTypes.0.utility", tt.util)
-			w, err := ParseWorkerType(encode(t, m), Options{})
+			w, err := ParseWorkerType(encode(t, m), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseWorkerType: %v", err)
 			}
@@ -349,7 +349,7 @@ func TestWorkerTypeOptionIDsStable(t *testing.T) {
 	slices.Reverse(m["availabilityZones"].([]any))
 	m["description"] = "an unrelated edit"
 	m["maxCapacity"] = 400
-	w, err := ParseWorkerType(encode(t, m), Options{})
+	w, err := ParseWorkerType(encode(t, m), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}

@@ -21,7 +21,7 @@ func FuzzParseWorkerType(f *testing.F) {
 		return nil
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		w, err := ParseWorkerType(body, Options{ValidateLaunchSpec: validate})
+		w, err := ParseWorkerType(body, ParseOptions{ValidateLaunchSpec: validate})
 		if err != nil {
 			var ie *InvalidError
 			if !errors.As(err, &ie) || len(ie.Problems) == 0 {
@@ -29,7 +29,7 @@ func FuzzParseWorkerType(f *testing.F) {
 			}
 			return
 		}
-		again, err := ParseWorkerType(w.Definition(), Options{})
+		again, err := ParseWorkerType(w.Definition(), ParseOptions{})
 		if err != nil {
 			t.Fatalf("the canonical definition %s does not parse: %v", w.Definition(), err)
 		}
@@ -53,7 +53,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("null-provider", []byte(`{"a":[1.0,null]}`))
 	f.Add("gcp", []byte(`{}`))
 	f.Fuzz(func(t *testing.T, providerID string, config []byte) {
-		cfg, err := ParseConfig(providerID, config, Options{})
+		cfg, err := ParseConfig(providerID, config, ParseOptions{})
 		if err != nil {
 			var ie *InvalidError
 			if !errors.As(err, &ie) || len(ie.Problems) == 0 {
@@ -61,7 +61,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		again, err := ParseConfig(providerID, cfg.JSON(), Options{})
+		again, err := ParseConfig(providerID, cfg.JSON(), ParseOptions{})
 		if err != nil {
 			t.Fatalf("the canonical config %s does not parse: %v", cfg.JSON(), err)
 		}

@@ -70,7 +70,7 @@ func zoneOfRegion(az, region string) bool {
 func wellFormedInstanceType(s string) bool { return len(s) <= 40 && instanceTypeRE.MatchString(s) }
 
 // checkRegion records a problem if region is not well formed or not allowed.
-func (c *checker) checkRegion(path, region string, o Options) {
+func (c *checker) checkRegion(path, region string, o ParseOptions) {
 	switch {
 	case !wellFormedRegion(region):
 		c.addf(path, "%q is not a well-formed AWS region name", region)

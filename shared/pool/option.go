@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Options tune parsing to the deployment.
-type Options struct {
+// ParseOptions tune parsing to the deployment.
+type ParseOptions struct {
 	// Providers are the deployment's providers; the zero value is the default set
 	// (aws, static, null-provider).
 	Providers Providers
@@ -18,6 +18,11 @@ type Options struct {
 	// field names. It is applied to every merged launch spec of a worker type and to
 	// every launchConfig of an aws pool, and what it returns becomes a problem.
 	ValidateLaunchSpec func(json.RawMessage) error
+	// Stored says the definition was read back from the store, where it was
+	// validated in full when it was written: its JSON Schema, most of a parse's
+	// cost, is not run again. The rules a schema cannot say still are, so a
+	// definition an older version accepted is still caught by today's.
+	Stored bool
 }
 
 // Option is one concrete way to launch an instance for a worker type or a pool:

@@ -134,7 +134,7 @@ func (p Providers) IDs() string {
 }
 
 // DefaultProviders lists the providers of a deployment that configures none (aws,
-// static, null-provider); a deployment's own are its Options.Providers.
+// static, null-provider); a deployment's own are its ParseOptions.Providers.
 func DefaultProviders() []ProviderInfo {
 	return Providers{}.List()
 }

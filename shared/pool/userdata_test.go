@@ -266,7 +266,7 @@ func TestPoolUserData(t *testing.T) {
 	cfg, err := ParseConfig("aws", []byte(`{"minCapacity": 0, "maxCapacity": 5, "launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 2,
 		"launchConfig": {"ImageId": "ami-1", "InstanceType": "m5.large"},
 		"workerConfig": {"genericWorker": {"config": {"idleTimeoutSecs": 90}}},
-		"additionalUserData": {"extra": "yes", "nested": {"n": 1}}}]}`), Options{})
+		"additionalUserData": {"extra": "yes", "nested": {"n": 1}}}]}`), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseConfig: %v", err)
 	}

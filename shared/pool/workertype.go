@@ -121,7 +121,7 @@ const ec2UserDataLimit = 16384
 // so the body of a GET can be sent back. minCapacity defaults to 0, canUseSpot to
 // true, canUseOndemand to false, availabilityZones to []. A worker type may have at
 // most 1000 region x instance type (x availability zone) combinations.
-func ParseWorkerType(body []byte, o Options) (WorkerType, error) {
+func ParseWorkerType(body []byte, o ParseOptions) (WorkerType, error) {
 	if len(body) > MaxDefinitionBytes {
 		return WorkerType{}, invalid(fmt.Sprintf("body is %d bytes; a worker type definition may have at most %d", len(body), MaxDefinitionBytes))
 	}
@@ -145,7 +145,9 @@ func ParseWorkerType(body []byte, o Options) (WorkerType, error) {
 	if err != nil {
 		return WorkerType{}, fmt.Errorf("compile the worker type schema: %w", err)
 	}
-	c.validateSchema(schema, obj)
+	if !o.Stored {
+		c.validateSchema(schema, obj)
+	}
 	if hasName && namedAs == "" {
 		c.addf("workerType", "must be a non-empty string")
 	}
@@ -301,7 +303,7 @@ func (c *checker) checkPrices(w WorkerType) {
 }
 
 // checkRegions: at least one, each once, well formed and allowed here.
-func (c *checker) checkRegions(w WorkerType, o Options) {
+func (c *checker) checkRegions(w WorkerType, o ParseOptions) {
 	if len(w.Regions) == 0 {
 		c.addf("regions", "must have at least 1 item")
 	}
@@ -391,7 +393,7 @@ func (c *checker) checkLaunchSpecs(w WorkerType) {
 }
 
 // checkCombinations bounds the combinations and checks each merged one.
-func (c *checker) checkCombinations(w WorkerType, o Options) {
+func (c *checker) checkCombinations(w WorkerType, o ParseOptions) {
 	if n := w.combinationCount(); n > maxCombinations {
 		c.addf("regions", "x instanceTypes x availabilityZones make %d launch combinations; at most %d are allowed", n, maxCombinations)
 		return
@@ -509,10 +511,10 @@ func (c *checker) checkLaunchSpec(path string, spec object, level launchSpecLeve
 }
 
 // checkMerged checks what only the merged levels show: the user data each
-// combination would carry, and (with Options.ValidateLaunchSpec) each merged launch
+// combination would carry, and (with ParseOptions.ValidateLaunchSpec) each merged launch
 // spec. A problem the validator reports for many combinations is reported once, for
 // the first.
-func (c *checker) checkMerged(w WorkerType, o Options) {
+func (c *checker) checkMerged(w WorkerType, o ParseOptions) {
 	var x *expansion // decoded when first needed
 	expanded := func() *expansion {
 		if x == nil {

@@ -30,89 +30,89 @@ func TestParseWorkerTypeProblems(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(m map[string]any)
-		opts Options
+		opts ParseOptions
 		want []string
 	}{
 		{"workerType of a response not a name", func(m map[string]any) {
 			m["workerType"] = 5
 			m["lastModified"] = "2020-01-01T00:00:00.000Z"
-		}, Options{}, []string{"workerType must be a non-empty string"}},
-		{"member names are case sensitive", func(m map[string]any) { m["Description"] = "d" }, Options{}, []string{"Description is not allowed"}},
-		{"description required", func(m map[string]any) { del(m, "description") }, Options{}, []string{"description is required"}},
-		{"owner required", func(m map[string]any) { del(m, "owner") }, Options{}, []string{"owner is required"}},
-		{"maxCapacity required", func(m map[string]any) { del(m, "maxCapacity") }, Options{}, []string{"maxCapacity is required"}},
-		{"minPrice required", func(m map[string]any) { del(m, "minPrice") }, Options{}, []string{"minPrice is required"}},
-		{"maxPrice required", func(m map[string]any) { del(m, "maxPrice") }, Options{}, []string{"maxPrice is required"}},
-		{"scalingRatio required", func(m map[string]any) { del(m, "scalingRatio") }, Options{}, []string{"scalingRatio is required"}},
-		{"launchSpec required", func(m map[string]any) { del(m, "launchSpec") }, Options{}, []string{"launchSpec is required"}},
-		{"userData required", func(m map[string]any) { del(m, "userData") }, Options{}, []string{"userData is required"}},
-		{"secrets required", func(m map[string]any) { del(m, "secrets") }, Options{}, []string{"secrets is required"}},
-		{"scopes required", func(m map[string]any) { del(m, "scopes") }, Options{}, []string{"scopes is required"}},
-		{"regions required", func(m map[string]any) { del(m, "regions") }, Options{}, []string{"regions is required"}},
-		{"instanceTypes required", func(m map[string]any) { del(m, "instanceTypes") }, Options{}, []string{"instanceTypes is required"}},
-		{"regions empty", func(m map[string]any) { m["regions"] = []any{} }, Options{}, []string{"regions must have at least 1 item"}},
-		{"instanceTypes empty", func(m map[string]any) { m["instanceTypes"] = []any{} }, Options{}, []string{"instanceTypes must have at least 1 item"}},
-		{"regions null", func(m map[string]any) { m["regions"] = nil }, Options{}, []string{"regions must be an array"}},
-		{"regions not an array", func(m map[string]any) { m["regions"] = map[string]any{} }, Options{}, []string{"regions must be an array"}},
-		{"instance type not an object", func(m map[string]any) { m["instanceTypes"] = []any{"m5.large"} }, Options{}, []string{"instanceTypes[0] must be an object"}},
-		{"description null", func(m map[string]any) { m["description"] = nil }, Options{}, []string{"description must be a string"}},
-		{"owner not a string", func(m map[string]any) { m["owner"] = 5 }, Options{}, []string{"owner must be a string"}},
-		{"maxPrice a string", func(m map[string]any) { m["maxPrice"] = "1" }, Options{}, []string{"maxPrice must be a number"}},
-		{"canUseSpot a string", func(m map[string]any) { m["canUseSpot"] = "yes" }, Options{}, []string{"canUseSpot must be a boolean"}},
-		{"launchSpec an array", func(m map[string]any) { m["launchSpec"] = []any{} }, Options{}, []string{"launchSpec must be an object"}},
-		{"secrets a string", func(m map[string]any) { m["secrets"] = "s3cr3t" }, Options{}, []string{"secrets must be an object"}},
-		{"scopes a string", func(m map[string]any) { m["scopes"] = "queue:*" }, Options{}, []string{"scopes must be an array"}},
-		{"scope not a string", func(m map[string]any) { m["scopes"] = []any{"ok", 1} }, Options{}, []string{"scopes[1] must be a string"}},
-		{"scope with a tab", func(m map[string]any) { m["scopes"] = []any{"ok", "a\tb"} }, Options{}, []string{"scopes[1] must be printable ASCII characters and spaces"}},
-		{"region scope not ASCII", func(m map[string]any) { set(m, "regions.0.scopes", []any{"café"}) }, Options{}, []string{"regions[0].scopes[0] must be printable ASCII characters and spaces"}},
-		{"instance type scope with newline", func(m map[string]any) { set(m, "instanceTypes.0.scopes", []any{"a\n"}) }, Options{}, []string{"instanceTypes[0].scopes[0] must be printable ASCII characters and spaces"}},
-		{"minCapacity negative", func(m map[string]any) { m["minCapacity"] = -1 }, Options{}, []string{"minCapacity must be >= 0"}},
-		{"minCapacity above maxCapacity", func(m map[string]any) { m["minCapacity"] = 11 }, Options{}, []string{"minCapacity must be <= maxCapacity"}},
-		{"maxCapacity negative", func(m map[string]any) { m["maxCapacity"] = -1 }, Options{}, []string{"maxCapacity must be >= 0"}},
-		{"minPrice negative", func(m map[string]any) { m["minPrice"] = -0.1 }, Options{}, []string{"minPrice must be >= 0"}},
-		{"maxPrice zero", func(m map[string]any) { m["maxPrice"] = 0 }, Options{}, []string{"maxPrice must be > 0"}},
-		{"minPrice above maxPrice", func(m map[string]any) { m["minPrice"] = 1.5 }, Options{}, []string{"minPrice must be <= maxPrice"}},
-		{"scalingRatio negative", func(m map[string]any) { m["scalingRatio"] = -0.5 }, Options{}, []string{"scalingRatio must be >= 0"}},
-		{"capacity zero", func(m map[string]any) { set(m, "instanceTypes.0.capacity", 0) }, Options{}, []string{"instanceTypes[0].capacity must be > 0"}},
-		{"fractional capacity", func(m map[string]any) { set(m, "instanceTypes.0.capacity", 0.5) }, Options{}, []string{"instanceTypes[0].capacity must be a whole number"}},
-		{"fractional capacity bounds", func(m map[string]any) { m["minCapacity"] = 0.5; m["maxCapacity"] = 2.5 }, Options{}, []string{"minCapacity must be a whole number", "maxCapacity must be a whole number"}},
-		{"utility zero on the second type", func(m map[string]any) { secondType(m); set(m, "instanceTypes.1.utility", 0) }, Options{}, []string{"instanceTypes[1].utility must be > 0"}},
-		{"utility negative", func(m map[string]any) { set(m, "instanceTypes.0.utility", -2) }, Options{}, []string{"instanceTypes[0].utility must be > 0"}},
+		}, ParseOptions{}, []string{"workerType must be a non-empty string"}},
+		{"member names are case sensitive", func(m map[string]any) { m["Description"] = "d" }, ParseOptions{}, []string{"Description is not allowed"}},
+		{"description required", func(m map[string]any) { del(m, "description") }, ParseOptions{}, []string{"description is required"}},
+		{"owner required", func(m map[string]any) { del(m, "owner") }, ParseOptions{}, []string{"owner is required"}},
+		{"maxCapacity required", func(m map[string]any) { del(m, "maxCapacity") }, ParseOptions{}, []string{"maxCapacity is required"}},
+		{"minPrice required", func(m map[string]any) { del(m, "minPrice") }, ParseOptions{}, []string{"minPrice is required"}},
+		{"maxPrice required", func(m map[string]any) { del(m, "maxPrice") }, ParseOptions{}, []string{"maxPrice is required"}},
+		{"scalingRatio required", func(m map[string]any) { del(m, "scalingRatio") }, ParseOptions{}, []string{"scalingRatio is required"}},
+		{"launchSpec required", func(m map[string]any) { del(m, "launchSpec") }, ParseOptions{}, []string{"launchSpec is required"}},
+		{"userData required", func(m map[string]any) { del(m, "userData") }, ParseOptions{}, []string{"userData is required"}},
+		{"secrets required", func(m map[string]any) { del(m, "secrets") }, ParseOptions{}, []string{"secrets is required"}},
+		{"scopes required", func(m map[string]any) { del(m, "scopes") }, ParseOptions{}, []string{"scopes is required"}},
+		{"regions required", func(m map[string]any) { del(m, "regions") }, ParseOptions{}, []string{"regions is required"}},
+		{"instanceTypes required", func(m map[string]any) { del(m, "instanceTypes") }, ParseOptions{}, []string{"instanceTypes is required"}},
+		{"regions empty", func(m map[string]any) { m["regions"] = []any{} }, ParseOptions{}, []string{"regions must have at least 1 item"}},
+		{"instanceTypes empty", func(m map[string]any) { m["instanceTypes"] = []any{} }, ParseOptions{}, []string{"instanceTypes must have at least 1 item"}},
+		{"regions null", func(m map[string]any) { m["regions"] = nil }, ParseOptions{}, []string{"regions must be an array"}},
+		{"regions not an array", func(m map[string]any) { m["regions"] = map[string]any{} }, ParseOptions{}, []string{"regions must be an array"}},
+		{"instance type not an object", func(m map[string]any) { m["instanceTypes"] = []any{"m5.large"} }, ParseOptions{}, []string{"instanceTypes[0] must be an object"}},
+		{"description null", func(m map[string]any) { m["description"] = nil }, ParseOptions{}, []string{"description must be a string"}},
+		{"owner not a string", func(m map[string]any) { m["owner"] = 5 }, ParseOptions{}, []string{"owner must be a string"}},
+		{"maxPrice a string", func(m map[string]any) { m["maxPrice"] = "1" }, ParseOptions{}, []string{"maxPrice must be a number"}},
+		{"canUseSpot a string", func(m map[string]any) { m["canUseSpot"] = "yes" }, ParseOptions{}, []string{"canUseSpot must be a boolean"}},
+		{"launchSpec an array", func(m map[string]any) { m["launchSpec"] = []any{} }, ParseOptions{}, []string{"launchSpec must be an object"}},
+		{"secrets a string", func(m map[string]any) { m["secrets"] = "s3cr3t" }, ParseOptions{}, []string{"secrets must be an object"}},
+		{"scopes a string", func(m map[string]any) { m["scopes"] = "queue:*" }, ParseOptions{}, []string{"scopes must be an array"}},
+		{"scope not a string", func(m map[string]any) { m["scopes"] = []any{"ok", 1} }, ParseOptions{}, []string{"scopes[1] must be a string"}},
+		{"scope with a tab", func(m map[string]any) { m["scopes"] = []any{"ok", "a\tb"} }, ParseOptions{}, []string{"scopes[1] must be printable ASCII characters and spaces"}},
+		{"region scope not ASCII", func(m map[string]any) { set(m, "regions.0.scopes", []any{"café"}) }, ParseOptions{}, []string{"regions[0].scopes[0] must be printable ASCII characters and spaces"}},
+		{"instance type scope with newline", func(m map[string]any) { set(m, "instanceTypes.0.scopes", []any{"a\n"}) }, ParseOptions{}, []string{"instanceTypes[0].scopes[0] must be printable ASCII characters and spaces"}},
+		{"minCapacity negative", func(m map[string]any) { m["minCapacity"] = -1 }, ParseOptions{}, []string{"minCapacity must be >= 0"}},
+		{"minCapacity above maxCapacity", func(m map[string]any) { m["minCapacity"] = 11 }, ParseOptions{}, []string{"minCapacity must be <= maxCapacity"}},
+		{"maxCapacity negative", func(m map[string]any) { m["maxCapacity"] = -1 }, ParseOptions{}, []string{"maxCapacity must be >= 0"}},
+		{"minPrice negative", func(m map[string]any) { m["minPrice"] = -0.1 }, ParseOptions{}, []string{"minPrice must be >= 0"}},
+		{"maxPrice zero", func(m map[string]any) { m["maxPrice"] = 0 }, ParseOptions{}, []string{"maxPrice must be > 0"}},
+		{"minPrice above maxPrice", func(m map[string]any) { m["minPrice"] = 1.5 }, ParseOptions{}, []string{"minPrice must be <= maxPrice"}},
+		{"scalingRatio negative", func(m map[string]any) { m["scalingRatio"] = -0.5 }, ParseOptions{}, []string{"scalingRatio must be >= 0"}},
+		{"capacity zero", func(m map[string]any) { set(m, "instanceTypes.0.capacity", 0) }, ParseOptions{}, []string{"instanceTypes[0].capacity must be > 0"}},
+		{"fractional capacity", func(m map[string]any) { set(m, "instanceTypes.0.capacity", 0.5) }, ParseOptions{}, []string{"instanceTypes[0].capacity must be a whole number"}},
+		{"fractional capacity bounds", func(m map[string]any) { m["minCapacity"] = 0.5; m["maxCapacity"] = 2.5 }, ParseOptions{}, []string{"minCapacity must be a whole number", "maxCapacity must be a whole number"}},
+		{"utility zero on the second type", func(m map[string]any) { secondType(m); set(m, "instanceTypes.1.utility", 0) }, ParseOptions{}, []string{"instanceTypes[1].utility must be > 0"}},
+		{"utility negative", func(m map[string]any) { set(m, "instanceTypes.0.utility", -2) }, ParseOptions{}, []string{"instanceTypes[0].utility must be > 0"}},
 		{"utility too small for maxPrice", func(m map[string]any) {
 			m["maxPrice"] = 10000
 			set(m, "instanceTypes.0.utility", 1e-320)
-		}, Options{}, []string{"instanceTypes[0].utility is too small: maxPrice/utility is not a finite number"}},
+		}, ParseOptions{}, []string{"instanceTypes[0].utility is too small: maxPrice/utility is not a finite number"}},
 		{"numbers beyond what the product stores", func(m map[string]any) {
 			m["maxPrice"], m["maxCapacity"], m["scalingRatio"] = 1e300, 1e308, 1001
 			set(m, "instanceTypes.0.capacity", 1<<31)
 			set(m, "instanceTypes.0.utility", 1e7)
-		}, Options{}, []string{"maxCapacity must be at most 2147483647", "maxPrice must be at most 10000", "scalingRatio must be at most 1000",
+		}, ParseOptions{}, []string{"maxCapacity must be at most 2147483647", "maxPrice must be at most 10000", "scalingRatio must be at most 1000",
 			"instanceTypes[0].capacity must be at most 2147483647", "instanceTypes[0].utility must be at most 1000000"}},
-		{"neither spot nor on-demand", func(m map[string]any) { m["canUseSpot"] = false }, Options{}, []string{"canUseSpot and canUseOndemand cannot both be false"}},
-		{"neither, both explicit", func(m map[string]any) { m["canUseSpot"] = false; m["canUseOndemand"] = false }, Options{}, []string{"canUseSpot and canUseOndemand cannot both be false"}},
-		{"duplicate instance types", func(m map[string]any) { secondType(m); set(m, "instanceTypes.1.instanceType", "m5.large") }, Options{}, []string{"instanceTypes[1].instanceType duplicates instanceTypes[0]"}},
-		{"malformed instance type", func(m map[string]any) { set(m, "instanceTypes.0.instanceType", "M5 Large") }, Options{}, []string{`instanceTypes[0].instanceType "M5 Large" is not a well-formed EC2 instance type`}},
-		{"duplicate regions", func(m map[string]any) { secondRegion(m); set(m, "regions.1.region", "us-east-1") }, Options{}, []string{"regions[1].region duplicates regions[0]"}},
+		{"neither spot nor on-demand", func(m map[string]any) { m["canUseSpot"] = false }, ParseOptions{}, []string{"canUseSpot and canUseOndemand cannot both be false"}},
+		{"neither, both explicit", func(m map[string]any) { m["canUseSpot"] = false; m["canUseOndemand"] = false }, ParseOptions{}, []string{"canUseSpot and canUseOndemand cannot both be false"}},
+		{"duplicate instance types", func(m map[string]any) { secondType(m); set(m, "instanceTypes.1.instanceType", "m5.large") }, ParseOptions{}, []string{"instanceTypes[1].instanceType duplicates instanceTypes[0]"}},
+		{"malformed instance type", func(m map[string]any) { set(m, "instanceTypes.0.instanceType", "M5 Large") }, ParseOptions{}, []string{`instanceTypes[0].instanceType "M5 Large" is not a well-formed EC2 instance type`}},
+		{"duplicate regions", func(m map[string]any) { secondRegion(m); set(m, "regions.1.region", "us-east-1") }, ParseOptions{}, []string{"regions[1].region duplicates regions[0]"}},
 		{"duplicate after a non-object", func(m map[string]any) {
 			secondType(m)
 			set(m, "instanceTypes.1.instanceType", "m5.large")
 			m["instanceTypes"] = append([]any{7}, m["instanceTypes"].([]any)...)
-		}, Options{}, []string{"instanceTypes[0] must be an object"}}, // semantic checks run on what the schema accepts
-		{"malformed region", func(m map[string]any) { set(m, "regions.0.region", "moon-1") }, Options{}, []string{`regions[0].region "moon-1" is not a well-formed AWS region name`}},
-		{"region not allowed", func(m map[string]any) { secondRegion(m) }, Options{AllowedRegions: []string{"us-east-1", "eu-central-1"}},
+		}, ParseOptions{}, []string{"instanceTypes[0] must be an object"}}, // semantic checks run on what the schema accepts
+		{"malformed region", func(m map[string]any) { set(m, "regions.0.region", "moon-1") }, ParseOptions{}, []string{`regions[0].region "moon-1" is not a well-formed AWS region name`}},
+		{"region not allowed", func(m map[string]any) { secondRegion(m) }, ParseOptions{AllowedRegions: []string{"us-east-1", "eu-central-1"}},
 			[]string{`regions[1].region "us-west-2" is not an allowed region (allowed: us-east-1, eu-central-1)`}},
-		{"region ImageId missing", func(m map[string]any) { set(m, "regions.0.launchSpec", map[string]any{}) }, Options{}, []string{"regions[0].launchSpec.ImageId is required"}},
-		{"region launchSpec null", func(m map[string]any) { set(m, "regions.0.launchSpec", nil) }, Options{}, []string{"regions[0].launchSpec.ImageId is required"}},
-		{"region launchSpec missing", func(m map[string]any) { del(m, "regions.0.launchSpec") }, Options{}, []string{"regions[0].launchSpec is required"}},
-		{"region ImageId empty", func(m map[string]any) { set(m, "regions.0.launchSpec.ImageId", "") }, Options{}, []string{"regions[0].launchSpec.ImageId must be a non-empty string"}},
-		{"region ImageId a number", func(m map[string]any) { set(m, "regions.0.launchSpec.ImageId", 7) }, Options{}, []string{"regions[0].launchSpec.ImageId must be a string"}},
-		{"ImageId in the worker type", func(m map[string]any) { set(m, "launchSpec.ImageId", "ami-x") }, Options{}, []string{"launchSpec.ImageId must not be set: it comes from regions[].launchSpec"}},
-		{"ImageId in an instance type", func(m map[string]any) { set(m, "instanceTypes.0.launchSpec.ImageId", "ami-x") }, Options{}, []string{"instanceTypes[0].launchSpec.ImageId must not be set: it comes from regions[].launchSpec"}},
+		{"region ImageId missing", func(m map[string]any) { set(m, "regions.0.launchSpec", map[string]any{}) }, ParseOptions{}, []string{"regions[0].launchSpec.ImageId is required"}},
+		{"region launchSpec null", func(m map[string]any) { set(m, "regions.0.launchSpec", nil) }, ParseOptions{}, []string{"regions[0].launchSpec.ImageId is required"}},
+		{"region launchSpec missing", func(m map[string]any) { del(m, "regions.0.launchSpec") }, ParseOptions{}, []string{"regions[0].launchSpec is required"}},
+		{"region ImageId empty", func(m map[string]any) { set(m, "regions.0.launchSpec.ImageId", "") }, ParseOptions{}, []string{"regions[0].launchSpec.ImageId must be a non-empty string"}},
+		{"region ImageId a number", func(m map[string]any) { set(m, "regions.0.launchSpec.ImageId", 7) }, ParseOptions{}, []string{"regions[0].launchSpec.ImageId must be a string"}},
+		{"ImageId in the worker type", func(m map[string]any) { set(m, "launchSpec.ImageId", "ami-x") }, ParseOptions{}, []string{"launchSpec.ImageId must not be set: it comes from regions[].launchSpec"}},
+		{"ImageId in an instance type", func(m map[string]any) { set(m, "instanceTypes.0.launchSpec.ImageId", "ami-x") }, ParseOptions{}, []string{"instanceTypes[0].launchSpec.ImageId must not be set: it comes from regions[].launchSpec"}},
 		{"controlled fields in the worker type", func(m map[string]any) {
 			for _, f := range []string{"UserData", "MinCount", "MaxCount", "ClientToken", "InstanceType", "TagSpecifications", "InstanceMarketOptions"} {
 				set(m, "launchSpec."+f, "x")
 			}
-		}, Options{}, []string{
+		}, ParseOptions{}, []string{
 			"launchSpec.ClientToken must not be set: the provisioner sets it",
 			"launchSpec.InstanceMarketOptions must not be set: the provisioner decides between spot and on-demand",
 			"launchSpec.MaxCount must not be set: the provisioner sets it",
@@ -121,21 +121,21 @@ func TestParseWorkerTypeProblems(t *testing.T) {
 			"launchSpec.UserData must not be set: the provisioner sets it",
 			"launchSpec.InstanceType must not be set: it comes from instanceTypes",
 		}},
-		{"controlled field in a region", func(m map[string]any) { set(m, "regions.0.launchSpec.MinCount", 1) }, Options{}, []string{"regions[0].launchSpec.MinCount must not be set: the provisioner sets it"}},
-		{"controlled field in an instance type", func(m map[string]any) { set(m, "instanceTypes.0.launchSpec.InstanceType", "m5.large") }, Options{}, []string{"instanceTypes[0].launchSpec.InstanceType must not be set: it comes from instanceTypes"}},
+		{"controlled field in a region", func(m map[string]any) { set(m, "regions.0.launchSpec.MinCount", 1) }, ParseOptions{}, []string{"regions[0].launchSpec.MinCount must not be set: the provisioner sets it"}},
+		{"controlled field in an instance type", func(m map[string]any) { set(m, "instanceTypes.0.launchSpec.InstanceType", "m5.large") }, ParseOptions{}, []string{"instanceTypes[0].launchSpec.InstanceType must not be set: it comes from instanceTypes"}},
 		{"controlled field in a zone", func(m map[string]any) {
 			z := zone("us-east-1", "us-east-1a")
 			set(z, "launchSpec.TagSpecifications", []any{})
 			m["availabilityZones"] = []any{z}
-		}, Options{}, []string{"availabilityZones[0].launchSpec.TagSpecifications must not be set: the provisioner tags instances"}},
+		}, ParseOptions{}, []string{"availabilityZones[0].launchSpec.TagSpecifications must not be set: the provisioner tags instances"}},
 		{"Placement.AvailabilityZone in a region", func(m map[string]any) {
 			set(m, "regions.0.launchSpec.Placement", map[string]any{"AvailabilityZone": "us-east-1a"})
-		}, Options{},
+		}, ParseOptions{},
 			[]string{"regions[0].launchSpec.Placement.AvailabilityZone must not be set: it comes from availabilityZones"}},
-		{"Placement not an object", func(m map[string]any) { set(m, "launchSpec.Placement", "us-east-1a") }, Options{}, []string{"launchSpec.Placement must be an object"}},
-		{"unknown member of a region", func(m map[string]any) { set(m, "regions.0.availabilityZones", []any{}) }, Options{}, []string{"regions[0].availabilityZones is not allowed"}},
-		{"unknown member of an instance type", func(m map[string]any) { set(m, "instanceTypes.0.price", 1) }, Options{}, []string{"instanceTypes[0].price is not allowed"}},
-		{"instance type fields required", func(m map[string]any) { m["instanceTypes"] = []any{map[string]any{}} }, Options{}, []string{
+		{"Placement not an object", func(m map[string]any) { set(m, "launchSpec.Placement", "us-east-1a") }, ParseOptions{}, []string{"launchSpec.Placement must be an object"}},
+		{"unknown member of a region", func(m map[string]any) { set(m, "regions.0.availabilityZones", []any{}) }, ParseOptions{}, []string{"regions[0].availabilityZones is not allowed"}},
+		{"unknown member of an instance type", func(m map[string]any) { set(m, "instanceTypes.0.price", 1) }, ParseOptions{}, []string{"instanceTypes[0].price is not allowed"}},
+		{"instance type fields required", func(m map[string]any) { m["instanceTypes"] = []any{map[string]any{}} }, ParseOptions{}, []string{
 			"instanceTypes[0].instanceType is required",
 			"instanceTypes[0].capacity is required",
 			"instanceTypes[0].utility is required",
@@ -144,44 +144,44 @@ func TestParseWorkerTypeProblems(t *testing.T) {
 			"instanceTypes[0].secrets is required",
 			"instanceTypes[0].scopes is required",
 		}},
-		{"region fields required", func(m map[string]any) { m["regions"] = []any{map[string]any{}} }, Options{}, []string{
+		{"region fields required", func(m map[string]any) { m["regions"] = []any{map[string]any{}} }, ParseOptions{}, []string{
 			"regions[0].region is required",
 			"regions[0].launchSpec is required",
 			"regions[0].userData is required",
 			"regions[0].secrets is required",
 			"regions[0].scopes is required",
 		}},
-		{"zone fields required", func(m map[string]any) { m["availabilityZones"] = []any{map[string]any{}} }, Options{}, []string{
+		{"zone fields required", func(m map[string]any) { m["availabilityZones"] = []any{map[string]any{}} }, ParseOptions{}, []string{
 			"availabilityZones[0].availabilityZone is required",
 			"availabilityZones[0].region is required",
 			"availabilityZones[0].launchSpec is required",
 		}},
-		{"zone of an unconfigured region", func(m map[string]any) { m["availabilityZones"] = []any{zone("us-west-2", "us-west-2a")} }, Options{},
+		{"zone of an unconfigured region", func(m map[string]any) { m["availabilityZones"] = []any{zone("us-west-2", "us-west-2a")} }, ParseOptions{},
 			[]string{`availabilityZones[0].region "us-west-2" is not one of the worker type's regions`}},
-		{"zone not of its region", func(m map[string]any) { m["availabilityZones"] = []any{zone("us-east-1", "us-west-2a")} }, Options{},
+		{"zone not of its region", func(m map[string]any) { m["availabilityZones"] = []any{zone("us-east-1", "us-west-2a")} }, ParseOptions{},
 			[]string{`availabilityZones[0].availabilityZone "us-west-2a" is not an availability zone of region "us-east-1"`}},
 		{"duplicate zones", func(m map[string]any) {
 			m["availabilityZones"] = []any{zone("us-east-1", "us-east-1a"), zone("us-east-1", "us-east-1b"), zone("us-east-1", "us-east-1a")}
-		}, Options{}, []string{"availabilityZones[2].availabilityZone duplicates availabilityZones[0]"}},
+		}, ParseOptions{}, []string{"availabilityZones[2].availabilityZone duplicates availabilityZones[0]"}},
 		{"zones have no scopes", func(m map[string]any) {
 			z := zone("us-east-1", "us-east-1a")
 			z["scopes"] = []any{}
 			m["availabilityZones"] = []any{z}
-		}, Options{}, []string{"availabilityZones[0].scopes is not allowed"}},
+		}, ParseOptions{}, []string{"availabilityZones[0].scopes is not allowed"}},
 		{"merged user data too large", func(m map[string]any) {
 			set(m, "userData.big", strings.Repeat("x", 9000))
 			set(m, "instanceTypes.0.userData.big2", strings.Repeat("y", 9000))
-		}, Options{}, []string{`userData merged for region "us-east-1", instance type "m5.large" is 18020 bytes; at most 15360 fit in EC2 user data`}},
+		}, ParseOptions{}, []string{`userData merged for region "us-east-1", instance type "m5.large" is 18020 bytes; at most 15360 fit in EC2 user data`}},
 		{"launch spec validator, reported once", func(m map[string]any) {
 			secondType(m)
 			secondRegion(m)
 			set(m, "launchSpec.Bogus", 1)
-		}, Options{ValidateLaunchSpec: rejectBogus}, []string{`launchSpec merged for region "us-east-1", instance type "m5.large": unknown field "Bogus"`}},
+		}, ParseOptions{ValidateLaunchSpec: rejectBogus}, []string{`launchSpec merged for region "us-east-1", instance type "m5.large": unknown field "Bogus"`}},
 		{"launch spec validator sees the zone level", func(m map[string]any) {
 			z := zone("us-east-1", "us-east-1b")
 			set(z, "launchSpec.Bogus", 1)
 			m["availabilityZones"] = []any{zone("us-east-1", "us-east-1a"), z}
-		}, Options{ValidateLaunchSpec: rejectBogus}, []string{`launchSpec merged for region "us-east-1", instance type "m5.large", availability zone "us-east-1b": unknown field "Bogus"`}},
+		}, ParseOptions{ValidateLaunchSpec: rejectBogus}, []string{`launchSpec merged for region "us-east-1", instance type "m5.large", availability zone "us-east-1b": unknown field "Bogus"`}},
 		{"too many combinations", func(m map[string]any) {
 			var regions, types []any
 			for i := range 20 {
@@ -191,13 +191,13 @@ func TestParseWorkerTypeProblems(t *testing.T) {
 				types = append(types, map[string]any{"instanceType": fmt.Sprintf("m%d.large", i), "capacity": 1, "utility": 1, "launchSpec": nil, "userData": nil, "secrets": nil, "scopes": nil})
 			}
 			m["regions"], m["instanceTypes"] = regions, types
-		}, Options{}, []string{"regions x instanceTypes x availabilityZones make 1020 launch combinations; at most 1000 are allowed"}},
+		}, ParseOptions{}, []string{"regions x instanceTypes x availabilityZones make 1020 launch combinations; at most 1000 are allowed"}},
 		{"every schema problem at once", func(m map[string]any) {
 			del(m, "owner")
 			m["minPrice"] = "cheap"
 			set(m, "instanceTypes.0.utility", "fast")
 			set(m, "regions.0.scopes", []any{"\u0007"})
-		}, Options{}, []string{
+		}, ParseOptions{}, []string{
 			"instanceTypes[0].utility must be a number",
 			"minPrice must be a number",
 			"owner is required",
@@ -207,7 +207,7 @@ func TestParseWorkerTypeProblems(t *testing.T) {
 			m["minPrice"] = -1
 			set(m, "instanceTypes.0.utility", 0)
 			set(m, "regions.0.launchSpec.UserData", "x")
-		}, Options{}, []string{
+		}, ParseOptions{}, []string{
 			"minPrice must be >= 0",
 			"regions[0].launchSpec.UserData must not be set: the provisioner sets it",
 			"instanceTypes[0].utility must be > 0",
@@ -246,7 +246,7 @@ func TestParseWorkerTypeBadBodies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseWorkerType([]byte(tt.body), Options{})
+			_, err := ParseWorkerType([]byte(tt.body), ParseOptions{})
 			if diff := cmp.Diff(problemsOf(t, err), tt.want); diff != "" {
 				t.Errorf("problems (-got +want):\n%s", diff)
 			}
@@ -258,33 +258,33 @@ func TestParseWorkerTypeAccepts(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(m map[string]any)
-		opts Options
+		opts ParseOptions
 	}{
-		{"minimal", func(map[string]any) {}, Options{}},
+		{"minimal", func(map[string]any) {}, ParseOptions{}},
 		{"nulls for free-form objects and scopes", func(m map[string]any) {
 			for _, p := range []string{"launchSpec", "userData", "secrets", "scopes", "instanceTypes.0.launchSpec", "instanceTypes.0.userData", "instanceTypes.0.secrets", "instanceTypes.0.scopes", "regions.0.userData", "regions.0.secrets", "regions.0.scopes"} {
 				set(m, p, nil)
 			}
-		}, Options{}},
+		}, ParseOptions{}},
 		{"null optionals", func(m map[string]any) {
 			m["minCapacity"], m["canUseSpot"], m["canUseOndemand"], m["availabilityZones"] = nil, nil, nil, nil
-		}, Options{}},
+		}, ParseOptions{}},
 		{"zone without secrets and userData", func(m map[string]any) {
 			m["availabilityZones"] = []any{map[string]any{"region": "us-east-1", "availabilityZone": "us-east-1a", "launchSpec": nil}}
-		}, Options{}},
+		}, ParseOptions{}},
 		{"fractional utility", func(m map[string]any) {
 			set(m, "instanceTypes.0.utility", 0.25)
-		}, Options{}},
-		{"on-demand only", func(m map[string]any) { m["canUseSpot"] = false; m["canUseOndemand"] = true }, Options{}},
-		{"scopes with spaces", func(m map[string]any) { m["scopes"] = []any{"a b", "~!"} }, Options{}},
-		{"minCapacity equal to maxCapacity", func(m map[string]any) { m["minCapacity"] = 10 }, Options{}},
-		{"minPrice equal to maxPrice", func(m map[string]any) { m["minPrice"] = 1 }, Options{}},
-		{"allowed region", func(map[string]any) {}, Options{AllowedRegions: []string{"us-east-1"}}},
+		}, ParseOptions{}},
+		{"on-demand only", func(m map[string]any) { m["canUseSpot"] = false; m["canUseOndemand"] = true }, ParseOptions{}},
+		{"scopes with spaces", func(m map[string]any) { m["scopes"] = []any{"a b", "~!"} }, ParseOptions{}},
+		{"minCapacity equal to maxCapacity", func(m map[string]any) { m["minCapacity"] = 10 }, ParseOptions{}},
+		{"minPrice equal to maxPrice", func(m map[string]any) { m["minPrice"] = 1 }, ParseOptions{}},
+		{"allowed region", func(map[string]any) {}, ParseOptions{AllowedRegions: []string{"us-east-1"}}},
 		{"IamInstanceProfile and other RunInstances fields", func(m map[string]any) {
 			set(m, "launchSpec.IamInstanceProfile", map[string]any{"Arn": "arn:aws:iam::123456789012:instance-profile/worker"})
 			set(m, "launchSpec.Placement", map[string]any{"Tenancy": "default"})
-		}, Options{}},
-		{"validator passes", func(map[string]any) {}, Options{ValidateLaunchSpec: func(json.RawMessage) error { return nil }}},
+		}, ParseOptions{}},
+		{"validator passes", func(map[string]any) {}, ParseOptions{ValidateLaunchSpec: func(json.RawMessage) error { return nil }}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,7 +298,7 @@ func TestParseWorkerTypeAccepts(t *testing.T) {
 }
 
 func TestDefinitionCanonical(t *testing.T) {
-	w, err := ParseWorkerType([]byte(minimalWorkerTypeJSON), Options{})
+	w, err := ParseWorkerType([]byte(minimalWorkerTypeJSON), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -372,13 +372,13 @@ func TestParseWorkerTypeFromGoClient(t *testing.T) {
 		AvailabilityZones: []clientAZ{{AvailabilityZone: "us-east-1a", Region: "us-east-1"}},
 	}
 	body := encode(t, req)
-	got, err := ParseWorkerType(body, Options{})
+	got, err := ParseWorkerType(body, ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType refused the Go client's body %s: %v", body, err)
 	}
 	m := doc(t, minimalWorkerTypeJSON)
 	m["availabilityZones"] = []any{map[string]any{"region": "us-east-1", "availabilityZone": "us-east-1a", "launchSpec": map[string]any{}}}
-	want, err := ParseWorkerType(encode(t, m), Options{})
+	want, err := ParseWorkerType(encode(t, m), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -388,7 +388,7 @@ func TestParseWorkerTypeFromGoClient(t *testing.T) {
 }
 
 func TestEqual(t *testing.T) {
-	base, err := ParseWorkerType([]byte(minimalWorkerTypeJSON), Options{})
+	base, err := ParseWorkerType([]byte(minimalWorkerTypeJSON), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType: %v", err)
 	}
@@ -403,7 +403,7 @@ func TestEqual(t *testing.T) {
 	}
 	for _, tt := range same {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := ParseWorkerType([]byte(tt.body), Options{})
+			w, err := ParseWorkerType([]byte(tt.body), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseWorkerType: %v", err)
 			}
@@ -436,7 +436,7 @@ func TestEqual(t *testing.T) {
 		t.Run("changed "+tt.name, func(t *testing.T) {
 			m := doc(t, minimalWorkerTypeJSON)
 			tt.edit(m)
-			w, err := ParseWorkerType(encode(t, m), Options{})
+			w, err := ParseWorkerType(encode(t, m), ParseOptions{})
 			if err != nil {
 				t.Fatalf("ParseWorkerType: %v", err)
 			}
@@ -449,7 +449,7 @@ func TestEqual(t *testing.T) {
 
 func TestDefinitionRoundTrip(t *testing.T) {
 	w := parseTestdata(t)
-	again, err := ParseWorkerType(w.Definition(), Options{})
+	again, err := ParseWorkerType(w.Definition(), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType(Definition()): %v", err)
 	}
@@ -474,7 +474,7 @@ func TestWrittenAsWritten(t *testing.T) {
 	  "regions": [{"region": "us-east-1", "launchSpec": {"ImageId": "ami-1"}, "userData": {}, "secrets": null, "scopes": []}],
 	  "instanceTypes": [{"instanceType": "m5.large", "capacity": 1, "utility": 1e0, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": []}],
 	  "lastModified": "2020-01-02T03:04:05.006Z"}`
-	w, err := ParseWorkerType([]byte(body), Options{})
+	w, err := ParseWorkerType([]byte(body), ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +487,7 @@ func TestWrittenAsWritten(t *testing.T) {
 	if w.NamedAs() != "builder" {
 		t.Errorf("NamedAs() = %q, want builder", w.NamedAs())
 	}
-	again, err := ParseWorkerType(w.Written(), Options{})
+	again, err := ParseWorkerType(w.Written(), ParseOptions{})
 	if err != nil || string(again.Written()) != want || !Equal(again, w) {
 		t.Errorf("the written form parsed back: %v, %s", err, again.Written())
 	}
@@ -500,7 +500,7 @@ func TestPreviousGetBodyAccepted(t *testing.T) {
 	get := doc(t, string(w.Definition()))
 	get["workerType"] = "builder"
 	get["lastModified"] = "2020-01-02T03:04:05.006Z"
-	again, err := ParseWorkerType(encode(t, get), Options{})
+	again, err := ParseWorkerType(encode(t, get), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType refused a GET body: %v", err)
 	}
@@ -532,7 +532,7 @@ func TestProblemsNeverQuoteSecrets(t *testing.T) {
 	m := doc(t, minimalWorkerTypeJSON)
 	set(m, "secrets", "hunter2-secret")
 	set(m, "regions.0.secrets", []any{"hunter2-secret"})
-	_, err := ParseWorkerType(encode(t, m), Options{})
+	_, err := ParseWorkerType(encode(t, m), ParseOptions{})
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("ParseWorkerType error = %v, want problems that do not quote the secrets", err)
 	}
@@ -543,7 +543,7 @@ func TestProblemsNeverQuoteSecrets(t *testing.T) {
 
 func parseTestdata(t testing.TB) WorkerType {
 	t.Helper()
-	w, err := ParseWorkerType(readTestdata(t, "workertype.json"), Options{})
+	w, err := ParseWorkerType(readTestdata(t, "workertype.json"), ParseOptions{})
 	if err != nil {
 		t.Fatalf("ParseWorkerType(testdata/workertype.json): %v", err)
 	}
@@ -554,7 +554,7 @@ func ExampleParseWorkerType() {
 	_, err := ParseWorkerType([]byte(`{"description": "d", "owner": "o", "maxCapacity": 1, "minPrice": 0, "maxPrice": 1,
 		"scalingRatio": 0, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": [],
 		"regions": [{"region": "us-east-1", "launchSpec": {"ImageId": ""}, "userData": {}, "secrets": {}, "scopes": []}],
-		"instanceTypes": [{"instanceType": "m5.large", "capacity": 1, "utility": 0, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": []}]}`), Options{})
+		"instanceTypes": [{"instanceType": "m5.large", "capacity": 1, "utility": 0, "launchSpec": {}, "userData": {}, "secrets": {}, "scopes": []}]}`), ParseOptions{})
 	var ie *InvalidError
 	if errors.As(err, &ie) {
 		for _, p := range ie.Problems {

@@ -38,7 +38,7 @@ type backoffs struct {
 	m  map[string]store.Backoff
 }
 
-func loadBackoffs(ctx context.Context, s *store.Store, now time.Time) (*backoffs, error) {
+func loadBackoffs(ctx context.Context, s Store, now time.Time) (*backoffs, error) {
 	list, err := s.Backoffs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load backoffs: %w", err)

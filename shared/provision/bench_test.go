@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // BenchmarkIteration runs steady-state iterations (every pool at its capacity, no

@@ -36,136 +36,184 @@ const unknownPrice = math.MaxFloat64 / 4
 // becomes one candidate per zone of its region not backed off, each at that zone's
 // price (unless its launch spec names a subnet, which decides the zone).
 func choose(poolKey string, opts []pool.Option, pb *priceBook, b *backoffs, quotaGroup func(string) string, tried map[string]bool) ([]candidate, []exclusion) {
-	var out []candidate
-	var ex []exclusion
-	exclude := func(o pool.Option, format string, args ...any) {
-		ex = append(ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...)})
-	}
-	backedOff := func(o pool.Option, format string, args ...any) {
-		ex = append(ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...), Backoff: true})
-	}
+	ch := &chooser{poolKey: poolKey, pb: pb, b: b, quotaGroup: quotaGroup, tried: tried}
 	for _, o := range opts {
-		if o.Unused {
-			exclude(o, "its launch config's workerManager initialWeight or maxCapacity is 0")
-			continue
-		}
-		if bo, ok := b.active(regionScope(o.Region)); ok {
-			backedOff(o, "region %s backed off: %s", o.Region, bo.Reason)
-			continue
-		}
-		if bo, ok := b.active(quotaScope(o.Region, quotaGroup(o.InstanceType))); ok {
-			backedOff(o, "quota backed off: %s", bo.Reason)
-			continue
-		}
-		if bo, ok := b.active(optionScope(poolKey, o.ID)); ok {
-			backedOff(o, "option backed off: %s", bo.Reason)
-			continue
-		}
-		if _, ok := b.active(capacityScope(o.Region, "", o.InstanceType)); ok {
-			backedOff(o, "no %s capacity in %s for now", o.InstanceType, o.Region)
-			continue
-		}
-		c := candidate{opt: o, az: o.AvailabilityZone}
-		switch {
-		case !o.Spot:
-			p, ok := pb.onDemand(o.Region, o.InstanceType)
-			if !ok {
-				if o.MaxPrice > 0 {
-					exclude(o, "no on-demand price known for %s to compare with maxPrice", o.InstanceType)
-					continue
-				}
-				p = 0
-			}
-			c.price = p
-		case o.AvailabilityZone != "":
-			p, ok := pb.spotPrice(o.Region, o.AvailabilityZone, o.InstanceType)
-			if !ok {
-				exclude(o, "no spot price for %s in %s", o.InstanceType, o.AvailabilityZone)
-				continue
-			}
-			c.price = p
-		case pinnedZone(o.LaunchSpec):
-			zones := pb.zones(o.Region, o.InstanceType)
-			if len(zones) == 0 {
-				exclude(o, "no spot price for %s in %s", o.InstanceType, o.Region)
-				continue
-			}
-			for _, z := range zones { // the subnet's zone is not known here: assume the dearest
-				if p, _ := pb.spotPrice(o.Region, z, o.InstanceType); p > c.price {
-					c.price = p
-				}
-			}
-		default:
-			// Each zone is a candidate of its own, priced on its own: the cheapest wins a
-			// small request, and a large one spreads over the zones near its price.
-			zones, off, dear := 0, 0, 0
-			cheapest := math.MaxFloat64
-			for _, z := range pb.zones(o.Region, o.InstanceType) {
-				if _, backed := b.active(capacityScope(o.Region, z, o.InstanceType)); backed {
-					off++
-					continue
-				}
-				zc := c
-				zc.az = z
-				zc.price, _ = pb.spotPrice(o.Region, z, o.InstanceType)
-				if _, ok := o.SpotBid(zc.price); !ok || (o.MaxPrice > 0 && zc.price > o.MaxPrice) {
-					dear++
-					cheapest = math.Min(cheapest, zc.price)
-					continue
-				}
-				zones++
-				if tried[zc.key()] {
-					continue
-				}
-				zc.unit = zc.price / (o.Capacity * o.Utility)
-				out = append(out, zc)
-			}
-			switch {
-			case zones > 0:
-			case dear > 0:
-				exclude(o, "price $%.4f/h is above maxPrice $%.4f/h in every zone", cheapest, o.MaxPrice)
-			case off > 0:
-				backedOff(o, "no %s capacity in any zone of %s for now", o.InstanceType, o.Region)
-			default:
-				exclude(o, "no spot price for %s in %s", o.InstanceType, o.Region)
-			}
-			continue
-		}
-		if c.az != "" {
-			if _, off := b.active(capacityScope(o.Region, c.az, o.InstanceType)); off {
-				backedOff(o, "no %s capacity in %s for now", o.InstanceType, c.az)
-				continue
-			}
-		}
-		if o.MaxPrice > 0 && c.price > o.MaxPrice {
-			exclude(o, "price $%.4f/h is above maxPrice $%.4f/h", c.price, o.MaxPrice)
-			continue
-		}
-		if o.Spot {
-			if bid, ok := o.SpotBid(c.price); !ok {
-				exclude(o, "bid $%.4f/h is above the $%g/h no bid exceeds", bid, o.Bid.Cap)
-				continue
-			}
-		}
-		if tried[c.key()] {
-			continue
-		}
-		c.unit = c.price / (o.Capacity * o.Utility)
-		if !o.Spot && c.price == 0 {
-			c.unit = unknownPrice
-		}
-		out = append(out, c)
+		ch.consider(o)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].unit != out[j].unit {
-			return out[i].unit < out[j].unit
+	sort.SliceStable(ch.out, func(i, j int) bool {
+		a, b := ch.out[i], ch.out[j]
+		if a.unit != b.unit {
+			return a.unit < b.unit
 		}
-		if wi, wj := out[i].opt.ChoiceWeight(), out[j].opt.ChoiceWeight(); wi != wj {
-			return wi > wj
+		if wa, wb := a.opt.ChoiceWeight(), b.opt.ChoiceWeight(); wa != wb {
+			return wa > wb
 		}
-		return out[i].key() < out[j].key()
+		return a.key() < b.key()
 	})
-	return out, ex
+	return ch.out, ch.ex
+}
+
+// chooser collects one choice's candidates and what it left out, and why.
+type chooser struct {
+	poolKey    string
+	pb         *priceBook
+	b          *backoffs
+	quotaGroup func(string) string
+	tried      map[string]bool
+
+	out []candidate
+	ex  []exclusion
+}
+
+func (ch *chooser) exclude(o pool.Option, format string, args ...any) {
+	ch.ex = append(ch.ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...)})
+}
+
+func (ch *chooser) backedOff(o pool.Option, format string, args ...any) {
+	ch.ex = append(ch.ex, exclusion{Option: o.ID, Reason: fmt.Sprintf(format, args...), Backoff: true})
+}
+
+// consider adds option o's candidates: one, or, for a spot option free to take any
+// zone, one per zone.
+func (ch *chooser) consider(o pool.Option) {
+	if !ch.available(o) {
+		return
+	}
+	if o.Spot && o.AvailabilityZone == "" && !pinnedZone(o.LaunchSpec) {
+		ch.considerZones(o)
+		return
+	}
+	if c, ok := ch.priced(o); ok {
+		ch.accept(o, c)
+	}
+}
+
+// available reports whether o may be launched at all: it is used, and neither its
+// region, its quota group, itself nor its instance type's capacity is backed off.
+func (ch *chooser) available(o pool.Option) bool {
+	if o.Unused {
+		ch.exclude(o, "its launch config's workerManager initialWeight or maxCapacity is 0")
+		return false
+	}
+	if bo, ok := ch.b.active(regionScope(o.Region)); ok {
+		ch.backedOff(o, "region %s backed off: %s", o.Region, bo.Reason)
+		return false
+	}
+	if bo, ok := ch.b.active(quotaScope(o.Region, ch.quotaGroup(o.InstanceType))); ok {
+		ch.backedOff(o, "quota backed off: %s", bo.Reason)
+		return false
+	}
+	if bo, ok := ch.b.active(optionScope(ch.poolKey, o.ID)); ok {
+		ch.backedOff(o, "option backed off: %s", bo.Reason)
+		return false
+	}
+	if _, ok := ch.b.active(capacityScope(o.Region, "", o.InstanceType)); ok {
+		ch.backedOff(o, "no %s capacity in %s for now", o.InstanceType, o.Region)
+		return false
+	}
+	return true
+}
+
+// priced is o's one candidate and its price: on demand, in o's zone, or, where its
+// launch spec decides the zone (a subnet), the dearest zone's.
+func (ch *chooser) priced(o pool.Option) (candidate, bool) {
+	c := candidate{opt: o, az: o.AvailabilityZone}
+	switch {
+	case !o.Spot:
+		p, ok := ch.pb.onDemand(o.Region, o.InstanceType)
+		if !ok {
+			if o.MaxPrice > 0 {
+				ch.exclude(o, "no on-demand price known for %s to compare with maxPrice", o.InstanceType)
+				return c, false
+			}
+			p = 0
+		}
+		c.price = p
+	case o.AvailabilityZone != "":
+		p, ok := ch.pb.spotPrice(o.Region, o.AvailabilityZone, o.InstanceType)
+		if !ok {
+			ch.exclude(o, "no spot price for %s in %s", o.InstanceType, o.AvailabilityZone)
+			return c, false
+		}
+		c.price = p
+	default: // the zone is pinned by the launch spec
+		zones := ch.pb.zones(o.Region, o.InstanceType)
+		if len(zones) == 0 {
+			ch.exclude(o, "no spot price for %s in %s", o.InstanceType, o.Region)
+			return c, false
+		}
+		for _, z := range zones { // the subnet's zone is not known here: assume the dearest
+			if p, _ := ch.pb.spotPrice(o.Region, z, o.InstanceType); p > c.price {
+				c.price = p
+			}
+		}
+	}
+	return c, true
+}
+
+// accept adds o's candidate c unless its zone's capacity is backed off, its price
+// is above what o allows, or it was tried already.
+func (ch *chooser) accept(o pool.Option, c candidate) {
+	if c.az != "" {
+		if _, off := ch.b.active(capacityScope(o.Region, c.az, o.InstanceType)); off {
+			ch.backedOff(o, "no %s capacity in %s for now", o.InstanceType, c.az)
+			return
+		}
+	}
+	if o.MaxPrice > 0 && c.price > o.MaxPrice {
+		ch.exclude(o, "price $%.4f/h is above maxPrice $%.4f/h", c.price, o.MaxPrice)
+		return
+	}
+	if o.Spot {
+		if bid, ok := o.SpotBid(c.price); !ok {
+			ch.exclude(o, "bid $%.4f/h is above the $%g/h no bid exceeds", bid, o.Bid.Cap)
+			return
+		}
+	}
+	if ch.tried[c.key()] {
+		return
+	}
+	c.unit = c.price / (o.Capacity * o.Utility)
+	if !o.Spot && c.price == 0 {
+		c.unit = unknownPrice
+	}
+	ch.out = append(ch.out, c)
+}
+
+// considerZones adds a candidate per zone of o's region, each priced on its own:
+// the cheapest wins a small request, and a large one spreads over the zones near
+// its price.
+func (ch *chooser) considerZones(o pool.Option) {
+	zones, off, dear := 0, 0, 0
+	cheapest := math.MaxFloat64
+	for _, z := range ch.pb.zones(o.Region, o.InstanceType) {
+		if _, backed := ch.b.active(capacityScope(o.Region, z, o.InstanceType)); backed {
+			off++
+			continue
+		}
+		zc := candidate{opt: o, az: z}
+		zc.price, _ = ch.pb.spotPrice(o.Region, z, o.InstanceType)
+		if _, ok := o.SpotBid(zc.price); !ok || (o.MaxPrice > 0 && zc.price > o.MaxPrice) {
+			dear++
+			cheapest = math.Min(cheapest, zc.price)
+			continue
+		}
+		zones++
+		if ch.tried[zc.key()] {
+			continue
+		}
+		zc.unit = zc.price / (o.Capacity * o.Utility)
+		ch.out = append(ch.out, zc)
+	}
+	switch {
+	case zones > 0:
+	case dear > 0:
+		ch.exclude(o, "price $%.4f/h is above maxPrice $%.4f/h in every zone", cheapest, o.MaxPrice)
+	case off > 0:
+		ch.backedOff(o, "no %s capacity in any zone of %s for now", o.InstanceType, o.Region)
+	default:
+		ch.exclude(o, "no spot price for %s in %s", o.InstanceType, o.Region)
+	}
 }
 
 // pinnedZone reports whether a launch spec decides the zone itself (a subnet, or

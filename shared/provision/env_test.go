@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/cloud/fake"
 	"github.com/workerfleet/workerfleet/shared/demand"
+	"github.com/workerfleet/workerfleet/shared/dev/fakecloud"
+	"github.com/workerfleet/workerfleet/shared/dev/iamguard"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/ec2events"
-	"github.com/workerfleet/workerfleet/shared/iamguard"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -62,28 +62,28 @@ func (d *demandStub) set(key string, n int64) {
 // the worker records through the ec2-events handler, as in a deployment.
 type env struct {
 	t      testing.TB
-	clock  *fake.ManualClock
-	cloud  *fake.Cloud
+	clock  *fakecloud.ManualClock
+	cloud  *fakecloud.Cloud
 	set    cloud.InstanceSet
 	store  *store.Store
 	demand *demandStub
 	p      *Provisioner
 }
 
-func newEnv(t testing.TB, tweak ...func(*fake.Config)) *env {
+func newEnv(t testing.TB, tweak ...func(*fakecloud.Config)) *env {
 	t.Helper()
-	clock := fake.NewManualClock(t0)
-	cfg := fake.DefaultConfig()
+	clock := fakecloud.NewManualClock(t0)
+	cfg := fakecloud.DefaultConfig()
 	cfg.Seed = 7
-	cfg.BootDelay = fake.Duration(30 * time.Second)
-	cfg.ShutdownDelay = fake.Duration(20 * time.Second)
+	cfg.BootDelay = fakecloud.Duration(30 * time.Second)
+	cfg.ShutdownDelay = fakecloud.Duration(20 * time.Second)
 	cfg.PriceVolatility = 0
 	cfg.SpotInterruptionRate = 0
 	cfg.Regions = []string{"us-east-1", "us-west-2"}
 	for _, f := range tweak {
 		f(&cfg)
 	}
-	c, err := fake.New(cfg, fake.WithClock(clock.Now), fake.WithLogger(quiet))
+	c, err := fakecloud.New(cfg, fakecloud.WithClock(clock.Now), fakecloud.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ const awsPoolConfig = `{
 
 func (e *env) createPool(id, provider, config string) store.WorkerPool {
 	e.t.Helper()
-	cfg, err := pool.ParseConfig(provider, json.RawMessage(config), pool.Options{})
+	cfg, err := pool.ParseConfig(provider, json.RawMessage(config), pool.ParseOptions{})
 	if err != nil {
 		e.t.Fatalf("pool config: %v", err)
 	}
@@ -159,7 +159,7 @@ const workerTypeDef = `{
 
 func (e *env) createWorkerType(name string, max int) {
 	e.t.Helper()
-	wt, err := pool.ParseWorkerType([]byte(fmt.Sprintf(workerTypeDef, max)), pool.Options{})
+	wt, err := pool.ParseWorkerType([]byte(fmt.Sprintf(workerTypeDef, max)), pool.ParseOptions{})
 	if err != nil {
 		e.t.Fatalf("worker type: %v", err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // dyingCloud launches, then "dies": the invocation is cut off after EC2 created the

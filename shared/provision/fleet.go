@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -69,28 +71,25 @@ func (it *iteration) loadWorkers(ctx context.Context, targets []*target) (bool, 
 	if full {
 		pools = nil
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, it.p.Config.Concurrency)
-	errs := make([]error, len(targets))
-	for i, t := range targets {
+	var g errgroup.Group
+	g.SetLimit(it.p.Config.Concurrency)
+	for _, t := range targets {
 		if ws, ok := pools[t.key]; ok {
 			t.workers = ws
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			it.indexLive(ctx, t.key)
-			t.workers, errs[i] = it.p.Store.LiveWorkers(ctx, t.key)
-		}()
+			ws, err := it.p.Store.LiveWorkers(ctx, t.key)
+			if err != nil {
+				return fmt.Errorf("load workers of %s: %w", t.key, err)
+			}
+			t.workers = ws
+			return nil
+		})
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return full, fmt.Errorf("load workers of %s: %w", targets[i].key, err)
-		}
+	if err := g.Wait(); err != nil {
+		return full, err
 	}
 	return full, nil
 }
@@ -124,6 +123,12 @@ func applyChanges(pools map[string][]store.Worker, changed []store.Worker, now t
 		for _, w := range ws {
 			i, ok := idx[w.Key]
 			switch {
+			case ok && w.Version == next[i].Version && w.LivePool == "" && w.State != store.Stopped && next[i].LivePool != "":
+				// The record as held, but out of the live index (rewritten by a
+				// writer that does not keep livePool): drop it here, so the
+				// orphan check's consistent read finds it and puts it back.
+				next[i] = w
+				gone[w.Key] = true
 			case ok && w.Version <= next[i].Version:
 				// Already held (the overlap, or the provisioner's own write).
 			case ok:

@@ -171,6 +171,20 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 		t.mu.Unlock()
 		return
 	}
+	want, headroom := it.size(ctx, t)
+	if want <= 0 {
+		return
+	}
+	if ctx.Err() != nil {
+		t.note("no time left to launch")
+		return
+	}
+	it.launchFor(ctx, t, want, headroom)
+}
+
+// size reads t's demand, tells its surplus workers so, and returns the capacity
+// to add (want) and the room left under maxCapacity (headroom), reporting both.
+func (it *iteration) size(ctx context.Context, t *target) (want, headroom float64) {
 	pending, claimed, claimedKnown, err := it.counts(ctx, t)
 	demandKnown := err == nil
 	if err != nil {
@@ -193,21 +207,19 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 	change := it.p.Config.estimate(t.sizing, state)
 	// Interrupted workers do not satisfy demand, but they still count against
 	// maxCapacity until they are gone: maxCapacity is never exceeded.
-	headroom := t.sizing.MaxCapacity - running - requested - interrupted
-	want := math.Min(change, headroom)
+	headroom = t.sizing.MaxCapacity - running - requested - interrupted
+	want = math.Min(change, headroom)
 	t.mu.Lock()
 	t.report.PendingTasks, t.report.Running, t.report.Requested, t.report.Interrupted = pending, running, requested, interrupted
 	t.report.Change = math.Max(0, want)
 	t.report.Desired = running + requested + math.Max(0, want)
 	t.mu.Unlock()
-	if want <= 0 {
-		return
-	}
-	if ctx.Err() != nil {
-		t.note("no time left to launch")
-		return
-	}
+	return want, headroom
+}
 
+// launchFor launches want capacity for t, in rounds over the cheapest options not
+// yet tried, within headroom, MaxLaunchesPerPool and t's launch budget.
+func (it *iteration) launchFor(ctx context.Context, t *target, want, headroom float64) {
 	tried := map[string]bool{}
 	launched := 0
 	live := t.liveByOption()
@@ -251,18 +263,24 @@ func (it *iteration) provisionTarget(ctx context.Context, t *target) {
 	// Nothing could even be tried, and not only because of backoffs (whose causes were
 	// reported when they began): tell the operator why.
 	if len(tried) == 0 && want > 0 {
-		structural := false
-		reasons := make([]string, 0, len(excluded))
-		for _, e := range excluded {
-			reasons = append(reasons, e.Option+": "+e.Reason)
-			structural = structural || !e.Backoff
-		}
-		sort.Strings(reasons)
-		if structural {
-			t.note("no option could launch")
-			it.poolErrorOnce(ctx, t, KindNoOption, "No launch option is usable",
-				fmt.Sprintf("%g capacity is wanted but every option is excluded:\n%s", want, strings.Join(reasons, "\n")))
-		}
+		it.reportNoOption(ctx, t, want, excluded)
+	}
+}
+
+// reportNoOption records a pool error saying why every option was excluded, when
+// not all of them were only backed off.
+func (it *iteration) reportNoOption(ctx context.Context, t *target, want float64, excluded []exclusion) {
+	structural := false
+	reasons := make([]string, 0, len(excluded))
+	for _, e := range excluded {
+		reasons = append(reasons, e.Option+": "+e.Reason)
+		structural = structural || !e.Backoff
+	}
+	sort.Strings(reasons)
+	if structural {
+		t.note("no option could launch")
+		it.poolErrorOnce(ctx, t, KindNoOption, "No launch option is usable",
+			fmt.Sprintf("%g capacity is wanted but every option is excluded:\n%s", want, strings.Join(reasons, "\n")))
 	}
 }
 
@@ -489,6 +507,7 @@ func (it *iteration) record(ctx context.Context, t *target, a allocation, inst c
 		Capacity: a.c.opt.Capacity, InstanceID: inst.ID, Region: inst.Region, AvailabilityZone: inst.AvailabilityZone,
 		InstanceType: inst.InstanceType, ImageID: inst.ImageID, AccountID: inst.AccountID, PrivateIP: inst.PrivateIP,
 		Spot: a.c.opt.Spot, Price: a.c.price, OptionID: a.c.opt.ID, LaunchToken: token, LaunchTime: inst.LaunchTime,
+		EC2State: inst.State, EC2StateTime: it.now,
 		SecretTokenHash: secretHash, WorkerConfigHash: configHash, LaunchConfigID: a.c.opt.LaunchConfigID,
 	}
 	if w.Region == "" {

@@ -16,7 +16,7 @@ import (
 // demand source reports claimed tasks), less what is already requested, within
 // min/maxCapacity (pool.Sizing's CapacityChange), spread over the cheapest options
 // per unit of work (allocate). Another implementation is for measuring against it:
-// the simulator holds Taskcluster worker-manager's policies (shared/sim) this way.
+// the simulator holds Taskcluster worker-manager's policies (shared/dev/sim) this way.
 type Policy interface {
 	// Estimate is the capacity to add to a pool of sizing s in state c (0 or more;
 	// the provisioner caps it at what maxCapacity leaves).

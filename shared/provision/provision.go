@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
@@ -148,7 +149,7 @@ func (c *Config) defaults() {
 	def(&c.CheckRefresh, 6*time.Hour)
 	def(&c.FullLoad, 10*time.Minute)
 	def(&c.NotFoundGrace, 10*time.Minute)
-	def(&c.ErrorRetention, 7*24*time.Hour)
+	def(&c.ErrorRetention, store.DefaultErrorRetention)
 	def(&c.CapacityBackoff, 3*time.Minute)
 	def(&c.QuotaBackoff, 5*time.Minute)
 	def(&c.PriceBackoff, 10*time.Minute)
@@ -185,7 +186,7 @@ const DefaultMaxFailedLaunchesPerPool = 4
 // Provisioner runs iterations. Build it with its fields set; it is safe to run one
 // iteration at a time per Provisioner (the lease keeps it to one per deployment).
 type Provisioner struct {
-	Store  *store.Store
+	Store  Store
 	Cloud  cloud.InstanceSet
 	Demand Demand
 	Config Config
@@ -385,14 +386,10 @@ func (it *iteration) run(ctx context.Context) error {
 // forEach runs fn for every target, Concurrency at a time; one slow or failing pool
 // never holds up the others beyond the concurrency bound.
 func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t *target)) {
-	sem := make(chan struct{}, it.p.Config.Concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(it.p.Config.Concurrency)
 	for _, t := range it.targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			defer func() {
 				if r := recover(); r != nil {
 					it.problem("pool %s: panic: %v", t.key, r)
@@ -402,47 +399,63 @@ func (it *iteration) forEach(ctx context.Context, fn func(ctx context.Context, t
 				}
 			}()
 			fn(ctx, t)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every fn reports its own problems
 }
 
 // checkIn records the iteration's end (backendStatus), the figures of the pools
 // whose figures changed, and metrics.
 func (it *iteration) checkIn(ctx context.Context) {
 	p, rep := it.p, it.rep
+	it.recordCheckIn(ctx)
+	m := telemetry.NewMetrics("workerfleet")
+	written := it.writePoolFigures(ctx, m)
+	it.fleetMetrics(m)
+	if p.Metrics != nil {
+		if err := m.Flush(p.Metrics); err != nil {
+			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
+		}
+	}
+	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
+		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors,
+		"poolFiguresWritten", written, "fullLoad", it.full, "outcome", rep.Outcome())
+}
+
+// recordCheckIn writes the iteration's check-in (backendStatus) when it is due: at
+// an invocation's first iteration, and when something happened (checkIns.due).
+func (it *iteration) recordCheckIn(ctx context.Context) {
+	p, rep := it.p, it.rep
 	c := store.CheckIn{
 		Time: p.Store.Now(), Iteration: it.id, Outcome: rep.Outcome(), DurationMS: rep.Duration.Milliseconds(),
 		Pools: len(rep.Pools), Launched: rep.Launched, Terminated: rep.Terminated, ErrorsCount: rep.Errors,
 	}
-	if it.first || p.checkIns.due(c) {
-		if err := p.Store.RecordCheckIn(ctx, c); err != nil {
-			p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
-		} else {
-			p.checkIns.written(c)
-		}
+	if !it.first && !p.checkIns.due(c) {
+		return
 	}
+	if err := p.Store.RecordCheckIn(ctx, c); err != nil {
+		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
+		return
+	}
+	p.checkIns.written(c)
+}
+
+// writePoolFigures stores the figures of the pools whose figures changed (or are
+// due a refresh), removes those of pools gone, logs each change, and adds each
+// pool's metrics to m when per-pool metrics are on. It returns how many pools'
+// figures it wrote.
+func (it *iteration) writePoolFigures(ctx context.Context, m *telemetry.Metrics) int {
+	p, rep := it.p, it.rep
 	var prev map[string]store.PoolStatus
 	if it.history != nil {
 		prev = <-it.history
 	}
-	m := telemetry.NewMetrics("workerfleet")
-	var pending, desired, requested, running float64
 	next := make(map[string]store.PoolStatus, len(rep.Pools))
 	var changed []store.PoolStatus
 	for _, pr := range rep.Pools {
-		pending += float64(pr.PendingTasks)
-		desired += pr.Desired
-		requested += pr.Requested
-		running += pr.Running
 		if p.Config.PoolMetrics {
-			m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
-			m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
-			m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
-			m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
-			m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
-			m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
-			m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+			poolMetrics(m, pr)
 		}
 		old, had := prev[pr.Key]
 		st := pr.status(it.now, old.History)
@@ -473,6 +486,30 @@ func (it *iteration) checkIn(ctx context.Context) {
 		next = nil // unknown what is stored: read it again next time
 	}
 	p.statuses.keep(next)
+	return len(changed)
+}
+
+// poolMetrics adds one pool's seven metrics (PoolMetrics=per-pool).
+func poolMetrics(m *telemetry.Metrics, pr PoolReport) {
+	m.Put("PendingTasks", float64(pr.PendingTasks), telemetry.Count, "Pool", pr.Key)
+	m.Put("DesiredCapacity", pr.Desired, telemetry.Count, "Pool", pr.Key)
+	m.Put("RequestedCapacity", pr.Requested, telemetry.Count, "Pool", pr.Key)
+	m.Put("RunningCapacity", pr.Running, telemetry.Count, "Pool", pr.Key)
+	m.Put("Launched", float64(pr.LaunchedCount()), telemetry.Count, "Pool", pr.Key)
+	m.Put("Terminated", float64(pr.Terminated), telemetry.Count, "Pool", pr.Key)
+	m.Put("Errors", float64(len(pr.Errors)), telemetry.Count, "Pool", pr.Key)
+}
+
+// fleetMetrics adds the fleet-wide metrics: the iteration's, and the pools' sums.
+func (it *iteration) fleetMetrics(m *telemetry.Metrics) {
+	rep := it.rep
+	var pending, desired, requested, running float64
+	for _, pr := range rep.Pools {
+		pending += float64(pr.PendingTasks)
+		desired += pr.Desired
+		requested += pr.Requested
+		running += pr.Running
+	}
 	m.Put("IterationTime", float64(rep.Duration.Milliseconds()), telemetry.Milliseconds)
 	m.Put("Pools", float64(len(rep.Pools)), telemetry.Count)
 	m.Put("Launches", float64(rep.Launched), telemetry.Count)
@@ -482,14 +519,6 @@ func (it *iteration) checkIn(ctx context.Context) {
 	m.Put("DesiredCapacity", desired, telemetry.Count)
 	m.Put("RequestedCapacity", requested, telemetry.Count)
 	m.Put("RunningCapacity", running, telemetry.Count)
-	if p.Metrics != nil {
-		if err := m.Flush(p.Metrics); err != nil {
-			p.log().ErrorContext(ctx, "writing metrics failed", "error", err.Error())
-		}
-	}
-	p.log().InfoContext(ctx, "iteration done", "iteration", it.id, "durationMs", rep.Duration.Milliseconds(),
-		"pools", len(rep.Pools), "launched", rep.Launched, "terminated", rep.Terminated, "errors", rep.Errors,
-		"poolFiguresWritten", len(changed), "fullLoad", it.full, "outcome", rep.Outcome())
 }
 
 // CheckInEvery is how often a later iteration of an invocation that did nothing

@@ -10,7 +10,6 @@ import (
 
 	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/ec2events"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
@@ -251,21 +250,7 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 
 		// EC2 events can be lost: take the state EC2 lists now.
 		if inst.State != w.EC2State || it.now.Sub(w.LastChecked) > cfg.CheckRefresh {
-			seen := ec2events.Event{DetailType: ec2events.StateChange, Time: it.now, InstanceID: inst.ID, State: inst.State}
-			updated, err := it.p.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
-				changed := ec2events.Apply(w, seen)
-				if w.AvailabilityZone == "" && inst.AvailabilityZone != "" {
-					w.AvailabilityZone, changed = inst.AvailabilityZone, true
-				}
-				if w.PrivateIP == "" && inst.PrivateIP != "" {
-					w.PrivateIP, changed = inst.PrivateIP, true
-				}
-				if !changed {
-					return store.ErrNoChange
-				}
-				w.LastChecked = it.now
-				return nil
-			})
+			updated, err := it.takeListedState(ctx, t, w, inst)
 			if err != nil {
 				it.problem("pool %s: updating %s from EC2: %v", t.key, w.WorkerID, err)
 				continue
@@ -302,6 +287,41 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 			}
 		}
 	}
+}
+
+// takeListedState brings w's record in line with EC2's listing of its instance.
+// When only EC2's view moved (a pool's worker went from pending to running, the
+// worker's own state, zone and address unchanged) and lastChecked is not due a
+// refresh, the record is kept so in memory and not written: nothing reads a pool
+// worker's EC2 state but the provisioner, which lists EC2 again next iteration,
+// and a write there cost one request and its index moves for every launch. Worker
+// types' records are written (aws-provisioner's state view counts EC2's running
+// instances).
+func (it *iteration) takeListedState(ctx context.Context, t *target, w store.Worker, inst listed) (store.Worker, error) {
+	take := func(w *store.Worker) bool {
+		changed := w.ObserveEC2State(inst.State, it.now)
+		if w.AvailabilityZone == "" && inst.AvailabilityZone != "" {
+			w.AvailabilityZone, changed = inst.AvailabilityZone, true
+		}
+		if w.PrivateIP == "" && inst.PrivateIP != "" {
+			w.PrivateIP, changed = inst.PrivateIP, true
+		}
+		return changed
+	}
+	if t.kind == kindPool && it.now.Sub(w.LastChecked) <= it.p.Config.CheckRefresh {
+		held := w
+		take(&held)
+		if held.State == w.State && held.AvailabilityZone == w.AvailabilityZone && held.PrivateIP == w.PrivateIP && held.StopReason == w.StopReason {
+			return held, nil
+		}
+	}
+	return it.p.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
+		if !take(w) {
+			return store.ErrNoChange
+		}
+		w.LastChecked = it.now
+		return nil
+	})
 }
 
 // stopDue says whether worker w of t must be stopped, and why, with the predicate

@@ -115,14 +115,15 @@ func (c *parseCache[T]) get(key string, parse func() (T, error)) (T, error) {
 	return v, err
 }
 
-func parseConfig(providerID string, raw []byte, o pool.Options) (pool.Config, error) {
-	key := providerID + "\x00" + fmt.Sprintf("%#v", o.Providers) + "\x00" + string(raw)
+func parseConfig(providerID string, raw []byte, o pool.ParseOptions) (pool.Config, error) {
+	ptype, _ := o.Providers.Type(providerID) // what the parse depends on of the deployment's providers
+	key := providerID + "\x00" + ptype + "\x00" + string(raw)
 	return configs.get(key, func() (pool.Config, error) { return pool.ParseConfig(providerID, raw, o) })
 }
 
 // parseWorkerType is pool.ParseWorkerType with the default options, cached.
 func parseWorkerType(raw []byte) (pool.WorkerType, error) {
-	return workerTypes.get(string(raw), func() (pool.WorkerType, error) { return pool.ParseWorkerType(raw, pool.Options{}) })
+	return workerTypes.get(string(raw), func() (pool.WorkerType, error) { return pool.ParseWorkerType(raw, pool.ParseOptions{Stored: true}) })
 }
 
 // load reads every worker type and pool and their live workers.
@@ -149,7 +150,7 @@ func (it *iteration) load(ctx context.Context) ([]*target, error) {
 		wp := pools[i]
 		t := &target{key: wp.WorkerPoolID, name: wp.WorkerPoolID, kind: kindPool, providerID: wp.ProviderID, record: &wp,
 			groupByRegion: it.p.Config.CurrentWorkerManager}
-		cfg, perr := parseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: it.p.Config.Providers})
+		cfg, perr := parseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: it.p.Config.Providers, Stored: true})
 		switch {
 		case perr != nil:
 			t.addError("the stored config is no longer valid: " + perr.Error())

@@ -13,14 +13,17 @@ import (
 	"github.com/workerfleet/workerfleet/shared/telemetry"
 )
 
-// FromEnv is a deployment's page: the status table STATUS_TABLE names, through the
-// default AWS configuration, or DynamoDB Local's at DYNAMODB_ENDPOINT under
-// DYNAMODB_ACCESS_KEY_ID. It needs no
-// secret: the page reads only the provisioner's figures.
+// FromEnv is a deployment's page: the status table STATUS_TABLE names (and the
+// workers' live index and the errors of WORKERS_TABLE and ERRORS_TABLE, for the
+// instances and errors), through the default AWS configuration, or DynamoDB Local's
+// at DYNAMODB_ENDPOINT under DYNAMODB_ACCESS_KEY_ID. It needs no secret: the page
+// reads only figures the APIs show anyone.
 func FromEnv(ctx context.Context) (*Page, error) {
-	table := os.Getenv("STATUS_TABLE")
-	if table == "" {
-		return nil, errors.New("status page: STATUS_TABLE is not set")
+	tables := store.Tables{Status: os.Getenv("STATUS_TABLE"), Workers: os.Getenv("WORKERS_TABLE"), Errors: os.Getenv("ERRORS_TABLE")}
+	for name, v := range map[string]string{"STATUS_TABLE": tables.Status, "WORKERS_TABLE": tables.Workers, "ERRORS_TABLE": tables.Errors} {
+		if v == "" {
+			return nil, errors.New("status page: " + name + " is not set")
+		}
 	}
 	if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" { // DynamoDB Local: its tables live under an access key id
 		key := os.Getenv("DYNAMODB_ACCESS_KEY_ID")
@@ -29,11 +32,11 @@ func FromEnv(ctx context.Context) (*Page, error) {
 		}
 		db := dynamodb.New(dynamodb.Options{Region: "us-east-1", BaseEndpoint: aws.String(ep),
 			Credentials: credentials.NewStaticCredentialsProvider(key, "unchecked", "")})
-		return &Page{Store: store.New(db, store.Tables{Status: table}, nil)}, nil
+		return &Page{Store: store.New(db, tables, nil)}, nil
 	}
 	cfg, err := telemetry.AWSConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &Page{Store: store.New(dynamodb.NewFromConfig(cfg), store.Tables{Status: table}, nil)}, nil
+	return &Page{Store: store.New(dynamodb.NewFromConfig(cfg), tables, nil)}, nil
 }

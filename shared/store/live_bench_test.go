@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 // capacityDB asks every Query for its consumed capacity and adds it up.

@@ -10,6 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
+// DefaultErrorRetention is how long a pool error stays listed unless the
+// deployment says otherwise (ErrorRetentionDays).
+const DefaultErrorRetention = 7 * 24 * time.Hour
+
 // PoolError is an error recorded against a worker pool (or a worker type): reported by
 // a worker through the API, or by a provider while provisioning.
 type PoolError struct {

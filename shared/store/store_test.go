@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }

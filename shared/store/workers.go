@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,36 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
-
-// State is a worker's state as worker-manager knows it. States only move forward:
-// requested -> running -> stopping -> stopped (any of them may be skipped).
-type State string
-
-// Worker states.
-const (
-	Requested State = "requested"
-	Running   State = "running"
-	Stopping  State = "stopping"
-	Stopped   State = "stopped"
-)
-
-// Rank orders states along the life cycle.
-func (s State) Rank() int {
-	switch s {
-	case Requested:
-		return 0
-	case Running:
-		return 1
-	case Stopping:
-		return 2
-	case Stopped:
-		return 3
-	}
-	return -1
-}
-
-// Alive reports whether the worker is requested or running.
-func (s State) Alive() bool { return s == Requested || s == Running }
 
 // WorkerTypePrefix starts the pool key of an aws-provisioner worker type's workers.
 // ':' cannot occur in a workerPoolId, so the two namespaces never collide.
@@ -503,86 +472,6 @@ func workersQuery(s *Store, pool, workerGroup string) *dynamodb.QueryInput {
 
 // IsNotFound reports whether err means "no such item".
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
-
-// StoppedRetention is how long a stopped worker's record stays listed before
-// DynamoDB's TTL removes it.
-const StoppedRetention = 24 * time.Hour
-
-// MarkRegistered records a requested worker's registration at now: it runs, and
-// lives until until (its credentials' expiry), its record StoppedRetention longer.
-// secretHash is the hash of the secret its first reregisterWorker must show. It
-// reports false, changing nothing, if the worker is not requested or has registered
-// already.
-func (w *Worker) MarkRegistered(now, until time.Time, secretHash []byte) bool {
-	if w.State != Requested || !w.Registered.IsZero() {
-		return false
-	}
-	w.State, w.Registered, w.LastChecked = Running, now, now
-	w.RegistrationSecretHash = secretHash
-	w.extendLife(until)
-	return true
-}
-
-// MarkReregistered records a running worker's renewal: it lives until until (its new
-// credentials' expiry), and secretHash is what its next renewal must show. It
-// reports false, changing nothing, unless the worker runs and shows oldHash's secret
-// (so of two renewals with the same secret, one wins).
-func (w *Worker) MarkReregistered(until time.Time, oldHash, secretHash []byte) bool {
-	if w.State != Running || len(w.RegistrationSecretHash) == 0 || !bytes.Equal(w.RegistrationSecretHash, oldHash) {
-		return false
-	}
-	w.RegistrationSecretHash = secretHash
-	if len(w.StaticSecretHash) == 0 {
-		// A static worker's record lives as long as createWorker said.
-		w.extendLife(until)
-	}
-	return true
-}
-
-// extendLife moves the worker's end of life to until, and its record's expiry
-// StoppedRetention past that.
-func (w *Worker) extendLife(until time.Time) {
-	w.TerminateAfter = until
-	w.Expires = until.Add(StoppedRetention)
-}
-
-// DecideTermination records the provisioner's answer to shouldWorkerTerminate and
-// since when the worker has been surplus (zero: it is needed). It reports whether
-// anything changed.
-func (w *Worker) DecideTermination(terminate bool, reason string, surplusSince time.Time) bool {
-	if w.ShouldTerminate == terminate && w.TerminateReason == reason && w.SurplusSince.Equal(surplusSince) {
-		return false
-	}
-	w.ShouldTerminate, w.TerminateReason, w.SurplusSince = terminate, reason, surplusSince
-	return true
-}
-
-// MarkStopping moves a requested or running worker to stopping, recording why. It
-// reports whether anything changed.
-func (w *Worker) MarkStopping(reason string) bool {
-	if w.State.Rank() >= Stopping.Rank() {
-		return false
-	}
-	w.State = Stopping
-	if w.StopReason == "" {
-		w.StopReason = reason
-	}
-	return true
-}
-
-// MarkStopped moves a worker to stopped as of at, recording why, and schedules its
-// record's removal StoppedRetention later. It reports whether anything changed.
-func (w *Worker) MarkStopped(at time.Time, reason string) bool {
-	if w.State == Stopped {
-		return false
-	}
-	w.State = Stopped
-	if w.StopReason == "" {
-		w.StopReason = reason
-	}
-	w.Expires = at.Add(StoppedRetention)
-	return true
-}
 
 // workerConfigPool is the partition of pool's launch-time workerConfigs in the
 // Workers table: no worker pool or worker type id has a '~', so no query of a

@@ -16,17 +16,33 @@ type Info struct {
 	Build   string `json:"build"`
 }
 
-// Get returns the running binary's version: the release, and the VCS revision and
-// Go version it was built from when the build recorded them.
+// revision is the git revision the binary was built from, set by the Lambda builds
+// (the Makefile's LAMBDA_FLAGS: -X ...version.revision=...); "-dirty" ends it when
+// the source had uncommitted changes.
+var revision string
+
+// Get returns the running binary's version: the release, the git revision it was
+// built from (the build's -X, else what Go's VCS stamping recorded, else
+// "unknown") and the Go version.
 func Get() Info {
 	info := Info{Source: "https://github.com/workerfleet/workerfleet", Version: Release, Commit: "unknown", Build: "unknown"}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.Build = bi.GoVersion
+		modified := false
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
+			switch s.Key {
+			case "vcs.revision":
 				info.Commit = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
 		}
+		if modified && info.Commit != "unknown" {
+			info.Commit += "-dirty"
+		}
+	}
+	if revision != "" {
+		info.Commit = revision
 	}
 	return info
 }

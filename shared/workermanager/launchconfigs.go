@@ -46,7 +46,7 @@ func (s *Service) listWorkerPoolLaunchConfigs(ctx context.Context, r *httpapi.Re
 	}
 	wp, err := s.Store.WorkerPool(ctx, poolID)
 	if err != nil {
-		return nil, storeError(err, "worker pool "+poolID)
+		return nil, httpapi.StoreError(err, "worker pool "+poolID)
 	}
 	current := pool.LaunchConfigIDsOf(wp.Config)
 	if wp.ProviderID == pool.NullProviderID {
@@ -54,7 +54,7 @@ func (s *Service) listWorkerPoolLaunchConfigs(ctx context.Context, r *httpapi.Re
 	}
 	lcs, next, err := s.Store.LaunchConfigs(ctx, poolID, store.Page{Limit: limit, Token: token})
 	if err != nil {
-		return nil, storeError(err, "launch configs of "+poolID)
+		return nil, httpapi.StoreError(err, "launch configs of "+poolID)
 	}
 	out := make([]launchConfigResponse, 0, len(lcs))
 	for _, lc := range lcs {

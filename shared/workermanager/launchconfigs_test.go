@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/apptest"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 

@@ -148,7 +148,7 @@ func (s *Service) checkLaunchConfigs(ctx context.Context, id string, cfg pool.Co
 		return httpapi.Conflict("%v: a launchConfigId names one launch config forever; give the changed launch config a new id", err)
 	}
 	if err != nil {
-		return storeError(err, "launch configs of "+id)
+		return httpapi.StoreError(err, "launch configs of "+id)
 	}
 	return nil
 }
@@ -163,10 +163,10 @@ func (s *Service) recordLaunchConfigs(ctx context.Context, id string, cfg pool.C
 	}
 	created, err := s.Store.RecordLaunchConfigs(ctx, id, launchConfigIdentities(cfg))
 	if err != nil {
-		s.log().WarnContext(ctx, "launch configs not recorded", "workerPoolId", id, "error", err.Error())
+		s.log().WarnContext(ctx, "launch configs not recorded", "pool", id, "error", err.Error())
 	}
 	if len(created) > 0 {
-		s.log().InfoContext(ctx, "launch configs created", "workerPoolId", id, "launchConfigIds", created)
+		s.log().InfoContext(ctx, "launch configs created", "pool", id, "launchConfigIds", created)
 	}
 	return created
 }
@@ -221,7 +221,7 @@ func (s *Service) createWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, httpapi.Conflict("worker pool %s already exists", id)
 	}
 	if err != nil {
-		return nil, storeError(err, "worker pool "+id)
+		return nil, httpapi.StoreError(err, "worker pool "+id)
 	}
 	s.announcePool(ctx, announce.WorkerPoolCreated, created, "", s.recordLaunchConfigs(ctx, id, cfg), nil)
 	return s.poolAnswer(ctx, created)
@@ -252,7 +252,7 @@ func (s *Service) updateWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil
 	})
 	if err != nil {
-		return nil, storeError(err, "worker pool "+id)
+		return nil, httpapi.StoreError(err, "worker pool "+id)
 	}
 	created := s.recordLaunchConfigs(ctx, id, cfg)
 	if changed {
@@ -319,9 +319,9 @@ func (s *Service) deleteWorkerPool(ctx context.Context, r *httpapi.Request) (*ht
 		return nil
 	})
 	if err != nil {
-		return nil, storeError(err, "worker pool "+id)
+		return nil, httpapi.StoreError(err, "worker pool "+id)
 	}
-	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "workerPoolId", id, "clientId", r.Caller.ClientID)
+	s.log().InfoContext(ctx, "worker pool deleted; it is removed once its workers are gone", "pool", id, "clientId", r.Caller.ClientID)
 	if deleted {
 		s.announcePool(ctx, announce.WorkerPoolUpdated, updated, previousProvider(before, updated), nil, launchConfigsOf(before))
 	}
@@ -338,7 +338,7 @@ func (s *Service) workerPool(ctx context.Context, r *httpapi.Request) (*httpapi.
 	}
 	p, err := s.Store.WorkerPool(ctx, id)
 	if err != nil {
-		return nil, storeError(err, "worker pool "+id)
+		return nil, httpapi.StoreError(err, "worker pool "+id)
 	}
 	return s.poolAnswer(ctx, p)
 }

@@ -78,7 +78,7 @@ func (s *Service) listWorkersByWorkerType(ctx context.Context, r *httpapi.Reques
 	}
 	ws, next, err := s.Store.ListWorkersWhere(ctx, poolID, "", f, store.Page{Limit: limit, Token: token})
 	if err != nil {
-		return nil, storeError(err, "workers of "+poolID)
+		return nil, httpapi.StoreError(err, "workers of "+poolID)
 	}
 	out := make([]queueWorker, 0, len(ws))
 	for _, w := range ws {
@@ -102,7 +102,7 @@ func (s *Service) getWorker(ctx context.Context, r *httpapi.Request) (*httpapi.R
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
 	if err != nil {
-		return nil, storeError(err, fmt.Sprintf("worker %s/%s of %s", group, id, poolID))
+		return nil, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s of %s", group, id, poolID))
 	}
 	out := map[string]any{
 		"provisionerId": r.Params["provisionerId"], "workerType": r.Params["workerType"], "workerPoolId": poolID,

@@ -28,7 +28,7 @@ const DefaultReregistrationTimeout = 96 * time.Hour
 // reregistrationTimeout is how long a worker of wp's credentials last: the pool's
 // reregistrationTimeout, or DefaultReregistrationTimeout.
 func (s *Service) reregistrationTimeout(wp store.WorkerPool) time.Duration {
-	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
+	if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: s.Parse.Providers, Stored: true}); err == nil && cfg.Sizing().ReregistrationTimeout > 0 {
 		return cfg.Sizing().ReregistrationTimeout
 	}
 	return DefaultReregistrationTimeout
@@ -129,7 +129,7 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 	now := s.Store.Now()
 	reg, err := s.prove(ctx, wp, w, req.WorkerIdentityProof, now)
 	if err != nil {
-		s.log().WarnContext(ctx, "registration refused", "workerPoolId", req.WorkerPoolID, "workerGroup", req.WorkerGroup, "workerId", req.WorkerID, "reason", err.Error())
+		s.log().WarnContext(ctx, "registration refused", "pool", req.WorkerPoolID, "workerGroup", req.WorkerGroup, "workerId", req.WorkerID, "reason", err.Error())
 		return nil, err
 	}
 	workerConfig, err := s.launchedWorkerConfig(ctx, wp, w)
@@ -147,7 +147,7 @@ func (s *Service) registerWorker(ctx context.Context, r *httpapi.Request) (*http
 		if errors.Is(err, errAlreadyRegistered) {
 			return nil, httpapi.InputError("worker %s/%s has registered already", w.WorkerGroup, w.WorkerID)
 		}
-		return nil, storeError(err, "worker")
+		return nil, httpapi.StoreError(err, "worker")
 	}
 	s.logRegistered(ctx, w, reg.expires, req.SystemBootTime, now)
 	if w.InstanceID != "" {
@@ -181,14 +181,14 @@ func (req registerRequest) validate() error {
 func (s *Service) registrant(ctx context.Context, req registerRequest) (store.WorkerPool, store.Worker, error) {
 	wp, err := s.Store.WorkerPool(ctx, req.WorkerPoolID)
 	if err != nil {
-		return store.WorkerPool{}, store.Worker{}, storeError(err, "worker pool "+req.WorkerPoolID)
+		return store.WorkerPool{}, store.Worker{}, httpapi.StoreError(err, "worker pool "+req.WorkerPoolID)
 	}
 	if wp.ProviderID != req.ProviderID && !slices.Contains(wp.PreviousProviderIDs, req.ProviderID) {
 		return store.WorkerPool{}, store.Worker{}, httpapi.InputError("worker pool %s is not associated with provider %s", req.WorkerPoolID, req.ProviderID)
 	}
 	w, err := s.Store.Worker(ctx, req.WorkerPoolID, req.WorkerGroup, req.WorkerID)
 	if err != nil {
-		return store.WorkerPool{}, store.Worker{}, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", req.WorkerGroup, req.WorkerID, req.WorkerPoolID))
+		return store.WorkerPool{}, store.Worker{}, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s in pool %s", req.WorkerGroup, req.WorkerID, req.WorkerPoolID))
 	}
 	if w.ProviderID != req.ProviderID {
 		return store.WorkerPool{}, store.Worker{}, httpapi.InputError("worker %s/%s does not have provider %s", req.WorkerGroup, req.WorkerID, req.ProviderID)
@@ -223,7 +223,7 @@ func (s *Service) credentials(w store.Worker, now, expires time.Time) (auth.Cred
 // launched before workerfleet kept them.
 func (s *Service) launchedWorkerConfig(ctx context.Context, wp store.WorkerPool, w store.Worker) (json.RawMessage, error) {
 	if len(w.StaticSecretHash) > 0 {
-		if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.Options{Providers: s.Parse.Providers}); err == nil && cfg.Static != nil {
+		if cfg, err := pool.ParseConfig(wp.ProviderID, wp.Config, pool.ParseOptions{Providers: s.Parse.Providers, Stored: true}); err == nil && cfg.Static != nil {
 			return cfg.Static.WorkerConfig, nil
 		}
 		return json.RawMessage(`{}`), nil
@@ -233,7 +233,7 @@ func (s *Service) launchedWorkerConfig(ctx context.Context, wp store.WorkerPool,
 	}
 	cfg, err := s.Store.WorkerConfig(ctx, w.Pool, w.WorkerConfigHash)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log().WarnContext(ctx, "the workerConfig the worker was launched with is gone; it gets {}", "workerPoolId", w.Pool, "workerId", w.WorkerID)
+		s.log().WarnContext(ctx, "the workerConfig the worker was launched with is gone; it gets {}", "pool", w.Pool, "workerId", w.WorkerID)
 		return json.RawMessage(`{}`), nil
 	}
 	if err != nil {

@@ -64,7 +64,7 @@ func (s *Service) reregisterWorker(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, badSecret()
 	}
 	if err != nil {
-		return nil, storeError(err, "worker")
+		return nil, httpapi.StoreError(err, "worker")
 	}
 	if !identity.StaticSecretMatches(w.RegistrationSecretHash, req.Secret) {
 		return nil, badSecret()
@@ -92,9 +92,9 @@ func (s *Service) reregisterWorker(ctx context.Context, r *httpapi.Request) (*ht
 		return nil, badSecret()
 	}
 	if err != nil {
-		return nil, storeError(err, "worker")
+		return nil, httpapi.StoreError(err, "worker")
 	}
-	s.log().InfoContext(ctx, "worker reregistered", "workerPoolId", w.Pool, "workerGroup", w.WorkerGroup, "workerId", w.WorkerID, "expires", expires)
+	s.log().InfoContext(ctx, "worker reregistered", "pool", w.Pool, "workerGroup", w.WorkerGroup, "workerId", w.WorkerID, "expires", expires)
 	return httpapi.OK(reregisterResponse{Expires: ts(expires), Credentials: creds, Secret: secret}), nil
 }
 

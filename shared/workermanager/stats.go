@@ -48,7 +48,7 @@ func (s *Service) poolStatus(ctx context.Context, id string) (store.WorkerCounts
 		return store.WorkerCounts{}, nil
 	}
 	if err != nil {
-		return store.WorkerCounts{}, storeError(err, "the status of "+id)
+		return store.WorkerCounts{}, httpapi.StoreError(err, "the status of "+id)
 	}
 	return st.Workers, nil
 }
@@ -64,7 +64,7 @@ func (s *Service) poolsPage(ctx context.Context, r *httpapi.Request) ([]store.Wo
 	}
 	ps, next, err := s.Store.ListWorkerPools(ctx, store.Page{Limit: limit, Token: token})
 	if err != nil {
-		return nil, nil, "", storeError(err, "worker pools")
+		return nil, nil, "", httpapi.StoreError(err, "worker pools")
 	}
 	counts, err := s.allPoolStatuses(ctx)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Service) poolsPage(ctx context.Context, r *httpapi.Request) ([]store.Wo
 func (s *Service) allPoolStatuses(ctx context.Context) (map[string]store.WorkerCounts, error) {
 	sts, err := s.Store.PoolStatuses(ctx)
 	if err != nil {
-		return nil, storeError(err, "pool statuses")
+		return nil, httpapi.StoreError(err, "pool statuses")
 	}
 	out := make(map[string]store.WorkerCounts, len(sts))
 	for _, st := range sts {
@@ -106,11 +106,11 @@ func (s *Service) workerPoolStats(ctx context.Context, r *httpapi.Request) (*htt
 	}
 	wp, err := s.Store.WorkerPool(ctx, poolID)
 	if err != nil {
-		return nil, storeError(err, "worker pool "+poolID)
+		return nil, httpapi.StoreError(err, "worker pool "+poolID)
 	}
 	ws, err := s.Store.LiveWorkers(ctx, poolID)
 	if err != nil {
-		return nil, storeError(err, "workers of "+poolID)
+		return nil, httpapi.StoreError(err, "workers of "+poolID)
 	}
 	var order []string
 	byLC := map[string]*store.WorkerCounts{}
@@ -183,12 +183,12 @@ func (s *Service) workerPoolErrorStats(ctx context.Context, r *httpapi.Request) 
 			return nil, httpapi.InputValidationError("workerPoolId %q is not a worker pool id", poolID)
 		}
 		if _, err := s.Store.WorkerPool(ctx, poolID); err != nil {
-			return nil, storeError(err, "worker pool "+poolID)
+			return nil, httpapi.StoreError(err, "worker pool "+poolID)
 		}
 	}
 	es, err := s.Store.PoolErrors(ctx, poolID)
 	if err != nil {
-		return nil, storeError(err, "errors")
+		return nil, httpapi.StoreError(err, "errors")
 	}
 	now := s.Store.Now().UTC()
 	t := errorTotals{Daily: map[string]int{}, Hourly: map[string]int{}, Title: map[string]int{}, Code: map[string]int{},

@@ -6,10 +6,8 @@ package workermanager
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -37,7 +35,7 @@ type Terminator interface {
 
 // Service holds what the APIs need.
 type Service struct {
-	Store  *store.Store
+	Store  Store
 	Authn  httpapi.Authenticator
 	Issuer Issuer
 	// Cloud terminates aws workers on removeWorker; built lazily, as most calls need none.
@@ -45,7 +43,7 @@ type Service struct {
 	// Verifier checks EC2 instance identity documents.
 	Verifier *identity.Verifier
 	// Parse validates pool configs for this deployment.
-	Parse pool.Options
+	Parse pool.ParseOptions
 	// Mailer, if set, mails reported errors to the owners of pools with
 	// emailOnError (a Taskcluster deployment's notify service).
 	Mailer notify.Mailer
@@ -75,7 +73,7 @@ func (s *Service) retention() time.Duration {
 	if s.ErrorRetention > 0 {
 		return s.ErrorRetention
 	}
-	return 7 * 24 * time.Hour
+	return store.DefaultErrorRetention
 }
 
 // API is the worker-manager API without registration (the WorkerManagerApiFunction):
@@ -210,20 +208,6 @@ func ids(r *httpapi.Request) (poolID, group, id string, err error) {
 		return "", "", "", httpapi.InputValidationError("%s", strings.Join(problems, "\n"))
 	}
 	return poolID, group, id, nil
-}
-
-func storeError(err error, what string) error {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return httpapi.NotFound("%s not found", what)
-	case errors.Is(err, store.ErrBadToken):
-		return httpapi.InputValidationError("continuationToken is invalid: it was altered, or belongs to another listing")
-	case errors.Is(err, store.ErrConflict):
-		return httpapi.Errorf(http.StatusConflict, "RequestConflict", "%s was changed concurrently; retry", what)
-	case errors.Is(err, store.ErrTooLarge):
-		return httpapi.TooLarge("%s cannot be stored: %v", what, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 func (s *Service) ping(context.Context, *httpapi.Request) (*httpapi.Response, error) {

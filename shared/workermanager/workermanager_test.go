@@ -26,12 +26,12 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v25/clients/client-go"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/apptest"
 	"github.com/workerfleet/workerfleet/shared/auth"
 	"github.com/workerfleet/workerfleet/shared/cloud"
+	"github.com/workerfleet/workerfleet/shared/dev/apptest"
+	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/identity"
 	"github.com/workerfleet/workerfleet/shared/store"
-	"github.com/workerfleet/workerfleet/shared/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }

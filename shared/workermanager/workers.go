@@ -82,13 +82,13 @@ func (s *Service) listWorkers(ctx context.Context, r *httpapi.Request, group str
 		if s.Current {
 			// Today's answers 404 for a pool that is gone; v25's lists its records.
 			if _, err := s.Store.WorkerPool(ctx, poolID); err != nil {
-				return nil, storeError(err, "worker pool "+poolID)
+				return nil, httpapi.StoreError(err, "worker pool "+poolID)
 			}
 		}
 	}
 	ws, next, err := s.Store.ListWorkersWhere(ctx, poolID, group, f, store.Page{Limit: limit, Token: token})
 	if err != nil {
-		return nil, storeError(err, "workers of "+poolID)
+		return nil, httpapi.StoreError(err, "workers of "+poolID)
 	}
 	out := make([]workerResponse, 0, len(ws))
 	for _, w := range ws {
@@ -118,7 +118,7 @@ func (s *Service) worker(ctx context.Context, r *httpapi.Request) (*httpapi.Resp
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
 	if err != nil {
-		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+		return nil, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
 	}
 	return httpapi.OK(workerOut(w)), nil
 }
@@ -168,7 +168,7 @@ func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpap
 	}
 	wp, err := s.Store.WorkerPool(ctx, poolID)
 	if err != nil {
-		return nil, storeError(err, "worker pool "+poolID)
+		return nil, httpapi.StoreError(err, "worker pool "+poolID)
 	}
 	if ptype, _ := s.Parse.Providers.Type(wp.ProviderID); ptype != pool.ProviderTypeStatic {
 		return nil, httpapi.InputError("provider %s of worker pool %s does not support createWorker (only static providers do)", wp.ProviderID, poolID)
@@ -189,7 +189,7 @@ func (s *Service) createWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		return nil, httpapi.InputError("worker %s/%s already exists in pool %s", group, id, poolID)
 	}
 	if err != nil {
-		return nil, storeError(err, "worker")
+		return nil, httpapi.StoreError(err, "worker")
 	}
 	return httpapi.OK(workerOut(created)), nil
 }
@@ -229,7 +229,7 @@ func (s *Service) updateWorker(ctx context.Context, r *httpapi.Request) (*httpap
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
 	if err != nil {
-		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+		return nil, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
 	}
 	if len(w.StaticSecretHash) == 0 {
 		return nil, httpapi.InputError("worker %s/%s of provider %s cannot be updated (only static workers can)", group, id, w.ProviderID)
@@ -242,7 +242,7 @@ func (s *Service) updateWorker(ctx context.Context, r *httpapi.Request) (*httpap
 		return nil
 	})
 	if err != nil {
-		return nil, storeError(err, "worker")
+		return nil, httpapi.StoreError(err, "worker")
 	}
 	return httpapi.OK(workerOut(updated)), nil
 }
@@ -277,7 +277,7 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
 	if err != nil {
-		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+		return nil, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
 	}
 	switch {
 	case w.InstanceID != "":
@@ -291,7 +291,7 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 			}
 			return nil
 		}); err != nil {
-			return nil, storeError(err, "worker")
+			return nil, httpapi.StoreError(err, "worker")
 		}
 		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, reason, s.Store.Now()))
 		cl, err := s.Cloud()
@@ -312,17 +312,17 @@ func (s *Service) removeWorker(ctx context.Context, r *httpapi.Request) (*httpap
 			}
 			return nil
 		}); err != nil {
-			return nil, storeError(err, "worker")
+			return nil, httpapi.StoreError(err, "worker")
 		}
 		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, "removed through the API by "+r.Caller.ClientID, now))
 	default:
 		// v25's deletes it.
 		if err := s.Store.DeleteWorker(ctx, w.Pool, w.Key, w.Version); err != nil {
-			return nil, storeError(err, "worker")
+			return nil, httpapi.StoreError(err, "worker")
 		}
 		announce.Announce(ctx, s.Events, s.log(), announce.Removed(w, "removed through the API by "+r.Caller.ClientID, s.Store.Now()))
 	}
-	s.log().InfoContext(ctx, "worker removed", "workerPoolId", poolID, "worker", w.Key, "clientId", r.Caller.ClientID)
+	s.log().InfoContext(ctx, "worker removed", "pool", poolID, "worker", w.Key, "clientId", r.Caller.ClientID)
 	return httpapi.OK(nil), nil
 }
 
@@ -392,7 +392,7 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 	}
 	wp, err := s.Store.WorkerPool(ctx, poolID)
 	if err != nil {
-		return nil, storeError(err, "worker pool "+poolID)
+		return nil, httpapi.StoreError(err, "worker pool "+poolID)
 	}
 	extra["workerGroup"], extra["workerId"] = req.WorkerGroup, req.WorkerID
 	raw, _ := json.Marshal(extra)
@@ -403,7 +403,7 @@ func (s *Service) reportWorkerError(ctx context.Context, r *httpapi.Request) (*h
 	e, err := s.Store.AddError(ctx, store.PoolError{Pool: poolID, ErrorID: slugid.Nice(), Kind: req.Kind, Title: req.Title,
 		Description: req.Description, Extra: raw, LaunchConfigID: launchConfigID}, s.retention())
 	if err != nil {
-		return nil, storeError(err, "worker pool error")
+		return nil, httpapi.StoreError(err, "worker pool error")
 	}
 	announce.Announce(ctx, s.Events, s.log(), announce.PoolError(e, wp.ProviderID, req.WorkerGroup, req.WorkerID))
 	s.mailError(ctx, wp, e, extra)
@@ -428,7 +428,7 @@ func (s *Service) listWorkerPoolErrors(ctx context.Context, r *httpapi.Request) 
 	}
 	es, next, err := s.Store.ListErrorsWhere(ctx, poolID, f, store.Page{Limit: limit, Token: token})
 	if err != nil {
-		return nil, storeError(err, "errors of "+poolID)
+		return nil, httpapi.StoreError(err, "errors of "+poolID)
 	}
 	out := make([]errorResponse, 0, len(es))
 	for _, e := range es {
@@ -447,7 +447,7 @@ func (s *Service) mailError(ctx context.Context, wp store.WorkerPool, e store.Po
 	err := notify.Send(ctx, s.Mailer, wp.Owner, notify.PoolError{WorkerPoolID: wp.WorkerPoolID, ErrorID: e.ErrorID, Title: e.Title,
 		Description: e.Description, Extra: extra})
 	if err != nil {
-		s.log().WarnContext(ctx, "emailOnError: the error was recorded but not mailed", "workerPoolId", wp.WorkerPoolID, "errorId", e.ErrorID, "error", err.Error())
+		s.log().WarnContext(ctx, "emailOnError: the error was recorded but not mailed", "pool", wp.WorkerPoolID, "errorId", e.ErrorID, "error", err.Error())
 	}
 }
 
@@ -481,7 +481,7 @@ func (s *Service) shouldWorkerTerminate(ctx context.Context, r *httpapi.Request)
 	}
 	w, err := s.Store.Worker(ctx, poolID, group, id)
 	if err != nil {
-		return nil, storeError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
+		return nil, httpapi.StoreError(err, fmt.Sprintf("worker %s/%s in pool %s", group, id, poolID))
 	}
 	if w.InstanceID == "" {
 		return httpapi.OK(shouldTerminateResponse{Reason: TerminateReasonNone}), nil
@@ -494,7 +494,7 @@ func (s *Service) shouldWorkerTerminate(ctx context.Context, r *httpapi.Request)
 	case errors.Is(err, store.ErrNotFound), err == nil && wp.ProviderID == pool.NullProviderID:
 		return httpapi.OK(shouldTerminateResponse{Terminate: true, Reason: TerminateReasonPoolDeleted}), nil
 	case err != nil:
-		return nil, storeError(err, "worker pool "+poolID)
+		return nil, httpapi.StoreError(err, "worker pool "+poolID)
 	case wp.ProviderID != w.ProviderID:
 		return httpapi.OK(shouldTerminateResponse{Terminate: true, Reason: TerminateReasonProvider}), nil
 	}

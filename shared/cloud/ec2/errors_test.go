@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/cloud/cloudtest"
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
+	"github.com/workerfleet/workerfleet/shared/dev/cloudtest"
 )
 
 var launchReq = cloud.LaunchRequest{Region: "us-east-1", InstanceType: "m5.large", ImageID: "ami-1", Count: 1}

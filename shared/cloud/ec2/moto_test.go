@@ -18,9 +18,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/workerfleet/workerfleet/shared/cloud"
-	"github.com/workerfleet/workerfleet/shared/cloud/cloudtest"
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2"
-	"github.com/workerfleet/workerfleet/shared/motoserver"
+	"github.com/workerfleet/workerfleet/shared/dev/cloudtest"
+	"github.com/workerfleet/workerfleet/shared/dev/motoserver"
 )
 
 // One moto server for the package's tests, started by the first test that needs

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
 	"github.com/workerfleet/workerfleet/shared/cloud/ec2/exists"
-	"github.com/workerfleet/workerfleet/shared/motoserver"
+	"github.com/workerfleet/workerfleet/shared/dev/motoserver"
 )
 
 // TestAgainstMoto: what exists in (moto's) EC2 is found, what does not is reported
