@@ -434,6 +434,7 @@ func (it *iteration) recordCheckIn(ctx context.Context) {
 	if !it.first && !p.checkIns.due(c) {
 		return
 	}
+	c.Recent = p.checkIns.history(ctx, p.Store)
 	if err := p.Store.RecordCheckIn(ctx, c); err != nil {
 		p.log().ErrorContext(ctx, "check-in failed", "error", err.Error())
 		return
@@ -540,6 +541,27 @@ func (ci *checkIns) due(c store.CheckIn) bool {
 	l := ci.last
 	return l == nil || c.Launched > 0 || c.Terminated > 0 || c.ErrorsCount > 0 || c.Outcome != l.Outcome ||
 		c.Pools != l.Pools || c.Time.Sub(l.Time) >= CheckInEvery || c.Time.Before(l.Time)
+}
+
+// history is the times of the check-ins before the one about to be written, for
+// its Recent: the last one's, read back from the store at a process's first
+// check-in (so a cold start's gap is kept), and held in memory after.
+func (ci *checkIns) history(ctx context.Context, s Store) []int64 {
+	ci.mu.Lock()
+	last := ci.last
+	ci.mu.Unlock()
+	if last == nil {
+		stored, err := s.LastCheckIn(ctx)
+		if err != nil {
+			return nil // none yet, or unreadable: the history starts here
+		}
+		last = &stored
+	}
+	out := append(append([]int64(nil), last.Recent...), last.Time.Unix())
+	if n := len(out); n > store.CheckInHistory {
+		out = out[n-store.CheckInHistory:]
+	}
+	return out
 }
 
 func (ci *checkIns) written(c store.CheckIn) {

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -47,5 +48,30 @@ func TestPoolStatusKeepsHistory(t *testing.T) {
 	got := PoolReport{Key: "p", Running: 2}.status(now, full).History
 	if len(got) != store.PoolHistoryLength || !got[len(got)-1].Time.Equal(now) || got[len(got)-1].Running != 2 || !got[0].Time.Equal(full[1].Time) {
 		t.Errorf("a full history: %d samples, first %v, last %+v", len(got), got[0].Time, got[len(got)-1])
+	}
+}
+
+// TestCheckInsKeepTheirHistory: each check-in carries the times of those before
+// it, across a cold start (the stored check-in seeds a fresh provisioner's), so
+// the status page can tell an outage from figures that held.
+func TestCheckInsKeepTheirHistory(t *testing.T) {
+	e := newEnv(t)
+	var want []int64
+	for i := range 3 {
+		if i == 2 {
+			old := e.p // a cold start, 25 minutes later: the gap the page draws
+			e.p = &Provisioner{Store: old.Store, Cloud: old.Cloud, Demand: old.Demand, Config: old.Config, Log: old.Log}
+			e.advance(25 * time.Minute)
+		}
+		e.iterate()
+		c, err := e.store.LastCheckIn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.Recent, want) {
+			t.Fatalf("check-in %d: recent %v, want %v", i, c.Recent, want)
+		}
+		want = append(want, c.Time.Unix())
+		e.advance(time.Minute)
 	}
 }

@@ -21,6 +21,7 @@ type Store interface {
 	DeletePoolStatuses(ctx context.Context, pools []string) error
 	DeleteSecret(ctx context.Context, token string) error
 	IndexLiveWorkers(ctx context.Context, pool string) (int, error)
+	LastCheckIn(ctx context.Context) (store.CheckIn, error)
 	LiveWorkers(ctx context.Context, pool string) ([]store.Worker, error)
 	Now() time.Time
 	PoolStatuses(ctx context.Context) ([]store.PoolStatus, error)

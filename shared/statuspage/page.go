@@ -175,9 +175,17 @@ type Chart struct {
 	// Gap, when set, is the stretch without iterations: from GapX to Right.
 	Gap                    bool
 	GapX, GapMid, GapWidth float64
+	// Outages are earlier stretches without iterations, within the chart.
+	Outages []Span
 	PlotHeight             int
 	YMid                   int    // the y axis title's middle
 	Label                  string // for screen readers
+}
+
+// Span is a stretch of the time axis, from X, Width wide, and what it was.
+type Span struct {
+	X, Width float64
+	Title    string
 }
 
 // Tick is one labelled point of an axis, at Pos (x or y in the SVG).
@@ -254,6 +262,16 @@ func chartSized(p Pool, it *Iteration, now time.Time, w, ht int) *Chart {
 		c.GapMid = (c.GapX + float64(c.Right)) / 2
 		c.GapWidth = float64(c.Right) - c.GapX
 	}
+	if it != nil {
+		for _, o := range it.Outages {
+			from, to := maxTime(o.From, t0), minTime(o.To, t1)
+			if !to.After(from) {
+				continue
+			}
+			c.Outages = append(c.Outages, Span{X: x(from), Width: x(to) - x(from),
+				Title: fmt.Sprintf("no iterations from %s to %s UTC", o.From.UTC().Format("15:04"), o.To.UTC().Format("15:04"))})
+		}
+	}
 	c.YTicks = []Tick{{Pos: y(0), Label: "0"}, {Pos: y(top), Label: c.TopLabel}}
 	format := "15:04"
 	if t1.Sub(t0) < 10*time.Minute {
@@ -266,4 +284,18 @@ func chartSized(p Pool, it *Iteration, now time.Time, w, ht int) *Chart {
 	}
 	c.Label = fmt.Sprintf("capacity of %s from %s to %s UTC, scale 0 to %s", p.Name, t0.UTC().Format(format), t1.UTC().Format(format), c.TopLabel)
 	return c
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -49,6 +49,32 @@ type Iteration struct {
 	Errors     int       `json:"errors"`
 	// Status is "healthy", or "missing" when it is more than three intervals old.
 	Status string `json:"status"`
+	// Outages are the stretches of the last check-ins' history with no iteration
+	// for over three intervals.
+	Outages []Outage `json:"outages,omitempty"`
+}
+
+// Outage is a stretch without iterations, between two check-ins.
+type Outage struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// outages are the stretches between consecutive check-ins (the kept history, then
+// the last one) longer than three intervals.
+func outages(c store.CheckIn, interval time.Duration) []Outage {
+	times := make([]time.Time, 0, len(c.Recent)+1)
+	for _, sec := range c.Recent {
+		times = append(times, time.Unix(sec, 0).UTC())
+	}
+	times = append(times, c.Time)
+	var out []Outage
+	for i := 1; i < len(times); i++ {
+		if times[i].Sub(times[i-1]) > 3*interval {
+			out = append(out, Outage{From: times[i-1], To: times[i]})
+		}
+	}
+	return out
 }
 
 // Pool is one worker pool's or worker type's figures at the last iteration.
@@ -120,7 +146,8 @@ func build(ctx context.Context, st *store.Store, interval time.Duration, only st
 			status = "missing"
 		}
 		snap.Provisioner = &Iteration{ID: c.Iteration, Time: c.Time, DurationMS: c.DurationMS, Outcome: c.Outcome,
-			Pools: c.Pools, Launched: c.Launched, Terminated: c.Terminated, Errors: c.ErrorsCount, Status: status}
+			Pools: c.Pools, Launched: c.Launched, Terminated: c.Terminated, Errors: c.ErrorsCount, Status: status,
+			Outages: outages(c, interval)}
 	case !errors.Is(err, store.ErrNotFound):
 		return Snapshot{}, fmt.Errorf("status: last check-in: %w", err)
 	}

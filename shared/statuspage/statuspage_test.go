@@ -324,3 +324,43 @@ func TestChartAxesAndGaps(t *testing.T) {
 		}
 	}
 }
+
+// TestChartShowsOutages: a stretch in the check-ins' history with no iteration for
+// over three intervals is drawn as a gap where it falls in a pool's chart, not as
+// figures that held; the chart of a pool whose history lies elsewhere has none.
+func TestChartShowsOutages(t *testing.T) {
+	now := t0.Add(90 * time.Second)
+	st := storetest.New(t, store.WithClock(func() time.Time { return now }))
+	var recent []int64
+	for m := -60; m <= 0; m++ {
+		if m > -40 && m < -20 { // no iteration from -40 to -20 minutes
+			continue
+		}
+		recent = append(recent, t0.Add(time.Duration(m)*time.Minute).Unix())
+	}
+	if err := st.RecordCheckIn(ctx, store.CheckIn{Time: t0.Add(time.Minute), Iteration: "it", Outcome: "ok", Recent: recent}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutPoolStatuses(ctx, []store.PoolStatus{
+		{Pool: "proj-ci/long", Updated: t0.Add(time.Minute), MaxCapacity: 4, RunningCapacity: 2,
+			History: []store.PoolSample{{Time: t0.Add(-time.Hour), Running: 1}, {Time: t0.Add(time.Minute), Running: 2}}},
+		{Pool: "proj-ci/short", Updated: t0.Add(time.Minute), MaxCapacity: 4, RunningCapacity: 2,
+			History: []store.PoolSample{{Time: t0, Running: 1}, {Time: t0.Add(time.Minute), Running: 2}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := statuspage.Build(ctx, st, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := snap.Provisioner.Outages; len(o) != 1 || !o[0].From.Equal(t0.Add(-40*time.Minute)) || !o[0].To.Equal(t0.Add(-20*time.Minute)) {
+		t.Fatalf("outages %+v; want one, from -40 to -20 minutes", o)
+	}
+	body := get(t, &statuspage.Page{Store: st, Interval: time.Minute}, "GET", "text/html", "").Body
+	if n := strings.Count(body, `class="gap outage"`); n != 1 {
+		t.Errorf("%d outages drawn; want 1 (in proj-ci/long's chart only)", n)
+	}
+	if !strings.Contains(body, "no iterations from 09:20 to 09:40 UTC") {
+		t.Errorf("the outage's title is missing")
+	}
+}

@@ -130,7 +130,15 @@ type CheckIn struct {
 	Launched    int       `dynamodbav:"launched"`
 	Terminated  int       `dynamodbav:"terminated"`
 	ErrorsCount int       `dynamodbav:"errors"`
+	// Recent are the times (Unix seconds) of the check-ins before this one, oldest
+	// first, at most CheckInHistory: where they are far apart, the provisioner did
+	// not run (the status page draws those stretches as gaps).
+	Recent []int64 `dynamodbav:"recent,omitempty"`
 }
+
+// CheckInHistory is how many earlier check-in times a check-in keeps: three hours
+// at one check-in a minute, about 2 KB.
+const CheckInHistory = 180
 
 // RecordCheckIn stores the latest check-in.
 func (s *Store) RecordCheckIn(ctx context.Context, c CheckIn) error {
