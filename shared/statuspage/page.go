@@ -176,10 +176,10 @@ type Chart struct {
 	Gap                    bool
 	GapX, GapMid, GapWidth float64
 	// Outages are earlier stretches without iterations, within the chart.
-	Outages []Span
-	PlotHeight             int
-	YMid                   int    // the y axis title's middle
-	Label                  string // for screen readers
+	Outages    []Span
+	PlotHeight int
+	YMid       int    // the y axis title's middle
+	Label      string // for screen readers
 }
 
 // Span is a stretch of the time axis, from X, Width wide, and what it was.
