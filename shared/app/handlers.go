@@ -21,10 +21,15 @@ type HTTPHandler = func(context.Context, events.APIGatewayV2HTTPRequest) (events
 // the local stack) and the reaction function (shared/reaction), which has no
 // entry here.
 func (a *App) Handler(id string) (any, error) {
-	if api, ok := a.HTTPFunctions()[id]; ok {
-		return HTTPHandler(api.Serve), nil
-	}
 	switch id {
+	case DefaultRouteFunction: // it answers every unrouted request, so it knows every API's routes
+		return HTTPHandler(a.HTTPFunctions()[id].Serve), nil
+	case "SecretsApiFunction":
+		return HTTPHandler(a.AWSProvisioner().SecretsAPI().Serve), nil
+	case "WorkerManagerApiFunction":
+		return HTTPHandler(a.WorkerManager().API().Serve), nil
+	case "RegistrationFunction":
+		return HTTPHandler(a.WorkerManager().RegistrationAPI().Serve), nil
 	case "StatusPageFunction":
 		return HTTPHandler(a.StatusPage().Serve), nil
 	case "Ec2EventsFunction":
