@@ -315,7 +315,7 @@ func (a *App) anonymousScopes(ctx context.Context) []string {
 
 // EC2Events is the ec2-events handler.
 func (a *App) EC2Events() *ec2events.Handler {
-	return &ec2events.Handler{Store: a.Store, Log: a.Log, Events: a.Events}
+	return &ec2events.Handler{Store: a.Store, Log: a.Log}
 }
 
 // Provisioner is the provisioning iteration, its EC2 calls rate limited. metrics

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/workerfleet/workerfleet/shared/app"
-	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/dev/fakecloud"
 	"github.com/workerfleet/workerfleet/shared/dev/storetest"
 	"github.com/workerfleet/workerfleet/shared/identity"
@@ -124,7 +123,8 @@ func TestSampleEventsThroughTheirHandlers(t *testing.T) {
 	if err := a.EC2Events().HandleEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	if w, _ := a.Store.WorkerByInstance(ctx, instance); w.EC2State != cloud.StateShuttingDown || w.State != store.Stopping {
-		t.Errorf("ec2-events sample: ec2 state %q, state %s; want shutting-down, stopping", w.EC2State, w.State)
+	want := time.Date(2026, 11, 22, 11, 32, 0, 0, time.UTC) // the warning's time and EC2's two minutes
+	if w, _ := a.Store.WorkerByInstance(ctx, instance); !w.InterruptionDeadline.Equal(want) || w.State != store.Requested {
+		t.Errorf("ec2-events sample: interruption deadline %v, state %s; want %v, requested", w.InterruptionDeadline, w.State, want)
 	}
 }

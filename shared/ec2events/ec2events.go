@@ -1,19 +1,14 @@
-// Package ec2events keeps worker records true from EC2's own events: instance state
-// changes, spot interruption warnings and rebalance recommendations.
+// Package ec2events tells worker records what only EC2's events tell: spot
+// interruption warnings and rebalance recommendations. Instance state changes are
+// the provisioner's to take from EC2's listing, every iteration (Used).
 //
 // EventBridge delivers each event at least once and in no particular order, so Apply
 // is a fold whose result depends only on the set of events applied, never on their
 // order or repetition:
-//   - the recorded EC2 state is that of the newest event (by event time, then by EC2's
-//     state order pending < running < stopping < stopped < shutting-down < terminated);
-//   - each state's time (launch, running, stopping, terminated) is the earliest seen;
-//   - the worker's own state only moves forward: shutting-down or stopping makes a
-//     requested or running worker stopping, terminated or stopped makes it stopped, and
-//     nothing leaves stopped. A worker becomes running only by registering (or, for
-//     aws-provisioner worker types, instanceStarted), never from an EC2 event;
 //   - a spot interruption warning records the deadline (two minutes after the
-//     warning), which the provisioner counts as capacity leaving;
-//   - a rebalance recommendation records when it came.
+//     warning, the earliest if several come), which the provisioner counts as
+//     capacity leaving;
+//   - a rebalance recommendation records when the first came.
 //
 // A repeated or older event changes nothing and writes nothing. Every write is an
 // optimistic-concurrency conditional write through the store.
@@ -30,11 +25,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// EventBridge detail types handled here.
+// EventBridge detail types: the two applied here, and the state changes, which
+// are parsed (make invoke shows them ignored) but not applied.
 const (
 	StateChange      = "EC2 Instance State-change Notification"
 	SpotInterruption = "EC2 Spot Instance Interruption Warning"
@@ -43,12 +38,6 @@ const (
 
 // InterruptionNotice is how long before a spot interruption EC2 sends its warning.
 const InterruptionNotice = 2 * time.Minute
-
-// Stop reasons recorded by events (deterministic, whatever the order of delivery).
-const (
-	ReasonShuttingDown = store.ReasonShuttingDown
-	ReasonGone         = store.ReasonGone
-)
 
 // Event is what matters of an EC2 EventBridge event.
 type Event struct {
@@ -97,12 +86,11 @@ func Parse(raw json.RawMessage) (Event, error) {
 	return FromCloudWatchEvent(ev)
 }
 
-// Apply folds an event into a worker record (store.Worker's Observe methods, where
-// the worker's life is) and reports whether the record changed.
+// Apply folds a used event into a worker record (store.Worker's Observe methods,
+// where the worker's life is) and reports whether the record changed. Any other
+// event changes nothing.
 func Apply(w *store.Worker, e Event) bool {
 	switch e.DetailType {
-	case StateChange:
-		return w.ObserveEC2State(e.State, e.Time)
 	case SpotInterruption:
 		return w.ObserveInterruption(e.Time.Add(InterruptionNotice), e.Time)
 	case Rebalance:
@@ -111,16 +99,16 @@ func Apply(w *store.Worker, e Event) bool {
 	return false
 }
 
-// Used reports whether an event is one this handler applies: an instance
-// stopping or ending, a spot interruption warning, a rebalance recommendation.
-// pending and running are not: the provisioner records an instance's launch when
-// it launches it and its running state from EC2's listing, so applying them here
-// cost three requests each for nothing the provisioner does not learn anyway.
+// Used reports whether an event is one this handler applies: a spot interruption
+// warning or a rebalance recommendation, which nothing but an event tells.
+// Instance state changes are not: the provisioner lists EC2 every iteration (that
+// listing is what finds a lost event), and takes every state it lists into the
+// records, so applying them here again cost three requests an event, two events a
+// worker's end, for records a few seconds fresher (docs/provisioning.md, "EC2's
+// events"). Apply still folds them, in any order, for a caller that has them.
 // template.yaml's rule routes only the events used.
 func Used(e Event) bool {
 	switch e.DetailType {
-	case StateChange:
-		return e.State != "pending" && e.State != "running"
 	case SpotInterruption, Rebalance:
 		return true
 	}
@@ -131,8 +119,6 @@ func Used(e Event) bool {
 type Handler struct {
 	Store *store.Store
 	Log   *slog.Logger
-	// Events, if set, announces a pool's worker that stops (workerStopped).
-	Events announce.Publisher
 }
 
 // Outcome says what an event did.
@@ -164,11 +150,10 @@ func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
 	if err != nil {
 		return "", fmt.Errorf("event %s for %s: %w", e.ID, e.InstanceID, err)
 	}
-	changed, stopped := false, false
+	changed := false
 	// From the record just read (consistently): one conditional write, no second
 	// read, unless another writer came in between.
 	updated, err := h.Store.UpdateWorkerFrom(ctx, w, func(w *store.Worker) error {
-		stopped = w.State != store.Stopped
 		if changed = Apply(w, e); !changed {
 			return store.ErrNoChange
 		}
@@ -180,11 +165,14 @@ func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
 	if !changed {
 		return Unchanged, nil
 	}
-	h.log().InfoContext(ctx, "ec2 event applied", "event", e.DetailType, "eventId", e.ID, "instanceId", e.InstanceID,
-		"ec2State", updated.EC2State, "state", updated.State, "pool", updated.Pool, "worker", updated.Key)
-	if stopped && updated.State == store.Stopped && !strings.HasPrefix(updated.Pool, store.WorkerTypePrefix) {
-		announce.Announce(ctx, h.Events, h.log(), announce.Worker(announce.WorkerStopped, updated, e.Time))
+	attrs := []any{"event", e.DetailType, "eventId", e.ID, "instanceId", e.InstanceID,
+		"state", updated.State, "pool", updated.Pool, "worker", updated.Key}
+	if e.DetailType == SpotInterruption {
+		attrs = append(attrs, "interruptionDeadline", updated.InterruptionDeadline)
+	} else {
+		attrs = append(attrs, "rebalanceTime", updated.RebalanceTime)
 	}
+	h.log().InfoContext(ctx, "ec2 event applied", attrs...)
 	return Applied, nil
 }
 

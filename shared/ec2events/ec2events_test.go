@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -46,67 +45,37 @@ func requested(instance string) store.Worker {
 	}
 }
 
+func interruption(instance string, at time.Time) ec2events.Event {
+	return ec2events.Event{ID: instance + "-interrupt-" + at.Format("150405"), DetailType: ec2events.SpotInterruption, Time: at, Region: "us-east-1", InstanceID: instance, Action: "terminate"}
+}
+
+func rebalance(instance string, at time.Time) ec2events.Event {
+	return ec2events.Event{ID: instance + "-rebalance-" + at.Format("150405"), DetailType: ec2events.Rebalance, Time: at, Region: "us-east-1", InstanceID: instance}
+}
+
 func TestApplyTransitions(t *testing.T) {
 	at := t0.Add(time.Minute)
 	tests := []struct {
 		name  string
-		start store.State
 		event ec2events.Event
 		check func(t *testing.T, w store.Worker)
 	}{
-		{"pending records the launch time only", store.Requested, stateEvent("i-1", "pending", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Requested || w.EC2State != "pending" || !w.LaunchTime.Equal(at) {
-				t.Errorf("state %s ec2 %s launch %v", w.State, w.EC2State, w.LaunchTime)
+		{"spot interruption warning records the deadline", interruption("i-1", at), func(t *testing.T, w store.Worker) {
+			if !w.InterruptionDeadline.Equal(at.Add(2*time.Minute)) || !w.Interrupted() || w.State != store.Running {
+				t.Errorf("deadline %v interrupted %v state %s", w.InterruptionDeadline, w.Interrupted(), w.State)
 			}
 		}},
-		{"running never makes a worker running", store.Requested, stateEvent("i-1", "running", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Requested || w.EC2State != "running" || !w.RunningTime.Equal(at) {
-				t.Errorf("state %s ec2 %s running %v", w.State, w.EC2State, w.RunningTime)
+		{"rebalance recommendation is recorded", rebalance("i-1", at), func(t *testing.T, w store.Worker) {
+			if !w.RebalanceTime.Equal(at) || w.State != store.Running {
+				t.Errorf("rebalance %v state %s", w.RebalanceTime, w.State)
 			}
 		}},
-		{"shutting-down makes a running worker stopping", store.Running, stateEvent("i-1", "shutting-down", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Stopping || !w.StoppingTime.Equal(at) || w.StopReason != ec2events.ReasonShuttingDown {
-				t.Errorf("state %s stopping %v reason %q", w.State, w.StoppingTime, w.StopReason)
-			}
-		}},
-		{"stopping makes a requested worker stopping", store.Requested, stateEvent("i-1", "stopping", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Stopping {
-				t.Errorf("state %s", w.State)
-			}
-		}},
-		{"terminated makes a worker stopped and schedules its record's removal", store.Running, stateEvent("i-1", "terminated", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Stopped || !w.TerminatedTime.Equal(at) || !w.Expires.Equal(at.Add(store.StoppedRetention)) {
-				t.Errorf("state %s terminated %v expires %v", w.State, w.TerminatedTime, w.Expires)
-			}
-		}},
-		{"stopped makes a worker stopped", store.Stopping, stateEvent("i-1", "stopped", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Stopped || w.EC2State != "stopped" {
-				t.Errorf("state %s ec2 %s", w.State, w.EC2State)
-			}
-		}},
-		{"nothing leaves stopped", store.Stopped, stateEvent("i-1", "running", at), func(t *testing.T, w store.Worker) {
-			if w.State != store.Stopped || w.EC2State != "running" {
-				t.Errorf("state %s ec2 %s; want stopped, with EC2's state still recorded", w.State, w.EC2State)
-			}
-		}},
-		{"spot interruption warning records the deadline", store.Running,
-			ec2events.Event{DetailType: ec2events.SpotInterruption, Time: at, InstanceID: "i-1", Action: "terminate"}, func(t *testing.T, w store.Worker) {
-				if !w.InterruptionDeadline.Equal(at.Add(2*time.Minute)) || !w.Interrupted() || w.State != store.Running {
-					t.Errorf("deadline %v interrupted %v state %s", w.InterruptionDeadline, w.Interrupted(), w.State)
-				}
-			}},
-		{"rebalance recommendation is recorded", store.Running,
-			ec2events.Event{DetailType: ec2events.Rebalance, Time: at, InstanceID: "i-1"}, func(t *testing.T, w store.Worker) {
-				if !w.RebalanceTime.Equal(at) || w.State != store.Running {
-					t.Errorf("rebalance %v state %s", w.RebalanceTime, w.State)
-				}
-			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := requested("i-1")
-			w.State = tt.start
-			if !ec2events.Apply(&w, tt.event) {
+			w.State = store.Running
+			if !ec2events.Used(tt.event) || !ec2events.Apply(&w, tt.event) {
 				t.Fatal("Apply reported no change")
 			}
 			tt.check(t, w)
@@ -116,21 +85,24 @@ func TestApplyTransitions(t *testing.T) {
 			}
 		})
 	}
+	// State changes are the provisioner's, from EC2's listing (store's
+	// TestObserveEC2State): here they change nothing.
+	for _, state := range []string{"pending", "running", "stopping", "stopped", "shutting-down", "terminated"} {
+		w := requested("i-1")
+		if e := stateEvent("i-1", state, at); ec2events.Used(e) || ec2events.Apply(&w, e) {
+			t.Errorf("state %s: used or applied", state)
+		}
+	}
 }
 
-func TestOlderEventsDoNotRewindEC2State(t *testing.T) {
+func TestEarlierWarningsWin(t *testing.T) {
 	w := requested("i-1")
-	ec2events.Apply(&w, stateEvent("i-1", "terminated", t0.Add(3*time.Minute)))
-	ec2events.Apply(&w, stateEvent("i-1", "running", t0.Add(time.Minute)))
-	if w.EC2State != "terminated" || w.State != store.Stopped || !w.RunningTime.Equal(t0.Add(time.Minute)) {
-		t.Errorf("ec2 %s state %s running %v; want terminated, stopped, with the running time recorded", w.EC2State, w.State, w.RunningTime)
-	}
-	// Same timestamp: EC2's state order decides.
-	v := requested("i-2")
-	ec2events.Apply(&v, stateEvent("i-2", "terminated", t0))
-	ec2events.Apply(&v, stateEvent("i-2", "shutting-down", t0))
-	if v.EC2State != "terminated" {
-		t.Errorf("equal times: ec2 state %s, want terminated", v.EC2State)
+	ec2events.Apply(&w, interruption("i-1", t0.Add(3*time.Minute)))
+	ec2events.Apply(&w, interruption("i-1", t0.Add(time.Minute)))
+	ec2events.Apply(&w, rebalance("i-1", t0.Add(2*time.Minute)))
+	ec2events.Apply(&w, rebalance("i-1", t0))
+	if !w.InterruptionDeadline.Equal(t0.Add(3*time.Minute)) || !w.RebalanceTime.Equal(t0) {
+		t.Errorf("deadline %v rebalance %v; want the earliest warning's (+2 min) and the earliest recommendation", w.InterruptionDeadline, w.RebalanceTime)
 	}
 }
 
@@ -149,17 +121,17 @@ func newHandler(t *testing.T) (*ec2events.Handler, *store.Store) {
 }
 
 // TestRecordedSampleEvents feeds the exact JSON AWS sends (kept in events/) through the
-// Lambda handler and follows one instance from launch to termination. pending and
-// running are not applied (Used): the record's launch time is the provisioner's,
-// its running time EC2's listing's.
+// Lambda handler: one instance's life from launch to termination. Only the
+// rebalance recommendation and the spot interruption warning are applied (Used); the
+// state changes are the provisioner's to take from EC2's listing.
 func TestRecordedSampleEvents(t *testing.T) {
 	h, s := newHandler(t)
 	const instance = "i-0e8637375f3abd4f0" // the samples' instance: the walkthrough's first (SEED=2 make run)
 	if _, err := s.CreateWorker(ctx, requested(instance)); err != nil {
 		t.Fatal(err)
 	}
-	files := []string{"pending", "running", "rebalance", "spot-interruption", "shutting-down", "terminated"}
-	for _, f := range files {
+	outcomes := map[string]ec2events.Outcome{}
+	for _, f := range []string{"pending", "running", "rebalance", "spot-interruption", "stopping", "stopped", "shutting-down", "terminated"} {
 		data, err := os.ReadFile(filepath.Join("..", "..", "events", "ec2-events-"+f+".json"))
 		if err != nil {
 			t.Fatal(err)
@@ -171,6 +143,17 @@ func TestRecordedSampleEvents(t *testing.T) {
 		if err := h.HandleEvent(ctx, ev); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		e, err := ec2events.FromCloudWatchEvent(ev)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		outcomes[f], _ = h.Apply(ctx, e) // again: the outcome of a redelivery
+	}
+	wantOutcomes := map[string]ec2events.Outcome{"pending": ec2events.Ignored, "running": ec2events.Ignored,
+		"rebalance": ec2events.Unchanged, "spot-interruption": ec2events.Unchanged, "stopping": ec2events.Ignored,
+		"stopped": ec2events.Ignored, "shutting-down": ec2events.Ignored, "terminated": ec2events.Ignored}
+	if diff := cmp.Diff(wantOutcomes, outcomes); diff != "" {
+		t.Errorf("outcomes of redelivery (-want +got):\n%s", diff)
 	}
 	w, err := s.Worker(ctx, "proj/pool", "us-east-1", instance)
 	if err != nil {
@@ -181,14 +164,12 @@ func TestRecordedSampleEvents(t *testing.T) {
 		return tm
 	}
 	want := map[string]any{
-		"state": store.Stopped, "ec2State": "terminated",
-		"launch": time.Time{}, "running": time.Time{}, "stopping": day("12:00:00"), "terminated": day("12:00:45"),
-		"rebalance": day("10:50:00"), "interruption": day("11:02:00"), "expires": day("12:00:45").Add(store.StoppedRetention),
+		"state": store.Requested, "ec2State": "", "terminated": time.Time{},
+		"rebalance": day("10:50:00"), "interruption": day("11:02:00"), "lastChecked": day("11:00:00"),
 	}
 	got := map[string]any{
-		"state": w.State, "ec2State": w.EC2State,
-		"launch": w.LaunchTime, "running": w.RunningTime, "stopping": w.StoppingTime, "terminated": w.TerminatedTime,
-		"rebalance": w.RebalanceTime, "interruption": w.InterruptionDeadline, "expires": w.Expires,
+		"state": w.State, "ec2State": w.EC2State, "terminated": w.TerminatedTime,
+		"rebalance": w.RebalanceTime, "interruption": w.InterruptionDeadline, "lastChecked": w.LastChecked,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("record after the sample events (-want +got):\n%s", diff)
@@ -200,7 +181,7 @@ func TestDuplicatesAreNoOps(t *testing.T) {
 	if _, err := s.CreateWorker(ctx, requested("i-dup")); err != nil {
 		t.Fatal(err)
 	}
-	e := stateEvent("i-dup", "shutting-down", t0.Add(time.Minute))
+	e := interruption("i-dup", t0.Add(time.Minute))
 	if out, err := h.Apply(ctx, e); err != nil || out != ec2events.Applied {
 		t.Fatalf("first delivery: %s, %v", out, err)
 	}
@@ -219,8 +200,8 @@ func TestDuplicatesAreNoOps(t *testing.T) {
 func TestUnknownAndForeignInstances(t *testing.T) {
 	h, s := newHandler(t)
 	for _, e := range []ec2events.Event{
-		stateEvent("i-foreign", "terminated", t0),
-		{DetailType: ec2events.SpotInterruption, Time: t0, InstanceID: "i-foreign"},
+		interruption("i-foreign", t0),
+		rebalance("i-foreign", t0),
 	} {
 		if out, err := h.Apply(ctx, e); err != nil || out != ec2events.Unknown {
 			t.Errorf("event for an unknown instance: %s, %v; want unknown, no error", out, err)
@@ -230,6 +211,8 @@ func TestUnknownAndForeignInstances(t *testing.T) {
 		{DetailType: "AWS API Call via CloudTrail", InstanceID: "i-x", Time: t0},
 		stateEvent("i-x", "pending", t0), // the provisioner's launch and EC2's listing say these
 		stateEvent("i-x", "running", t0),
+		stateEvent("i-x", "shutting-down", t0),
+		stateEvent("i-x", "terminated", t0),
 	} {
 		if out, _ := h.Apply(ctx, e); out != ec2events.Ignored {
 			t.Errorf("%s %s: %s, want ignored", e.DetailType, e.State, out)
@@ -239,20 +222,28 @@ func TestUnknownAndForeignInstances(t *testing.T) {
 		t.Errorf("an event created a record for a foreign instance: %v", err)
 	}
 	// Malformed events are dropped, not retried forever.
-	bad := events.CloudWatchEvent{ID: "bad", DetailType: ec2events.StateChange, Time: t0, Detail: json.RawMessage(`{"instance-id":"i-1","state":"exploded"}`)}
-	if err := h.HandleEvent(ctx, bad); err != nil {
-		t.Errorf("malformed event: %v, want it ignored", err)
+	for _, bad := range []events.CloudWatchEvent{
+		{ID: "bad", DetailType: ec2events.StateChange, Time: t0, Detail: json.RawMessage(`{"instance-id":"i-1","state":"exploded"}`)},
+		{ID: "bad", DetailType: ec2events.SpotInterruption, Time: t0, Detail: json.RawMessage(`{"instance-action":"terminate"}`)},
+		{ID: "bad", DetailType: ec2events.Rebalance, Time: t0, Detail: json.RawMessage(`[1]`)},
+	} {
+		if err := h.HandleEvent(ctx, bad); err != nil {
+			t.Errorf("malformed %s: %v, want it ignored", bad.DetailType, err)
+		}
 	}
 }
 
-// lifecycle is the full life of a spot instance, as events.
+// lifecycle is what EC2 sends for a spot instance's life: its state changes
+// (ignored here) interleaved with two rebalance recommendations and two
+// interruption warnings (EventBridge may deliver a warning twice, with times a
+// second apart).
 func lifecycle(instance string) []ec2events.Event {
 	return []ec2events.Event{
-		stateEvent(instance, "pending", t0.Add(1*time.Second)),
 		stateEvent(instance, "running", t0.Add(40*time.Second)),
-		{ID: instance + "-rebalance", DetailType: ec2events.Rebalance, Time: t0.Add(50 * time.Minute), InstanceID: instance},
-		{ID: instance + "-interrupt", DetailType: ec2events.SpotInterruption, Time: t0.Add(60 * time.Minute), InstanceID: instance, Action: "terminate"},
-		stateEvent(instance, "shutting-down", t0.Add(62*time.Minute)),
+		rebalance(instance, t0.Add(50*time.Minute)),
+		rebalance(instance, t0.Add(55*time.Minute)),
+		interruption(instance, t0.Add(60*time.Minute)),
+		interruption(instance, t0.Add(60*time.Minute+time.Second)),
 		stateEvent(instance, "terminated", t0.Add(63*time.Minute)),
 	}
 }
@@ -272,7 +263,7 @@ func permutations(n int) [][]int {
 }
 
 // ignoreBookkeeping leaves out what the store stamps from its own clock and counter.
-var ignoreBookkeeping = cmpopts.IgnoreFields(store.Worker{}, "LastModified", "Version", "TTL", "ChangeShard", "ChangedAt")
+var ignoreBookkeeping = cmpopts.IgnoreFields(store.Worker{}, "LastModified", "Version", "TTL", "ChangeShard", "ChangedAt", "LivePool")
 
 // TestEveryPermutationConverges delivers a full life cycle's six events in every one
 // of the 720 orders, each to its own worker record through the handler and DynamoDB
@@ -328,75 +319,9 @@ func TestEveryPermutationConverges(t *testing.T) {
 			t.Fatalf("order %v ends differently (-in order +this order):\n%s", perms[i], diff)
 		}
 	}
-	if want.State != store.Stopped || want.EC2State != "terminated" {
-		t.Errorf("final record: state %s ec2 %s", want.State, want.EC2State)
+	if !want.RebalanceTime.Equal(t0.Add(50*time.Minute)) || !want.InterruptionDeadline.Equal(t0.Add(62*time.Minute)) || want.State != store.Requested {
+		t.Errorf("final record: rebalance %v deadline %v state %s", want.RebalanceTime, want.InterruptionDeadline, want.State)
 	}
-}
-
-// TestPropertyShuffledDuplicatedLifecycles: for random life cycles, any shuffle with
-// any duplications ends in the state the last real transition implies.
-func TestPropertyShuffledDuplicatedLifecycles(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	implied := map[string]store.State{
-		"pending": store.Requested, "running": store.Requested,
-		"stopping": store.Stopping, "shutting-down": store.Stopping,
-		"stopped": store.Stopped, "terminated": store.Stopped,
-	}
-	paths := [][]string{
-		{"pending"},
-		{"pending", "running"},
-		{"pending", "running", "stopping"},
-		{"pending", "running", "stopping", "stopped"},
-		{"pending", "running", "shutting-down"},
-		{"pending", "running", "shutting-down", "terminated"},
-		{"pending", "shutting-down", "terminated"},
-		{"pending", "running", "stopping", "stopped", "terminated"},
-	}
-	for iter := range 2000 {
-		path := paths[rng.IntN(len(paths))]
-		var evs []ec2events.Event
-		at := t0
-		for _, st := range path {
-			// Sometimes two transitions share a timestamp (EC2's clock is per second).
-			if rng.IntN(4) > 0 {
-				at = at.Add(time.Duration(1+rng.IntN(600)) * time.Second)
-			}
-			evs = append(evs, stateEvent("i-prop", st, at))
-		}
-		if rng.IntN(2) == 0 {
-			evs = append(evs, ec2events.Event{DetailType: ec2events.SpotInterruption, Time: t0.Add(time.Duration(rng.IntN(3600)) * time.Second), InstanceID: "i-prop"})
-		}
-		delivered := append([]ec2events.Event(nil), evs...)
-		for range rng.IntN(len(evs) + 1) {
-			delivered = append(delivered, evs[rng.IntN(len(evs))])
-		}
-		rng.Shuffle(len(delivered), func(i, j int) { delivered[i], delivered[j] = delivered[j], delivered[i] })
-
-		w := requested("i-prop")
-		for _, e := range delivered {
-			ec2events.Apply(&w, e)
-		}
-		inOrder := requested("i-prop")
-		for _, e := range evs {
-			ec2events.Apply(&inOrder, e)
-		}
-		last := path[len(path)-1]
-		if w.EC2State != last || w.State != implied[last] {
-			t.Fatalf("iteration %d: path %v delivered as %v: ec2 %s state %s; want %s %s",
-				iter, path, names(delivered), w.EC2State, w.State, last, implied[last])
-		}
-		if diff := cmp.Diff(inOrder, w); diff != "" {
-			t.Fatalf("iteration %d: shuffled delivery differs from in-order delivery:\n%s", iter, diff)
-		}
-	}
-}
-
-func names(evs []ec2events.Event) []string {
-	var out []string
-	for _, e := range evs {
-		out = append(out, e.State+e.DetailType[:4])
-	}
-	return out
 }
 
 // failingDB is the real DynamoDB Local with one instance's writes failing.
@@ -426,8 +351,8 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 	}
 	var batch []events.CloudWatchEvent
 	for _, id := range []string{"i-a", "i-b", "i-c"} {
-		detail, _ := json.Marshal(map[string]string{"instance-id": id, "state": "stopping"})
-		batch = append(batch, events.CloudWatchEvent{ID: id, DetailType: ec2events.StateChange, Source: "aws.ec2", Time: t0, Region: "us-east-1", Detail: detail})
+		detail, _ := json.Marshal(map[string]string{"instance-id": id, "instance-action": "terminate"})
+		batch = append(batch, events.CloudWatchEvent{ID: id, DetailType: ec2events.SpotInterruption, Source: "aws.ec2", Time: t0, Region: "us-east-1", Detail: detail})
 	}
 	raw, _ := json.Marshal(batch)
 
@@ -435,10 +360,11 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 	if err == nil {
 		t.Fatal("the injected failure was not reported")
 	}
-	for id, want := range map[string]string{"i-a": "stopping", "i-b": "", "i-c": "stopping"} {
+	deadline := t0.Add(ec2events.InterruptionNotice)
+	for id, want := range map[string]time.Time{"i-a": deadline, "i-b": {}, "i-c": deadline} {
 		w, _ := good.WorkerByInstance(ctx, id)
-		if w.EC2State != want {
-			t.Errorf("%s after the failed batch: ec2 state %q, want %q", id, w.EC2State, want)
+		if !w.InterruptionDeadline.Equal(want) {
+			t.Errorf("%s after the failed batch: interruption deadline %v, want %v", id, w.InterruptionDeadline, want)
 		}
 	}
 	versions := map[string]int64{}
@@ -454,41 +380,31 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 			t.Errorf("%s re-applied on redelivery: version %d -> %d", id, versions[id], w.Version)
 		}
 	}
-	if w, _ := good.WorkerByInstance(ctx, "i-b"); w.EC2State != "stopping" {
-		t.Errorf("i-b after redelivery: %q", w.EC2State)
+	if w, _ := good.WorkerByInstance(ctx, "i-b"); !w.InterruptionDeadline.Equal(deadline) {
+		t.Errorf("i-b after redelivery: interruption deadline %v", w.InterruptionDeadline)
 	}
 }
 
 // TestRuleRoutesWhatIsUsed: template.yaml's EventBridge rule routes exactly the
-// events the handler applies, so EC2's pending and running events cost no
-// invocation.
+// events the handler applies, so EC2's state changes cost no invocation.
 func TestRuleRoutesWhatIsUsed(t *testing.T) {
 	fn := storetest.Template().Functions["Ec2EventsFunction"]
 	if fn == nil || len(fn.Rules) != 1 {
 		t.Fatalf("Ec2EventsFunction: want one EventBridge rule, have %+v", fn)
 	}
-	routed := func(detailType, state string) bool {
-		for _, alt := range fn.Rules[0].Pattern["$or"].([]any) {
-			m := alt.(map[string]any)
-			if !contains(m["detail-type"], detailType) {
-				continue
-			}
-			detail, ok := m["detail"].(map[string]any)
-			if !ok || contains(detail["state"], state) {
-				return true
-			}
-		}
-		return false
+	pattern := fn.Rules[0].Pattern
+	if !contains(pattern["source"], "aws.ec2") || len(pattern) != 2 {
+		t.Fatalf("rule pattern %v: want aws.ec2's events by detail-type alone", pattern)
 	}
 	for _, state := range []string{"pending", "running", "stopping", "stopped", "shutting-down", "terminated"} {
 		e := stateEvent("i-1", state, t0)
-		if got, want := routed(e.DetailType, state), ec2events.Used(e); got != want {
-			t.Errorf("state %s: routed %v, used %v", state, got, want)
+		if routed := contains(pattern["detail-type"], e.DetailType); routed || ec2events.Used(e) {
+			t.Errorf("state %s: routed %v, used %v; want neither", state, routed, ec2events.Used(e))
 		}
 	}
 	for _, dt := range []string{ec2events.SpotInterruption, ec2events.Rebalance} {
-		if !routed(dt, "") || !ec2events.Used(ec2events.Event{DetailType: dt}) {
-			t.Errorf("%s: routed %v, used %v; want both", dt, routed(dt, ""), ec2events.Used(ec2events.Event{DetailType: dt}))
+		if !contains(pattern["detail-type"], dt) || !ec2events.Used(ec2events.Event{DetailType: dt}) {
+			t.Errorf("%s: routed %v, used %v; want both", dt, contains(pattern["detail-type"], dt), ec2events.Used(ec2events.Event{DetailType: dt}))
 		}
 	}
 }

@@ -43,6 +43,9 @@ import (
 // cloud in this one), wall time and the peak heap above the heap before the cold
 // iteration; and the ratio of the steady iteration's time to a raw read of the
 // same live records (one Query per pool of the live index, not decoded).
+// WF_BENCH_CPUPROFILE writes the steady iterations' CPU profile, and
+// WF_BENCH_HEAPPROFILE the heap profile at the live heap's peak (written when it
+// passes the last one written by 2 %).
 //
 // Sizes come from WF_BENCH_SIZES, "pools x workers-per-pool" separated by commas
 // (default "100x20"); WORKERFLEET_TEST_STORE=memdb runs on the in-memory store:
@@ -235,7 +238,11 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 	old := debug.SetGCPercent(5)
 	runtime.GC()
 	liveBase := heapBytes()
-	livePeak := startPeak()
+	var liveProfile []string
+	if path := os.Getenv("WF_BENCH_HEAPPROFILE"); path != "" {
+		liveProfile = append(liveProfile, path)
+	}
+	livePeak := startPeak(liveProfile...)
 	e.advance(15 * time.Second)
 	e.iterate()
 	e.advance(15 * time.Second)
@@ -339,6 +346,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	runtime.GC() // the profile's in-use figures are as of the last collection
+	_ = pprof.Lookup("heap").WriteTo(f, 0)
+}
+
 func heapBytes() uint64 {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(s)
@@ -346,10 +363,13 @@ func heapBytes() uint64 {
 }
 
 // startPeak samples the heap every few milliseconds until the returned function
-// is called, which returns the largest sample.
-func startPeak() func() uint64 {
+// is called, which returns the largest sample. With a profile path, it writes the
+// heap profile there whenever the heap passes its last written peak by 2 %: the
+// profile of (nearly) the peak's live objects.
+func startPeak(profile ...string) func() uint64 {
 	var mu sync.Mutex
 	peak := heapBytes()
+	written := peak
 	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(5 * time.Millisecond)
@@ -363,6 +383,10 @@ func startPeak() func() uint64 {
 				mu.Lock()
 				peak = max(peak, h)
 				mu.Unlock()
+				if len(profile) > 0 && h > written+written/50 {
+					written = h
+					writeHeapProfile(profile[0])
+				}
 			}
 		}
 	}()

@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/workerfleet/workerfleet/shared/announce"
 	"github.com/workerfleet/workerfleet/shared/cloud"
 	"github.com/workerfleet/workerfleet/shared/pool"
 	"github.com/workerfleet/workerfleet/shared/store"
@@ -75,19 +78,52 @@ func TestMinCapacityKept(t *testing.T) {
 	}
 	e.advance(time.Minute)
 	e.register("proj/min", 3)
-	// One worker finishes and shuts itself down; EC2's events record it.
+	// One worker finishes and shuts itself down. EC2's state changes reach the
+	// records through the provisioner's listing, not ec2-events.
 	victim := e.live("proj/min")[0].ID
 	if err := e.cloud.Shutdown(victim); err != nil {
 		t.Fatal(err)
 	}
 	e.advance(time.Minute)
-	if w, _ := e.store.WorkerByInstance(ctx, victim); w.State != store.Stopped {
-		t.Fatalf("the shut-down worker's record is %s, want stopped (from EC2 events)", w.State)
+	if w, _ := e.store.WorkerByInstance(ctx, victim); w.State != store.Running {
+		t.Fatalf("before the iteration the shut-down worker's record is %s, want running (ec2-events leaves state changes to the provisioner)", w.State)
 	}
+	var published recorder
+	e.p.Events = &published
 	e.iterate()
 	if got := len(e.live("proj/min")); got != 3 {
 		t.Errorf("after one worker left: %d instances, want minCapacity 3 again", got)
 	}
+	w, _ := e.store.WorkerByInstance(ctx, victim)
+	if w.State != store.Stopped || w.EC2State != "terminated" || w.StopReason != store.ReasonGone {
+		t.Errorf("after the iteration the shut-down worker's record is %s (EC2 %s, %q), want stopped, terminated, %q", w.State, w.EC2State, w.StopReason, store.ReasonGone)
+	}
+	if got := published.names(); !slices.Contains(got, announce.WorkerStopped) {
+		t.Errorf("published %v, want a workerStopped", got)
+	}
+}
+
+// recorder is an announce.Publisher that keeps what it is given.
+type recorder struct {
+	mu     sync.Mutex
+	events []announce.Event
+}
+
+func (r *recorder) Publish(_ context.Context, events ...announce.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, events...)
+	return nil
+}
+
+func (r *recorder) names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Name)
+	}
+	return out
 }
 
 func TestWorkerTypeLaunchCarriesItsOneTimeSecret(t *testing.T) {

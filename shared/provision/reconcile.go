@@ -248,12 +248,15 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 			continue
 		}
 
-		// EC2 events can be lost: take the state EC2 lists now.
+		// EC2's state changes reach the records only from here (ec2events.Used).
 		if inst.State != w.EC2State || it.now.Sub(w.LastChecked) > cfg.CheckRefresh {
 			updated, err := it.takeListedState(ctx, t, w, inst)
 			if err != nil {
 				it.problem("pool %s: updating %s from EC2: %v", t.key, w.WorkerID, err)
 				continue
+			}
+			if t.kind == kindPool && w.State != store.Stopped && updated.State == store.Stopped {
+				announce.Announce(ctx, it.p.Events, it.p.log(), announce.Worker(announce.WorkerStopped, updated, it.now))
 			}
 			t.workers[i], w = updated, updated
 		}

@@ -357,3 +357,82 @@ func TestPersistedStackRestartsWithoutGhostsOrLostTasks(t *testing.T) {
 		t.Errorf("the fake queue after the restart (-want +got):\n%s", diff)
 	}
 }
+
+// TestInstanceActionsEndAndWarnAsEC2Would: POST /local/cloud/instances/<id>/<action>
+// makes the fake cloud end an instance or warn of its interruption; the
+// provisioner finds the end in EC2's listing (no EC2 state event reaches a
+// record), stops the worker's record and replaces its capacity; the warning
+// reaches the record through ec2-events.
+func TestInstanceActionsEndAndWarnAsEC2Would(t *testing.T) {
+	s, out := startStack(t, Options{SimulateWorkers: true})
+	cfg, err := pool.ParseConfig("aws", json.RawMessage(`{"minCapacity": 0, "maxCapacity": 2,
+		"launchConfigs": [{"region": "us-east-1", "capacityPerInstance": 1,
+		  "launchConfig": {"ImageId": "ami-0123456789abcdef0", "InstanceType": "m5.large",
+		    "InstanceMarketOptions": {"MarketType": "spot"}}}]}`), pool.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.App.Store.CreateWorkerPool(context.Background(), store.WorkerPool{WorkerPoolID: "proj-ci/actions", ProviderID: "aws",
+		Config: cfg.JSON(), Owner: "me@example.com", Description: "e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	createPool(t, s, "proj-ci/ondemand")
+	s.Queue.Set("proj-ci", "actions", 50) // keeps both workers busy
+	s.Queue.Set("proj-ci", "ondemand", 1)
+	running := waitRunning(t, s, "proj-ci/actions", 2, out)
+	post := func(path string) (int, map[string]string) {
+		t.Helper()
+		resp, err := http.Post(s.URL+"/local/cloud/instances/"+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	for path, want := range map[string]int{"i-0000000000000000f/shutdown": 404, running[0].InstanceID + "/explode": 404, running[0].InstanceID: 404} {
+		if code, body := post(path); code != want || body["code"] == "" {
+			t.Errorf("POST %s: %d %v, want %d with a code", path, code, body, want)
+		}
+	}
+
+	onDemand := waitRunning(t, s, "proj-ci/ondemand", 1, out)[0].InstanceID
+	if code, body := post(onDemand + "/interrupt"); code != 400 || !strings.Contains(body["message"], "not a spot instance") {
+		t.Errorf("interrupting an on-demand instance: %d %v, want 400", code, body)
+	}
+
+	warned := running[1].InstanceID
+	if code, body := post(warned + "/interrupt"); code != 200 || body["state"] != "running" {
+		t.Fatalf("interrupt: %d %v", code, body)
+	}
+	ended := running[0].InstanceID
+	if code, body := post(ended + "/shutdown"); code != 200 || body["state"] != "shutting-down" {
+		t.Fatalf("shutdown: %d %v", code, body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		w, err := s.App.Store.WorkerByInstance(context.Background(), ended)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.App.Store.WorkerByInstance(context.Background(), warned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.State == store.Stopped && w.EC2State == "terminated" && v.Interrupted() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s: ended %s (EC2 %s), warned interrupted %v\n%s", w.State, w.EC2State, v.Interrupted(), out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ws, err := s.App.Store.Workers(context.Background(), "proj-ci/actions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) < 3 {
+		t.Errorf("the ended worker was not replaced: %d records", len(ws))
+	}
+}

@@ -16,10 +16,25 @@ import (
 	"github.com/workerfleet/workerfleet/shared/dev/fakecloud"
 )
 
+// instanceActions are what POST /local/cloud/instances/<id>/<action> makes the
+// fake cloud do to an instance, as EC2 would: end it (its worker shut it down),
+// take a spot instance back (a rebalance recommendation and the interruption
+// warning now, the end two minutes later), or only recommend a rebalance.
+var instanceActions = map[string]func(c *fakecloud.Cloud, id string) error{
+	"shutdown":  (*fakecloud.Cloud).Shutdown,
+	"interrupt": (*fakecloud.Cloud).Interrupt,
+	"rebalance": (*fakecloud.Cloud).Rebalance,
+}
+
 // serveInstances answers GET /local/cloud/instances: every instance of the fake
-// cloud, in launch order.
+// cloud, in launch order; and POST /local/cloud/instances/<id>/<action>
+// (instanceActions).
 func serveInstances(c *fakecloud.Cloud) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if rest := strings.TrimPrefix(r.URL.Path, "/local/cloud/instances"); rest != "" && rest != "/" {
+			instanceAction(c, w, r, strings.TrimPrefix(rest, "/"))
+			return
+		}
 		if r.Method != "GET" {
 			writeJSON(w, 405, map[string]string{"code": "MethodNotAllowed", "message": "GET only"})
 			return
@@ -46,6 +61,31 @@ func serveInstances(c *fakecloud.Cloud) http.HandlerFunc {
 		}
 		writeJSON(w, 200, out)
 	}
+}
+
+// instanceAction serves POST /local/cloud/instances/<id>/<action>.
+func instanceAction(c *fakecloud.Cloud, w http.ResponseWriter, r *http.Request, path string) {
+	id, action, _ := strings.Cut(path, "/")
+	do, ok := instanceActions[action]
+	switch {
+	case !ok || id == "":
+		writeJSON(w, 404, map[string]string{"code": "ResourceNotFound",
+			"message": "POST /local/cloud/instances/<instance id>/<shutdown, interrupt or rebalance>"})
+		return
+	case r.Method != "POST":
+		writeJSON(w, 405, map[string]string{"code": "MethodNotAllowed", "message": "POST only"})
+		return
+	}
+	if _, ok := c.Instance(id); !ok {
+		writeJSON(w, 404, map[string]string{"code": "ResourceNotFound", "message": "no instance " + id})
+		return
+	}
+	if err := do(c, id); err != nil {
+		writeJSON(w, 400, map[string]string{"code": "InputError", "message": err.Error()})
+		return
+	}
+	inst, _ := c.Instance(id)
+	writeJSON(w, 200, map[string]string{"instanceId": id, "action": action, "state": inst.State})
 }
 
 // metadataService plays EC2's instance metadata service for every fake instance, at

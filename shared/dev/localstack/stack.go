@@ -388,6 +388,7 @@ func (s *Stack) handler(gw http.Handler) (http.Handler, error) {
 	})
 	if s.Fake != nil {
 		mux.HandleFunc("/local/cloud/instances", serveInstances(s.Fake))
+		mux.HandleFunc("/local/cloud/instances/", serveInstances(s.Fake))
 		mux.HandleFunc("/local/imds/", newMetadataService(s.Fake).ServeHTTP)
 	} else {
 		mux.HandleFunc("/local/imds/", serveIMDS(s.machines))

@@ -522,18 +522,26 @@ func (r *run) Claimed(context.Context, demand.Query) (int64, error) {
 	return int64(r.claimed), nil
 }
 
-// onEvent is the fake cloud's EventBridge: the ec2-events handler applies each
-// event to the worker records, as in a deployment; then the simulated worker on
-// the instance reacts to it.
+// onEvent is the fake cloud's EventBridge: the events the rule routes
+// (ec2events.Used) go to the ec2-events handler, as in a deployment, and cost an
+// invocation; then the simulated worker on the instance reacts to the event.
 func (r *run) onEvent(ctx context.Context, raw json.RawMessage) {
-	if r.measured(r.now()) {
-		r.cp.events++
-	}
-	if err := r.events.HandleRaw(ctx, raw); err != nil && r.failed == nil {
-		r.failed = fmt.Errorf("ec2-events: %w", err)
-	}
 	ev, err := ec2events.Parse(raw)
-	if err != nil || ev.DetailType != ec2events.StateChange {
+	if err != nil {
+		if r.failed == nil {
+			r.failed = fmt.Errorf("ec2-events: %w", err)
+		}
+		return
+	}
+	if ec2events.Used(ev) {
+		if r.measured(r.now()) {
+			r.cp.events++
+		}
+		if err := r.events.HandleRaw(ctx, raw); err != nil && r.failed == nil {
+			r.failed = fmt.Errorf("ec2-events: %w", err)
+		}
+	}
+	if ev.DetailType != ec2events.StateChange {
 		return
 	}
 	if ev.State == cloud.StatePending {
