@@ -1,14 +1,13 @@
 // Package ec2events tells worker records what only EC2's events tell: spot
-// interruption warnings and rebalance recommendations. Instance state changes are
-// the provisioner's to take from EC2's listing, every iteration (Used).
+// interruption warnings. Instance state changes are the provisioner's to take from
+// EC2's listing, every iteration; rebalance recommendations nothing acts on (Used).
 //
 // EventBridge delivers each event at least once and in no particular order, so Apply
 // is a fold whose result depends only on the set of events applied, never on their
 // order or repetition:
 //   - a spot interruption warning records the deadline (two minutes after the
 //     warning, the earliest if several come), which the provisioner counts as
-//     capacity leaving;
-//   - a rebalance recommendation records when the first came.
+//     capacity leaving.
 //
 // A repeated or older event changes nothing and writes nothing. Every write is an
 // optimistic-concurrency conditional write through the store.
@@ -28,8 +27,8 @@ import (
 	"github.com/workerfleet/workerfleet/shared/store"
 )
 
-// EventBridge detail types: the two applied here, and the state changes, which
-// are parsed (make invoke shows them ignored) but not applied.
+// EventBridge detail types: the one applied here, and two more EC2 sends for its
+// instances, which are parsed (make invoke shows them ignored) but not applied.
 const (
 	StateChange      = "EC2 Instance State-change Notification"
 	SpotInterruption = "EC2 Spot Instance Interruption Warning"
@@ -93,26 +92,21 @@ func Apply(w *store.Worker, e Event) bool {
 	switch e.DetailType {
 	case SpotInterruption:
 		return w.ObserveInterruption(e.Time.Add(InterruptionNotice), e.Time)
-	case Rebalance:
-		return w.ObserveRebalance(e.Time)
 	}
 	return false
 }
 
 // Used reports whether an event is one this handler applies: a spot interruption
-// warning or a rebalance recommendation, which nothing but an event tells.
-// Instance state changes are not: the provisioner lists EC2 every iteration (that
-// listing is what finds a lost event), and takes every state it lists into the
-// records, so applying them here again cost three requests an event, two events a
-// worker's end, for records a few seconds fresher (docs/provisioning.md, "EC2's
-// events"). Apply still folds them, in any order, for a caller that has them.
-// template.yaml's rule routes only the events used.
+// warning, which nothing but the event tells and the provisioner acts on (it
+// replaces the capacity before it goes). Instance state changes are not: the
+// provisioner lists EC2 every iteration (that listing is what finds a lost event)
+// and takes every state it lists into the records, so applying them here too cost
+// three requests an event, two events a worker's end, for records a few seconds
+// fresher. Rebalance recommendations are not either: nothing acts on them.
+// template.yaml's rule routes only the events used (docs/provisioning.md, "EC2's
+// events").
 func Used(e Event) bool {
-	switch e.DetailType {
-	case SpotInterruption, Rebalance:
-		return true
-	}
-	return false
+	return e.DetailType == SpotInterruption
 }
 
 // Handler applies EC2 events to the worker records in the store.
@@ -165,14 +159,8 @@ func (h *Handler) Apply(ctx context.Context, e Event) (Outcome, error) {
 	if !changed {
 		return Unchanged, nil
 	}
-	attrs := []any{"event", e.DetailType, "eventId", e.ID, "instanceId", e.InstanceID,
-		"state", updated.State, "pool", updated.Pool, "worker", updated.Key}
-	if e.DetailType == SpotInterruption {
-		attrs = append(attrs, "interruptionDeadline", updated.InterruptionDeadline)
-	} else {
-		attrs = append(attrs, "rebalanceTime", updated.RebalanceTime)
-	}
-	h.log().InfoContext(ctx, "ec2 event applied", attrs...)
+	h.log().InfoContext(ctx, "ec2 event applied", "event", e.DetailType, "eventId", e.ID, "instanceId", e.InstanceID,
+		"state", updated.State, "pool", updated.Pool, "worker", updated.Key, "interruptionDeadline", updated.InterruptionDeadline)
 	return Applied, nil
 }
 

@@ -65,11 +65,6 @@ func TestApplyTransitions(t *testing.T) {
 				t.Errorf("deadline %v interrupted %v state %s", w.InterruptionDeadline, w.Interrupted(), w.State)
 			}
 		}},
-		{"rebalance recommendation is recorded", rebalance("i-1", at), func(t *testing.T, w store.Worker) {
-			if !w.RebalanceTime.Equal(at) || w.State != store.Running {
-				t.Errorf("rebalance %v state %s", w.RebalanceTime, w.State)
-			}
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,12 +81,16 @@ func TestApplyTransitions(t *testing.T) {
 		})
 	}
 	// State changes are the provisioner's, from EC2's listing (store's
-	// TestObserveEC2State): here they change nothing.
+	// TestObserveEC2State), and nothing acts on a rebalance recommendation: here
+	// they change nothing.
 	for _, state := range []string{"pending", "running", "stopping", "stopped", "shutting-down", "terminated"} {
 		w := requested("i-1")
 		if e := stateEvent("i-1", state, at); ec2events.Used(e) || ec2events.Apply(&w, e) {
 			t.Errorf("state %s: used or applied", state)
 		}
+	}
+	if w := requested("i-1"); ec2events.Used(rebalance("i-1", at)) || ec2events.Apply(&w, rebalance("i-1", at)) {
+		t.Error("rebalance recommendation: used or applied")
 	}
 }
 
@@ -99,10 +98,8 @@ func TestEarlierWarningsWin(t *testing.T) {
 	w := requested("i-1")
 	ec2events.Apply(&w, interruption("i-1", t0.Add(3*time.Minute)))
 	ec2events.Apply(&w, interruption("i-1", t0.Add(time.Minute)))
-	ec2events.Apply(&w, rebalance("i-1", t0.Add(2*time.Minute)))
-	ec2events.Apply(&w, rebalance("i-1", t0))
-	if !w.InterruptionDeadline.Equal(t0.Add(3*time.Minute)) || !w.RebalanceTime.Equal(t0) {
-		t.Errorf("deadline %v rebalance %v; want the earliest warning's (+2 min) and the earliest recommendation", w.InterruptionDeadline, w.RebalanceTime)
+	if !w.InterruptionDeadline.Equal(t0.Add(3 * time.Minute)) {
+		t.Errorf("deadline %v; want the earliest warning's (+2 min)", w.InterruptionDeadline)
 	}
 }
 
@@ -121,9 +118,9 @@ func newHandler(t *testing.T) (*ec2events.Handler, *store.Store) {
 }
 
 // TestRecordedSampleEvents feeds the exact JSON AWS sends (kept in events/) through the
-// Lambda handler: one instance's life from launch to termination. Only the
-// rebalance recommendation and the spot interruption warning are applied (Used); the
-// state changes are the provisioner's to take from EC2's listing.
+// Lambda handler: one instance's life from launch to termination. Only the spot
+// interruption warning is applied (Used); the state changes are the provisioner's
+// to take from EC2's listing, and nothing acts on a rebalance recommendation.
 func TestRecordedSampleEvents(t *testing.T) {
 	h, s := newHandler(t)
 	const instance = "i-0e8637375f3abd4f0" // the samples' instance: the walkthrough's first (SEED=2 make run)
@@ -150,7 +147,7 @@ func TestRecordedSampleEvents(t *testing.T) {
 		outcomes[f], _ = h.Apply(ctx, e) // again: the outcome of a redelivery
 	}
 	wantOutcomes := map[string]ec2events.Outcome{"pending": ec2events.Ignored, "running": ec2events.Ignored,
-		"rebalance": ec2events.Unchanged, "spot-interruption": ec2events.Unchanged, "stopping": ec2events.Ignored,
+		"rebalance": ec2events.Ignored, "spot-interruption": ec2events.Unchanged, "stopping": ec2events.Ignored,
 		"stopped": ec2events.Ignored, "shutting-down": ec2events.Ignored, "terminated": ec2events.Ignored}
 	if diff := cmp.Diff(wantOutcomes, outcomes); diff != "" {
 		t.Errorf("outcomes of redelivery (-want +got):\n%s", diff)
@@ -165,7 +162,7 @@ func TestRecordedSampleEvents(t *testing.T) {
 	}
 	want := map[string]any{
 		"state": store.Requested, "ec2State": "", "terminated": time.Time{},
-		"rebalance": day("10:50:00"), "interruption": day("11:02:00"), "lastChecked": day("11:00:00"),
+		"rebalance": time.Time{}, "interruption": day("11:02:00"), "lastChecked": day("11:00:00"),
 	}
 	got := map[string]any{
 		"state": w.State, "ec2State": w.EC2State, "terminated": w.TerminatedTime,
@@ -201,7 +198,6 @@ func TestUnknownAndForeignInstances(t *testing.T) {
 	h, s := newHandler(t)
 	for _, e := range []ec2events.Event{
 		interruption("i-foreign", t0),
-		rebalance("i-foreign", t0),
 	} {
 		if out, err := h.Apply(ctx, e); err != nil || out != ec2events.Unknown {
 			t.Errorf("event for an unknown instance: %s, %v; want unknown, no error", out, err)
@@ -213,6 +209,7 @@ func TestUnknownAndForeignInstances(t *testing.T) {
 		stateEvent("i-x", "running", t0),
 		stateEvent("i-x", "shutting-down", t0),
 		stateEvent("i-x", "terminated", t0),
+		rebalance("i-x", t0),
 	} {
 		if out, _ := h.Apply(ctx, e); out != ec2events.Ignored {
 			t.Errorf("%s %s: %s, want ignored", e.DetailType, e.State, out)
@@ -233,10 +230,9 @@ func TestUnknownAndForeignInstances(t *testing.T) {
 	}
 }
 
-// lifecycle is what EC2 sends for a spot instance's life: its state changes
-// (ignored here) interleaved with two rebalance recommendations and two
-// interruption warnings (EventBridge may deliver a warning twice, with times a
-// second apart).
+// lifecycle is what EC2 sends for a spot instance's life: its state changes and
+// rebalance recommendations (ignored here) interleaved with two interruption
+// warnings (EventBridge may deliver a warning twice, with times a second apart).
 func lifecycle(instance string) []ec2events.Event {
 	return []ec2events.Event{
 		stateEvent(instance, "running", t0.Add(40*time.Second)),
@@ -319,7 +315,7 @@ func TestEveryPermutationConverges(t *testing.T) {
 			t.Fatalf("order %v ends differently (-in order +this order):\n%s", perms[i], diff)
 		}
 	}
-	if !want.RebalanceTime.Equal(t0.Add(50*time.Minute)) || !want.InterruptionDeadline.Equal(t0.Add(62*time.Minute)) || want.State != store.Requested {
+	if !want.RebalanceTime.IsZero() || !want.InterruptionDeadline.Equal(t0.Add(62*time.Minute)) || want.State != store.Requested {
 		t.Errorf("final record: rebalance %v deadline %v state %s", want.RebalanceTime, want.InterruptionDeadline, want.State)
 	}
 }
@@ -386,7 +382,8 @@ func TestBatchFailureKeepsTheOthers(t *testing.T) {
 }
 
 // TestRuleRoutesWhatIsUsed: template.yaml's EventBridge rule routes exactly the
-// events the handler applies, so EC2's state changes cost no invocation.
+// events the handler applies, so EC2's state changes and rebalance
+// recommendations cost no invocation.
 func TestRuleRoutesWhatIsUsed(t *testing.T) {
 	fn := storetest.Template().Functions["Ec2EventsFunction"]
 	if fn == nil || len(fn.Rules) != 1 {
@@ -402,10 +399,11 @@ func TestRuleRoutesWhatIsUsed(t *testing.T) {
 			t.Errorf("state %s: routed %v, used %v; want neither", state, routed, ec2events.Used(e))
 		}
 	}
-	for _, dt := range []string{ec2events.SpotInterruption, ec2events.Rebalance} {
-		if !contains(pattern["detail-type"], dt) || !ec2events.Used(ec2events.Event{DetailType: dt}) {
-			t.Errorf("%s: routed %v, used %v; want both", dt, contains(pattern["detail-type"], dt), ec2events.Used(ec2events.Event{DetailType: dt}))
-		}
+	if e := rebalance("i-1", t0); contains(pattern["detail-type"], e.DetailType) || ec2events.Used(e) {
+		t.Errorf("rebalance recommendations: routed %v, used %v; want neither", contains(pattern["detail-type"], e.DetailType), ec2events.Used(e))
+	}
+	if dt := ec2events.SpotInterruption; !contains(pattern["detail-type"], dt) || !ec2events.Used(ec2events.Event{DetailType: dt}) {
+		t.Errorf("%s: routed %v, used %v; want both", dt, contains(pattern["detail-type"], dt), ec2events.Used(ec2events.Event{DetailType: dt}))
 	}
 }
 

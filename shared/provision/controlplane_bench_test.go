@@ -70,6 +70,14 @@ func BenchmarkControlPlane(b *testing.B) {
 	}
 }
 
+// benchPoolConfig is the tests' pool (awsPoolConfig) at minCapacity and
+// maxCapacity n, with a registration timeout longer than the benchmark: its
+// workers never register, and must not be replaced for it halfway.
+func benchPoolConfig(n int) string {
+	cfg := fmt.Sprintf(awsPoolConfig, n, n)
+	return strings.Replace(cfg, `"registrationTimeout": 600`, `"registrationTimeout": 86400`, 1)
+}
+
 func parseSize(b *testing.B, s string) (int, int) {
 	p, w, ok := strings.Cut(strings.TrimSpace(s), "x")
 	pools, err1 := strconv.Atoi(p)
@@ -103,7 +111,7 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			e.awsPool(fmt.Sprintf("bench/pool-%05d", i), perPool, perPool)
+			e.createPool(fmt.Sprintf("bench/pool-%05d", i), "aws", benchPoolConfig(perPool))
 		}()
 	}
 	wg.Wait()
@@ -192,6 +200,26 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 
 	// Churn: 5 % of the instances end (workers shutting down) before each
 	// iteration; 40 s later the iteration runs (their shutdown is over).
+	// interruptions: 5 % of the instances get EC2's spot interruption warning
+	// (and, as EC2 sends them, a rebalance recommendation); the iteration runs
+	// once EC2 has taken them back, 2 min 40 s later.
+	interruptions := func() int {
+		var ids []string
+		for _, inst := range e.cloud.AllInstances() {
+			if inst.State == cloud.StateRunning {
+				ids = append(ids, inst.ID)
+			}
+		}
+		sort.Strings(ids)
+		n := len(ids) / 20
+		for i := 0; i < n; i++ {
+			if err := e.cloud.Interrupt(ids[(i*7919)%len(ids)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		e.advance(2*time.Minute + 40*time.Second)
+		return n
+	}
 	churn := func() int {
 		var ids []string
 		byRegion := map[string][]string{}
@@ -225,6 +253,7 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 	}
 	e.cloud.SetEventSink(sink)
 	measure("churn 5% (EC2 events delivered)", 3, churn, nil)
+	measure("churn 5% spot interruptions", 3, interruptions, nil)
 	e.cloud.SetEventSink(nil)
 	measure("churn 5% (EC2 events lost)", 3, churn, nil)
 	churnHeap := peak() - base

@@ -184,13 +184,6 @@ func (w *Worker) ObserveInterruption(deadline, at time.Time) bool {
 	return w.observed(at) || changed
 }
 
-// ObserveRebalance folds a rebalance recommendation made at at. It reports whether
-// anything changed.
-func (w *Worker) ObserveRebalance(at time.Time) bool {
-	changed := earliest(&w.RebalanceTime, at)
-	return w.observed(at) || changed
-}
-
 // observed is what every report of EC2's changes: a stopped worker's record lives
 // StoppedRetention past the instance's end, however the end was learned, and
 // lastChecked is the newest report's time.

@@ -101,8 +101,8 @@ func TestOlderEC2StatesDoNotRewind(t *testing.T) {
 	}
 }
 
-// TestEC2ReportsFoldInAnyOrder: for random life cycles, EC2's reports (states,
-// spot interruption warnings, rebalance recommendations) shuffled and repeated end
+// TestEC2ReportsFoldInAnyOrder: for random life cycles, EC2's reports (states and
+// spot interruption warnings) shuffled and repeated end
 // in the record the reports in order give, in the state the last transition
 // implies.
 func TestEC2ReportsFoldInAnyOrder(t *testing.T) {
@@ -123,15 +123,13 @@ func TestEC2ReportsFoldInAnyOrder(t *testing.T) {
 		{"pending", "running", "stopping", "stopped", "terminated"},
 	}
 	type report struct {
-		state string // "" for an interruption warning, "rebalance" for a recommendation
+		state string // "" for an interruption warning
 		at    time.Time
 	}
 	fold := func(w *store.Worker, r report) {
 		switch r.state {
 		case "":
 			w.ObserveInterruption(r.at.Add(2*time.Minute), r.at)
-		case "rebalance":
-			w.ObserveRebalance(r.at)
 		default:
 			w.ObserveEC2State(r.state, r.at)
 		}
@@ -149,9 +147,6 @@ func TestEC2ReportsFoldInAnyOrder(t *testing.T) {
 		}
 		if rng.IntN(2) == 0 {
 			reports = append(reports, report{"", lifeT0.Add(time.Duration(rng.IntN(3600)) * time.Second)})
-		}
-		if rng.IntN(2) == 0 {
-			reports = append(reports, report{"rebalance", lifeT0.Add(time.Duration(rng.IntN(3600)) * time.Second)})
 		}
 		delivered := append([]report(nil), reports...)
 		for range rng.IntN(len(reports) + 1) {

@@ -71,7 +71,10 @@ type Worker struct {
 	StoppingTime         time.Time `dynamodbav:"stoppingTime,omitempty"`
 	TerminatedTime       time.Time `dynamodbav:"terminatedTime,omitempty"`
 	InterruptionDeadline time.Time `dynamodbav:"interruptionDeadline,omitempty"`
-	RebalanceTime        time.Time `dynamodbav:"rebalanceTime,omitempty"`
+	// RebalanceTime is when EC2 first recommended a rebalance, as releases before
+	// 0.21 recorded it; nothing writes or acts on it now (ec2events.Used). The
+	// changes index still projects it: dropping it there replaces the index.
+	RebalanceTime time.Time `dynamodbav:"rebalanceTime,omitempty"`
 
 	// Life cycle.
 	RegistrationDeadline time.Time `dynamodbav:"registrationDeadline,omitempty"`

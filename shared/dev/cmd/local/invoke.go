@@ -147,17 +147,12 @@ func invokeEC2Events(ctx context.Context, a *app.App, ev events.CloudWatchEvent)
 		if err != nil {
 			return err
 		}
-		if e.DetailType == ec2events.Rebalance {
-			fmt.Printf("%s: worker %s of %s is %s; EC2 recommended a rebalance at %s\n", outcome, w.WorkerID, w.Pool, w.State,
-				w.RebalanceTime.Format(time.RFC3339))
-		} else {
-			fmt.Printf("%s: worker %s of %s is %s; EC2 takes its instance back at %s\n", outcome, w.WorkerID, w.Pool, w.State,
-				w.InterruptionDeadline.Format(time.RFC3339))
-		}
+		fmt.Printf("%s: worker %s of %s is %s; EC2 takes its instance back at %s\n", outcome, w.WorkerID, w.Pool, w.State,
+			w.InterruptionDeadline.Format(time.RFC3339))
 	case ec2events.Unknown:
 		fmt.Printf("unknown: no worker record for %s, so it is left alone (start make run with SEED=2 and follow the README's walkthrough for one)\n", e.InstanceID)
 	default:
-		fmt.Printf("%s: not an event this function uses (%s: the provisioner takes instance states from EC2's listing)\n", outcome, e.DetailType)
+		fmt.Printf("%s: not an event this function uses (%s: see docs/provisioning.md, \"EC2's events\")\n", outcome, e.DetailType)
 	}
 	return nil
 }
