@@ -89,11 +89,7 @@ func Parse(raw json.RawMessage) (Event, error) {
 // where the worker's life is) and reports whether the record changed. Any other
 // event changes nothing.
 func Apply(w *store.Worker, e Event) bool {
-	switch e.DetailType {
-	case SpotInterruption:
-		return w.ObserveInterruption(e.Time.Add(InterruptionNotice), e.Time)
-	}
-	return false
+	return Used(e) && w.ObserveInterruption(e.Time.Add(InterruptionNotice), e.Time)
 }
 
 // Used reports whether an event is one this handler applies: a spot interruption

@@ -204,53 +204,45 @@ func benchControlPlane(b *testing.B, pools, perPool int) {
 	// interruptions: 5 % of the instances get EC2's spot interruption warning
 	// (and, as EC2 sends them, a rebalance recommendation); the iteration runs
 	// once EC2 has taken them back, 2 min 40 s later.
-	interruptions := func() int {
-		var ids []string
+	// victims are 5 % of the running instances, spread over them the same way
+	// each time.
+	victims := func() []cloud.Instance {
+		var running []cloud.Instance
 		for _, inst := range e.cloud.AllInstances() {
 			if inst.State == cloud.StateRunning {
-				ids = append(ids, inst.ID)
+				running = append(running, inst)
 			}
 		}
-		sort.Strings(ids)
-		n := len(ids) / 20
-		for i := 0; i < n; i++ {
-			if err := e.cloud.Interrupt(ids[(i*7919)%len(ids)]); err != nil {
+		sort.Slice(running, func(i, j int) bool { return running[i].ID < running[j].ID })
+		out := make([]cloud.Instance, len(running)/20)
+		for i := range out {
+			out[i] = running[(i*7919)%len(running)]
+		}
+		return out
+	}
+	interruptions := func() int {
+		vs := victims()
+		for _, v := range vs {
+			if err := e.cloud.Interrupt(v.ID); err != nil {
 				b.Fatal(err)
 			}
 		}
 		e.advance(2*time.Minute + 40*time.Second)
-		return n
+		return len(vs)
 	}
 	churn := func() int {
-		var ids []string
+		vs := victims()
 		byRegion := map[string][]string{}
-		for _, inst := range e.cloud.AllInstances() {
-			if inst.State == cloud.StateRunning {
-				ids = append(ids, inst.ID)
-				byRegion[inst.Region] = append(byRegion[inst.Region], inst.ID)
-			}
+		for _, v := range vs {
+			byRegion[v.Region] = append(byRegion[v.Region], v.ID)
 		}
-		n := len(ids) / 20
-		sort.Strings(ids)
-		victims := map[string]bool{}
-		for i := 0; i < n; i++ {
-			victims[ids[(i*7919)%len(ids)]] = true
-		}
-		for region, list := range byRegion {
-			var batch []string
-			for _, id := range list {
-				if victims[id] {
-					batch = append(batch, id)
-				}
-			}
-			if len(batch) > 0 {
-				if err := e.set.Terminate(ctx, region, batch); err != nil {
-					b.Fatal(err)
-				}
+		for region, batch := range byRegion {
+			if err := e.set.Terminate(ctx, region, batch); err != nil {
+				b.Fatal(err)
 			}
 		}
 		e.advance(40 * time.Second)
-		return n
+		return len(vs)
 	}
 	e.cloud.SetEventSink(sink)
 	measure("churn 5% (EC2 events delivered)", 3, churn, nil)

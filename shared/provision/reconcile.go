@@ -242,22 +242,17 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 				continue
 			}
 			t.workers[i] = updated
-			if t.kind == kindPool && updated.State == store.Stopped {
-				announce.Announce(ctx, it.p.Events, it.p.log(), announce.Worker(announce.WorkerStopped, updated, it.now))
-			}
+			it.announceStopped(ctx, t, w, updated)
 			continue
 		}
 
-		// EC2's state changes reach the records only from here (ec2events.Used).
 		if inst.State != w.EC2State || it.now.Sub(w.LastChecked) > cfg.CheckRefresh {
 			updated, err := it.takeListedState(ctx, t, w, inst)
 			if err != nil {
 				it.problem("pool %s: updating %s from EC2: %v", t.key, w.WorkerID, err)
 				continue
 			}
-			if t.kind == kindPool && w.State != store.Stopped && updated.State == store.Stopped {
-				announce.Announce(ctx, it.p.Events, it.p.log(), announce.Worker(announce.WorkerStopped, updated, it.now))
-			}
+			it.announceStopped(ctx, t, w, updated)
 			t.workers[i], w = updated, updated
 		}
 		if !alive(inst.State) {
@@ -289,6 +284,15 @@ func (it *iteration) reconcileTarget(ctx context.Context, t *target, ts *termina
 				announce.Announce(ctx, it.p.Events, it.p.log(), announce.Removed(updated, reason, it.now))
 			}
 		}
+	}
+}
+
+// announceStopped publishes workerStopped for a pool's worker whose record EC2's
+// listing just moved from was to stopped (instance states reach the records only
+// from the listing: ec2events.Used).
+func (it *iteration) announceStopped(ctx context.Context, t *target, was, now store.Worker) {
+	if t.kind == kindPool && was.State != store.Stopped && now.State == store.Stopped {
+		announce.Announce(ctx, it.p.Events, it.p.log(), announce.Worker(announce.WorkerStopped, now, it.now))
 	}
 }
 

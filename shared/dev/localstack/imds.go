@@ -76,11 +76,10 @@ func instanceAction(c *fakecloud.Cloud, w http.ResponseWriter, r *http.Request, 
 		writeJSON(w, 405, map[string]string{"code": "MethodNotAllowed", "message": "POST only"})
 		return
 	}
-	if _, ok := c.Instance(id); !ok {
-		writeJSON(w, 404, map[string]string{"code": "ResourceNotFound", "message": "no instance " + id})
+	if err := do(c, id); errors.Is(err, fakecloud.ErrNotFound) {
+		writeJSON(w, 404, map[string]string{"code": "ResourceNotFound", "message": err.Error()})
 		return
-	}
-	if err := do(c, id); err != nil {
+	} else if err != nil {
 		writeJSON(w, 400, map[string]string{"code": "InputError", "message": err.Error()})
 		return
 	}
